@@ -1,0 +1,85 @@
+import { existsSync } from "node:fs";
+import { pino } from "pino";
+import { verifyAuditChain } from "../audit/verify.js";
+import { migrate } from "../db/migrate.js";
+import { openDatabase } from "../db/open-database.js";
+import { createPool } from "../db/pool.js";
+import { startPlangate } from "../main.js";
+import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
+
+const USAGE = `usage: plangate <command>
+
+  start          webhook server and worker (what npm start runs)
+  worker         a worker only, to scale out against the same database
+  migrate        apply database migrations
+  audit verify   check the audit log's hash chain; exits 1 at the first broken row
+`;
+
+async function withPool<T>(settings: Settings, fn: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
+  const log = pino({ level: settings.logLevel === "info" ? "warn" : settings.logLevel });
+  const database = await openDatabase(settings, log);
+  const pool = createPool(database.url, 2);
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.end();
+    await database.stop();
+  }
+}
+
+async function serve(settings: Settings, server: boolean): Promise<void> {
+  const app = await startPlangate(settings, { server, worker: true, host: process.env.HOST });
+  const shutdown = async () => {
+    await app.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (existsSync(".env")) process.loadEnvFile(".env"); // Probot's registration flow writes APP_ID and keys there
+  const [command, sub] = argv;
+  if (!command || command === "help" || command === "--help") {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const settings = readSettings(process.env);
+  switch (command) {
+    case "start":
+      await serve(settings, true);
+      return -1;
+    case "worker":
+      await serve(settings, false);
+      return -1;
+    case "migrate": {
+      const applied = await withPool(settings, (pool) => migrate(pool));
+      console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
+      return 0;
+    }
+    case "audit":
+      if (sub !== "verify") break;
+      return withPool(settings, async (pool) => {
+        const result = await verifyAuditChain(pool);
+        if (result.ok) {
+          console.log(`audit chain intact: ${result.checked} events verified`);
+          return 0;
+        }
+        console.error(`audit chain broken at audit_events.id=${result.brokenId}: ${result.reason} (${result.checked} events before it verified)`);
+        return 1;
+      });
+  }
+  process.stderr.write(`plangate: unknown command "${argv.join(" ")}"\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    const message = error instanceof SettingsError ? `invalid setting: ${error.message}` : (error as Error).stack ?? String(error);
+    process.stderr.write(`plangate: ${message}\n`);
+    process.exit(error instanceof SettingsError ? 2 : 1);
+  },
+);

@@ -1,0 +1,123 @@
+import type { PlanChanges } from "../plans/changes.js";
+import type { Queryable } from "./pool.js";
+
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted";
+
+export interface RunGroup {
+  id: number;
+  kind: "plan" | "apply";
+  trigger_id: string;
+  installation_id: number;
+  repo: string;
+  pull_number: number | null;
+  sha: string;
+  check_run_id: number | null;
+}
+
+export interface Run {
+  id: number;
+  group_id: number;
+  kind: "plan" | "apply";
+  repo: string;
+  pull_number: number | null;
+  sha: string;
+  project: string;
+  dir: string;
+  engine: string;
+  workspace: string;
+  status: RunStatus;
+  summary: PlanChanges["counts"] | null;
+  output: string | null;
+  error: RunFailure | null;
+}
+
+/** Why a run failed, stored as JSON in runs.error. */
+export interface RunFailure {
+  stage: string;
+  message: string;
+  timedOut?: boolean;
+}
+
+export interface NewRun {
+  project: string;
+  dir: string;
+  engine: string;
+  workspace: string;
+}
+
+/** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
+export async function createRunGroup(
+  db: Queryable,
+  group: Omit<RunGroup, "id" | "check_run_id">,
+  runs: NewRun[],
+): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
+  const inserted = await db.query<RunGroup>(
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha) values ($1, $2, $3, $4, $5, $6)
+     on conflict (trigger_id) do nothing returning *`,
+    [group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha],
+  );
+  const created = inserted.rowCount === 1;
+  const row = created ? inserted.rows[0]! : (await db.query<RunGroup>("select * from run_groups where trigger_id = $1", [group.trigger_id])).rows[0]!;
+  if (created) {
+    for (const r of runs) {
+      await db.query(
+        `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [row.id, row.kind, row.repo, row.pull_number, row.sha, r.project, r.dir, r.engine, r.workspace],
+      );
+    }
+  }
+  return { group: row, runs: await groupRuns(db, row.id), created };
+}
+
+export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: number): Promise<void> {
+  await db.query("update run_groups set check_run_id = $2 where id = $1", [groupId, checkRunId]);
+}
+
+export async function getRun(db: Queryable, id: number): Promise<Run | undefined> {
+  return (await db.query<Run>("select * from runs where id = $1", [id])).rows[0];
+}
+
+export async function getGroup(db: Queryable, id: number): Promise<RunGroup> {
+  return (await db.query<RunGroup>("select * from run_groups where id = $1", [id])).rows[0]!;
+}
+
+export async function groupRuns(db: Queryable, groupId: number): Promise<Run[]> {
+  return (await db.query<Run>("select * from runs where group_id = $1 order by project, workspace", [groupId])).rows;
+}
+
+/** Marks a queued (or retried) run as running; false when it already finished. */
+export async function startRun(db: Queryable, id: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    "update runs set status = 'running', started_at = now() where id = $1 and status in ('queued', 'running')",
+    [id],
+  );
+  return rowCount === 1;
+}
+
+export async function finishRun(
+  db: Queryable,
+  id: number,
+  result: { status: "succeeded" | "failed"; summary?: PlanChanges["counts"]; output: string; error?: RunFailure },
+): Promise<void> {
+  await db.query("update runs set status = $2, summary = $3, output = $4, error = $5, finished_at = now() where id = $1", [
+    id,
+    result.status,
+    result.summary ? JSON.stringify(result.summary) : null,
+    result.output,
+    result.error ? JSON.stringify(result.error) : null,
+  ]);
+}
+
+/**
+ * Claims the right to report a group once every run in it has finished.
+ * Exactly one caller gets true: the row lock on run_groups serialises them.
+ */
+export async function claimGroupReport(db: Queryable, groupId: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update run_groups g set reported_at = now()
+      where g.id = $1 and g.reported_at is null
+        and not exists (select 1 from runs r where r.group_id = g.id and r.status in ('queued', 'running'))`,
+    [groupId],
+  );
+  return rowCount === 1;
+}

@@ -1,0 +1,73 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Sandbox } from "./sandbox.js";
+import type { TerraformHome } from "./terraform-home.js";
+
+export interface TerraformJob {
+  sandbox: Sandbox;
+  /** Absolute path of terraform or tofu. */
+  bin: string;
+  home: TerraformHome;
+  /** The checkout (the sandbox's writable workspace). */
+  checkoutDir: string;
+  /** The project's directory, relative to the checkout. */
+  projectDir: string;
+  workspace: string;
+  /** The project's allowlisted variables. */
+  env: Record<string, string>;
+  timeoutMs: number;
+  /** Where plan artefacts go, outside the checkout. */
+  outDir: string;
+}
+
+export type PlanOutcome =
+  | { ok: true; output: string; planFile: Buffer; planJson: unknown }
+  | { ok: false; stage: string; output: string; timedOut: boolean };
+
+const STATE_LOCK_TIMEOUT = "-lock-timeout=120s";
+
+/** Runs init, plan -out and show -json for one project, in the sandbox, with one overall deadline. */
+export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
+  const deadline = Date.now() + job.timeoutMs;
+  const planPath = path.join(job.checkoutDir, ".plangate-tfplan");
+  const jsonPath = path.join(job.outDir, "plan.json");
+  const chdir = `-chdir=${job.projectDir}`;
+  const env = {
+    ...job.env,
+    TF_IN_AUTOMATION: "1",
+    TF_INPUT: "0",
+    TF_CLI_CONFIG_FILE: job.home.cliConfigFile,
+    TF_PLUGIN_CACHE_DIR: job.home.pluginCacheDir,
+    ...(job.workspace !== "default" ? { TF_WORKSPACE: job.workspace } : {}),
+  };
+  const run = (args: string[], stdoutFile?: string) =>
+    job.sandbox.run({
+      command: [job.bin, chdir, ...args],
+      workDir: job.checkoutDir,
+      network: true, // providers and state backends need it (DESIGN.md section 3)
+      env,
+      readOnly: [path.dirname(job.bin), job.home.cliConfigFile],
+      writable: [job.home.pluginCacheDir],
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      stdoutFile,
+    });
+
+  const outputs: string[] = [];
+  const steps: [string, string[]][] = [
+    ["init", ["init", "-input=false", "-no-color"]],
+    ["plan", ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`]],
+  ];
+  for (const [stage, args] of steps) {
+    const result = await run(args);
+    outputs.push(result.output);
+    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut };
+  }
+  const show = await run(["show", "-json", "-no-color", planPath], jsonPath);
+  if (show.exitCode !== 0 || show.timedOut) return { ok: false, stage: "show", output: show.output, timedOut: show.timedOut };
+  return {
+    ok: true,
+    output: outputs.join("\n"),
+    planFile: await readFile(planPath),
+    planJson: JSON.parse(await readFile(jsonPath, "utf8")),
+  };
+}

@@ -1,0 +1,41 @@
+/** The repository a job works on. */
+export interface RepoRef {
+  owner: string;
+  name: string;
+}
+
+export const fullName = (repo: RepoRef) => `${repo.owner}/${repo.name}`;
+
+export type CheckConclusion = "success" | "failure" | "neutral" | "cancelled" | "skipped" | "action_required";
+
+export interface CheckOutput {
+  title: string;
+  summary: string;
+  text?: string;
+}
+
+export interface CheckRunUpdate {
+  status: "in_progress" | "completed";
+  conclusion?: CheckConclusion;
+  output?: CheckOutput;
+  detailsUrl?: string;
+}
+
+/**
+ * Everything plangate asks of GitHub for one installation: the port the
+ * workers and handlers use, so tests swap only the HTTP edge behind it.
+ */
+export interface GitHub {
+  listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]>;
+  createCheckRun(repo: RepoRef, name: string, headSha: string, update: CheckRunUpdate): Promise<number>;
+  updateCheckRun(repo: RepoRef, checkRunId: number, update: CheckRunUpdate): Promise<void>;
+  /** Makes the PR's comments carrying `marker` read exactly `bodies`: edits in place, adds, deletes surplus. */
+  syncComments(repo: RepoRef, issueNumber: number, marker: string, bodies: string[]): Promise<void>;
+  createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void>;
+  /** A short-lived installation token for git over HTTPS. */
+  cloneToken(): Promise<string>;
+}
+
+export interface GitHubFactory {
+  forInstallation(installationId: number): Promise<GitHub>;
+}

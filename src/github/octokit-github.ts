@@ -1,0 +1,96 @@
+import type { Probot } from "probot";
+import type { CheckRunUpdate, GitHub, GitHubFactory, RepoRef } from "./github.js";
+
+type Octokit = Awaited<ReturnType<Probot["auth"]>>;
+
+/** Marker lines are HTML comments: invisible in the rendered comment. */
+export const markerLine = (marker: string, part: number) => `<!-- ${marker} part=${part} -->`;
+const markerPart = (body: string, marker: string): number | undefined => {
+  const match = new RegExp(`<!-- ${marker.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} part=(\\d+) -->`).exec(body);
+  return match ? Number(match[1]) : undefined;
+};
+
+function checkRunFields(update: CheckRunUpdate) {
+  return {
+    status: update.status,
+    conclusion: update.conclusion,
+    output: update.output,
+    details_url: update.detailsUrl,
+    ...(update.status === "completed" ? { completed_at: new Date().toISOString() } : {}),
+  };
+}
+
+class OctokitGitHub implements GitHub {
+  constructor(
+    private readonly octokit: Octokit,
+    private readonly appOctokit: () => Promise<Octokit>,
+    private readonly installationId: number,
+  ) {}
+
+  async listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]> {
+    const files = await this.octokit.paginate(this.octokit.rest.pulls.listFiles, {
+      owner: repo.owner,
+      repo: repo.name,
+      pull_number: pullNumber,
+      per_page: 100,
+    });
+    return files.flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
+  }
+
+  async createCheckRun(repo: RepoRef, name: string, headSha: string, update: CheckRunUpdate): Promise<number> {
+    const { data } = await this.octokit.rest.checks.create({
+      owner: repo.owner,
+      repo: repo.name,
+      name,
+      head_sha: headSha,
+      ...checkRunFields(update),
+    });
+    return data.id;
+  }
+
+  async updateCheckRun(repo: RepoRef, checkRunId: number, update: CheckRunUpdate): Promise<void> {
+    await this.octokit.rest.checks.update({ owner: repo.owner, repo: repo.name, check_run_id: checkRunId, ...checkRunFields(update) });
+  }
+
+  async syncComments(repo: RepoRef, issueNumber: number, marker: string, bodies: string[]): Promise<void> {
+    const existing = await this.octokit.paginate(this.octokit.rest.issues.listComments, {
+      owner: repo.owner,
+      repo: repo.name,
+      issue_number: issueNumber,
+      per_page: 100,
+    });
+    const byPart = new Map<number, number>();
+    for (const comment of existing) {
+      const part = markerPart(comment.body ?? "", marker);
+      if (part !== undefined && !byPart.has(part)) byPart.set(part, comment.id);
+    }
+    for (const [index, body] of bodies.entries()) {
+      const commentId = byPart.get(index + 1);
+      if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body });
+      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+    }
+    for (const [part, commentId] of byPart) {
+      if (part > bodies.length) await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: commentId });
+    }
+  }
+
+  async createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void> {
+    await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+  }
+
+  async cloneToken(): Promise<string> {
+    // Through the app client, not octokit.auth(): the latter asks the public host even under GHE_HOST (FIELD-NOTES).
+    const app = await this.appOctokit();
+    const { data } = await app.rest.apps.createInstallationAccessToken({ installation_id: this.installationId });
+    return data.token;
+  }
+}
+
+/** GitHub access through Probot's authenticated Octokit (honours GHE_HOST/GHE_PROTOCOL). */
+export function octokitGitHubFactory(probot: Probot): GitHubFactory {
+  return {
+    async forInstallation(installationId: number) {
+      return new OctokitGitHub(await probot.auth(installationId), () => probot.auth(), installationId);
+    },
+  };
+}

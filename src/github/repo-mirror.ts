@@ -1,0 +1,83 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { execute } from "../engines/exec.js";
+import type { RepoRef } from "./github.js";
+
+const GIT_TIMEOUT_MS = 10 * 60_000;
+const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * One bare mirror per repository under the data dir: the first run fetches,
+ * later runs fetch only the new commit. The installation token travels as an
+ * HTTP header through git's environment, never in a URL, argument or log.
+ */
+export class RepoMirrors {
+  constructor(
+    private readonly root: string,
+    private readonly gitWebUrl: string,
+  ) {}
+
+  private gitEnv(token?: string): Record<string, string> {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: this.root,
+      GIT_TERMINAL_PROMPT: "0",
+      GIT_CONFIG_NOSYSTEM: "1",
+    };
+    if (token) {
+      const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
+      Object.assign(env, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });
+    }
+    return env;
+  }
+
+  private async git(args: string[], token?: string): Promise<string> {
+    const result = await execute({ argv: ["git", ...args], cwd: this.root, env: this.gitEnv(token), timeoutMs: GIT_TIMEOUT_MS });
+    if (result.exitCode !== 0) throw new Error(`git ${args[2] ?? args[0]} failed: ${result.output.trim()}`);
+    return result.output;
+  }
+
+  /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
+  async ensureCommit(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
+    if (!SAFE_NAME.test(repo.owner) || !SAFE_NAME.test(repo.name) || !/^[0-9a-f]{40}$/.test(sha)) {
+      throw new Error(`refusing unexpected repository or commit: ${repo.owner}/${repo.name}@${sha}`);
+    }
+    const dir = path.join(this.root, repo.owner, `${repo.name}.git`);
+    if (!existsSync(path.join(dir, "HEAD"))) {
+      await mkdir(dir, { recursive: true });
+      await this.git(["init", "--bare", "--quiet", dir]);
+    }
+    const present = await execute({ argv: ["git", `--git-dir=${dir}`, "cat-file", "-e", `${sha}^{commit}`], cwd: this.root, env: this.gitEnv(), timeoutMs: 30_000 });
+    if (present.exitCode !== 0) {
+      const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
+      // A ref per commit keeps fetched objects safe from gc; concurrent fetches touch different refs.
+      await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+${sha}:refs/plangate/${sha}`], await token());
+    }
+    return dir;
+  }
+
+  /** Writes the tree of `sha` into `into` (no .git inside: the sandbox gets files only). */
+  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>): Promise<void> {
+    const mirror = await this.ensureCommit(repo, sha, token);
+    await mkdir(into, { recursive: true });
+    await new Promise<void>((resolve, reject) => {
+      const archive = spawn("git", [`--git-dir=${mirror}`, "archive", "--format=tar", sha], { env: this.gitEnv(), stdio: ["ignore", "pipe", "pipe"] });
+      const tar = spawn("tar", ["-x", "-C", into], { stdio: ["pipe", "ignore", "pipe"] });
+      let errors = "";
+      archive.stderr.on("data", (d: Buffer) => (errors += d));
+      tar.stderr.on("data", (d: Buffer) => (errors += d));
+      archive.stdout.pipe(tar.stdin);
+      let pending = 2;
+      const done = (code: number | null) => {
+        if (code !== 0) errors ||= `exit ${code}`;
+        if (--pending === 0) (errors ? reject(new Error(`checkout of ${sha} failed: ${errors.trim()}`)) : resolve());
+      };
+      archive.on("close", done);
+      tar.on("close", done);
+      archive.on("error", reject);
+      tar.on("error", reject);
+    });
+  }
+}

@@ -1,0 +1,53 @@
+import type { Queryable } from "../db/pool.js";
+
+/** The pull request a job is about, as the webhook described it. */
+export interface PullRequestRef {
+  installationId: number;
+  owner: string;
+  repo: string;
+  number: number;
+  headSha: string;
+  author: string;
+}
+
+export interface PlanPullRequestPayload {
+  /** The delivery (or command) that asked for the plan: one plan per trigger. */
+  trigger: string;
+  pull: PullRequestRef;
+}
+
+export interface PlanProjectPayload {
+  runId: number;
+  installationId: number;
+}
+
+export const TASKS = {
+  planPullRequest: "plan-pull-request",
+  planProject: "plan-project",
+} as const;
+
+export type TaskName = (typeof TASKS)[keyof typeof TASKS];
+
+export interface JobRequest {
+  task: TaskName;
+  payload: object;
+  /** Jobs sharing a queue name run one at a time, in order. */
+  queueName?: string;
+  /** A job with the same key replaces a pending one instead of adding another. */
+  jobKey?: string;
+  maxAttempts?: number;
+}
+
+/** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
+export async function enqueue(db: Queryable, job: JobRequest): Promise<void> {
+  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5)", [
+    job.task,
+    JSON.stringify(job.payload),
+    job.queueName ?? null,
+    job.maxAttempts ?? 5,
+    job.jobKey ?? null,
+  ]);
+}
+
+/** One job at a time per (repo, project, workspace): terraform state and locks are per project. */
+export const projectQueue = (repo: string, project: string, workspace: string) => `project:${repo}:${project}:${workspace}`;

@@ -1,0 +1,101 @@
+import { chmod, mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { Runner } from "graphile-worker";
+import { pino, type Logger } from "pino";
+import { Probot, Server, run as runProbotSetup } from "probot";
+import { openDatabase } from "./db/open-database.js";
+import { migrate } from "./db/migrate.js";
+import { createPool, type Pool } from "./db/pool.js";
+import { chooseSandbox, Sandbox } from "./engines/sandbox.js";
+import { TerraformHomes } from "./engines/terraform-home.js";
+import { octokitGitHubFactory } from "./github/octokit-github.js";
+import { RepoMirrors } from "./github/repo-mirror.js";
+import { plangateApp } from "./index.js";
+import { loadTemplates } from "./render/templates.js";
+import { encryptionKeyFor } from "./settings/encryption-key.js";
+import { findBinary } from "./settings/find-binary.js";
+import { SettingsError, type Settings } from "./settings/settings.js";
+import type { WorkerDeps } from "./worker/deps.js";
+import { startWorker } from "./worker/start-worker.js";
+
+export interface StartOptions {
+  server: boolean;
+  worker: boolean;
+  host?: string;
+  log?: Logger;
+}
+
+export interface Plangate {
+  /** The port the webhook server listens on, when it runs. */
+  port?: number;
+  pool: Pool;
+  stop(): Promise<void>;
+}
+
+function resolveEngine(variable: string, configured: string, isDefault: boolean, log: Logger): string {
+  const found = findBinary(configured);
+  if (found) return found;
+  if (!isDefault) throw new SettingsError(`${variable} is "${configured}", which is not an executable file`);
+  log.warn({ variable }, `${configured} is not on PATH: projects using it will fail to plan until it is installed or ${variable} is set`);
+  return configured;
+}
+
+async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger): Promise<WorkerDeps> {
+  const env = process.env;
+  return {
+    pool,
+    github: octokitGitHubFactory(probot),
+    mirrors: new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl),
+    sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m))),
+    terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform")),
+    templates: await loadTemplates(),
+    log,
+    dataDir: settings.dataDir,
+    encryptionKey: await encryptionKeyFor(settings.encryptionKey, settings.dataDir, (m) => log.warn(m)),
+    terraformBin: resolveEngine("PLANGATE_TERRAFORM_BIN", settings.terraformBin, !env.PLANGATE_TERRAFORM_BIN, log),
+    tofuBin: resolveEngine("PLANGATE_TOFU_BIN", settings.tofuBin, !env.PLANGATE_TOFU_BIN, log),
+    jobTimeoutMs: settings.jobTimeoutMs,
+  };
+}
+
+/** The composition root: builds the real database, queue, GitHub client, sandbox and server from settings. */
+export async function startPlangate(settings: Settings, options: StartOptions): Promise<Plangate> {
+  const log = options.log ?? pino({ level: settings.logLevel, name: "plangate" });
+  // Workspaces are entered by the sandbox's unprivileged user: the data dir must be traversable.
+  await mkdir(path.join(settings.dataDir, "runs"), { recursive: true });
+  await chmod(settings.dataDir, 0o755);
+  const database = await openDatabase(settings, log);
+  const pool = createPool(database.url);
+  const applied = await migrate(pool);
+  if (applied.length) log.info({ applied }, "migrations applied");
+
+  if (!settings.appId) {
+    if (!options.server) throw new SettingsError("APP_ID is not set: register the GitHub App first (npm start serves the registration page)");
+    log.info("APP_ID is not set: serving the GitHub App registration page (Probot's manifest flow, from app.yml)");
+    const setup = await runProbotSetup(() => undefined, { env: { ...process.env, PORT: String(settings.port) } });
+    return { port: setup.port, pool, stop: async () => { await setup.stop(); await pool.end(); await database.stop(); } };
+  }
+
+  const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log };
+  let server: Server | undefined;
+  if (options.server) {
+    server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
+    await server.load(plangateApp({ pool }));
+    await server.start();
+  }
+  let runner: Runner | undefined;
+  if (options.worker && settings.workers > 0) {
+    runner = await startWorker(await workerDeps(settings, pool, new Probot(probotOptions), log), settings.workers);
+    log.info({ concurrency: settings.workers }, "worker started");
+  }
+  return {
+    port: server?.port,
+    pool,
+    async stop() {
+      await server?.stop();
+      await runner?.stop();
+      await pool.end();
+      await database.stop();
+    },
+  };
+}

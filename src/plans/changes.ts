@@ -1,0 +1,121 @@
+/** What a reviewer needs from `terraform show -json`, with secrets already replaced. */
+
+export type ChangeAction = "create" | "update" | "replace" | "delete" | "read" | "move" | "import" | "forget";
+
+/** Stand-ins for values terraform hides or does not know yet. */
+export const SENSITIVE = { __plangate__: "sensitive" } as const;
+export const UNKNOWN = { __plangate__: "unknown" } as const;
+
+export interface ResourceChange {
+  address: string;
+  previousAddress?: string;
+  type: string;
+  action: ChangeAction;
+  /** Terraform's raw actions, e.g. ["delete", "create"]. */
+  actions: string[];
+  before: unknown;
+  after: unknown;
+  replacePaths?: unknown[];
+}
+
+export interface ChangeCounts {
+  add: number;
+  change: number;
+  destroy: number;
+  replace: number;
+}
+
+export interface PlanChanges {
+  resources: ResourceChange[];
+  counts: ChangeCounts;
+}
+
+type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
+
+/** Replaces every value marked in `mask` (true at that path) with `stand`. */
+function applyMask(value: unknown, mask: Mask, stand: unknown): unknown {
+  if (mask === true) return stand;
+  if (!mask || typeof mask !== "object") return value;
+  if (Array.isArray(value)) return value.map((v, i) => applyMask(v, (mask as Mask[])[i], stand));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = applyMask(v, (mask as Record<string, Mask>)[k], stand);
+    // Unknown attributes may be absent from `after` altogether.
+    for (const [k, m] of Object.entries(mask as Record<string, Mask>)) if (!(k in out) && m === true) out[k] = stand;
+    return out;
+  }
+  return value;
+}
+
+function classify(actions: string[], change: RawChange): ChangeAction | undefined {
+  const key = actions.join(",");
+  if (key === "create") return "create";
+  if (key === "update") return "update";
+  if (key === "delete") return "delete";
+  if (key === "read") return "read";
+  if (key === "forget") return "forget";
+  if (key === "delete,create" || key === "create,delete") return "replace";
+  if (key === "no-op") {
+    if (change.importing) return "import";
+    return undefined;
+  }
+  return undefined;
+}
+
+interface RawChange {
+  actions: string[];
+  before?: unknown;
+  after?: unknown;
+  after_unknown?: Mask;
+  before_sensitive?: Mask;
+  after_sensitive?: Mask;
+  replace_paths?: unknown[];
+  importing?: unknown;
+}
+
+interface RawResourceChange {
+  address: string;
+  previous_address?: string;
+  type: string;
+  mode?: string;
+  change: RawChange;
+}
+
+const ORDER: ChangeAction[] = ["delete", "replace", "update", "create", "move", "import", "forget", "read"];
+
+/** Parses a plan's JSON (format 1.x) into the changes shown to reviewers; no-ops are left out. */
+export function parsePlanChanges(planJson: unknown): PlanChanges {
+  const raw = (planJson as { resource_changes?: RawResourceChange[] }).resource_changes ?? [];
+  const resources: ResourceChange[] = [];
+  for (const rc of raw) {
+    const change = rc.change;
+    let action = classify(change.actions, change);
+    if (!action && rc.previous_address && rc.previous_address !== rc.address) action = "move";
+    if (!action) continue;
+    const before = applyMask(change.before ?? null, change.before_sensitive, SENSITIVE);
+    const after = applyMask(applyMask(change.after ?? null, change.after_sensitive, SENSITIVE), change.after_unknown, UNKNOWN);
+    resources.push({
+      address: rc.address,
+      ...(rc.previous_address && rc.previous_address !== rc.address ? { previousAddress: rc.previous_address } : {}),
+      type: rc.type,
+      action,
+      actions: change.actions,
+      before,
+      after,
+      ...(change.replace_paths?.length ? { replacePaths: change.replace_paths } : {}),
+    });
+  }
+  resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  return { resources, counts: countChanges(resources) };
+}
+
+export function countChanges(resources: ResourceChange[]): ChangeCounts {
+  const counts: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
+  for (const r of resources) {
+    if (r.action === "create") counts.add++;
+    else if (r.action === "update") counts.change++;
+    else if (r.action === "delete") counts.destroy++;
+    else if (r.action === "replace") counts.replace++;
+  }
+  return counts;
+}

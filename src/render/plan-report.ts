@@ -1,0 +1,55 @@
+import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.js";
+
+/** One project's outcome, as the renderers see it. */
+export interface ProjectResult {
+  name: string;
+  workspace: string;
+  status: "succeeded" | "failed";
+  changes?: PlanChanges;
+  failure?: { stage: string; message: string; output?: string; timedOut?: boolean };
+}
+
+export interface PlanReport {
+  repo: string;
+  sha: string;
+  projects: ProjectResult[];
+  runUrl?: string;
+}
+
+export const ACTION_LABELS: Record<ChangeAction, { label: string; symbol: string }> = {
+  delete: { label: "destroy", symbol: "🔴 -" },
+  replace: { label: "replace", symbol: "🟠 ±" },
+  update: { label: "update in place", symbol: "🟡 ~" },
+  create: { label: "create", symbol: "🟢 +" },
+  move: { label: "move", symbol: "🔵 →" },
+  import: { label: "import", symbol: "🔵 ←" },
+  forget: { label: "forget (removed from state, not destroyed)", symbol: "⚪ ⊘" },
+  read: { label: "read (data sources)", symbol: "⚪ ≡" },
+};
+
+const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
+
+export function resultText(project: ProjectResult): string {
+  if (project.status === "failed") return "❌ failed";
+  const c = project.changes?.counts ?? ZERO;
+  return c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length ? "✅ no changes" : "✅ planned";
+}
+
+/** The data every plan template shares: projects with counts, totals, what failed. */
+export function reportView(report: PlanReport) {
+  const projects = report.projects.map((p) => ({ ...p, counts: p.changes?.counts ?? ZERO, resultText: resultText(p) }));
+  const totals = projects.reduce(
+    (t, p) => ({ add: t.add + p.counts.add, change: t.change + p.counts.change, destroy: t.destroy + p.counts.destroy, replace: t.replace + p.counts.replace }),
+    { ...ZERO },
+  );
+  const failed = projects.filter((p) => p.status === "failed");
+  return {
+    projects,
+    totals,
+    failed: failed.length > 0,
+    failedNames: failed.map((p) => p.name).join(", "),
+    destroying: totals.destroy + totals.replace,
+    shortSha: report.sha.slice(0, 7),
+    runUrl: report.runUrl,
+  };
+}

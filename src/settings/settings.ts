@@ -1,0 +1,158 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/** Thrown when an environment setting is invalid; the message names the variable. */
+export class SettingsError extends Error {}
+
+export type SandboxMode = "auto" | "bwrap" | "none";
+
+/** The validated server settings (DESIGN.md section 2). */
+export interface Settings {
+  appId?: string;
+  privateKey?: string;
+  webhookSecret: string;
+  webhookProxyUrl?: string;
+  /** REST base URL, e.g. https://api.github.com or http://ghe.local/api/v3 */
+  githubApiUrl: string;
+  /** Where repositories are cloned from, e.g. https://github.com */
+  githubWebUrl: string;
+  gheHost?: string;
+  port: number;
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  databaseUrl?: string;
+  dataDir: string;
+  encryptionKey?: Buffer;
+  workers: number;
+  sandbox: SandboxMode;
+  terraformBin: string;
+  tofuBin: string;
+  allowForkPrs: boolean;
+  jobTimeoutMs: number;
+}
+
+const booleanText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["true", "false", "1", "0", "yes", "no", ""].includes(v), "must be true or false")
+  .transform((v) => ["true", "1", "yes"].includes(v));
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be between ${min} and ${max}`);
+
+const duration = z
+  .string()
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) ctx.addIssue({ code: "custom", message: 'must be a duration such as "600", "90s", "15m" or "1h"' });
+    return ms ?? 0;
+  });
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v) && URL.canParse(v), "must be a postgres:// URL");
+
+const encryptionKey = z.string().transform((v, ctx) => {
+  const text = v.trim();
+  const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, "hex") : Buffer.from(text, "base64");
+  if (key.length !== 32) ctx.addIssue({ code: "custom", message: "must be 32 bytes, as 64 hex digits or base64" });
+  return key;
+});
+
+/** One schema per variable, so an error names exactly the variable at fault. */
+const variables = {
+  APP_ID: z.string().trim().regex(/^\d+$/, "must be the numeric App ID").optional(),
+  PRIVATE_KEY: z.string().optional(),
+  PRIVATE_KEY_PATH: z.string().optional(),
+  WEBHOOK_SECRET: z.string().min(1, "must not be empty").optional(),
+  WEBHOOK_PROXY_URL: z.url("must be a URL").optional(),
+  GHE_HOST: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, "must be a host name (with an optional :port), without a scheme")
+    .optional(),
+  GHE_PROTOCOL: z.enum(["http", "https"], "must be http or https").optional(),
+  PORT: wholeNumber(1, 65535).optional(),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "must be trace, debug, info, warn, error, fatal or silent").optional(),
+  DATABASE_URL: postgresUrl.optional(),
+  PLANGATE_DATA_DIR: z.string().min(1).optional(),
+  PLANGATE_ENCRYPTION_KEY: encryptionKey.optional(),
+  PLANGATE_WORKERS: wholeNumber(0, 256).optional(),
+  PLANGATE_SANDBOX: z.enum(["auto", "bwrap", "none"], "must be auto, bwrap or none").optional(),
+  PLANGATE_TERRAFORM_BIN: z.string().min(1).optional(),
+  PLANGATE_TOFU_BIN: z.string().min(1).optional(),
+  PLANGATE_ALLOW_FORK_PRS: booleanText.optional(),
+  PLANGATE_JOB_TIMEOUT: duration.optional(),
+};
+
+type Parsed = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
+
+function parseVariables(env: NodeJS.ProcessEnv): Parsed {
+  const parsed: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(variables)) {
+    const raw = env[name];
+    const result = (schema as z.ZodType).safeParse(raw === "" ? undefined : raw);
+    if (!result.success) {
+      const shown = name.includes("KEY") || name.includes("SECRET") || name === "DATABASE_URL" ? "" : ` (got "${raw}")`;
+      throw new SettingsError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}${shown}`);
+    }
+    parsed[name] = result.data;
+  }
+  return parsed as Parsed;
+}
+
+function readPrivateKey(v: Parsed): string | undefined {
+  if (v.PRIVATE_KEY) {
+    const text = v.PRIVATE_KEY.includes("-----BEGIN") ? v.PRIVATE_KEY : Buffer.from(v.PRIVATE_KEY, "base64").toString("utf8");
+    if (!text.includes("-----BEGIN")) throw new SettingsError("PRIVATE_KEY must be a PEM private key (or its base64 encoding)");
+    return text.replace(/\\n/g, "\n");
+  }
+  if (v.PRIVATE_KEY_PATH) {
+    let text: string;
+    try {
+      text = readFileSync(v.PRIVATE_KEY_PATH, "utf8");
+    } catch (error) {
+      throw new SettingsError(`PRIVATE_KEY_PATH cannot be read: ${(error as Error).message}`);
+    }
+    if (!text.includes("-----BEGIN")) throw new SettingsError(`PRIVATE_KEY_PATH does not hold a PEM private key (${v.PRIVATE_KEY_PATH})`);
+    return text;
+  }
+  return undefined;
+}
+
+/** Reads and validates every setting; throws SettingsError naming the first bad one. */
+export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Settings {
+  const v = parseVariables(env);
+  const privateKey = readPrivateKey(v);
+  if (v.APP_ID && !privateKey) throw new SettingsError("APP_ID is set, so PRIVATE_KEY or PRIVATE_KEY_PATH is required");
+  if (v.APP_ID && !v.WEBHOOK_SECRET) throw new SettingsError("APP_ID is set, so WEBHOOK_SECRET is required");
+  if (v.GHE_PROTOCOL && !v.GHE_HOST) throw new SettingsError("GHE_PROTOCOL is set without GHE_HOST");
+  const protocol = v.GHE_PROTOCOL ?? "https";
+  return {
+    appId: v.APP_ID,
+    privateKey,
+    webhookSecret: v.WEBHOOK_SECRET ?? "development",
+    webhookProxyUrl: v.WEBHOOK_PROXY_URL,
+    gheHost: v.GHE_HOST,
+    githubApiUrl: v.GHE_HOST ? `${protocol}://${v.GHE_HOST}/api/v3` : "https://api.github.com",
+    githubWebUrl: v.GHE_HOST ? `${protocol}://${v.GHE_HOST}` : "https://github.com",
+    port: v.PORT ?? 3000,
+    logLevel: v.LOG_LEVEL ?? "info",
+    databaseUrl: v.DATABASE_URL,
+    dataDir: path.resolve(cwd, v.PLANGATE_DATA_DIR ?? ".plangate"),
+    encryptionKey: v.PLANGATE_ENCRYPTION_KEY,
+    workers: v.PLANGATE_WORKERS ?? 2,
+    sandbox: v.PLANGATE_SANDBOX ?? "auto",
+    terraformBin: v.PLANGATE_TERRAFORM_BIN ?? "terraform",
+    tofuBin: v.PLANGATE_TOFU_BIN ?? "tofu",
+    allowForkPrs: v.PLANGATE_ALLOW_FORK_PRS ?? false,
+    jobTimeoutMs: v.PLANGATE_JOB_TIMEOUT ?? 30 * 60_000,
+  };
+}

@@ -1,0 +1,28 @@
+import type { Pool } from "../db/pool.js";
+import type { Sandbox } from "../engines/sandbox.js";
+import type { TerraformHomes } from "../engines/terraform-home.js";
+import type { GitHubFactory } from "../github/github.js";
+import type { RepoMirrors } from "../github/repo-mirror.js";
+import type { Templates } from "../render/templates.js";
+
+export interface Logger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** Everything a worker needs, built once by the composition root. */
+export interface WorkerDeps {
+  pool: Pool;
+  github: GitHubFactory;
+  mirrors: RepoMirrors;
+  sandbox: Sandbox;
+  terraformHomes: TerraformHomes;
+  templates: Templates;
+  log: Logger;
+  dataDir: string;
+  encryptionKey: Buffer;
+  terraformBin: string;
+  tofuBin: string;
+  jobTimeoutMs: number;
+}

@@ -1,0 +1,89 @@
+import { generateKeyPairSync } from "node:crypto";
+import { chmodSync, mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { startPlangate, type Plangate } from "../../src/main.js";
+import { findBinary } from "../../src/settings/find-binary.js";
+import { readSettings, type Settings } from "../../src/settings/settings.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+import { FakeGitHub } from "./fake-github.js";
+
+export const WEBHOOK_SECRET = "test-webhook-secret";
+
+export interface Harness {
+  app: Plangate;
+  fake: FakeGitHub;
+  db: TestDatabase;
+  settings: Settings;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the whole app (server + worker) on a fresh database, pointed at a fake GitHub Enterprise Server. */
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const fake = new FakeGitHub(publicKey.export({ type: "spki", format: "pem" }).toString());
+  await fake.start();
+  const db = await createTestDatabase();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-data-"));
+  chmodSync(dataDir, 0o755);
+  const settings = {
+    ...readSettings({
+      APP_ID: "4242",
+      PRIVATE_KEY: privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
+      WEBHOOK_SECRET,
+      GHE_HOST: fake.host,
+      GHE_PROTOCOL: "http",
+      DATABASE_URL: db.url,
+      PLANGATE_DATA_DIR: dataDir,
+      PLANGATE_ENCRYPTION_KEY: "11".repeat(32),
+      PLANGATE_WORKERS: "2",
+      PLANGATE_JOB_TIMEOUT: "120s",
+      LOG_LEVEL: "warn",
+      ...env,
+    }),
+    port: 0,
+  };
+  const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+  return {
+    app,
+    fake,
+    db,
+    settings,
+    url: `http://127.0.0.1:${app.port}`,
+    async close() {
+      await app.stop();
+      await db.drop();
+      await fake.stop();
+    },
+  };
+}
+
+/** Polls until `check` returns a truthy value; fails with `what` after the timeout. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the job queue holds no jobs (every job finished or failed for good). */
+export async function queueDrained(db: TestDatabase): Promise<void> {
+  await waitFor("the job queue to drain", async () => {
+    const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where attempts < max_attempts");
+    return rows[0]!.n === 0;
+  });
+}
+
+/**
+ * `test` when terraform is on PATH; otherwise a test that prints one loud line
+ * saying the engine test did not run (never a silent skip, never faked output).
+ */
+export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => {
+  if (findBinary("terraform")) return test(name, fn, timeout);
+  return test(name, () => console.warn(`!!! terraform is not on PATH: "${name}" DID NOT RUN !!!`));
+}) as typeof test;

@@ -1,0 +1,228 @@
+import { spawn } from "node:child_process";
+import { createPublicKey, verify as verifySignature } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export interface Comment {
+  id: number;
+  issue: number;
+  repo: string;
+  body: string;
+  user: { login: string; type: string };
+}
+
+export interface CheckRun {
+  id: number;
+  repo: string;
+  name: string;
+  head_sha: string;
+  status: string;
+  conclusion?: string;
+  output?: { title?: string; summary?: string; text?: string };
+  details_url?: string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  authorization?: string;
+}
+
+type Route = (req: http.IncomingMessage, params: string[], body: unknown, url: URL) => Promise<[number, unknown]> | [number, unknown];
+
+const API = "/api/v3";
+
+/**
+ * GitHub Enterprise Server, faked at the HTTP level for the app's real Octokit
+ * and real git: it serves exactly the endpoints plangate uses, checks the app's
+ * JWT and installation tokens, and records every request it did not expect.
+ */
+export class FakeGitHub {
+  readonly gitRoot = mkdtempSync(path.join(os.tmpdir(), "plangate-fake-git-"));
+  readonly comments: Comment[] = [];
+  readonly checkRuns: CheckRun[] = [];
+  readonly requests: RecordedRequest[] = [];
+  readonly unexpected: string[] = [];
+  readonly pullFiles = new Map<string, string[]>();
+  readonly issuedTokens: string[] = [];
+  private nextId = 1000;
+  private server = http.createServer((req, res) => void this.handle(req, res));
+  private routes: [string, RegExp, Route][] = [];
+
+  constructor(private readonly appPublicKeyPem: string, readonly botLogin = "plangate[bot]") {
+    this.route("POST", /^\/app\/installations\/(\d+)\/access_tokens$/, (req) => {
+      this.requireAppJwt(req);
+      const token = `ghs_fake${this.nextId++}`;
+      this.issuedTokens.push(token);
+      return [201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/files$/, (req, [o, r, n], _b, url) => {
+      this.requireInstallationToken(req);
+      const files = this.pullFiles.get(`${o}/${r}#${n}`);
+      if (!files) throw new Unexpected(`no files configured for ${o}/${r}#${n}`);
+      return [200, this.page(files.map((filename) => ({ filename, status: "modified" })), url)];
+    });
+    this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/check-runs$/, (req, [o, r], body) => {
+      this.requireInstallationToken(req);
+      const run = { id: this.nextId++, repo: `${o}/${r}`, ...(body as Omit<CheckRun, "id" | "repo">) };
+      this.checkRuns.push(run);
+      return [201, run];
+    });
+    this.route("PATCH", /^\/repos\/([^/]+)\/([^/]+)\/check-runs\/(\d+)$/, (req, [o, r, id], body) => {
+      this.requireInstallationToken(req);
+      const run = this.checkRuns.find((c) => c.id === Number(id) && c.repo === `${o}/${r}`);
+      if (!run) return [404, { message: "Not Found" }];
+      Object.assign(run, body);
+      return [200, run];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, (req, [o, r, n], _b, url) => {
+      this.requireInstallationToken(req);
+      return [200, this.page(this.comments.filter((c) => c.repo === `${o}/${r}` && c.issue === Number(n)), url)];
+    });
+    this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, (req, [o, r, n], body) => {
+      this.requireInstallationToken(req);
+      const text = (body as { body: string }).body;
+      if (text.length > 65_536) return [422, { message: "body is too long (maximum is 65536 characters)" }];
+      const comment = { id: this.nextId++, repo: `${o}/${r}`, issue: Number(n), body: text, user: { login: this.botLogin, type: "Bot" } };
+      this.comments.push(comment);
+      return [201, comment];
+    });
+    this.route("PATCH", /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/, (req, [o, r, id], body) => {
+      this.requireInstallationToken(req);
+      const comment = this.comments.find((c) => c.id === Number(id) && c.repo === `${o}/${r}`);
+      if (!comment) return [404, { message: "Not Found" }];
+      const text = (body as { body: string }).body;
+      if (text.length > 65_536) return [422, { message: "body is too long (maximum is 65536 characters)" }];
+      comment.body = text;
+      return [200, comment];
+    });
+    this.route("DELETE", /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/, (req, [o, r, id]) => {
+      this.requireInstallationToken(req);
+      const index = this.comments.findIndex((c) => c.id === Number(id) && c.repo === `${o}/${r}`);
+      if (index < 0) return [404, { message: "Not Found" }];
+      this.comments.splice(index, 1);
+      return [204, undefined];
+    });
+  }
+
+  /** Adds or replaces an endpoint (path relative to /api/v3). */
+  route(method: string, pattern: RegExp, handler: Route): void {
+    this.routes.unshift([method, pattern, handler]);
+  }
+
+  get host(): string {
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  commentsOn(repo: string, issue: number): Comment[] {
+    return this.comments.filter((c) => c.repo === repo && c.issue === issue);
+  }
+
+  private page<T>(items: T[], url: URL): T[] {
+    const perPage = Number(url.searchParams.get("per_page") ?? 30);
+    const page = Number(url.searchParams.get("page") ?? 1);
+    return items.slice((page - 1) * perPage, page * perPage);
+  }
+
+  private requireAppJwt(req: http.IncomingMessage): void {
+    const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const [header, payload, signature] = token?.split(".") ?? [];
+    if (!header || !payload || !signature) throw new Unexpected("app endpoint called without an app JWT");
+    const ok = verifySignature("RSA-SHA256", Buffer.from(`${header}.${payload}`), createPublicKey(this.appPublicKeyPem), Buffer.from(signature, "base64url"));
+    if (!ok) throw new Unexpected("app JWT signature does not verify with the app's key");
+  }
+
+  private requireInstallationToken(req: http.IncomingMessage): void {
+    const token = /^token (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    if (!token || !this.issuedTokens.includes(token)) throw new Unexpected(`installation endpoint called without an issued token: ${req.method} ${req.url}`);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://fake");
+    this.requests.push({ method: req.method ?? "", path: url.pathname + url.search, authorization: req.headers.authorization });
+    try {
+      if (!url.pathname.startsWith(API)) return await this.serveGit(req, res, url);
+      const raw = await readBody(req);
+      const body = raw.length ? JSON.parse(raw.toString("utf8")) : undefined;
+      const apiPath = url.pathname.slice(API.length);
+      for (const [method, pattern, handler] of this.routes) {
+        const match = method === req.method ? pattern.exec(apiPath) : null;
+        if (!match) continue;
+        const [status, payload] = await handler(req, match.slice(1), body, url);
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(payload === undefined ? undefined : JSON.stringify(payload));
+        return;
+      }
+      throw new Unexpected(`no route for ${req.method} ${url.pathname}`);
+    } catch (error) {
+      const message = error instanceof Unexpected ? error.message : `fake failed: ${(error as Error).stack}`;
+      this.unexpected.push(message);
+      res.writeHead(error instanceof Unexpected ? 418 : 500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ message }));
+    }
+  }
+
+  /** Smart HTTP through the real `git http-backend`, for clients with an issued installation token. */
+  private async serveGit(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    if (!/^\/[^/]+\/[^/]+\.git\/(info\/refs|git-upload-pack)$/.test(url.pathname)) throw new Unexpected(`no git route for ${req.method} ${url.pathname}`);
+    const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const [user, token] = basic ? Buffer.from(basic, "base64").toString().split(":") : [];
+    if (user !== "x-access-token" || !token || !this.issuedTokens.includes(token)) {
+      res.writeHead(401, { "www-authenticate": 'Basic realm="GitHub"' }).end();
+      return;
+    }
+    const body = await readBody(req);
+    const child = spawn("git", ["http-backend"], {
+      env: {
+        PATH: process.env.PATH,
+        GIT_PROJECT_ROOT: this.gitRoot,
+        GIT_HTTP_EXPORT_ALL: "1",
+        REQUEST_METHOD: req.method,
+        PATH_INFO: url.pathname,
+        QUERY_STRING: url.search.slice(1),
+        CONTENT_TYPE: req.headers["content-type"] ?? "",
+        CONTENT_LENGTH: String(body.length),
+        HTTP_CONTENT_ENCODING: req.headers["content-encoding"] ?? "",
+        GIT_PROTOCOL: String(req.headers["git-protocol"] ?? ""),
+        REMOTE_ADDR: "127.0.0.1",
+      },
+    });
+    child.stdin.end(body);
+    const out = await readBody(child.stdout);
+    const split = out.indexOf("\r\n\r\n");
+    const head = out.subarray(0, split).toString();
+    const headers: Record<string, string> = {};
+    let status = 200;
+    for (const line of head.split("\r\n")) {
+      const [name, ...rest] = line.split(":");
+      const value = rest.join(":").trim();
+      if (name?.toLowerCase() === "status") status = Number(value.split(" ")[0]);
+      else if (name) headers[name] = value;
+    }
+    res.writeHead(status, headers);
+    res.end(out.subarray(split + 4));
+  }
+}
+
+class Unexpected extends Error {}
+
+function readBody(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () => resolve(Buffer.concat(chunks)));
+    stream.on("error", reject);
+  });
+}

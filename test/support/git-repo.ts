@@ -1,0 +1,53 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync("git", args, {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_NOSYSTEM: "1" },
+  }).trim();
+
+/**
+ * A real repository served by the fake GitHub: a bare repo under the fake's
+ * git root, fed by commits made in a scratch work tree.
+ */
+export class GitRepo {
+  readonly work: string;
+  readonly bare: string;
+
+  constructor(gitRoot: string, readonly owner: string, readonly name: string) {
+    this.bare = path.join(gitRoot, owner, `${name}.git`);
+    mkdirSync(this.bare, { recursive: true });
+    git(this.bare, "init", "--bare", "--quiet", "-b", "main");
+    git(this.bare, "config", "uploadpack.allowAnySHA1InWant", "true");
+    git(this.bare, "config", "http.receivepack", "false");
+    this.work = mkdtempSync(path.join(os.tmpdir(), "plangate-work-"));
+    git(this.work, "init", "--quiet", "-b", "main");
+    git(this.work, "remote", "add", "origin", this.bare);
+  }
+
+  /** Writes (or, with null, deletes) files, commits them on `branch`, pushes, and returns the commit sha. */
+  commit(files: Record<string, string | null>, branch = "main", message = "change"): string {
+    try {
+      git(this.work, "checkout", "--quiet", branch);
+    } catch {
+      git(this.work, "checkout", "--quiet", "-b", branch);
+    }
+    for (const [file, content] of Object.entries(files)) {
+      const full = path.join(this.work, file);
+      if (content === null) rmSync(full, { force: true });
+      else {
+        mkdirSync(path.dirname(full), { recursive: true });
+        writeFileSync(full, content);
+      }
+    }
+    git(this.work, "add", "-A");
+    git(this.work, "commit", "--quiet", "--allow-empty", "-m", message);
+    git(this.work, "push", "--quiet", "origin", branch);
+    return git(this.work, "rev-parse", "HEAD");
+  }
+}

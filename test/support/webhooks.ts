@@ -1,0 +1,37 @@
+import { createHmac, randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const index = require("@octokit/webhooks-examples/api.github.com/index.json") as { name: string; examples: Record<string, unknown>[] }[];
+
+/**
+ * A deep copy of a real example payload from @octokit/webhooks-examples for
+ * event/action, with an installation added where the example lacks one.
+ */
+export function examplePayload<T = Record<string, any>>(event: string, action: string): T {
+  const examples = index.find((e) => e.name === event)?.examples.filter((e) => e.action === action) ?? [];
+  const example = examples.find((e) => e.installation) ?? examples[0];
+  if (!example) throw new Error(`no example payload for ${event}.${action}`);
+  const copy = structuredClone(example) as Record<string, any>;
+  copy.installation ??= { id: 424242, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0MjQy" };
+  return copy as T;
+}
+
+export const signBody = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+
+export interface Delivered {
+  status: number;
+  text: string;
+  id: string;
+}
+
+/** POSTs a payload to the app's webhook endpoint the way GitHub does, signed with `secret`. */
+export async function deliver(baseUrl: string, event: string, payload: unknown, secret: string, id = randomUUID()): Promise<Delivered> {
+  const body = JSON.stringify(payload);
+  const response = await fetch(`${baseUrl}/api/github/webhooks`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-github-event": event, "x-github-delivery": id, "x-hub-signature-256": signBody(secret, body) },
+    body,
+  });
+  return { status: response.status, text: await response.text(), id };
+}
