@@ -31,6 +31,8 @@ export async function startEmbeddedPostgres(dataDir: string, log: (line: string)
     user: "plangate",
     password: "plangate",
     persistent: true,
+    // As root, initdb runs as the postgres user: it needs the data directory made and given to it.
+    createPostgresUser: process.getuid?.() === 0,
     onLog: log,
     onError: (error: unknown) => log(String(error)),
   });

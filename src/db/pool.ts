@@ -11,7 +11,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export function createPool(connectionString: string, max = 10): Pool {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on("error", (error) => console.error(`[db] idle connection lost: ${error.message}`));
+  const lost = (error: Error) => console.error(`[db] connection lost: ${error.message}`);
+  pool.on("error", lost);
+  pool.on("connect", (client) => client.on("error", lost));
   return pool;
 }
 

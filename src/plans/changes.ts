@@ -81,19 +81,62 @@ interface RawResourceChange {
   change: RawChange;
 }
 
+/** Every scalar terraform marked sensitive anywhere in the plan (before or after). */
+function sensitiveValues(raw: RawResourceChange[]): Set<string> {
+  const found = new Set<string>();
+  const collect = (value: unknown, mask: Mask) => {
+    if (mask === true) {
+      const walk = (v: unknown) => {
+        if (v && typeof v === "object") Object.values(v).forEach(walk);
+        else if ((typeof v === "string" || typeof v === "number") && String(v).length >= 3) found.add(String(v));
+      };
+      walk(value);
+    } else if (mask && typeof mask === "object" && value && typeof value === "object") {
+      for (const [k, m] of Object.entries(mask)) collect((value as Record<string, unknown>)[k], m);
+    }
+  };
+  for (const rc of raw) {
+    collect(rc.change.before, rc.change.before_sensitive);
+    collect(rc.change.after, rc.change.after_sensitive);
+  }
+  return found;
+}
+
+/**
+ * Terraform does not always carry the sensitive mark to values derived from a
+ * sensitive one (terraform_data's output, say): hide those copies as well.
+ */
+function maskCopies(value: unknown, secrets: Set<string>): unknown {
+  if (!secrets.size) return value;
+  if (typeof value === "string" || typeof value === "number") {
+    const text = String(value);
+    if (secrets.has(text)) return SENSITIVE;
+    if (typeof value === "number") return value;
+    let masked = text;
+    for (const secret of secrets) if (masked.includes(secret)) masked = masked.split(secret).join("(sensitive)");
+    return masked;
+  }
+  if (Array.isArray(value)) return value.map((v) => maskCopies(v, secrets));
+  if (value && typeof value === "object" && !("__plangate__" in value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskCopies(v, secrets)]));
+  }
+  return value;
+}
+
 const ORDER: ChangeAction[] = ["delete", "replace", "update", "create", "move", "import", "forget", "read"];
 
 /** Parses a plan's JSON (format 1.x) into the changes shown to reviewers; no-ops are left out. */
 export function parsePlanChanges(planJson: unknown): PlanChanges {
   const raw = (planJson as { resource_changes?: RawResourceChange[] }).resource_changes ?? [];
+  const secrets = sensitiveValues(raw);
   const resources: ResourceChange[] = [];
   for (const rc of raw) {
     const change = rc.change;
     let action = classify(change.actions, change);
     if (!action && rc.previous_address && rc.previous_address !== rc.address) action = "move";
     if (!action) continue;
-    const before = applyMask(change.before ?? null, change.before_sensitive, SENSITIVE);
-    const after = applyMask(applyMask(change.after ?? null, change.after_sensitive, SENSITIVE), change.after_unknown, UNKNOWN);
+    const before = maskCopies(applyMask(change.before ?? null, change.before_sensitive, SENSITIVE), secrets);
+    const after = maskCopies(applyMask(applyMask(change.after ?? null, change.after_sensitive, SENSITIVE), change.after_unknown, UNKNOWN), secrets);
     resources.push({
       address: rc.address,
       ...(rc.previous_address && rc.previous_address !== rc.address ? { previousAddress: rc.previous_address } : {}),

@@ -1,0 +1,58 @@
+import { execFile } from "node:child_process";
+import { chmodSync, mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+async function plangate(args: string[], env: Record<string, string | undefined>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const clean = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  try {
+    const { stdout, stderr } = await run("node", ["bin/plangate.js", ...args], { env: clean, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("plangate CLI", () => {
+  test("migrate without DATABASE_URL runs on an embedded PostgreSQL under the data dir", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-cli-"));
+    chmodSync(dataDir, 0o755);
+    const first = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
+    expect(first.stderr).toBe("");
+    expect(first).toMatchObject({ code: 0, stdout: "applied: 001_initial.sql\n" });
+    const again = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
+    expect(again).toMatchObject({ code: 0, stdout: "database is up to date\n" });
+  });
+
+  test("a bad setting stops start with a message naming it", async () => {
+    const result = await plangate(["start"], { PLANGATE_WORKERS: "lots" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('plangate: invalid setting: PLANGATE_WORKERS must be a whole number (got "lots")\n');
+  });
+
+  test("an explicit engine binary that does not exist stops start", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-cli-"));
+    chmodSync(dataDir, 0o755);
+    const result = await plangate(["worker"], {
+      APP_ID: "1",
+      PRIVATE_KEY: "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+      WEBHOOK_SECRET: "s",
+      PLANGATE_DATA_DIR: dataDir,
+      PLANGATE_TERRAFORM_BIN: "/nonexistent/terraform",
+      LOG_LEVEL: "silent",
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('invalid setting: PLANGATE_TERRAFORM_BIN is "/nonexistent/terraform", which is not an executable file');
+  });
+
+  test("an unknown command prints the usage", async () => {
+    const result = await plangate(["frobnicate"], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown command "frobnicate"');
+    expect(result.stderr).toContain("audit verify");
+  });
+});

@@ -1,0 +1,123 @@
+import { parsePlanChanges } from "../../src/plans/changes.js";
+import { GITHUB_COMMENT_LIMIT, renderPlanComment } from "../../src/render/plan-comment.js";
+import { loadTemplates, type Templates } from "../../src/render/templates.js";
+import { engineTest } from "../support/app-harness.js";
+import { realPlanJson } from "../support/terraform-plans.js";
+
+const BEFORE = `
+variable "secret" {
+  type      = string
+  sensitive = true
+  default   = "hunter2-old"
+}
+resource "terraform_data" "updated" { input = "t2.micro" }
+resource "terraform_data" "nested" {
+  input = { name = "web", tags = { env = "dev", team = "infra" }, ports = [80, 443] }
+}
+resource "terraform_data" "doomed" { input = "bye" }
+resource "terraform_data" "replaced" {
+  input            = "same"
+  triggers_replace = ["v1"]
+}
+resource "terraform_data" "secret" { input = var.secret }
+resource "terraform_data" "script" { input = "line one\\nline two\\nline three\\n" }
+`;
+
+const AFTER = `
+variable "secret" {
+  type      = string
+  sensitive = true
+  default   = "hunter2-new"
+}
+resource "terraform_data" "updated" { input = "t3.large" }
+resource "terraform_data" "nested" {
+  input = { name = "web", tags = { env = "prod", team = "infra" }, ports = [80, 8443] }
+}
+resource "terraform_data" "replaced" {
+  input            = "same"
+  triggers_replace = ["v2"]
+}
+resource "terraform_data" "secret" { input = var.secret }
+resource "terraform_data" "script" { input = "line one\\nline 2\\nline three\\n" }
+resource "terraform_data" "created" { input = terraform_data.updated.output }
+`;
+
+let templates: Templates;
+beforeAll(async () => {
+  templates = await loadTemplates();
+});
+
+const render = (planJson: unknown) =>
+  renderPlanComment(templates, { repo: "o/r", sha: "0123456789abcdef0123456789abcdef01234567", projects: [{ name: "app", workspace: "default", status: "succeeded", changes: parsePlanChanges(planJson) }] });
+
+describe("rendering real terraform plans", () => {
+  engineTest("create, update, replace, destroy, sensitive and unknown values", () => {
+    const changes = parsePlanChanges(realPlanJson(AFTER, BEFORE));
+    const byAddress = Object.fromEntries(changes.resources.map((r) => [r.address, r.action]));
+    expect(byAddress).toEqual({
+      "terraform_data.created": "create",
+      "terraform_data.doomed": "delete",
+      "terraform_data.nested": "update",
+      "terraform_data.replaced": "replace",
+      "terraform_data.script": "update",
+      "terraform_data.secret": "update",
+      "terraform_data.updated": "update",
+    });
+    expect(changes.counts).toEqual({ add: 1, change: 4, destroy: 1, replace: 1 });
+
+    const [body, ...rest] = render(realPlanJson(AFTER, BEFORE));
+    expect(rest).toEqual([]);
+    // summary and banner
+    expect(body).toContain("| `app` | `default` | ✅ planned | 1 | 4 | 1 | 1 |");
+    expect(body).toContain("This plan **destroys or replaces 2 resources**");
+    // update in place: the attribute line changes
+    expect(body).toContain('- input = "t2.micro"');
+    expect(body).toContain('+ input = "t3.large"');
+    // nested objects diff at the changed key only
+    expect(body).toMatch(/-     env = "dev"\n\+     env = "prod"\n      team = "infra"/);
+    // multi-line strings diff line by line
+    expect(body).toMatch(/    line one\n-   line two\n\+   line 2\n    line three/);
+    // replace names the attribute that forces it
+    expect(body).toContain("`terraform_data.replaced`, replaced because of `triggers_replace`");
+    // destroy shows the old attributes as removed
+    expect(body).toMatch(/`terraform_data.doomed`\n```diff\n- id = "[0-9a-f-]+"\n- input = "bye"/);
+    // unknown and sensitive values
+    expect(body).toContain("+ input = (known after apply)");
+    expect(body).toContain("input = (sensitive)");
+    // terraform_data copies its sensitive input into an output it does not mark: still hidden
+    expect(body).not.toContain("hunter2");
+    // grouped by action, destroys first
+    const order = ["**destroy**", "**replace**", "**update in place**", "**create**"].map((h) => body.indexOf(h));
+    expect(order.every((pos, i) => pos > 0 && (i === 0 || pos > order[i - 1]!))).toBe(true);
+  });
+
+  engineTest("no changes says so", () => {
+    const config = 'resource "terraform_data" "a" { input = "x" }\n';
+    const [body] = render(realPlanJson(config, config));
+    expect(body).toContain("| `app` | `default` | ✅ no changes | 0 | 0 | 0 | 0 |");
+    expect(body).toContain("No changes. The infrastructure matches the configuration.");
+  });
+
+  engineTest("3,000 resource changes split into valid parts, nothing lost", () => {
+    const plan = realPlanJson('resource "terraform_data" "many" {\n  count = 3000\n  input = "value-${count.index}"\n}\n');
+    const report = { repo: "o/r", sha: "f".repeat(40), projects: [{ name: "big", workspace: "default", status: "succeeded" as const, changes: parsePlanChanges(plan) }] };
+    const parts = renderPlanComment(templates, report, { maxParts: 100 });
+    expect(parts.length).toBeGreaterThan(1);
+    const seen = new Map<string, number>();
+    parts.forEach((part, i) => {
+      expect(part.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
+      expect(part).toContain(`<!-- plangate:plan part=${i + 1} -->`);
+      expect(part).toContain(`part ${i + 1} of ${parts.length}`);
+      expect((part.match(/^```/gm) ?? []).length % 2).toBe(0);
+      expect((part.match(/<details/g) ?? []).length).toBe((part.match(/<\/details>/g) ?? []).length);
+      for (const m of part.matchAll(/`(terraform_data\.many\[\d+\])`/g)) seen.set(m[1]!, (seen.get(m[1]!) ?? 0) + 1);
+    });
+    expect(seen.size).toBe(3000);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+
+    const capped = renderPlanComment(templates, report, { maxParts: 2 });
+    expect(capped).toHaveLength(2);
+    const shown = capped.join("").match(/`terraform_data\.many\[\d+\]`/g)?.length ?? 0;
+    expect(capped[1]).toContain(`${3000 - shown} more resource changes are not shown here`);
+  });
+});

@@ -1,0 +1,132 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execute } from "../../src/engines/exec.js";
+import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
+
+const APP_SECRETS = {
+  WEBHOOK_SECRET: "whsec-should-not-leak",
+  PRIVATE_KEY: "-----BEGIN RSA PRIVATE KEY-----should-not-leak",
+  DATABASE_URL: "postgres://secret-user:secret-pass@db/plangate",
+  PLANGATE_ENCRYPTION_KEY: "ab".repeat(32),
+};
+
+const hasBwrap = bwrapWorks();
+/** Sandbox tests run only with bubblewrap; without it they say so loudly instead of passing quietly. */
+const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) =>
+  hasBwrap ? test(name, fn, timeout) : test(name, () => console.warn(`!!! bubblewrap is not usable here: "${name}" DID NOT RUN !!!`))) as typeof test;
+
+function workspace(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-sandbox-"));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+describe("sandbox (bubblewrap)", () => {
+  const original = { ...process.env };
+  beforeAll(() => Object.assign(process.env, APP_SECRETS));
+  afterAll(() => {
+    for (const key of Object.keys(APP_SECRETS)) delete process.env[key];
+    Object.assign(process.env, original);
+  });
+
+  sandboxTest("a program sees neither the app's secrets nor files outside its workspace", async () => {
+    const outside = path.join(workspace(), "app-private-key.pem");
+    writeFileSync(outside, "TOP-SECRET-KEY-MATERIAL");
+    chmodSync(outside, 0o644); // readable by anyone on the host: only the sandbox keeps it away
+    const work = workspace();
+    const result = await new Sandbox("bwrap").run({
+      command: ["/bin/sh", "-c", `env; echo "---"; cat ${outside} || echo "cannot read outside file"; ls /work /root 2>&1; echo done`],
+      workDir: work,
+      network: false,
+      env: { ALLOWED: "yes" },
+      timeoutMs: 20_000,
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toContain("ALLOWED=yes");
+    expect(result.output).toContain("cannot read outside file");
+    expect(result.output).not.toContain("TOP-SECRET-KEY-MATERIAL");
+    for (const [name, value] of Object.entries(APP_SECRETS)) {
+      expect(result.output).not.toContain(name);
+      expect(result.output).not.toContain(value);
+    }
+    expect(result.output).toContain("done");
+  });
+
+  sandboxTest("the workspace is writable and the rest of the filesystem is not", async () => {
+    const work = workspace();
+    const result = await new Sandbox("bwrap").run({
+      command: ["/bin/sh", "-c", "echo ok > here.txt && cat here.txt; touch /usr/evil 2>&1 || echo usr-read-only"],
+      workDir: work,
+      network: false,
+      env: {},
+      timeoutMs: 20_000,
+    });
+    expect(result.output).toContain("ok");
+    expect(result.output).toContain("usr-read-only");
+  });
+
+  sandboxTest("without network only loopback exists", async () => {
+    const result = await new Sandbox("bwrap").run({
+      command: ["/bin/sh", "-c", "ls /sys/class/net 2>/dev/null || cat /proc/net/dev"],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 20_000,
+    });
+    expect(result.output).toContain("lo");
+    expect(result.output).not.toMatch(/eth0|ens\d|enp\d/);
+  });
+
+  sandboxTest("a program over its time limit is killed together with its children", async () => {
+    const marker = `9${Math.floor(Math.random() * 1e6)}`;
+    const started = Date.now();
+    const result = await new Sandbox("bwrap").run({
+      command: ["/bin/sh", "-c", `sleep ${marker} & sleep ${marker} & wait`],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 1500,
+    });
+    expect(result.timedOut).toBe(true);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(`sleep ${marker}`));
+    expect(left).toEqual([]);
+  });
+});
+
+describe("exec without a sandbox", () => {
+  test("the environment is exactly what was passed", async () => {
+    process.env.WEBHOOK_SECRET = APP_SECRETS.WEBHOOK_SECRET;
+    const result = await execute({ argv: ["/usr/bin/env"], cwd: os.tmpdir(), env: { ONLY: "this" }, timeoutMs: 10_000 });
+    delete process.env.WEBHOOK_SECRET;
+    expect(result.output.trim()).toBe("ONLY=this");
+  });
+
+  test("huge output is capped, keeping its head and tail", async () => {
+    const result = await execute({
+      argv: ["/bin/sh", "-c", "echo FIRST-LINE; head -c 5000000 /dev/zero | tr '\\0' 'x'; echo; echo LAST-LINE"],
+      cwd: os.tmpdir(),
+      env: { PATH: "/usr/bin:/bin" },
+      timeoutMs: 30_000,
+      maxOutputBytes: 64 * 1024,
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.output.length).toBeLessThan(70 * 1024);
+    expect(result.output).toContain("FIRST-LINE");
+    expect(result.output).toContain("LAST-LINE");
+    expect(result.output).toMatch(/\[\.\.\. \d+ bytes of output omitted \.\.\.\]/);
+    expect(result.droppedBytes).toBeGreaterThan(4_900_000);
+  });
+
+  test("the whole process group is killed on timeout", async () => {
+    const marker = `8${Math.floor(Math.random() * 1e6)}`;
+    const result = await execute({ argv: ["/bin/sh", "-c", `sleep ${marker} & sleep ${marker}`], cwd: os.tmpdir(), env: { PATH: "/usr/bin:/bin" }, timeoutMs: 1000 });
+    expect(result.timedOut).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(`sleep ${marker}`));
+    expect(left).toEqual([]);
+  });
+});
