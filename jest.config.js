@@ -1,11 +1,11 @@
-/** Jest runs the TypeScript sources directly (swc, ESM); see FIELD-NOTES on Jest with ESM. */
+/** Jest runs the TypeScript sources directly as ESM (ts-jest); see FIELD-NOTES on Jest with ESM. */
 export default {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   extensionsToTreatAsEsm: [".ts"],
   transform: {
-    "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "es6" } }],
+    "^.+\\.ts$": ["ts-jest", { useESM: true, tsconfig: "tsconfig.test.json", diagnostics: false }],
   },
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   globalSetup: "<rootDir>/test/support/global-setup.mjs",

@@ -93,7 +93,7 @@ describe("rendering real terraform plans", () => {
 
   engineTest("no changes says so", () => {
     const config = 'resource "terraform_data" "a" { input = "x" }\n';
-    const [body] = render(realPlanJson(config, config));
+    const body = render(realPlanJson(config, config))[0]!;
     expect(body).toContain("| `app` | `default` | ✅ no changes | 0 | 0 | 0 | 0 |");
     expect(body).toContain("No changes. The infrastructure matches the configuration.");
   });

@@ -26,7 +26,7 @@ export interface Delivered {
 }
 
 /** POSTs a payload to the app's webhook endpoint the way GitHub does, signed with `secret`. */
-export async function deliver(baseUrl: string, event: string, payload: unknown, secret: string, id = randomUUID()): Promise<Delivered> {
+export async function deliver(baseUrl: string, event: string, payload: unknown, secret: string, id: string = randomUUID()): Promise<Delivered> {
   const body = JSON.stringify(payload);
   const response = await fetch(`${baseUrl}/api/github/webhooks`, {
     method: "POST",
