@@ -38,7 +38,6 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
     TF_INPUT: "0",
     TF_CLI_CONFIG_FILE: job.home.cliConfigFile,
     TF_PLUGIN_CACHE_DIR: job.home.pluginCacheDir,
-    ...(job.workspace !== "default" ? { TF_WORKSPACE: job.workspace } : {}),
   };
   const run = (args: string[], stdoutFile?: string) =>
     job.sandbox.run({
@@ -55,6 +54,7 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
   const outputs: string[] = [];
   const steps: [string, string[]][] = [
     ["init", ["init", "-input=false", "-no-color"]],
+    ...(job.workspace !== "default" ? [["workspace", ["workspace", "select", "-or-create=true", "-no-color", job.workspace]] as [string, string[]]] : []),
     ["plan", ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`]],
   ];
   for (const [stage, args] of steps) {

@@ -65,8 +65,9 @@ describe("rendering real terraform plans", () => {
     });
     expect(changes.counts).toEqual({ add: 1, change: 4, destroy: 1, replace: 1 });
 
-    const [body, ...rest] = render(realPlanJson(AFTER, BEFORE));
-    expect(rest).toEqual([]);
+    const parts = render(realPlanJson(AFTER, BEFORE));
+    expect(parts).toHaveLength(1);
+    const body = parts[0]!;
     // summary and banner
     expect(body).toContain("| `app` | `default` | ✅ planned | 1 | 4 | 1 | 1 |");
     expect(body).toContain("This plan **destroys or replaces 2 resources**");

@@ -1,0 +1,53 @@
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
+import { terraformPlan, type TerraformJob } from "../../src/engines/terraform.js";
+import { TerraformHomes } from "../../src/engines/terraform-home.js";
+import { findBinary } from "../../src/settings/find-binary.js";
+import { engineTest } from "../support/app-harness.js";
+
+const sandbox = new Sandbox(bwrapWorks() ? "bwrap" : "none");
+
+async function job(files: Record<string, string>, overrides: Partial<TerraformJob> = {}): Promise<TerraformJob> {
+  const root = mkdtempSync(path.join(os.tmpdir(), "plangate-engine-"));
+  chmodSync(root, 0o755);
+  const checkoutDir = path.join(root, "checkout");
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(checkoutDir, file)), { recursive: true });
+    writeFileSync(path.join(checkoutDir, file), content);
+  }
+  mkdirSync(path.join(root, "out"));
+  const { home } = await new TerraformHomes(path.join(root, "tf")).acquire();
+  return { sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out"), ...overrides };
+}
+
+describe("terraform driver", () => {
+  engineTest("plans a project in a subdirectory that uses a module beside it", async () => {
+    const outcome = await terraformPlan(
+      await job({
+        "stack/main.tf": 'module "m" {\n  source = "../modules/m"\n}\n',
+        "modules/m/main.tf": 'resource "terraform_data" "x" { input = "from-module" }\n',
+      }),
+    );
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    expect(outcome.planFile.subarray(0, 2).toString()).toBe("PK");
+    const changes = (outcome.planJson as { resource_changes: { address: string }[] }).resource_changes.map((c) => c.address);
+    expect(changes).toEqual(["module.m.terraform_data.x"]);
+  });
+
+  engineTest("a deadline shorter than terraform needs ends in a timed-out failure", async () => {
+    const outcome = await terraformPlan(await job({ "stack/main.tf": 'resource "terraform_data" "x" {}\n' }, { timeoutMs: 1 }));
+    expect(outcome).toMatchObject({ ok: false, stage: "init", timedOut: true });
+  });
+
+  engineTest("a non-default workspace is created when missing and selected for the plan", async () => {
+    const outcome = await terraformPlan(
+      await job({ "stack/main.tf": 'resource "terraform_data" "x" { input = terraform.workspace }\n' }, { workspace: "staging" }),
+    );
+    expect(outcome.ok).toBe(true);
+    const after = (outcome as { planJson: { resource_changes: { change: { after: { input: string } } }[] } }).planJson.resource_changes[0]!.change.after.input;
+    expect(after).toBe("staging");
+  });
+});
