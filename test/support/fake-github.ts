@@ -29,6 +29,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   authorization?: string;
+  at: number;
 }
 
 type Route = (req: http.IncomingMessage, params: string[], body: unknown, url: URL) => Promise<[number, unknown]> | [number, unknown];
@@ -151,7 +152,7 @@ export class FakeGitHub {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
-    this.requests.push({ method: req.method ?? "", path: url.pathname + url.search, authorization: req.headers.authorization });
+    this.requests.push({ method: req.method ?? "", path: url.pathname + url.search, authorization: req.headers.authorization, at: Date.now() });
     try {
       if (!url.pathname.startsWith(API)) return await this.serveGit(req, res, url);
       const raw = await readBody(req);
