@@ -1,0 +1,101 @@
+import { z } from "zod";
+import { unsafeDirReason } from "../projects/safe-dir.js";
+
+/** `.plangate.yml`: one source of truth for validation and for the published JSON Schema. */
+
+const ACTIONS = ["create", "update", "replace", "destroy"] as const;
+
+const approvals = z
+  .strictObject({
+    required: z.int().min(0).default(1).describe("Approvals needed from reviewers other than the PR author."),
+    teams: z.array(z.string().min(1)).default([]).describe("When set, approvers must be members of one of these teams (slugs)."),
+    users: z.array(z.string().min(1)).default([]).describe("When set, these users' approvals count (in addition to teams)."),
+    destroy_required: z.int().min(0).optional().describe("Approvals needed instead when the plan destroys or replaces a resource."),
+  })
+  .describe("Who must approve before an apply.");
+
+const autoplan = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Plan automatically when the PR changes matching files."),
+    when_modified: z.array(z.string().min(1)).optional().describe('Globs relative to the project dir; "../modules/**" reaches outside it.'),
+  })
+  .describe("When the project is planned without a /plan command.");
+
+const projectName = z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, 'may hold only letters, digits, ".", "_", "-" and "/"');
+
+const project = z
+  .strictObject({
+    name: projectName.optional().describe("Unique name; defaults to the dir."),
+    dir: z
+      .string()
+      .min(1)
+      .superRefine((dir, ctx) => {
+        const reason = unsafeDirReason(dir);
+        if (reason) ctx.addIssue({ code: "custom", message: `dir ${reason}` });
+      })
+      .describe("The project's directory, relative to the repository root."),
+    engine: z.enum(["terraform", "tofu", "cdktf"]).default("terraform").describe("terraform | tofu | cdktf"),
+    workspace: z.string().regex(/^[A-Za-z0-9._-]{1,90}$/, 'may hold only letters, digits, ".", "_" and "-"').default("default").describe("Terraform workspace."),
+    autoplan: autoplan.default({ enabled: true }),
+    apply: z.enum(["on_merge", "command", "both"]).default("on_merge").describe("on_merge (default) | command | both"),
+    depends_on: z.array(projectName).default([]).describe("Projects applied before this one."),
+    approvals: approvals.default({ required: 1, teams: [], users: [] }),
+    env: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
+      .default([])
+      .describe("Names of worker environment variables passed into the sandbox."),
+    stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks."),
+  })
+  .describe("One planned and applied unit.");
+
+const policy = z
+  .strictObject({
+    deny: z.union([z.enum(ACTIONS), z.array(z.enum(ACTIONS)).min(1)]).optional().describe("Refuse plans with these actions."),
+    resource_types: z.array(z.string().min(1)).optional().describe("Limit the rule to these resource types (globs)."),
+    addresses: z.array(z.string().min(1)).optional().describe("Limit the rule to these resource addresses (globs)."),
+    max_changes: z.int().min(0).optional().describe("Refuse plans with more resource changes than this."),
+    require_approvals: z.int().min(1).optional().describe("Matching changes need at least this many approvals."),
+  })
+  .refine((p) => [p.deny, p.max_changes, p.require_approvals].filter((v) => v !== undefined).length === 1, {
+    message: "a policy needs exactly one of deny, max_changes or require_approvals",
+  })
+  .describe("A rule evaluated on every plan.");
+
+export const repoConfigSchema = z
+  .strictObject({
+    version: z.literal(1, "must be 1").describe("Config format version."),
+    projects: z.array(project).default([]).describe("The projects; without this list every terraform and cdktf directory is one."),
+    policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON."),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Map<string, number>();
+    config.projects.forEach((p, i) => {
+      const name = `${p.name ?? p.dir}:${p.workspace}`;
+      if (names.has(name)) ctx.addIssue({ code: "custom", path: ["projects", i, p.name ? "name" : "dir"], message: `project "${p.name ?? p.dir}" (workspace ${p.workspace}) is defined twice` });
+      names.set(name, i);
+    });
+    const known = new Set(config.projects.map((p) => p.name ?? p.dir));
+    config.projects.forEach((p, i) =>
+      p.depends_on.forEach((d, j) => {
+        if (!known.has(d)) ctx.addIssue({ code: "custom", path: ["projects", i, "depends_on", j], message: `depends_on names unknown project "${d}"` });
+      }),
+    );
+  })
+  .describe("plangate repository configuration (.plangate.yml)");
+
+export type RawRepoConfig = z.output<typeof repoConfigSchema>;
+export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & { name: string };
+export type PolicyConfig = RawRepoConfig["policies"][number];
+
+/** The validated config: every project has its name. */
+export interface RepoConfig {
+  projects: ProjectConfig[];
+  policies: PolicyConfig[];
+  /** False when no .plangate.yml exists and the projects were discovered. */
+  fromFile: boolean;
+}
+
+/** The JSON Schema editors use; committed as plangate.schema.json and checked by a test. */
+export function repoConfigJsonSchema(): object {
+  return { ...z.toJSONSchema(repoConfigSchema, { io: "input" }), $id: "https://plangate.dev/schema/plangate.schema.json" };
+}

@@ -1,0 +1,91 @@
+import { readFileSync } from "node:fs";
+import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
+import { repoConfigJsonSchema } from "../../src/settings/repo-config.js";
+
+const problems = (text: string) => {
+  const result = loadRepoConfig(text);
+  if (result.ok) throw new Error("expected problems");
+  return result.problems.map((p) => `${p.line}:${p.column} ${p.message}`);
+};
+
+describe(".plangate.yml", () => {
+  test("the design's example is valid and gets the defaults", () => {
+    const result = loadRepoConfig(`version: 1
+projects:
+  - name: network
+    dir: infra/network
+    engine: terraform
+    workspace: default
+    autoplan:
+      enabled: true
+      when_modified: ["**/*.tf", "**/*.tfvars", "../modules/**"]
+    apply: on_merge
+    depends_on: []
+    approvals:
+      required: 1
+      teams: [infra]
+      users: []
+      destroy_required: 2
+    env: [AWS_REGION]
+  - name: app
+    dir: cdk
+    engine: cdktf
+    stacks: [dev]
+policies:
+  - deny: destroy
+    resource_types: [aws_db_instance]
+`);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.projects.map((p) => [p.name, p.dir, p.engine, p.workspace, p.apply])).toEqual([
+      ["network", "infra/network", "terraform", "default", "on_merge"],
+      ["app", "cdk", "cdktf", "default", "on_merge"],
+    ]);
+    expect(result.config.projects[1]).toMatchObject({ autoplan: { enabled: true }, approvals: { required: 1, teams: [], users: [] }, env: [], depends_on: [], stacks: ["dev"] });
+    expect(result.config.policies).toEqual([{ deny: "destroy", resource_types: ["aws_db_instance"] }]);
+  });
+
+  test("the name defaults to the dir", () => {
+    const result = loadRepoConfig("version: 1\nprojects:\n  - dir: infra/db\n");
+    expect(result.ok && result.config.projects[0]!.name).toBe("infra/db");
+  });
+
+  test("YAML syntax errors name the line and column", () => {
+    expect(problems("version: 1\nprojects:\n  - dir: [unclosed\n")[0]).toMatch(/^4:1 /);
+    expect(problems("version: 1\nversion: 1\n")[0]).toMatch(/^2:1 Map keys must be unique/);
+  });
+
+  test("schema errors name the offending key's line", () => {
+    expect(problems("version: 1\nprojects:\n  - dir: infra\n    engin: terraform\n")).toEqual(['4:5 projects[0].engin: unknown key "engin"']);
+    expect(problems("version: 1\nprojects:\n  - dir: infra\n    approvals:\n      required: two\n")).toEqual([
+      "5:17 projects[0].approvals.required: Invalid input: expected number, received string",
+    ]);
+    expect(problems("version: 2\n")).toEqual(["1:10 version: must be 1"]);
+    expect(problems("version: 1\nprojects:\n  - dir: a\n    engine: pulumi\n")[0]).toMatch(/^4:13 projects\[0\]\.engine: Invalid option/);
+  });
+
+  test("a dir that escapes the repository is a config error", () => {
+    expect(problems("version: 1\nprojects:\n  - dir: ../../etc\n")).toEqual(['3:10 projects[0].dir: dir must stay inside the repository (no ".." escaping it)']);
+    expect(problems("version: 1\nprojects:\n  - dir: /etc\n")).toEqual(["3:10 projects[0].dir: dir must be relative to the repository root"]);
+    expect(loadRepoConfig("version: 1\nprojects:\n  - dir: infra/../infra\n").ok).toBe(true);
+  });
+
+  test("duplicate projects and unknown depends_on are reported", () => {
+    expect(problems("version: 1\nprojects:\n  - dir: a\n  - dir: a\n")).toEqual(['4:10 projects[1].dir: project "a" (workspace default) is defined twice']);
+    expect(problems("version: 1\nprojects:\n  - dir: a\n    depends_on: [b]\n")).toEqual(['4:18 projects[0].depends_on[0]: depends_on names unknown project "b"']);
+  });
+
+  test("a policy needs exactly one rule", () => {
+    expect(problems("version: 1\npolicies:\n  - resource_types: [x]\n")).toEqual(["3:5 policies[0]: a policy needs exactly one of deny, max_changes or require_approvals"]);
+  });
+
+  test("an empty file or a non-mapping is refused clearly", () => {
+    expect(problems("")).toEqual(["1:1 version: must be 1"]);
+    expect(problems("- just\n- a list\n")[0]).toMatch(/^1:1 Invalid input: expected object, received array/);
+  });
+
+  test("the committed JSON Schema is generated from the schema", () => {
+    const committed = JSON.parse(readFileSync("plangate.schema.json", "utf8"));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(repoConfigJsonSchema())));
+  });
+});
