@@ -37,6 +37,7 @@ create table runs (
   dir          text not null,
   engine       text not null,
   workspace    text not null,
+  config       jsonb not null default '{}',      -- the project's settings this run used
   status       text not null default 'queued'
                check (status in ('queued', 'running', 'succeeded', 'failed', 'interrupted')),
   summary      jsonb,                          -- counts per action

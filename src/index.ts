@@ -1,25 +1,34 @@
 import type { Probot } from "probot";
 import type { Pool } from "./db/pool.js";
 import { ignore, type Decision } from "./handlers/decision.js";
-import { onPullRequest } from "./handlers/pull-request.js";
+import { onIssueComment, type IssueCommentEvent } from "./handlers/issue-comment.js";
+import { onPullRequest, type PullRequestEvent } from "./handlers/pull-request.js";
 import { recordAndEnqueue } from "./handlers/record-delivery.js";
+import type { Templates } from "./render/templates.js";
 
 export interface AppDeps {
   pool: Pool;
+  templates: Templates;
+  allowForkPrs: boolean;
 }
 
-type Decide = (payload: never, deliveryId: string) => Decision;
-
-const DECIDERS: Record<string, Decide> = {
-  pull_request: onPullRequest as Decide,
-};
+/** What each event means, decided without GitHub calls, git or terraform. */
+function decide(deps: AppDeps, event: string, payload: unknown, deliveryId: string): Decision {
+  switch (event) {
+    case "pull_request":
+      return onPullRequest(deps, payload as PullRequestEvent, deliveryId);
+    case "issue_comment":
+      return onIssueComment(deps.templates, payload as IssueCommentEvent, deliveryId);
+    default:
+      return ignore(`event ${event}`);
+  }
+}
 
 /** The Probot app: every delivery is recorded and turned into jobs; nothing slow happens here. */
 export function plangateApp(deps: AppDeps) {
   return (app: Probot) => {
     app.onAny(async (context) => {
-      const decide = DECIDERS[context.name];
-      const decision = decide ? decide(context.payload as never, context.id) : ignore(`event ${context.name}`);
+      const decision = decide(deps, context.name, context.payload, context.id);
       const fresh = await recordAndEnqueue(deps.pool, { id: context.id, event: context.name, payload: context.payload as never }, decision);
       app.log.debug({ deliveryId: context.id, outcome: decision.outcome, duplicate: !fresh }, "delivery recorded");
     });

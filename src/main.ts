@@ -55,6 +55,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     terraformBin: resolveEngine("PLANGATE_TERRAFORM_BIN", settings.terraformBin, !env.PLANGATE_TERRAFORM_BIN, log),
     tofuBin: resolveEngine("PLANGATE_TOFU_BIN", settings.tofuBin, !env.PLANGATE_TOFU_BIN, log),
     jobTimeoutMs: settings.jobTimeoutMs,
+    allowForkPrs: settings.allowForkPrs,
   };
 }
 
@@ -80,7 +81,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   let server: Server | undefined;
   if (options.server) {
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
-    await server.load(plangateApp({ pool }));
+    await server.load(plangateApp({ pool, templates: await loadTemplates(), allowForkPrs: settings.allowForkPrs }));
     await server.start();
   }
   let runner: Runner | undefined;

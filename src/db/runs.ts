@@ -1,4 +1,5 @@
 import type { PlanChanges } from "../plans/changes.js";
+import type { ProjectConfig } from "../settings/repo-config.js";
 import type { Queryable } from "./pool.js";
 
 export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted";
@@ -25,6 +26,7 @@ export interface Run {
   dir: string;
   engine: string;
   workspace: string;
+  config: ProjectConfig;
   status: RunStatus;
   summary: PlanChanges["counts"] | null;
   output: string | null;
@@ -43,6 +45,7 @@ export interface NewRun {
   dir: string;
   engine: string;
   workspace: string;
+  config: ProjectConfig;
 }
 
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
@@ -61,8 +64,8 @@ export async function createRunGroup(
   if (created) {
     for (const r of runs) {
       await db.query(
-        `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [row.id, row.kind, row.repo, row.pull_number, row.sha, r.project, r.dir, r.engine, r.workspace],
+        `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [row.id, row.kind, row.repo, row.pull_number, row.sha, r.project, r.dir, r.engine, r.workspace, JSON.stringify(r.config)],
       );
     }
   }

@@ -32,9 +32,25 @@ export interface GitHub {
   /** Makes the PR's comments carrying `marker` read exactly `bodies`: edits in place, adds, deletes surplus. */
   syncComments(repo: RepoRef, issueNumber: number, marker: string, bodies: string[]): Promise<void>;
   createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void>;
+  addReaction(repo: RepoRef, commentId: number, content: "eyes" | "+1" | "-1"): Promise<void>;
+  /** The user's permission on the repository (collaborator permission API). */
+  permissionOf(repo: RepoRef, user: string): Promise<Permission>;
+  getPull(repo: RepoRef, pullNumber: number): Promise<PullRequestInfo>;
   /** A short-lived installation token for git over HTTPS. */
   cloneToken(): Promise<string>;
 }
+
+export interface PullRequestInfo {
+  number: number;
+  headSha: string;
+  state: "open" | "closed";
+  merged: boolean;
+  author: string;
+  headRepo: string | null;
+  baseRepo: string;
+}
+
+export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";
 
 export interface GitHubFactory {
   forInstallation(installationId: number): Promise<GitHub>;

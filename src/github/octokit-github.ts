@@ -1,5 +1,5 @@
 import type { Probot } from "probot";
-import type { CheckRunUpdate, GitHub, GitHubFactory, RepoRef } from "./github.js";
+import type { CheckRunUpdate, GitHub, GitHubFactory, Permission, PullRequestInfo, RepoRef } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -76,6 +76,34 @@ class OctokitGitHub implements GitHub {
 
   async createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void> {
     await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+  }
+
+  async addReaction(repo: RepoRef, commentId: number, content: "eyes" | "+1" | "-1"): Promise<void> {
+    await this.octokit.rest.reactions.createForIssueComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, content });
+  }
+
+  async permissionOf(repo: RepoRef, user: string): Promise<Permission> {
+    try {
+      const { data } = await this.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: repo.owner, repo: repo.name, username: user });
+      const role = (data as { role_name?: string }).role_name;
+      return (role === "maintain" || role === "triage" ? role : data.permission) as Permission;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return "none";
+      throw error;
+    }
+  }
+
+  async getPull(repo: RepoRef, pullNumber: number): Promise<PullRequestInfo> {
+    const { data } = await this.octokit.rest.pulls.get({ owner: repo.owner, repo: repo.name, pull_number: pullNumber });
+    return {
+      number: data.number,
+      headSha: data.head.sha,
+      state: data.state as "open" | "closed",
+      merged: data.merged,
+      author: data.user?.login ?? "",
+      headRepo: data.head.repo?.full_name ?? null,
+      baseRepo: data.base.repo.full_name,
+    };
   }
 
   async cloneToken(): Promise<string> {

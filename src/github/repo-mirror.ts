@@ -58,6 +58,37 @@ export class RepoMirrors {
     return dir;
   }
 
+  private async gitIn(mirror: string, args: string[], okCodes = [0]): Promise<{ code: number | null; output: string }> {
+    const result = await execute({ argv: ["git", `--git-dir=${mirror}`, ...args], cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS, maxOutputBytes: 64 * 1024 * 1024 });
+    if (!okCodes.includes(result.exitCode ?? -1)) throw new Error(`git ${args[0]} failed: ${result.output.trim()}`);
+    return { code: result.exitCode, output: result.output };
+  }
+
+  /** Every file path in the tree of `sha`. */
+  async listFiles(mirror: string, sha: string): Promise<string[]> {
+    const { output } = await this.gitIn(mirror, ["ls-tree", "-r", "-z", "--name-only", sha]);
+    return output.split("\0").filter(Boolean);
+  }
+
+  /** A file's text at `sha`, or undefined when it does not exist there. */
+  async readFile(mirror: string, sha: string, file: string): Promise<string | undefined> {
+    const { code, output } = await this.gitIn(mirror, ["cat-file", "-p", `${sha}:${file}`], [0, 128]);
+    return code === 0 ? output : undefined;
+  }
+
+  /** Lines of terraform files at `sha` that set a module `source` (for local module detection). */
+  async moduleSourceLines(mirror: string, sha: string): Promise<{ file: string; text: string }[]> {
+    const { output } = await this.gitIn(mirror, ["grep", "-z", "-E", "^\\s*source\\s*=", sha, "--", "*.tf"], [0, 1]);
+    // -z output: "<sha>:<file>\0<text>\n"
+    return output
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [where = "", text = ""] = line.split("\0");
+        return { file: where.slice(sha.length + 1), text };
+      });
+  }
+
   /** Writes the tree of `sha` into `into` (no .git inside: the sandbox gets files only). */
   async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>): Promise<void> {
     const mirror = await this.ensureCommit(repo, sha, token);

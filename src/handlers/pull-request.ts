@@ -1,9 +1,11 @@
-import { TASKS, type PlanPullRequestPayload } from "../jobs/jobs.js";
+import { TASKS, type NoticePayload, type PlanPullRequestPayload } from "../jobs/jobs.js";
+import type { Templates } from "../render/templates.js";
 import { ignore, type Decision } from "./decision.js";
 
 const PLAN_ACTIONS = new Set(["opened", "reopened", "synchronize", "ready_for_review"]);
+export const FORK_MARKER = "plangate:fork";
 
-interface PullRequestEvent {
+export interface PullRequestEvent {
   action: string;
   installation?: { id: number };
   repository: { name: string; owner: { login: string }; full_name: string };
@@ -17,22 +19,36 @@ interface PullRequestEvent {
   };
 }
 
+export interface PullRequestPolicy {
+  allowForkPrs: boolean;
+  templates: Templates;
+}
+
+export const isFork = (head: string | null, base: string) => head !== base;
+
+/** The explanation a fork PR gets instead of a plan; posted once (marker). */
+export function forkNotice(installationId: number, owner: string, repo: string, number: number, headRepo: string | null, templates: Templates): NoticePayload {
+  const body = templates.render("fork-not-planned", { marker: `<!-- ${FORK_MARKER} part=1 -->`, headRepo: headRepo ?? "a deleted fork", baseRepo: `${owner}/${repo}` });
+  return { installationId, owner, repo, number, body, marker: FORK_MARKER };
+}
+
 /** pull_request events: plan on open, reopen, push and ready-for-review; no GitHub calls here. */
-export function onPullRequest(event: PullRequestEvent, deliveryId: string): Decision {
+export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent, deliveryId: string): Decision {
   const pr = event.pull_request;
   if (!PLAN_ACTIONS.has(event.action)) return ignore(`action ${event.action}`);
   if (!event.installation) return ignore("no installation");
   if (pr.draft) return ignore("draft");
+  const owner = event.repository.owner.login;
+  const repo = event.repository.name;
+  const headRepo = pr.head.repo?.full_name ?? null;
+  if (isFork(headRepo, pr.base.repo.full_name) && !policy.allowForkPrs) {
+    if (event.action !== "opened" && event.action !== "reopened") return ignore("fork");
+    return { outcome: "ignored:fork", jobs: [{ task: TASKS.notice, payload: forkNotice(event.installation.id, owner, repo, pr.number, headRepo, policy.templates) }] };
+  }
   const payload: PlanPullRequestPayload = {
     trigger: deliveryId,
-    pull: {
-      installationId: event.installation.id,
-      owner: event.repository.owner.login,
-      repo: event.repository.name,
-      number: pr.number,
-      headSha: pr.head.sha,
-      author: pr.user?.login ?? "",
-    },
+    pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "" },
+    selection: { mode: "autoplan" },
   };
   return {
     outcome: "enqueued:plan",

@@ -1,4 +1,6 @@
+import type { CommandName, Selector } from "../commands/parse-command.js";
 import type { Queryable } from "../db/pool.js";
+import type { Selection } from "../projects/affected.js";
 
 /** The pull request a job is about, as the webhook described it. */
 export interface PullRequestRef {
@@ -14,6 +16,30 @@ export interface PlanPullRequestPayload {
   /** The delivery (or command) that asked for the plan: one plan per trigger. */
   trigger: string;
   pull: PullRequestRef;
+  selection: Selection;
+}
+
+/** A comment command, accepted by the parser; permissions are checked by the worker. */
+export interface CommandPayload {
+  trigger: string;
+  installationId: number;
+  owner: string;
+  repo: string;
+  number: number;
+  commentId: number;
+  actor: string;
+  command: CommandName;
+  selector: Selector;
+}
+
+/** A comment to post as is; with a marker, posted once and then edited in place. */
+export interface NoticePayload {
+  installationId: number;
+  owner: string;
+  repo: string;
+  number: number;
+  body: string;
+  marker?: string;
 }
 
 export interface PlanProjectPayload {
@@ -24,6 +50,8 @@ export interface PlanProjectPayload {
 export const TASKS = {
   planPullRequest: "plan-pull-request",
   planProject: "plan-project",
+  command: "command",
+  notice: "notice",
 } as const;
 
 export type TaskName = (typeof TASKS)[keyof typeof TASKS];

@@ -25,4 +25,5 @@ export interface WorkerDeps {
   terraformBin: string;
   tofuBin: string;
   jobTimeoutMs: number;
+  allowForkPrs: boolean;
 }

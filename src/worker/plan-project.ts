@@ -15,6 +15,11 @@ import { reportPlanGroupIfDone } from "./report-plan.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
 
+/** The worker's values of the variables the project allowlists; nothing else enters the sandbox. */
+function allowlistedEnv(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]!]] : [])));
+}
+
 function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }
@@ -31,6 +36,7 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
   } catch (error) {
     return { stage: "checkout", message: (error as Error).message };
   }
+  if (run.engine === "cdktf") return { stage: "synth", message: "cdktf projects are not supported by this version of plangate yet" };
   const { home, release } = await deps.terraformHomes.acquire();
   try {
     return await terraformPlan({
@@ -40,7 +46,7 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
       checkoutDir,
       projectDir: run.dir,
       workspace: run.workspace,
-      env: {},
+      env: allowlistedEnv(run.config.env ?? []),
       timeoutMs: deps.jobTimeoutMs,
       outDir,
     });

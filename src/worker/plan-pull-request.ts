@@ -1,30 +1,62 @@
+import { appendAuditEvent } from "../audit/audit-log.js";
 import { inTransaction } from "../db/pool.js";
 import { createRunGroup, groupRuns, setCheckRunId } from "../db/runs.js";
-import { fullName } from "../github/github.js";
+import { fullName, type GitHub, type RepoRef } from "../github/github.js";
 import { enqueue, projectQueue, TASKS, type PlanProjectPayload, type PlanPullRequestPayload } from "../jobs/jobs.js";
-import { affectedProjectsWithoutConfig } from "../projects/projects.js";
+import { selectProjects } from "../projects/affected.js";
+import { PLAN_COMMENT_MARKER } from "../render/plan-comment.js";
+import { CONFIG_FILE, type ConfigProblem } from "../settings/load-repo-config.js";
 import type { WorkerDeps } from "./deps.js";
+import { loadProjects } from "./load-projects.js";
 
 export const PLAN_CHECK = "plangate/plan";
 
-/** Finds the projects a PR affects, opens the `plangate/plan` check run, and queues one job per project. */
+/** A broken .plangate.yml: a failed `plangate/plan`, a comment naming each place, and an audit event. Nothing else runs. */
+async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, job: PlanPullRequestPayload, problems: ConfigProblem[]): Promise<void> {
+  const { pull } = job;
+  const listed = problems.map((p) => ({ where: `${CONFIG_FILE}:${p.line}:${p.column}`, message: p.message }));
+  const body = deps.templates.render("config-error", { marker: `<!-- ${PLAN_COMMENT_MARKER} part=1 -->`, file: CONFIG_FILE, shortSha: pull.headSha.slice(0, 7), problems: listed });
+  await gh.syncComments(repo, pull.number, PLAN_COMMENT_MARKER, [body]);
+  await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
+    status: "completed",
+    conclusion: "failure",
+    output: { title: `${CONFIG_FILE} is invalid`, summary: listed.map((p) => `- \`${p.where}\`: ${p.message}`).join("\n") },
+  });
+  await inTransaction(deps.pool, (tx) =>
+    appendAuditEvent(tx, { action: "config.invalid", actor: "plangate", repo: fullName(repo), pullNumber: pull.number, sha: pull.headSha, details: { problems: listed } }),
+  );
+}
+
+/**
+ * Reads the repository's config at the PR head, selects the projects to plan,
+ * opens `plangate/plan` and queues one job per project.
+ */
 export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayload): Promise<void> {
   const { pull } = job;
   const repo = { owner: pull.owner, name: pull.repo };
   const gh = await deps.github.forInstallation(pull.installationId);
-  const projects = affectedProjectsWithoutConfig(await gh.listPullFiles(repo, pull.number));
+  const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, () => gh.cloneToken());
+  if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
+  const changed = await gh.listPullFiles(repo, pull.number);
+  const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
   if (!projects.length) {
+    if (job.selection.mode === "command") {
+      const { selector } = job.selection;
+      const selectorText = [selector.project && `-p ${selector.project}`, selector.dir && `-d ${selector.dir}`, selector.workspace && `-w ${selector.workspace}`].filter(Boolean).join(" ");
+      await gh.createComment(repo, pull.number, deps.templates.render("command-reply", { reason: "no-projects", command: "plan", selectorText, known: loaded.config.projects.map((p) => p.name) }));
+      return;
+    }
     await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
       status: "completed",
       conclusion: "neutral",
-      output: { title: "Nothing to plan", summary: "This pull request changes no terraform project." },
+      output: { title: "Nothing to plan", summary: "This pull request changes no plangate project." },
     });
     return;
   }
   const { group } = await createRunGroup(
     deps.pool,
     { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha },
-    projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace })),
+    projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p })),
   );
   if (!group.check_run_id) {
     const checkRunId = await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
