@@ -28,6 +28,8 @@ async function main() {
     await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
     await waitFor("comment", () => h.fake.commentsOn("Codertocat/Hello-World", 2).some((c) => c.body.includes(sha.slice(0, 7))), 120_000);
     plangate.push((performance.now() - started) / 1000);
+    // Pushes to one PR are not a second apart: let GitHub's write pacing (1 s per installation) settle.
+    await new Promise((r) => setTimeout(r, Number(process.env.BENCH_PAUSE_MS ?? 2500)));
     if (process.env.BENCH_TRACE) console.log(h.fake.requests.map((r) => `+${r.at - t0} ${r.method} ${r.path.slice(0, 60)}`).join("\n"));
   }
   if (process.env.BENCH_TRACE) {

@@ -10,6 +10,7 @@ import type { PlanProjectPayload } from "../jobs/jobs.js";
 import { parsePlanChanges } from "../plans/changes.js";
 import { seal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
+import { CONFIG_FILE } from "../settings/load-repo-config.js";
 import type { WorkerDeps } from "./deps.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
 
@@ -34,7 +35,7 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
   try {
     await resolveInside(checkoutDir, run.dir);
   } catch (error) {
-    return { stage: "checkout", message: (error as Error).message };
+    return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
   }
   if (run.engine === "cdktf") return { stage: "synth", message: "cdktf projects are not supported by this version of plangate yet" };
   const { home, release } = await deps.terraformHomes.acquire();
@@ -104,5 +105,6 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
   await inTransaction(deps.pool, async (tx) => {
     await finishRun(tx, run.id, { status: "failed", output, error: failure });
     await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", ...auditFields(run), details: { ...failure } });
+    if (failure.stage === "config") await appendAuditEvent(tx, { action: "config.invalid", actor: "plangate", ...auditFields(run), details: { ...failure } });
   });
 }

@@ -49,6 +49,11 @@ export class FakeGitHub {
   readonly unexpected: string[] = [];
   readonly pullFiles = new Map<string, string[]>();
   readonly issuedTokens: string[] = [];
+  readonly reactions: { commentId: number; content: string }[] = [];
+  /** Collaborator permission per "owner/repo:user"; unknown users are not collaborators (404). */
+  readonly permissions = new Map<string, string>();
+  /** Pull requests as GET /pulls/:n returns them, per "owner/repo#n". */
+  readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
   private nextId = 1000;
   private server = http.createServer((req, res) => void this.handle(req, res));
   private routes: [string, RegExp, Route][] = [];
@@ -65,6 +70,28 @@ export class FakeGitHub {
       const files = this.pullFiles.get(`${o}/${r}#${n}`);
       if (!files) throw new Unexpected(`no files configured for ${o}/${r}#${n}`);
       return [200, this.page(files.map((filename) => ({ filename, status: "modified" })), url)];
+    });
+    this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/, (req, [, , id], body) => {
+      this.requireInstallationToken(req);
+      const content = (body as { content: string }).content;
+      this.reactions.push({ commentId: Number(id), content });
+      return [201, { id: this.nextId++, content }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/collaborators\/([^/]+)\/permission$/, (req, [o, r, user]) => {
+      this.requireInstallationToken(req);
+      const permission = this.permissions.get(`${o}/${r}:${user}`);
+      if (!permission) return [404, { message: "Not Found" }];
+      return [200, { permission: permission === "maintain" ? "write" : permission, role_name: permission, user: { login: user } }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/, (req, [o, r, n]) => {
+      this.requireInstallationToken(req);
+      const pull = this.pulls.get(`${o}/${r}#${n}`);
+      if (!pull) throw new Unexpected(`no pull request configured for ${o}/${r}#${n}`);
+      const base = { repo: { full_name: `${o}/${r}` }, ref: "main" };
+      return [200, {
+        number: Number(n), state: pull.state ?? "open", merged: pull.merged ?? false, user: { login: pull.author ?? "octocat" },
+        head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? `${o}/${r}` } }, base,
+      }];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/check-runs$/, (req, [o, r], body) => {
       this.requireInstallationToken(req);

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -30,20 +30,29 @@ export class GitRepo {
     git(this.work, "remote", "add", "origin", this.bare);
   }
 
-  /** Writes (or, with null, deletes) files, commits them on `branch`, pushes, and returns the commit sha. */
-  commit(files: Record<string, string | null>, branch = "main", message = "change"): string {
-    try {
-      git(this.work, "checkout", "--quiet", branch);
-    } catch {
-      git(this.work, "checkout", "--quiet", "-b", branch);
-    }
+  /**
+   * Writes files (null deletes, `{ symlink }` links), commits them on `branch`
+   * (a new branch starts from main), pushes, and returns the commit sha.
+   */
+  commit(files: Record<string, string | null | { symlink: string }>, branch = "main", message = "change"): string {
+    const exists = (ref: string) => {
+      try {
+        git(this.work, "rev-parse", "--verify", "--quiet", ref);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (exists(branch)) git(this.work, "checkout", "--quiet", branch);
+    else if (exists("main")) git(this.work, "checkout", "--quiet", "-b", branch, "main");
+    else if (branch !== "main") git(this.work, "checkout", "--quiet", "-b", branch);
     for (const [file, content] of Object.entries(files)) {
       const full = path.join(this.work, file);
-      if (content === null) rmSync(full, { force: true });
-      else {
-        mkdirSync(path.dirname(full), { recursive: true });
-        writeFileSync(full, content);
-      }
+      rmSync(full, { force: true });
+      if (content === null) continue;
+      mkdirSync(path.dirname(full), { recursive: true });
+      if (typeof content === "string") writeFileSync(full, content);
+      else symlinkSync(content.symlink, full);
     }
     git(this.work, "add", "-A");
     git(this.work, "commit", "--quiet", "--allow-empty", "-m", message);
