@@ -26,7 +26,7 @@ const resource = (name: string, extra = "") => `resource "terraform_data" "${nam
 const usesModule = 'module "shared" {\n  source = "../modules/shared"\n}\n';
 
 /** Opens a new PR (its own number) on a branch whose tip is `files` over main, changing `changed`. */
-async function openPr(files: Record<string, string | null>, changed: string[], options: { headRepo?: string } = {}) {
+async function openPr(files: Record<string, string | null | { symlink: string }>, changed: string[], options: { headRepo?: string } = {}) {
   const number = ++pr;
   const sha = repo.commit(files, `pr-${number}`);
   h.fake.pullFiles.set(`${REPO}#${number}`, changed);
