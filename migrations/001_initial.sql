@@ -29,6 +29,7 @@ create index run_groups_pull on run_groups (repo, pull_number, id desc);
 create table runs (
   id           bigserial primary key,
   group_id     bigint not null references run_groups (id),
+  parent_run_id bigint references runs (id),     -- a cdktf stack's run points at its program's synth run
   kind         text not null check (kind in ('plan', 'apply')),
   repo         text not null,
   pull_number  integer,

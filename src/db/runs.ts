@@ -18,6 +18,7 @@ export interface RunGroup {
 export interface Run {
   id: number;
   group_id: number;
+  parent_run_id: number | null;
   kind: "plan" | "apply";
   repo: string;
   pull_number: number | null;
@@ -38,6 +39,8 @@ export interface RunFailure {
   stage: string;
   message: string;
   timedOut?: boolean;
+  /** The failing program's output; kept in runs.output, not in runs.error. */
+  output?: string;
 }
 
 export interface NewRun {
@@ -70,6 +73,18 @@ export async function createRunGroup(
     }
   }
   return { group: row, runs: await groupRuns(db, row.id), created };
+}
+
+/** The run of one cdktf stack, created by its program's run once synth has listed the stacks. */
+export async function createStackRun(db: Queryable, parent: Run, stack: string): Promise<Run> {
+  const { rows } = await db.query<Run>(
+    `insert into runs (group_id, parent_run_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, status, started_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'running', now())
+     on conflict (group_id, project, workspace) do update set status = 'running', started_at = now()
+     returning *`,
+    [parent.group_id, parent.id, parent.kind, parent.repo, parent.pull_number, parent.sha, `${parent.project}/${stack}`, parent.dir, parent.engine, parent.workspace, JSON.stringify(parent.config)],
+  );
+  return rows[0]!;
 }
 
 export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: number): Promise<void> {

@@ -7,8 +7,12 @@ import { execute, type ExecResult } from "./exec.js";
 export interface SandboxRequest {
   /** Absolute program path and its arguments. */
   command: string[];
-  /** The private writable workspace (host path); also the working directory. */
+  /** The private writable workspace (host path); the working directory unless `cwd` is given. */
   workDir: string;
+  /** A working directory inside workDir. */
+  cwd?: string;
+  /** Folders put in front of the sandbox's fixed PATH (e.g. a program's node_modules/.bin). */
+  pathPrefix?: string[];
   network: boolean;
   /** Variables passed in on top of PATH and HOME; nothing else is inherited. */
   env: Record<string, string>;
@@ -79,12 +83,14 @@ export class Sandbox {
     const home = path.join(request.workDir, ".home");
     await mkdir(home, { recursive: true });
     if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? [])]);
-    const env = { ...request.env, PATH: SANDBOX_PATH, HOME: home };
+    const env = { ...request.env, PATH: [...(request.pathPrefix ?? []), SANDBOX_PATH].join(":"), HOME: home };
+    const cwd = request.cwd ?? request.workDir;
+    if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
     const inner = this.kind === "bwrap" ? [...this.bwrapArgs(request, env), "--", ...request.command] : request.command;
     const argv = [...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
     return execute({
       argv,
-      cwd: request.workDir,
+      cwd,
       env: this.kind === "bwrap" ? {} : env,
       timeoutMs: request.timeoutMs,
       maxOutputBytes: request.maxOutputBytes,
@@ -123,7 +129,7 @@ export class Sandbox {
     args.push("--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp");
     for (const p of request.readOnly ?? []) args.push("--ro-bind", p, p);
     for (const p of request.writable ?? []) args.push("--bind", p, p);
-    args.push("--bind", request.workDir, request.workDir, "--chdir", request.workDir);
+    args.push("--bind", request.workDir, request.workDir, "--chdir", request.cwd ?? request.workDir);
     args.push("--unshare-all");
     if (request.network) args.push("--share-net");
     args.push("--die-with-parent", "--new-session", "--clearenv");

@@ -148,9 +148,13 @@ export function parsePlanChanges(planJson: unknown): PlanChanges {
       ...(change.replace_paths?.length ? { replacePaths: change.replace_paths } : {}),
     });
   }
-  resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || compareAddresses(a.address, b.address));
   return { resources, counts: countChanges(resources) };
 }
+
+const collator = new Intl.Collator("en", { numeric: true });
+/** Address order a reader expects: x[2] before x[10]. */
+const compareAddresses = (a: string, b: string) => collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 
 export function countChanges(resources: ResourceChange[]): ChangeCounts {
   const counts: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };

@@ -25,6 +25,9 @@ interface Section {
   items: Item[];
 }
 
+const STAGE_TITLES: Record<string, string> = { install: "installing the cdktf program's dependencies failed", synth: "cdktf synth failed" };
+const failureTitle = (stage: string) => STAGE_TITLES[stage] ?? `terraform ${stage} failed`;
+
 /** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
 function projectSection(t: Templates, project: ProjectResult & { resultText: string }, maxItem: number): Section {
   const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
@@ -33,7 +36,7 @@ function projectSection(t: Templates, project: ProjectResult & { resultText: str
   const add = (text: string, resources = 0) => items.push({ text: clip(text, maxItem), resources });
   if (project.status === "failed" && project.failure) {
     const output = project.failure.output?.trim();
-    add(t.render("plan-error", { ...project.failure, output, fence: fenceFor(output ?? "") }));
+    add(t.render("plan-error", { ...project.failure, title: failureTitle(project.failure.stage), output, fence: fenceFor(output ?? "") }));
   } else if (!project.changes?.resources.length) {
     add(t.render("plan-no-changes", project));
   } else {

@@ -3,7 +3,8 @@ import path from "node:path";
 import { appendAuditEvent } from "../audit/audit-log.js";
 import { storePlan } from "../db/plans.js";
 import { inTransaction } from "../db/pool.js";
-import { finishRun, getRun, startRun, type Run, type RunFailure } from "../db/runs.js";
+import { createStackRun, finishRun, getRun, startRun, type Run, type RunFailure } from "../db/runs.js";
+import { cdktfSynth } from "../engines/cdktf.js";
 import { terraformPlan, type PlanOutcome } from "../engines/terraform.js";
 import type { GitHub } from "../github/github.js";
 import type { PlanProjectPayload } from "../jobs/jobs.js";
@@ -25,27 +26,17 @@ function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }
 
-/** Checks out the run's commit and plans its project in the sandbox. Failures of the plan are results, not errors. */
-async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): Promise<PlanOutcome | RunFailure> {
-  const checkoutDir = path.join(workRoot, "checkout");
-  const outDir = path.join(workRoot, "out");
-  await mkdir(outDir, { recursive: true });
-  const [owner, name] = run.repo.split("/") as [string, string];
-  await deps.mirrors.checkout({ owner, name }, run.sha, checkoutDir, () => gh.cloneToken());
-  try {
-    await resolveInside(checkoutDir, run.dir);
-  } catch (error) {
-    return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
-  }
-  if (run.engine === "cdktf") return { stage: "synth", message: "cdktf projects are not supported by this version of plangate yet" };
+/** terraform (or tofu) init, plan and show for one directory of the checkout, in the sandbox. */
+async function planDirectory(deps: WorkerDeps, run: Run, checkoutDir: string, projectDir: string, outDir: string): Promise<PlanOutcome> {
   const { home, release } = await deps.terraformHomes.acquire();
   try {
+    await mkdir(outDir, { recursive: true });
     return await terraformPlan({
       sandbox: deps.sandbox,
       bin: run.engine === "tofu" ? deps.tofuBin : deps.terraformBin,
       home,
       checkoutDir,
-      projectDir: run.dir,
+      projectDir,
       workspace: run.workspace,
       env: allowlistedEnv(run.config.env ?? []),
       timeoutMs: deps.jobTimeoutMs,
@@ -54,6 +45,47 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
   } finally {
     release();
   }
+}
+
+/**
+ * A cdktf program: synth once, then plan every stack in dependency order, each
+ * as a run of its own (project NAME/STACK). A failed synth fails the program's run.
+ */
+async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workRoot: string): Promise<RunFailure | "expanded"> {
+  const synth = await cdktfSynth({
+    sandbox: deps.sandbox,
+    checkoutDir,
+    projectDir: run.dir,
+    env: allowlistedEnv(run.config.env ?? []),
+    timeoutMs: deps.jobTimeoutMs,
+    depsCacheDir: path.join(deps.dataDir, "cdktf-deps"),
+    stacks: run.config.stacks,
+  });
+  if (!synth.ok) return { stage: synth.stage, message: synth.message, timedOut: synth.timedOut, output: synth.output };
+  for (const stack of synth.stacks) {
+    const stackRun = await inTransaction(deps.pool, async (tx) => {
+      const created = await createStackRun(tx, run, stack.name);
+      await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
+      return created;
+    });
+    await recordOutcome(deps, stackRun, await planDirectory(deps, run, checkoutDir, stack.dir, path.join(workRoot, "out", stack.name)));
+  }
+  await finishRun(deps.pool, run.id, { status: "succeeded", output: synth.output });
+  return "expanded";
+}
+
+/** Checks out the run's commit and plans its project in the sandbox. Failures of the plan are results, not errors. */
+async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): Promise<PlanOutcome | RunFailure | "expanded"> {
+  const checkoutDir = path.join(workRoot, "checkout");
+  const [owner, name] = run.repo.split("/") as [string, string];
+  await deps.mirrors.checkout({ owner, name }, run.sha, checkoutDir, () => gh.cloneToken());
+  try {
+    await resolveInside(checkoutDir, run.dir);
+  } catch (error) {
+    return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
+  }
+  if (run.engine === "cdktf") return planStacks(deps, run, checkoutDir, workRoot);
+  return planDirectory(deps, run, checkoutDir, run.dir, path.join(workRoot, "out"));
 }
 
 /** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the report once the group is done. */
@@ -70,7 +102,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     const workRoot = path.join(deps.dataDir, "runs", String(run.id));
     try {
       const outcome = await plan(deps, run, gh, workRoot);
-      await recordOutcome(deps, run, outcome);
+      if (outcome !== "expanded") await recordOutcome(deps, run, outcome);
     } catch (error) {
       if (attempt.number < attempt.max) throw error;
       deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
@@ -100,8 +132,9 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
           message: outcome.timedOut ? `timed out after ${describeDuration(deps.jobTimeoutMs)}` : `terraform ${outcome.stage} failed`,
           timedOut: outcome.timedOut,
         }
-      : outcome;
-  const output = "ok" in outcome ? outcome.output : "";
+      : { ...outcome };
+  const output = ("ok" in outcome ? outcome.output : outcome.output) ?? "";
+  delete failure.output;
   await inTransaction(deps.pool, async (tx) => {
     await finishRun(tx, run.id, { status: "failed", output, error: failure });
     await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", ...auditFields(run), details: { ...failure } });

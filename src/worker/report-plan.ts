@@ -9,7 +9,10 @@ import type { WorkerDeps } from "./deps.js";
 /** Builds the report of a finished group from what Postgres holds. */
 export async function loadPlanReport(deps: WorkerDeps, groupId: number): Promise<PlanReport> {
   const group = await getGroup(deps.pool, groupId);
-  const runs = await groupRuns(deps.pool, groupId);
+  const all = await groupRuns(deps.pool, groupId);
+  // A cdktf program whose synth worked is shown as its stacks.
+  const parents = new Set(all.map((r) => r.parent_run_id).filter((id) => id !== null));
+  const runs = all.filter((r) => !parents.has(r.id));
   const changes = await groupChanges(deps.pool, groupId);
   return {
     repo: group.repo,

@@ -1,4 +1,8 @@
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { jest } from "@jest/globals";
+import { findBinary } from "../../src/settings/find-binary.js";
 import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
@@ -13,8 +17,15 @@ let h: Harness;
 let repo: GitRepo;
 let pr = 10;
 
+let tofuWrapper: string;
+
 beforeAll(async () => {
-  h = await startHarness();
+  // OpenTofu is not installed here: a wrapper that announces itself and runs terraform shows the tofu engine uses PLANGATE_TOFU_BIN.
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-tofu-"));
+  chmodSync(dir, 0o755);
+  tofuWrapper = path.join(dir, "tofu");
+  writeFileSync(tofuWrapper, `#!/bin/sh\necho "tofu-wrapper: $*" >&2\nexec ${findBinary("terraform") ?? "terraform"} "$@"\n`, { mode: 0o755 });
+  h = await startHarness({ PLANGATE_TOFU_BIN: tofuWrapper, PLANGATE_WORKERS: "3" });
   repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
   h.fake.permissions.set(`${REPO}:writer`, "write");
   h.fake.permissions.set(`${REPO}:reader`, "read");
@@ -138,6 +149,36 @@ describe(".plangate.yml", () => {
     await queueDrained(h.db);
     // b calls the module too, but with a config file only listed projects exist
     expect(await plannedProjects(sha)).toEqual(["see"]);
+  });
+});
+
+describe("engines and concurrency", () => {
+  engineTest("engine: tofu runs PLANGATE_TOFU_BIN in a selected workspace", async () => {
+    const config = "version: 1\nprojects:\n  - name: tofu-app\n    dir: c\n    engine: tofu\n    workspace: staging\n";
+    const { sha, number } = await openPr({ ".plangate.yml": config, "c/main.tf": resource("c", 'output "ws" {\n  value = terraform.workspace\n}\n') }, ["c/main.tf"]);
+    expect((await completedPlan(sha)).conclusion).toBe("success");
+    await queueDrained(h.db);
+    const { rows } = await h.db.pool.query("select project, workspace, engine, output from runs where sha = $1", [sha]);
+    expect(rows.map((r) => [r.project, r.workspace, r.engine])).toEqual([["tofu-app", "staging", "tofu"]]);
+    expect(rows[0].output).toContain("tofu-wrapper: -chdir=c init");
+    expect(rows[0].output).toContain("tofu-wrapper: -chdir=c plan");
+    expect(lastComment(number)).toContain("| `tofu-app` | `staging` | ✅ planned | 1 | 0 | 0 | 0 |");
+  });
+
+  engineTest("independent projects plan at the same time across the worker's slots", async () => {
+    const many = (name: string) => `resource "terraform_data" "${name}" {\n  count = 1500\n  input = "\${count.index}"\n}\n`;
+    const { sha, number } = await openPr({ "c/main.tf": many("c"), "a/main.tf": many("a") }, ["a/main.tf", "c/main.tf"]);
+    expect((await completedPlan(sha)).conclusion).toBe("success");
+    await queueDrained(h.db);
+    const { rows } = await h.db.pool.query("select project, started_at, finished_at from runs where sha = $1 order by project", [sha]);
+    expect(rows.map((r) => r.project)).toEqual(["a", "c"]);
+    const [a, c] = rows;
+    // each started before the other finished: they overlapped
+    expect(a.started_at < c.finished_at && c.started_at < a.finished_at).toBe(true);
+    // one summary table for both, in part 1 of the split comment
+    const body = asShown(h.fake.commentsOn(REPO, number).find((c) => c.body.includes("plangate:plan part=1"))!.body);
+    expect(body).toContain("| `a` | `default` | ✅ planned | 1500 | 0 | 0 | 0 |");
+    expect(body).toContain("| `c` | `default` | ✅ planned | 1500 | 0 | 0 | 0 |");
   });
 });
 

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdtempSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
@@ -8,6 +9,17 @@ import { findBinary } from "../../src/settings/find-binary.js";
 import { readSettings, type Settings } from "../../src/settings/settings.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { FakeGitHub } from "./fake-github.js";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 export const WEBHOOK_SECRET = "test-webhook-secret";
 
@@ -43,7 +55,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       LOG_LEVEL: "warn",
       ...env,
     }),
-    port: 0,
+    port: await freePort(), // Probot's Server treats port 0 as "use 3000"
   };
   const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
   return {
