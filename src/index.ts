@@ -3,6 +3,7 @@ import type { Pool } from "./db/pool.js";
 import { ignore, type Decision } from "./handlers/decision.js";
 import { onIssueComment, type IssueCommentEvent } from "./handlers/issue-comment.js";
 import { onPullRequest, type PullRequestEvent } from "./handlers/pull-request.js";
+import { onPullRequestReview, type PullRequestReviewEvent } from "./handlers/pull-request-review.js";
 import { recordAndEnqueue } from "./handlers/record-delivery.js";
 import type { Templates } from "./render/templates.js";
 
@@ -17,6 +18,8 @@ function decide(deps: AppDeps, event: string, payload: unknown, deliveryId: stri
   switch (event) {
     case "pull_request":
       return onPullRequest(deps, payload as PullRequestEvent, deliveryId);
+    case "pull_request_review":
+      return onPullRequestReview(payload as PullRequestReviewEvent, deliveryId);
     case "issue_comment":
       return onIssueComment(deps.templates, payload as IssueCommentEvent, deliveryId);
     default:

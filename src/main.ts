@@ -1,6 +1,5 @@
 import { chmod, mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { Runner } from "graphile-worker";
 import { pino, type Logger } from "pino";
 import { Probot, Server, run as runProbotSetup } from "probot";
 import { openDatabase } from "./db/open-database.js";
@@ -84,9 +83,9 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     await server.load(plangateApp({ pool, templates: await loadTemplates(), allowForkPrs: settings.allowForkPrs }));
     await server.start();
   }
-  let runner: Runner | undefined;
+  let runner: { stop(): Promise<void> } | undefined;
   if (options.worker && settings.workers > 0) {
-    runner = await startWorker(await workerDeps(settings, pool, new Probot(probotOptions), log), settings.workers);
+    runner = await startWorker(await workerDeps(settings, pool, new Probot(probotOptions), log), settings.workers, settings.workerStaleAfterMs);
     log.info({ concurrency: settings.workers }, "worker started");
   }
   return {

@@ -1,12 +1,35 @@
 import type { PlanChanges } from "../plans/changes.js";
 import type { Queryable } from "./pool.js";
 
-export async function storePlan(db: Queryable, runId: number, sealedPlanFile: Buffer, changes: PlanChanges): Promise<void> {
-  await db.query("insert into plans (run_id, plan_file, changes) values ($1, $2, $3) on conflict (run_id) do nothing", [
+export async function storePlan(db: Queryable, runId: number, sealedPlanFile: Buffer, changes: PlanChanges, fingerprint: string): Promise<void> {
+  await db.query("insert into plans (run_id, plan_file, changes, fingerprint) values ($1, $2, $3, $4) on conflict (run_id) do nothing", [
     runId,
     sealedPlanFile,
     JSON.stringify(changes),
+    fingerprint,
   ]);
+}
+
+export interface StoredPlan {
+  run_id: number;
+  plan_file: Buffer;
+  changes: PlanChanges;
+  fingerprint: string;
+  consumed_at: Date | null;
+}
+
+export async function plansOfGroup(db: Queryable, groupId: number): Promise<Map<number, StoredPlan>> {
+  const { rows } = await db.query<StoredPlan>(
+    "select p.run_id, p.plan_file, p.changes, p.fingerprint, p.consumed_at from plans p join runs r on r.id = p.run_id where r.group_id = $1",
+    [groupId],
+  );
+  return new Map(rows.map((r) => [r.run_id, r]));
+}
+
+/** Marks plans as used up (applied, or discarded by /unlock); returns how many were still open. */
+export async function consumePlans(db: Queryable, runIds: number[], by: string): Promise<number> {
+  const { rowCount } = await db.query("update plans set consumed_at = now(), consumed_by = $2 where run_id = any($1) and consumed_at is null", [runIds, by]);
+  return rowCount ?? 0;
 }
 
 /** The stored changes of every run in a group that produced a plan, by run id. */

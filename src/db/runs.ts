@@ -12,7 +12,11 @@ export interface RunGroup {
   repo: string;
   pull_number: number | null;
   sha: string;
+  author: string | null;
   check_run_id: number | null;
+  approval_check_run_id: number | null;
+  approval_met: boolean | null;
+  reported_at: Date | null;
 }
 
 export interface Run {
@@ -54,13 +58,13 @@ export interface NewRun {
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
 export async function createRunGroup(
   db: Queryable,
-  group: Omit<RunGroup, "id" | "check_run_id">,
+  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at">,
   runs: NewRun[],
 ): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
-    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha) values ($1, $2, $3, $4, $5, $6)
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (trigger_id) do nothing returning *`,
-    [group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha],
+    [group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author],
   );
   const created = inserted.rowCount === 1;
   const row = created ? inserted.rows[0]! : (await db.query<RunGroup>("select * from run_groups where trigger_id = $1", [group.trigger_id])).rows[0]!;
@@ -97,6 +101,22 @@ export async function getRun(db: Queryable, id: number): Promise<Run | undefined
 
 export async function getGroup(db: Queryable, id: number): Promise<RunGroup> {
   return (await db.query<RunGroup>("select * from run_groups where id = $1", [id])).rows[0]!;
+}
+
+/** The latest plan of a PR at `sha`: the one approvals and applies refer to. */
+export async function latestPlanGroup(db: Queryable, repo: string, pullNumber: number, sha: string): Promise<RunGroup | undefined> {
+  const { rows } = await db.query<RunGroup>(
+    "select * from run_groups where kind = 'plan' and repo = $1 and pull_number = $2 and sha = $3 order by id desc limit 1",
+    [repo, pullNumber, sha],
+  );
+  return rows[0];
+}
+
+/** The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs. */
+export async function leafRuns(db: Queryable, groupId: number): Promise<Run[]> {
+  const all = await groupRuns(db, groupId);
+  const parents = new Set(all.map((r) => r.parent_run_id).filter((id) => id !== null));
+  return all.filter((r) => !parents.has(r.id));
 }
 
 export async function groupRuns(db: Queryable, groupId: number): Promise<Run[]> {

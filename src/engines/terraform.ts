@@ -26,11 +26,11 @@ export type PlanOutcome =
 
 const STATE_LOCK_TIMEOUT = "-lock-timeout=120s";
 
-/** Runs init, plan -out and show -json for one project, in the sandbox, with one overall deadline. */
-export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
+export type ApplyOutcome = { ok: true; output: string } | { ok: false; stage: string; output: string; timedOut: boolean };
+
+/** The sandboxed terraform runner of one job: every command shares the job's deadline. */
+function runner(job: TerraformJob) {
   const deadline = Date.now() + job.timeoutMs;
-  const planPath = path.join(job.checkoutDir, ".plangate-tfplan");
-  const jsonPath = path.join(job.outDir, "plan.json");
   const chdir = `-chdir=${job.projectDir}`;
   const env = {
     ...job.env,
@@ -39,7 +39,7 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
     TF_CLI_CONFIG_FILE: job.home.cliConfigFile,
     TF_PLUGIN_CACHE_DIR: job.home.pluginCacheDir,
   };
-  const run = (args: string[], stdoutFile?: string) =>
+  return (args: string[], stdoutFile?: string) =>
     job.sandbox.run({
       command: [job.bin, chdir, ...args],
       workDir: job.checkoutDir,
@@ -50,11 +50,27 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
       timeoutMs: Math.max(1, deadline - Date.now()),
       stdoutFile,
     });
+}
 
-  const outputs: string[] = [];
-  const steps: [string, string[]][] = [
+/** The plan file of a project directory, inside the checkout (the sandbox can write nowhere else). */
+export const planFilePath = (job: Pick<TerraformJob, "checkoutDir" | "projectDir">) =>
+  path.join(job.checkoutDir, `.plangate-tfplan-${job.projectDir.replace(/[^A-Za-z0-9]+/g, "_")}`);
+
+function initSteps(job: TerraformJob): [string, string[]][] {
+  return [
     ["init", ["init", "-input=false", "-no-color"]],
     ...(job.workspace !== "default" ? [["workspace", ["workspace", "select", "-or-create=true", "-no-color", job.workspace]] as [string, string[]]] : []),
+  ];
+}
+
+/** Runs init, plan -out and show -json for one project, in the sandbox, with one overall deadline. */
+export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
+  const run = runner(job);
+  const planPath = planFilePath(job);
+  const jsonPath = path.join(job.outDir, "plan.json");
+  const outputs: string[] = [];
+  const steps: [string, string[]][] = [
+    ...initSteps(job),
     ["plan", ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`]],
   ];
   for (const [stage, args] of steps) {
@@ -70,4 +86,23 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
     planFile: await readFile(planPath),
     planJson: JSON.parse(await readFile(jsonPath, "utf8")),
   };
+}
+
+/**
+ * Applies a saved plan file (already in the checkout at planFilePath) with
+ * terraform's state lock held; `initialise` runs init first (a fresh checkout).
+ */
+export async function terraformApply(job: TerraformJob, initialise: boolean): Promise<ApplyOutcome> {
+  const run = runner(job);
+  const outputs: string[] = [];
+  const steps: [string, string[]][] = [
+    ...(initialise ? initSteps(job) : []),
+    ["apply", ["apply", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, planFilePath(job)]],
+  ];
+  for (const [stage, args] of steps) {
+    const result = await run(args);
+    outputs.push(result.output);
+    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut };
+  }
+  return { ok: true, output: outputs.join("\n") };
 }

@@ -36,6 +36,9 @@ export interface GitHub {
   /** The user's permission on the repository (collaborator permission API). */
   permissionOf(repo: RepoRef, user: string): Promise<Permission>;
   getPull(repo: RepoRef, pullNumber: number): Promise<PullRequestInfo>;
+  listReviews(repo: RepoRef, pullNumber: number): Promise<Review[]>;
+  /** Whether the user is an active member of the team (org/slug) of the repository's owner. */
+  isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean>;
   /** A short-lived installation token for git over HTTPS. */
   cloneToken(): Promise<string>;
 }
@@ -48,6 +51,13 @@ export interface PullRequestInfo {
   author: string;
   headRepo: string | null;
   baseRepo: string;
+}
+
+export interface Review {
+  user: string;
+  state: string;
+  commitId: string;
+  submittedAt: string;
 }
 
 export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";

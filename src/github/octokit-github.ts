@@ -1,5 +1,5 @@
 import type { Probot } from "probot";
-import type { CheckRunUpdate, GitHub, GitHubFactory, Permission, PullRequestInfo, RepoRef } from "./github.js";
+import type { CheckRunUpdate, GitHub, GitHubFactory, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -104,6 +104,21 @@ class OctokitGitHub implements GitHub {
       headRepo: data.head.repo?.full_name ?? null,
       baseRepo: data.base.repo.full_name,
     };
+  }
+
+  async listReviews(repo: RepoRef, pullNumber: number): Promise<Review[]> {
+    const reviews = await this.octokit.paginate(this.octokit.rest.pulls.listReviews, { owner: repo.owner, repo: repo.name, pull_number: pullNumber, per_page: 100 });
+    return reviews.map((r) => ({ user: r.user?.login ?? "", state: r.state, commitId: r.commit_id ?? "", submittedAt: r.submitted_at ?? "" }));
+  }
+
+  async isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean> {
+    try {
+      const { data } = await this.octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: teamSlug, username: user });
+      return data.state === "active";
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return false;
+      throw error;
+    }
   }
 
   async cloneToken(): Promise<string> {

@@ -1,4 +1,4 @@
-import { TASKS, type NoticePayload, type PlanPullRequestPayload } from "../jobs/jobs.js";
+import { TASKS, type NoticePayload, type PlanPullRequestPayload, type PullClosedPayload } from "../jobs/jobs.js";
 import type { Templates } from "../render/templates.js";
 import { ignore, type Decision } from "./decision.js";
 
@@ -6,6 +6,7 @@ const PLAN_ACTIONS = new Set(["opened", "reopened", "synchronize", "ready_for_re
 export const FORK_MARKER = "plangate:fork";
 
 export interface PullRequestEvent {
+  sender?: { login: string };
   action: string;
   installation?: { id: number };
   repository: { name: string; owner: { login: string }; full_name: string };
@@ -13,6 +14,9 @@ export interface PullRequestEvent {
     number: number;
     draft?: boolean;
     state: string;
+    merged?: boolean;
+    merge_commit_sha?: string | null;
+    merged_by?: { login: string } | null;
     user: { login: string } | null;
     head: { sha: string; repo: { full_name: string } | null };
     base: { repo: { full_name: string } };
@@ -35,8 +39,24 @@ export function forkNotice(installationId: number, owner: string, repo: string, 
 /** pull_request events: plan on open, reopen, push and ready-for-review; no GitHub calls here. */
 export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent, deliveryId: string): Decision {
   const pr = event.pull_request;
-  if (!PLAN_ACTIONS.has(event.action)) return ignore(`action ${event.action}`);
   if (!event.installation) return ignore("no installation");
+  const queueName = `pull:${event.repository.full_name}#${pr.number}`;
+  if (event.action === "closed") {
+    const payload: PullClosedPayload = {
+      trigger: deliveryId,
+      installationId: event.installation.id,
+      owner: event.repository.owner.login,
+      repo: event.repository.name,
+      number: pr.number,
+      headSha: pr.head.sha,
+      merged: !!pr.merged,
+      mergeSha: pr.merge_commit_sha ?? null,
+      actor: pr.merged_by?.login ?? event.sender?.login ?? "",
+    };
+    // Two attempts: the second of an apply that died midway reports it interrupted instead of applying.
+    return { outcome: pr.merged ? "enqueued:apply-on-merge" : "enqueued:release", jobs: [{ task: TASKS.pullClosed, payload, queueName, jobKey: `closed:${deliveryId}`, maxAttempts: 2 }] };
+  }
+  if (!PLAN_ACTIONS.has(event.action)) return ignore(`action ${event.action}`);
   if (pr.draft) return ignore("draft");
   const owner = event.repository.owner.login;
   const repo = event.repository.name;
@@ -52,6 +72,6 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
   };
   return {
     outcome: "enqueued:plan",
-    jobs: [{ task: TASKS.planPullRequest, payload, queueName: `pull:${event.repository.full_name}#${pr.number}`, jobKey: `plan-pr:${deliveryId}` }],
+    jobs: [{ task: TASKS.planPullRequest, payload, queueName, jobKey: `plan-pr:${deliveryId}` }],
   };
 }

@@ -32,6 +32,28 @@ export interface CommandPayload {
   selector: Selector;
 }
 
+/** A pull request was closed (merged or not). */
+export interface PullClosedPayload {
+  trigger: string;
+  installationId: number;
+  owner: string;
+  repo: string;
+  number: number;
+  headSha: string;
+  merged: boolean;
+  mergeSha: string | null;
+  actor: string;
+}
+
+/** A review changed: re-evaluate plangate/approval on the head. */
+export interface ReviewPayload {
+  installationId: number;
+  owner: string;
+  repo: string;
+  number: number;
+  headSha: string;
+}
+
 /** A comment to post as is; with a marker, posted once and then edited in place. */
 export interface NoticePayload {
   installationId: number;
@@ -52,6 +74,8 @@ export const TASKS = {
   planProject: "plan-project",
   command: "command",
   notice: "notice",
+  pullClosed: "pull-closed",
+  review: "review",
 } as const;
 
 export type TaskName = (typeof TASKS)[keyof typeof TASKS];

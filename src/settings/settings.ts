@@ -30,6 +30,8 @@ export interface Settings {
   tofuBin: string;
   allowForkPrs: boolean;
   jobTimeoutMs: number;
+  /** A worker process silent for this long is presumed dead and its jobs are retried. */
+  workerStaleAfterMs: number;
 }
 
 const booleanText = z
@@ -90,6 +92,7 @@ const variables = {
   PLANGATE_TOFU_BIN: z.string().min(1).optional(),
   PLANGATE_ALLOW_FORK_PRS: booleanText.optional(),
   PLANGATE_JOB_TIMEOUT: duration.optional(),
+  PLANGATE_WORKER_STALE_AFTER: duration.optional(),
 };
 
 type Parsed = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
@@ -154,5 +157,6 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     tofuBin: v.PLANGATE_TOFU_BIN ?? "tofu",
     allowForkPrs: v.PLANGATE_ALLOW_FORK_PRS ?? false,
     jobTimeoutMs: v.PLANGATE_JOB_TIMEOUT ?? 30 * 60_000,
+    workerStaleAfterMs: v.PLANGATE_WORKER_STALE_AFTER ?? 60_000,
   };
 }

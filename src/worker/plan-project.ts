@@ -9,6 +9,7 @@ import { terraformPlan, type PlanOutcome } from "../engines/terraform.js";
 import type { GitHub } from "../github/github.js";
 import type { PlanProjectPayload } from "../jobs/jobs.js";
 import { parsePlanChanges } from "../plans/changes.js";
+import { changeFingerprint } from "../plans/fingerprint.js";
 import { seal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
@@ -119,7 +120,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
     const changes = parsePlanChanges(outcome.planJson);
     const sealed = seal(deps.encryptionKey, outcome.planFile);
     await inTransaction(deps.pool, async (tx) => {
-      await storePlan(tx, run.id, sealed, changes);
+      await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson));
       await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: outcome.output });
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
     });

@@ -1,6 +1,8 @@
 import { appendAuditEvent } from "../audit/audit-log.js";
 import { inTransaction } from "../db/pool.js";
-import { createRunGroup, groupRuns, setCheckRunId } from "../db/runs.js";
+import { acquireLock } from "../db/locks.js";
+import type { Queryable } from "../db/pool.js";
+import { createRunGroup, finishRun, groupRuns, setCheckRunId, type Run } from "../db/runs.js";
 import { fullName, type GitHub, type RepoRef } from "../github/github.js";
 import { enqueue, projectQueue, TASKS, type PlanProjectPayload, type PlanPullRequestPayload } from "../jobs/jobs.js";
 import { selectProjects } from "../projects/affected.js";
@@ -8,6 +10,7 @@ import { PLAN_COMMENT_MARKER } from "../render/plan-comment.js";
 import { CONFIG_FILE, type ConfigProblem } from "../settings/load-repo-config.js";
 import type { WorkerDeps } from "./deps.js";
 import { loadProjects } from "./load-projects.js";
+import { reportPlanGroupIfDone } from "./report-plan.js";
 
 export const PLAN_CHECK = "plangate/plan";
 
@@ -53,11 +56,15 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     });
     return;
   }
-  const { group } = await createRunGroup(
-    deps.pool,
-    { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha },
-    projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p })),
-  );
+  const group = await inTransaction(deps.pool, async (tx) => {
+    const created = await createRunGroup(
+      tx,
+      { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author },
+      projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p })),
+    );
+    if (created.created) for (const run of created.runs) await lockOrRefuse(tx, run, pull.number);
+    return created.group;
+  });
   if (!group.check_run_id) {
     const checkRunId = await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
       status: "in_progress",
@@ -66,9 +73,24 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     await setCheckRunId(deps.pool, group.id, checkRunId);
   }
   await inTransaction(deps.pool, async (tx) => {
-    for (const run of await groupRuns(tx, group.id)) {
+    for (const run of (await groupRuns(tx, group.id)).filter((r) => r.status === "queued")) {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId };
       await enqueue(tx, { task: TASKS.planProject, payload, queueName: projectQueue(group.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3 });
     }
   });
+  // When every project was refused for a lock, nothing else will report.
+  await reportPlanGroupIfDone(deps, group.id, gh);
+}
+
+/** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */
+async function lockOrRefuse(tx: Queryable, run: Run, pullNumber: number): Promise<void> {
+  const lock = await acquireLock(tx, { repo: run.repo, project: run.project, workspace: run.workspace }, pullNumber);
+  const fields = { actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
+  if (!lock.held) {
+    const message = `\`${run.project}\` (workspace \`${run.workspace}\`) is locked by #${lock.holder}: it is planned and applied there until that pull request is merged or closed, or someone comments /unlock on it`;
+    await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "lock", message } });
+    await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { stage: "lock", holder: lock.holder } });
+  } else if (lock.fresh) {
+    await appendAuditEvent(tx, { action: "lock.acquired", ...fields, details: {} });
+  }
 }

@@ -1,18 +1,16 @@
 import { groupChanges } from "../db/plans.js";
-import { claimGroupReport, getGroup, groupRuns } from "../db/runs.js";
+import { claimGroupReport, getGroup, leafRuns } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../render/plan-comment.js";
 import { renderPlanCheck } from "../render/plan-check.js";
 import type { PlanReport } from "../render/plan-report.js";
+import { updateApprovalCheck } from "./approval-check.js";
 import type { WorkerDeps } from "./deps.js";
 
 /** Builds the report of a finished group from what Postgres holds. */
 export async function loadPlanReport(deps: WorkerDeps, groupId: number): Promise<PlanReport> {
   const group = await getGroup(deps.pool, groupId);
-  const all = await groupRuns(deps.pool, groupId);
-  // A cdktf program whose synth worked is shown as its stacks.
-  const parents = new Set(all.map((r) => r.parent_run_id).filter((id) => id !== null));
-  const runs = all.filter((r) => !parents.has(r.id));
+  const runs = await leafRuns(deps.pool, groupId);
   const changes = await groupChanges(deps.pool, groupId);
   return {
     repo: group.repo,
@@ -44,6 +42,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
       const { conclusion, output } = renderPlanCheck(deps.templates, report);
       await gh.updateCheckRun(repo, group.check_run_id, { status: "completed", conclusion, output });
     }
+    await updateApprovalCheck(deps, gh, groupId);
   } catch (error) {
     await deps.pool.query("update run_groups set reported_at = null where id = $1", [groupId]);
     throw error;

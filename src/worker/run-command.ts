@@ -4,7 +4,12 @@ import { forkNotice, isFork } from "../handlers/pull-request.js";
 import type { CommandPayload } from "../jobs/jobs.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
 import type { ProjectConfig } from "../settings/repo-config.js";
+import { consumePlans } from "../db/plans.js";
+import { latestPlanGroup, type Run } from "../db/runs.js";
+import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
+import { approvalStatus } from "./approval-check.js";
 import type { WorkerDeps } from "./deps.js";
+import { releasePullLocks } from "./release-locks.js";
 import { loadProjects } from "./load-projects.js";
 import { planPullRequest } from "./plan-pull-request.js";
 import { postNotice } from "./post-notice.js";
@@ -47,6 +52,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
     await reply(deps.templates.render("help", { ...view, shortSha: pull.headSha.slice(0, 7) }));
     return;
   }
+  if (job.command === "unlock") return unlock(deps, job, reply);
   if (pull.state === "closed") {
     await reply(deps.templates.render("command-reply", { reason: "closed", command: job.command }));
     return;
@@ -63,5 +69,51 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
     });
     return;
   }
-  await reply(deps.templates.render("command-reply", { reason: "not-yet", command: job.command }));
+  return applyCommand(deps, job, pull.headSha, reply, audit);
+}
+
+/** /unlock: release every lock the PR holds and discard its plans, in one transaction; say what was released. */
+async function unlock(deps: WorkerDeps, job: CommandPayload, reply: (body: string) => Promise<void>): Promise<void> {
+  const repoName = `${job.owner}/${job.repo}`;
+  const released = await inTransaction(deps.pool, async (tx) => {
+    const { rows } = await tx.query<{ id: number }>("select r.id from runs r join run_groups g on g.id = r.group_id where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2", [repoName, job.number]);
+    await consumePlans(tx, rows.map((r) => r.id), `unlock:${job.actor}`);
+    return releasePullLocks(tx, repoName, job.number, job.actor, "unlock");
+  });
+  await reply(deps.templates.render("unlock-reply", { actor: job.actor, released }));
+}
+
+/** /apply: the reviewed plans of the current head, if approved, applied now. */
+async function applyCommand(
+  deps: WorkerDeps,
+  job: CommandPayload,
+  headSha: string,
+  reply: (body: string) => Promise<void>,
+  audit: (action: AuditAction, sha: string | null, details: Record<string, unknown>) => Promise<number>,
+): Promise<void> {
+  const repo = { owner: job.owner, name: job.repo };
+  const gh = await deps.github.forInstallation(job.installationId);
+  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: headSha, actor: job.actor, onMerge: false };
+  await audit("apply.requested", headSha, { selector: job.selector });
+  const group = await latestPlanGroup(deps.pool, `${job.owner}/${job.repo}`, job.number, headSha);
+  if (!group) return denyApply(deps, gh, ctx, `There is no plan of the current head ${headSha.slice(0, 7)}: comment \`/plan\` first.`);
+  const status = await approvalStatus(deps, gh, group);
+  if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${headSha.slice(0, 7)} failed: fix it and plan again before applying.`);
+  if (!status.met) {
+    const missing = status.missing.map((m) => `${m.project} has ${m.have} of ${m.needed} approvals`).join("; ");
+    return denyApply(deps, gh, ctx, `The required approvals on ${headSha.slice(0, 7)} are not there yet (${missing}).`);
+  }
+  const { selector } = job.selector.project || job.selector.dir || job.selector.workspace ? job : { selector: undefined };
+  const matches = (run: Run) =>
+    !selector ||
+    ((selector.project === undefined || run.project === selector.project || run.project.startsWith(`${selector.project}/`)) &&
+      (selector.dir === undefined || run.dir === selector.dir) &&
+      (selector.workspace === undefined || run.workspace === selector.workspace));
+  const all = await reviewedUnits(deps, group, false, matches);
+  const units = all.filter((u) => !u.plan.consumed_at && hasChanges(u));
+  if (!units.length) {
+    await reply(deps.templates.render("command-reply", { reason: "nothing-to-apply", command: "apply", shortSha: headSha.slice(0, 7), applied: all.some((u) => u.plan.consumed_at) }));
+    return;
+  }
+  await applyUnits(deps, gh, ctx, units);
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { jest } from "@jest/globals";
-import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { closePullRequest, engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
@@ -39,8 +39,9 @@ async function openPr(files: Record<string, string>, changed: string[]) {
   const check = await waitFor("plangate/plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.status === "completed"), 240_000);
   await queueDrained(h.db);
   const body = asShown(h.fake.commentsOn(REPO, number).at(-1)?.body ?? "");
-  const audit = (await h.db.pool.query("select action, project from audit_events where sha = $1 order by id", [sha])).rows;
+  const audit = (await h.db.pool.query("select action, project from audit_events where sha = $1 and action like 'plan.%' order by id", [sha])).rows;
   const runs = (await h.db.pool.query("select project, status, output from runs where sha = $1 order by id", [sha])).rows;
+  await closePullRequest(h, number, sha); // frees the program's lock for the next test's PR
   return { sha, number, check, body, audit, runs };
 }
 

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { findBinary } from "../../src/settings/find-binary.js";
-import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { closePullRequest, engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
@@ -31,7 +31,13 @@ beforeAll(async () => {
   h.fake.permissions.set(`${REPO}:reader`, "read");
 });
 afterAll(async () => h?.close());
-afterEach(() => expect(h.fake.unexpected).toEqual([]));
+const open = new Map<number, string>();
+afterEach(async () => {
+  expect(h.fake.unexpected).toEqual([]);
+  // Each test's PRs are closed so their locks do not hold the next test's plans.
+  for (const [number, sha] of open) await closePullRequest(h, number, sha);
+  open.clear();
+});
 
 const resource = (name: string, extra = "") => `resource "terraform_data" "${name}" {\n  input = "${name}"\n}\n${extra}`;
 const usesModule = 'module "shared" {\n  source = "../modules/shared"\n}\n';
@@ -48,6 +54,7 @@ async function openPr(files: Record<string, string | null | { symlink: string }>
   if (options.headRepo) payload.pull_request.head.repo = { ...payload.pull_request.head.repo, full_name: options.headRepo };
   const res = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
   expect(res.status).toBe(200);
+  open.set(number, sha);
   return { number, sha };
 }
 
@@ -139,7 +146,7 @@ describe(".plangate.yml", () => {
     expect((await completedPlan(sha)).conclusion).toBe("failure");
     expect(lastComment(number)).toContain('.plangate.yml: dir "link" resolves outside the repository');
     await queueDrained(h.db);
-    expect((await audit(sha)).map((a) => a.action)).toEqual(["plan.started", "plan.failed", "config.invalid"]);
+    expect((await audit(sha)).map((a) => a.action)).toEqual(["lock.acquired", "plan.started", "plan.failed", "config.invalid", "approval.changed"]);
   });
 
   engineTest("autoplan.enabled: false is respected; when_modified can reach ../modules", async () => {

@@ -78,8 +78,8 @@ describe("pull request to plan comment", () => {
     expect(body).not.toContain("[!CAUTION]");
 
     const audit = await auditActions(sha);
-    expect(audit.map((a) => a.action)).toEqual(["plan.started", "plan.succeeded"]);
-    expect(audit.every((a) => a.project === "infra" && a.run_id !== null)).toBe(true);
+    expect(audit.map((a) => a.action)).toEqual(["lock.acquired", "plan.started", "plan.succeeded", "approval.changed"]);
+    expect(audit.filter((a) => a.action.startsWith("plan.")).every((a) => a.project === "infra" && a.run_id !== null)).toBe(true);
 
     const { rows } = await h.db.pool.query("select r.status, length(p.plan_file) as sealed, p.plan_file from runs r join plans p on p.run_id = r.id where r.sha = $1", [sha]);
     expect(rows).toHaveLength(1);
@@ -112,7 +112,7 @@ describe("pull request to plan comment", () => {
     expect(body).toContain("❌ failed");
     expect(body).toMatch(/terraform (init|plan) failed/);
     expect(body).toMatch(/Error: (Unclosed configuration block|Missing name for resource|Argument or block definition required)/);
-    expect((await auditActions(sha)).map((a) => a.action)).toEqual(["plan.started", "plan.failed"]);
+    expect((await auditActions(sha)).map((a) => a.action)).toEqual(["plan.started", "plan.failed", "approval.changed"]);
   });
 
   engineTest("the same delivery twice gives one plan and one comment", async () => {
@@ -124,11 +124,11 @@ describe("pull request to plan comment", () => {
     expect([first.status, second.status]).toEqual([200, 200]);
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.status === "completed"));
     await queueDrained(h.db);
-    expect(h.fake.checkRuns.filter((c) => c.head_sha === sha)).toHaveLength(1);
+    expect(h.fake.checkRuns.filter((c) => c.head_sha === sha).map((c) => c.name)).toEqual(["plangate/plan", "plangate/approval"]);
     const groups = await h.db.pool.query("select id from run_groups where sha = $1", [sha]);
     expect(groups.rowCount).toBe(1);
     expect(h.fake.commentsOn(REPO, 2)).toHaveLength(1);
-    expect((await auditActions(sha)).map((a) => a.action)).toEqual(["plan.started", "plan.succeeded"]);
+    expect((await auditActions(sha)).map((a) => a.action)).toEqual(["plan.started", "plan.succeeded", "approval.changed"]);
   });
 
   test("a bad signature is refused with 4xx and records nothing", async () => {

@@ -9,6 +9,7 @@ import { findBinary } from "../../src/settings/find-binary.js";
 import { readSettings, type Settings } from "../../src/settings/settings.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { FakeGitHub } from "./fake-github.js";
+import { deliver, examplePayload } from "./webhooks.js";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -99,3 +100,13 @@ export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback
   if (findBinary("terraform")) return test(name, fn, timeout);
   return test(name, () => console.warn(`!!! terraform is not on PATH: "${name}" DID NOT RUN !!!`));
 }) as typeof test;
+
+/** Sends pull_request.closed (merged or not) for a PR, as GitHub does, and waits for its jobs. */
+export async function closePullRequest(h: Harness, number: number, headSha: string, merge?: { mergeSha: string; mergedBy?: string }): Promise<void> {
+  const payload = examplePayload("pull_request", "closed");
+  Object.assign(payload.pull_request, { number, merged: !!merge, merge_commit_sha: merge?.mergeSha ?? null, merged_by: merge ? { login: merge.mergedBy ?? "merger" } : null });
+  payload.pull_request.head.sha = headSha;
+  const res = await deliver(h.url, "pull_request", payload, h.settings.webhookSecret);
+  if (res.status !== 200) throw new Error(`closing #${number} answered ${res.status}`);
+  await queueDrained(h.db);
+}

@@ -53,6 +53,10 @@ export class FakeGitHub {
   /** Collaborator permission per "owner/repo:user"; unknown users are not collaborators (404). */
   readonly permissions = new Map<string, string>();
   /** Pull requests as GET /pulls/:n returns them, per "owner/repo#n". */
+  /** Reviews per "owner/repo#n", in submission order. */
+  readonly reviews = new Map<string, { user: string; state: string; commit_id: string }[]>();
+  /** Active team members per "org/team-slug". */
+  readonly teams = new Map<string, string[]>();
   readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
   private nextId = 1000;
   private server = http.createServer((req, res) => void this.handle(req, res));
@@ -92,6 +96,19 @@ export class FakeGitHub {
         number: Number(n), state: pull.state ?? "open", merged: pull.merged ?? false, user: { login: pull.author ?? "octocat" },
         head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? `${o}/${r}` } }, base,
       }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/reviews$/, (req, [o, r, n], _b, url) => {
+      this.requireInstallationToken(req);
+      const reviews = (this.reviews.get(`${o}/${r}#${n}`) ?? []).map((rv, i) => ({
+        id: i + 1, user: { login: rv.user }, state: rv.state, commit_id: rv.commit_id, submitted_at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+      }));
+      return [200, this.page(reviews, url)];
+    });
+    this.route("GET", /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/, (req, [org, team, user]) => {
+      this.requireInstallationToken(req);
+      const members = this.teams.get(`${org}/${team}`);
+      if (!members?.includes(user!)) return [404, { message: "Not Found" }];
+      return [200, { state: "active", role: "member" }];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/check-runs$/, (req, [o, r], body) => {
       this.requireInstallationToken(req);

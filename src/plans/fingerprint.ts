@@ -1,0 +1,43 @@
+import { canonicalJson, sha256Hex } from "../audit/canonical.js";
+
+type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
+
+interface RawChange {
+  address: string;
+  previous_address?: string;
+  change: { actions: string[]; after?: unknown; after_unknown?: Mask; after_sensitive?: Mask };
+}
+
+/** Planned values with unknowns as a marker and sensitive values as the hash of their value. */
+function planned(value: unknown, unknown: Mask, sensitive: Mask): unknown {
+  if (unknown === true) return { unknown: true };
+  if (sensitive === true) return { sensitive: sha256Hex(canonicalJson(value ?? null)) };
+  if (Array.isArray(value)) return value.map((v, i) => planned(v, (unknown as Mask[] | undefined)?.[i], (sensitive as Mask[] | undefined)?.[i]));
+  if (value && typeof value === "object") {
+    const u = (unknown && typeof unknown === "object" ? unknown : {}) as Record<string, Mask>;
+    const s = (sensitive && typeof sensitive === "object" ? sensitive : {}) as Record<string, Mask>;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = planned(v, u[k], s[k]);
+    for (const [k, m] of Object.entries(u)) if (!(k in out) && m === true) out[k] = { unknown: true };
+    return out;
+  }
+  return value ?? null;
+}
+
+/**
+ * The change fingerprint: a hash of every resource change's address, actions
+ * and planned values, independent of order, run ids and timestamps. Two plans
+ * of the same change have the same fingerprint; any changed value changes it.
+ */
+export function changeFingerprint(planJson: unknown): string {
+  const changes = ((planJson as { resource_changes?: RawChange[] }).resource_changes ?? [])
+    .filter((rc) => !(rc.change.actions.length === 1 && rc.change.actions[0] === "no-op" && !rc.previous_address))
+    .map((rc) => ({
+      address: rc.address,
+      previous_address: rc.previous_address ?? null,
+      actions: rc.change.actions,
+      after: planned(rc.change.after, rc.change.after_unknown, rc.change.after_sensitive),
+    }))
+    .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  return sha256Hex(canonicalJson(changes));
+}

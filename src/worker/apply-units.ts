@@ -1,0 +1,124 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { cdktfSynth } from "../engines/cdktf.js";
+import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../engines/terraform.js";
+import type { Run } from "../db/runs.js";
+import type { StoredPlan } from "../db/plans.js";
+import { unseal } from "../plans/seal.js";
+import { resolveInside } from "../projects/safe-dir.js";
+import type { WorkerDeps } from "./deps.js";
+
+/** One reviewed plan to apply: its (leaf) plan run and the stored plan. */
+export interface Unit {
+  run: Run;
+  plan: StoredPlan;
+  /** The project its `depends_on` is written against (a stack's program). */
+  baseProject: string;
+}
+
+export const allowlistedEnv = (names: string[]): Record<string, string> =>
+  Object.fromEntries(names.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]!]] : [])));
+
+/** Units ordered so that every project comes after the projects it depends on; stacks keep their synth order. */
+export function orderUnits(units: Unit[]): Unit[] {
+  const names = new Set(units.map((u) => u.baseProject));
+  const ordered: Unit[] = [];
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const visit = (project: string) => {
+    if (done.has(project) || visiting.has(project)) return;
+    visiting.add(project);
+    const deps = units.find((u) => u.baseProject === project)?.run.config.depends_on ?? [];
+    for (const d of deps) if (names.has(d)) visit(d);
+    visiting.delete(project);
+    done.add(project);
+    ordered.push(...units.filter((u) => u.baseProject === project).sort((a, b) => a.run.id - b.run.id));
+  };
+  [...names].sort().forEach(visit);
+  return ordered;
+}
+
+/** A checkout of one commit, with the terraform directory of each unit (cdktf programs synthesized once). */
+export class Workspace {
+  private readonly dirs = new Map<number, string>();
+  constructor(
+    private readonly deps: WorkerDeps,
+    readonly checkoutDir: string,
+    private readonly outDir: string,
+  ) {}
+
+  /** Resolves every unit's directory; returns an error message for the first that cannot be prepared. */
+  async prepare(units: Unit[]): Promise<string | undefined> {
+    const programs = new Map<string, Unit[]>();
+    for (const unit of units) {
+      try {
+        await resolveInside(this.checkoutDir, unit.run.dir);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      if (unit.run.engine !== "cdktf") this.dirs.set(unit.run.id, unit.run.dir);
+      else programs.set(unit.run.dir, [...(programs.get(unit.run.dir) ?? []), unit]);
+    }
+    for (const [dir, stackUnits] of programs) {
+      const synth = await cdktfSynth({
+        sandbox: this.deps.sandbox,
+        checkoutDir: this.checkoutDir,
+        projectDir: dir,
+        env: allowlistedEnv(stackUnits[0]!.run.config.env ?? []),
+        timeoutMs: this.deps.jobTimeoutMs,
+        depsCacheDir: path.join(this.deps.dataDir, "cdktf-deps"),
+      });
+      if (!synth.ok) return `${synth.message}\n${synth.output}`;
+      for (const unit of stackUnits) {
+        const stackName = unit.run.project.slice(unit.baseProject.length + 1);
+        const stack = synth.stacks.find((s) => s.name === stackName);
+        if (!stack) return `stack ${stackName} no longer exists in ${dir}`;
+        this.dirs.set(unit.run.id, stack.dir);
+      }
+    }
+    return undefined;
+  }
+
+  private async job(unit: Unit, home: TerraformJob["home"]): Promise<TerraformJob> {
+    const outDir = path.join(this.outDir, String(unit.run.id));
+    await mkdir(outDir, { recursive: true });
+    return {
+      sandbox: this.deps.sandbox,
+      bin: unit.run.engine === "tofu" ? this.deps.tofuBin : this.deps.terraformBin,
+      home,
+      checkoutDir: this.checkoutDir,
+      projectDir: this.dirs.get(unit.run.id)!,
+      workspace: unit.run.workspace,
+      env: allowlistedEnv(unit.run.config.env ?? []),
+      timeoutMs: this.deps.jobTimeoutMs,
+      outDir,
+    };
+  }
+
+  private async withJob<T>(unit: Unit, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
+    const { home, release } = await this.deps.terraformHomes.acquire();
+    try {
+      return await fn(await this.job(unit, home));
+    } finally {
+      release();
+    }
+  }
+
+  /** Plans the unit afresh at this commit (for apply on merge). */
+  planAgain(unit: Unit): Promise<PlanOutcome> {
+    return this.withJob(unit, (job) => terraformPlan(job));
+  }
+
+  /** Applies the plan file planAgain left in the checkout. */
+  applyFresh(unit: Unit): Promise<ApplyOutcome> {
+    return this.withJob(unit, (job) => terraformApply(job, false));
+  }
+
+  /** Applies the stored, reviewed plan (for /apply): decrypt, init, apply. */
+  applyStored(unit: Unit): Promise<ApplyOutcome> {
+    return this.withJob(unit, async (job) => {
+      await writeFile(planFilePath(job), unseal(this.deps.encryptionKey, unit.plan.plan_file), { mode: 0o644 });
+      return terraformApply(job, true);
+    });
+  }
+}

@@ -1,0 +1,87 @@
+import { appendAuditEvent } from "../audit/audit-log.js";
+import { plansOfGroup } from "../db/plans.js";
+import { inTransaction } from "../db/pool.js";
+import { getGroup, leafRuns, type RunGroup } from "../db/runs.js";
+import type { GitHub } from "../github/github.js";
+import { evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../plans/approval.js";
+import type { WorkerDeps } from "./deps.js";
+
+export const APPROVAL_CHECK = "plangate/approval";
+
+export interface ApprovalStatus extends ApprovalResult {
+  failed: boolean;
+}
+
+/** Evaluates a plan group's approval requirements against the PR's reviews now. */
+export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<ApprovalStatus> {
+  const [owner, name] = group.repo.split("/") as [string, string];
+  const runs = await leafRuns(deps.pool, group.id);
+  const plans = await plansOfGroup(deps.pool, group.id);
+  const failed = runs.length === 0 || runs.some((r) => r.status !== "succeeded");
+  const rules: ApprovalRule[] = runs.map((r) => {
+    const counts = plans.get(r.id)?.changes.counts;
+    return {
+      project: r.project,
+      required: r.config.approvals?.required ?? 1,
+      destroyRequired: r.config.approvals?.destroy_required,
+      teams: r.config.approvals?.teams ?? [],
+      users: r.config.approvals?.users ?? [],
+      destroys: !!counts && counts.destroy + counts.replace > 0,
+    };
+  });
+  const reviews = await gh.listReviews({ owner, name }, group.pull_number!);
+  // Team membership is asked only for the reviewers and teams that matter.
+  const membership = new Map<string, boolean>();
+  for (const team of new Set(rules.flatMap((r) => r.teams))) {
+    for (const user of new Set(reviews.map((r) => r.user))) {
+      const [org, slug] = team.includes("/") ? (team.split("/", 2) as [string, string]) : [owner, team];
+      membership.set(`${team}\u0000${user}`, await gh.isTeamMember(org, slug, user));
+    }
+  }
+  const result = evaluateApprovals({ sha: group.sha, author: group.author ?? "", reviews, rules, isMember: (t, u) => membership.get(`${t}\u0000${u}`) ?? false });
+  return { ...result, met: result.met && !failed, failed };
+}
+
+function title(status: ApprovalStatus): string {
+  if (status.failed) return "Plan failed: nothing to approve";
+  if (status.met) return status.approvers.length ? `Approved by ${status.approvers.map((a) => `@${a}`).join(", ")}` : "No approval required";
+  const first = status.missing[0]!;
+  const more = first.needed - first.have;
+  return `Needs ${more} more approval${more === 1 ? "" : "s"}${first.from.length ? ` from ${first.from.join(" or ")}` : ""} for ${first.project}${status.missing.length > 1 ? ` (+${status.missing.length - 1} projects)` : ""}`;
+}
+
+/**
+ * Brings `plangate/approval` on the planned commit up to date: in progress
+ * (saying who is still needed) until met, then success. Every change of state
+ * is audited as approval.changed.
+ */
+export async function updateApprovalCheck(deps: WorkerDeps, gh: GitHub, groupId: number): Promise<ApprovalStatus> {
+  const group = await getGroup(deps.pool, groupId);
+  const status = await approvalStatus(deps, gh, group);
+  const [owner, name] = group.repo.split("/") as [string, string];
+  const repo = { owner, name };
+  const output = {
+    title: title(status),
+    summary: deps.templates.render("check-approval", { ...status, shortSha: group.sha.slice(0, 7), author: group.author }),
+  };
+  const update = status.met ? ({ status: "completed", conclusion: "success", output } as const) : ({ status: "in_progress", output } as const);
+  let checkRunId = group.approval_check_run_id;
+  // A completed check run cannot go back to in progress: a withdrawn approval gets a new one.
+  if (checkRunId && !(group.approval_met === true && !status.met)) await gh.updateCheckRun(repo, checkRunId, update);
+  else checkRunId = await gh.createCheckRun(repo, APPROVAL_CHECK, group.sha, update);
+  await inTransaction(deps.pool, async (tx) => {
+    const { rows } = await tx.query<{ approval_met: boolean | null }>("select approval_met from run_groups where id = $1 for update", [groupId]);
+    await tx.query("update run_groups set approval_check_run_id = $2, approval_met = $3 where id = $1", [groupId, checkRunId, status.met]);
+    if (rows[0]?.approval_met !== status.met) {
+      await appendAuditEvent(tx, {
+        action: "approval.changed",
+        actor: "plangate",
+        repo: group.repo,
+        pullNumber: group.pull_number,
+        sha: group.sha,
+        details: { met: status.met, approvers: status.approvers, missing: status.missing, planFailed: status.failed },
+      });
+    }
+  });
+  return status;
+}

@@ -1,0 +1,51 @@
+import { appendAuditEvent } from "../audit/audit-log.js";
+import { consumePlans } from "../db/plans.js";
+import { inTransaction } from "../db/pool.js";
+import { groupRuns, latestPlanGroup } from "../db/runs.js";
+import type { PullClosedPayload } from "../jobs/jobs.js";
+import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
+import { approvalStatus } from "./approval-check.js";
+import type { WorkerDeps } from "./deps.js";
+import { releasePullLocks } from "./release-locks.js";
+
+/**
+ * A PR was closed. Merged: apply what was reviewed on its last planned head
+ * (only if approved and only if the merge commit plans the same change).
+ * Closed without merge: release its locks and discard its plans.
+ */
+export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Promise<void> {
+  const repo = { owner: job.owner, name: job.repo };
+  const repoName = `${job.owner}/${job.repo}`;
+  const gh = await deps.github.forInstallation(job.installationId);
+  const group = await latestPlanGroup(deps.pool, repoName, job.number, job.headSha);
+
+  if (!job.merged || !job.mergeSha) {
+    await inTransaction(deps.pool, async (tx) => {
+      if (group) await consumePlans(tx, (await groupRuns(tx, group.id)).map((r) => r.id), "closed");
+      await releasePullLocks(tx, repoName, job.number, job.actor, "closed");
+    });
+    return;
+  }
+
+  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: job.mergeSha, actor: job.actor, onMerge: true };
+  await inTransaction(deps.pool, (tx) =>
+    appendAuditEvent(tx, { action: "apply.requested", actor: job.actor, repo: repoName, pullNumber: job.number, sha: job.mergeSha, details: { onMerge: true, headSha: job.headSha } }),
+  );
+  if (!group) {
+    // Nothing was planned for the merged head: nothing to apply, nothing to hold.
+    await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
+    return;
+  }
+  const status = await approvalStatus(deps, gh, group);
+  if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${group.sha.slice(0, 7)} failed, so there is no reviewed change to apply.`);
+  if (!status.met) {
+    const missing = status.missing.map((m) => `${m.project} had ${m.have} of ${m.needed} approvals`).join("; ");
+    return denyApply(deps, gh, ctx, `This pull request was merged without the required approvals on ${group.sha.slice(0, 7)} (${missing}), so nothing was applied.`);
+  }
+  const units = (await reviewedUnits(deps, group, true)).filter((u) => !u.plan.consumed_at && hasChanges(u));
+  if (!units.length) {
+    await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
+    return;
+  }
+  await applyUnits(deps, gh, ctx, units);
+}
