@@ -59,4 +59,12 @@ export class GitRepo {
     git(this.work, "push", "--quiet", "origin", branch);
     return git(this.work, "rev-parse", "HEAD");
   }
+
+  /** Merges `branch` into main with a real merge commit (as GitHub's merge button does), pushes, returns its sha. */
+  merge(branch: string): string {
+    git(this.work, "checkout", "--quiet", "main");
+    git(this.work, "merge", "--quiet", "--no-ff", "--no-edit", branch);
+    git(this.work, "push", "--quiet", "origin", "main");
+    return git(this.work, "rev-parse", "HEAD");
+  }
 }
