@@ -90,7 +90,7 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
   );
   // A previous attempt of this very apply died midway: never apply again blindly.
   if (!created && runs.some((r) => r.status === "running" || r.status === "succeeded" || r.status === "failed")) {
-    await interrupted(deps, gh, ctx, group, runs);
+    await interrupted(deps, gh, ctx, group, runs, units);
     return false;
   }
   const checkRunId = group.check_run_id ?? (await gh.createCheckRun(ctx.repo, APPLY_CHECK, ctx.sha, { status: "in_progress", output: { title: `Applying ${units.length} project${units.length === 1 ? "" : "s"}`, summary: units.map((u) => `- \`${u.run.project}\``).join("\n") } }));
@@ -176,9 +176,11 @@ async function reportApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, chec
 }
 
 /** A retried apply job: mark the runs interrupted, tell the PR, audit; apply nothing. */
-async function interrupted(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, group: RunGroup, runs: Run[]): Promise<void> {
+async function interrupted(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, group: RunGroup, runs: Run[], units: Unit[]): Promise<void> {
   const stopped = runs.filter((r) => r.status === "running" || r.status === "queued");
   await inTransaction(deps.pool, async (tx) => {
+    // The reviewed plans are spent: state may have changed, so a later apply must plan again.
+    await consumePlans(tx, units.map((u) => u.run.id), `interrupted:${group.id}`);
     for (const run of stopped) {
       await tx.query("update runs set status = 'interrupted', finished_at = now() where id = $1", [run.id]);
       await appendAuditEvent(tx, { action: "apply.interrupted", actor: "plangate", repo: full(ctx), pullNumber: ctx.pullNumber, project: run.project, workspace: run.workspace, sha: ctx.sha, runId: run.id, details: { wasRunning: run.status === "running" } });

@@ -32,7 +32,9 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
       appendAuditEvent(tx, { action, actor: job.actor, repo: `${job.owner}/${job.repo}`, pullNumber: job.number, sha, details: { command: job.command, ...details } }),
     );
 
-  await gh.addReaction(repo, job.commentId, "eyes");
+  // A retried job (its worker died) must not acknowledge or audit the comment twice.
+  const retry = (await deps.pool.query("select 1 from run_groups where trigger_id = $1", [job.trigger])).rowCount === 1;
+  if (!retry) await gh.addReaction(repo, job.commentId, "eyes");
   const pull = await gh.getPull(repo, job.number);
   if (job.command !== "help") {
     const permission = await gh.permissionOf(repo, job.actor);
@@ -42,7 +44,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
       return;
     }
   }
-  await audit("command.received", pull.headSha, { selector: job.selector, commentId: job.commentId });
+  if (!retry) await audit("command.received", pull.headSha, { selector: job.selector, commentId: job.commentId });
 
   if (job.command === "help") {
     const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, () => gh.cloneToken());
@@ -69,7 +71,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
     });
     return;
   }
-  return applyCommand(deps, job, pull.headSha, reply, audit);
+  return applyCommand(deps, job, pull.headSha, reply, retry ? async () => 0 : audit);
 }
 
 /** /unlock: release every lock the PR holds and discard its plans, in one transaction; say what was released. */

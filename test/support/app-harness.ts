@@ -29,6 +29,8 @@ export interface Harness {
   fake: FakeGitHub;
   db: TestDatabase;
   settings: Settings;
+  /** The environment the app's settings came from (to start more plangate processes like it). */
+  env: Record<string, string>;
   url: string;
   close(): Promise<void>;
 }
@@ -41,29 +43,28 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const db = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-data-"));
   chmodSync(dataDir, 0o755);
-  const settings = {
-    ...readSettings({
-      APP_ID: "4242",
-      PRIVATE_KEY: privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
-      WEBHOOK_SECRET,
-      GHE_HOST: fake.host,
-      GHE_PROTOCOL: "http",
-      DATABASE_URL: db.url,
-      PLANGATE_DATA_DIR: dataDir,
-      PLANGATE_ENCRYPTION_KEY: "11".repeat(32),
-      PLANGATE_WORKERS: "2",
-      PLANGATE_JOB_TIMEOUT: "120s",
-      LOG_LEVEL: "warn",
-      ...env,
-    }),
-    port: await freePort(), // Probot's Server treats port 0 as "use 3000"
+  const appEnv: Record<string, string> = {
+    APP_ID: "4242",
+    PRIVATE_KEY: privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
+    WEBHOOK_SECRET,
+    GHE_HOST: fake.host,
+    GHE_PROTOCOL: "http",
+    DATABASE_URL: db.url,
+    PLANGATE_DATA_DIR: dataDir,
+    PLANGATE_ENCRYPTION_KEY: "11".repeat(32),
+    PLANGATE_WORKERS: "2",
+    PLANGATE_JOB_TIMEOUT: "120s",
+    LOG_LEVEL: "warn",
+    ...env,
   };
+  const settings = { ...readSettings(appEnv), port: await freePort() }; // Probot's Server treats port 0 as "use 3000"
   const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
   return {
     app,
     fake,
     db,
     settings,
+    env: appEnv,
     url: `http://127.0.0.1:${app.port}`,
     async close() {
       await app.stop();

@@ -244,6 +244,7 @@ export class FakeGitHub {
         REMOTE_ADDR: "127.0.0.1",
       },
     });
+    child.stdin.on("error", () => undefined); // the client went away; git's exit says the rest
     child.stdin.end(body);
     const out = await readBody(child.stdout);
     const split = out.indexOf("\r\n\r\n");
