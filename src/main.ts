@@ -10,7 +10,9 @@ import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
 import { RepoMirrors } from "./github/repo-mirror.js";
 import { plangateApp } from "./index.js";
-import { loadTemplates } from "./render/templates.js";
+import { loadTemplates, type Templates } from "./render/templates.js";
+import { RunLinks } from "./web/run-links.js";
+import { runPageHandler } from "./web/run-page.js";
 import { encryptionKeyFor } from "./settings/encryption-key.js";
 import { findBinary } from "./settings/find-binary.js";
 import { SettingsError, type Settings } from "./settings/settings.js";
@@ -39,7 +41,7 @@ function resolveEngine(variable: string, configured: string, isDefault: boolean,
   return configured;
 }
 
-async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger): Promise<WorkerDeps> {
+async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger, shared: Shared): Promise<WorkerDeps> {
   const env = process.env;
   return {
     pool,
@@ -47,15 +49,25 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     mirrors: new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl),
     sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m))),
     terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform")),
-    templates: await loadTemplates(),
+    templates: shared.templates,
     log,
     dataDir: settings.dataDir,
-    encryptionKey: await encryptionKeyFor(settings.encryptionKey, settings.dataDir, (m) => log.warn(m)),
+    encryptionKey: shared.encryptionKey,
     terraformBin: resolveEngine("PLANGATE_TERRAFORM_BIN", settings.terraformBin, !env.PLANGATE_TERRAFORM_BIN, log),
     tofuBin: resolveEngine("PLANGATE_TOFU_BIN", settings.tofuBin, !env.PLANGATE_TOFU_BIN, log),
     jobTimeoutMs: settings.jobTimeoutMs,
     allowForkPrs: settings.allowForkPrs,
+    maskPatterns: settings.maskPatterns,
+    maxComments: settings.maxComments,
+    runLinks: shared.runLinks,
   };
+}
+
+/** What the server and the worker of one process share. */
+interface Shared {
+  templates: Templates;
+  encryptionKey: Buffer;
+  runLinks?: RunLinks;
 }
 
 /** The composition root: builds the real database, queue, GitHub client, sandbox and server from settings. */
@@ -76,16 +88,23 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     return { port: setup.port, pool, stop: async () => { await setup.stop(); await pool.end(); await database.stop(); } };
   }
 
+  const encryptionKey = await encryptionKeyFor(settings.encryptionKey, settings.dataDir, (m) => log.warn(m));
+  const shared: Shared = {
+    templates: await loadTemplates(settings.templatesDir),
+    encryptionKey,
+    runLinks: settings.publicUrl ? new RunLinks(encryptionKey, settings.publicUrl) : undefined,
+  };
   const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log };
   let server: Server | undefined;
   if (options.server) {
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
-    await server.load(plangateApp({ pool, templates: await loadTemplates(), allowForkPrs: settings.allowForkPrs }));
+    if (shared.runLinks) server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
+    await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
     await server.start();
   }
   let runner: { stop(): Promise<void> } | undefined;
   if (options.worker && settings.workers > 0) {
-    runner = await startWorker(await workerDeps(settings, pool, new Probot(probotOptions), log), settings.workers, settings.workerStaleAfterMs);
+    runner = await startWorker(await workerDeps(settings, pool, new Probot(probotOptions), log, shared), settings.workers, settings.workerStaleAfterMs);
     log.info({ concurrency: settings.workers }, "worker started");
   }
   return {

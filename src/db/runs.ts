@@ -1,5 +1,6 @@
 import type { PlanChanges } from "../plans/changes.js";
-import type { ProjectConfig } from "../settings/repo-config.js";
+import type { PolicyViolation } from "../plans/policy.js";
+import type { PolicyConfig, ProjectConfig } from "../settings/repo-config.js";
 import type { Queryable } from "./pool.js";
 
 export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted";
@@ -17,6 +18,7 @@ export interface RunGroup {
   approval_check_run_id: number | null;
   approval_met: boolean | null;
   reported_at: Date | null;
+  policies: PolicyConfig[];
 }
 
 export interface Run {
@@ -45,6 +47,7 @@ export interface RunFailure {
   timedOut?: boolean;
   /** The failing program's output; kept in runs.output, not in runs.error. */
   output?: string;
+  violations?: PolicyViolation[];
 }
 
 export interface NewRun {
@@ -58,13 +61,13 @@ export interface NewRun {
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
 export async function createRunGroup(
   db: Queryable,
-  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at">,
+  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at" | "policies"> & { policies?: PolicyConfig[] },
   runs: NewRun[],
 ): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
-    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author) values ($1, $2, $3, $4, $5, $6, $7)
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies) values ($1, $2, $3, $4, $5, $6, $7, $8)
      on conflict (trigger_id) do nothing returning *`,
-    [group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author],
+    [group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author, JSON.stringify(group.policies ?? [])],
   );
   const created = inserted.rowCount === 1;
   const row = created ? inserted.rows[0]! : (await db.query<RunGroup>("select * from run_groups where trigger_id = $1", [group.trigger_id])).rows[0]!;
@@ -97,6 +100,10 @@ export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: 
 
 export async function getRun(db: Queryable, id: number): Promise<Run | undefined> {
   return (await db.query<Run>("select * from runs where id = $1", [id])).rows[0];
+}
+
+export async function getGroupOrUndefined(db: Queryable, id: number): Promise<RunGroup | undefined> {
+  return (await db.query<RunGroup>("select * from run_groups where id = $1", [id])).rows[0];
 }
 
 export async function getGroup(db: Queryable, id: number): Promise<RunGroup> {

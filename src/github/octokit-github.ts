@@ -121,6 +121,21 @@ class OctokitGitHub implements GitHub {
     }
   }
 
+  async syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: Record<string, string>): Promise<void> {
+    const base = { owner: repo.owner, repo: repo.name };
+    const current = (await this.octokit.paginate(this.octokit.rest.issues.listLabelsOnIssue, { ...base, issue_number: issueNumber, per_page: 100 })).map((l) => l.name);
+    for (const name of current) {
+      if (name !== wanted && Object.hasOwn(managed, name)) await this.octokit.rest.issues.removeLabel({ ...base, issue_number: issueNumber, name });
+    }
+    if (!wanted || current.includes(wanted)) return;
+    try {
+      await this.octokit.rest.issues.createLabel({ ...base, name: wanted, color: managed[wanted] ?? "ededed" });
+    } catch (error) {
+      if ((error as { status?: number }).status !== 422) throw error; // it exists already
+    }
+    await this.octokit.rest.issues.addLabels({ ...base, issue_number: issueNumber, labels: [wanted] });
+  }
+
   async cloneToken(): Promise<string> {
     // Through the app client, not octokit.auth(): the latter asks the public host even under GHE_HOST (FIELD-NOTES).
     const app = await this.appOctokit();

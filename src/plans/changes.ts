@@ -25,9 +25,20 @@ export interface ChangeCounts {
   replace: number;
 }
 
+export interface OutputChange {
+  name: string;
+  action: "create" | "update" | "delete";
+  before: unknown;
+  after: unknown;
+}
+
 export interface PlanChanges {
   resources: ResourceChange[];
   counts: ChangeCounts;
+  /** Root module output values that change. */
+  outputs?: OutputChange[];
+  /** Changes made outside terraform that this plan found (resource_drift). */
+  drift?: ResourceChange[];
 }
 
 type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
@@ -125,10 +136,35 @@ function maskCopies(value: unknown, secrets: Set<string>): unknown {
 
 const ORDER: ChangeAction[] = ["delete", "replace", "update", "create", "move", "import", "forget", "read"];
 
+interface RawOutputChange {
+  actions: string[];
+  before?: unknown;
+  after?: unknown;
+  after_unknown?: boolean;
+  before_sensitive?: boolean;
+  after_sensitive?: boolean;
+}
+
 /** Parses a plan's JSON (format 1.x) into the changes shown to reviewers; no-ops are left out. */
 export function parsePlanChanges(planJson: unknown): PlanChanges {
-  const raw = (planJson as { resource_changes?: RawResourceChange[] }).resource_changes ?? [];
-  const secrets = sensitiveValues(raw);
+  const plan = planJson as { resource_changes?: RawResourceChange[]; resource_drift?: RawResourceChange[]; output_changes?: Record<string, RawOutputChange> };
+  const raw = plan.resource_changes ?? [];
+  const drifted = plan.resource_drift ?? [];
+  const secrets = sensitiveValues([...raw, ...drifted]);
+  const resources = toResourceChanges(raw, secrets);
+  const drift = toResourceChanges(drifted, secrets);
+  const outputs: OutputChange[] = [];
+  for (const [name, oc] of Object.entries(plan.output_changes ?? {}).sort(([a], [b]) => compareAddresses(a, b))) {
+    const action = oc.actions.join(",") === "create" ? "create" : oc.actions.join(",") === "delete" ? "delete" : oc.actions.join(",") === "update" ? "update" : undefined;
+    if (!action) continue;
+    const before = oc.before_sensitive ? SENSITIVE : maskCopies(oc.before ?? null, secrets);
+    const after = oc.after_unknown ? UNKNOWN : oc.after_sensitive ? SENSITIVE : maskCopies(oc.after ?? null, secrets);
+    outputs.push({ name, action, before, after });
+  }
+  return { resources, counts: countChanges(resources), ...(outputs.length ? { outputs } : {}), ...(drift.length ? { drift } : {}) };
+}
+
+function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): ResourceChange[] {
   const resources: ResourceChange[] = [];
   for (const rc of raw) {
     const change = rc.change;
@@ -149,7 +185,7 @@ export function parsePlanChanges(planJson: unknown): PlanChanges {
     });
   }
   resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || compareAddresses(a.address, b.address));
-  return { resources, counts: countChanges(resources) };
+  return resources;
 }
 
 const collator = new Intl.Collator("en", { numeric: true });

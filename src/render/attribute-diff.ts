@@ -1,6 +1,6 @@
 import { diffArrays } from "diff";
-import type { ResourceChange } from "../plans/changes.js";
-import { formatAttributes } from "./format-value.js";
+import type { OutputChange, ResourceChange } from "../plans/changes.js";
+import { formatAttributes, formatValue } from "./format-value.js";
 
 /** A unified diff (every line kept, so reviewers see the whole resource) of a resource's attributes. */
 export function attributeDiff(change: ResourceChange): string {
@@ -12,4 +12,18 @@ export function attributeDiff(change: ResourceChange): string {
     for (const line of part.value) out.push(`${sign} ${line}`);
   }
   return out.join("\n");
+}
+
+/** Output value changes as diff lines: `- name = old` / `+ name = new`. */
+export function outputDiff(outputs: OutputChange[]): string {
+  const lines: string[] = [];
+  const value = (sign: string, name: string, v: unknown) => {
+    const [first, ...rest] = formatValue(v);
+    lines.push(`${sign} ${name} = ${first}`, ...rest.map((l) => `${sign} ${l}`));
+  };
+  for (const o of outputs) {
+    if (o.action !== "create") value("-", o.name, o.before);
+    if (o.action !== "delete") value("+", o.name, o.after);
+  }
+  return lines.join("\n");
 }

@@ -1,4 +1,5 @@
-import { attributeDiff } from "./attribute-diff.js";
+import type { ResourceChange } from "../plans/changes.js";
+import { attributeDiff, outputDiff } from "./attribute-diff.js";
 import { ACTION_LABELS, reportView, type PlanReport, type ProjectResult } from "./plan-report.js";
 import { fenceFor, type Templates } from "./templates.js";
 
@@ -34,34 +35,40 @@ function projectSection(t: Templates, project: ProjectResult & { resultText: str
   const close = wrap(false)[1] ?? "";
   const items: Item[] = [];
   const add = (text: string, resources = 0) => items.push({ text: clip(text, maxItem), resources });
-  if (project.status === "failed" && project.failure) {
-    const output = project.failure.output?.trim();
-    add(t.render("plan-error", { ...project.failure, title: failureTitle(project.failure.stage), output, fence: fenceFor(output ?? "") }));
-  } else if (!project.changes?.resources.length) {
-    add(t.render("plan-no-changes", project));
-  } else {
-    let current: string | undefined;
-    const resources = project.changes.resources;
-    for (const change of resources) {
-      if (change.action !== current) {
-        current = change.action;
-        const count = resources.filter((r) => r.action === current).length;
-        add(t.render("plan-action", { label: ACTION_LABELS[change.action].label, count }));
-      }
-      const diff = attributeDiff(change);
-      add(
-        t.render("plan-resource", {
-          ...change,
-          symbol: ACTION_LABELS[change.action].symbol,
-          replacePaths: change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p))),
-          diff,
-          fence: fenceFor(diff),
-        }),
-        1,
-      );
-    }
+  const failure = project.failure;
+  const wrapUp = () => ({ open: (continued: boolean) => wrap(continued)[0] ?? "", close, items });
+  if (project.status === "failed" && failure && failure.stage !== "policy") {
+    const output = failure.output?.trim();
+    add(t.render("plan-error", { ...failure, title: failureTitle(failure.stage), output, fence: fenceFor(output ?? "") }));
+    return wrapUp();
   }
-  return { open: (continued) => wrap(continued)[0] ?? "", close, items };
+  // A policy failure still shows the plan it judged.
+  if (failure?.stage === "policy") add(t.render("plan-policy", failure));
+  const changes = project.changes;
+  if (!changes?.resources.length && !changes?.outputs?.length) add(t.render("plan-no-changes", project));
+  const resource = (change: ResourceChange) => {
+    const diff = attributeDiff(change);
+    const replacePaths = change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p)));
+    add(t.render("plan-resource", { ...change, symbol: ACTION_LABELS[change.action].symbol, replacePaths, diff, fence: fenceFor(diff) }), 1);
+  };
+  let current: string | undefined;
+  for (const change of changes?.resources ?? []) {
+    if (change.action !== current) {
+      current = change.action;
+      const count = changes!.resources.filter((r) => r.action === current).length;
+      add(t.render("plan-action", { label: ACTION_LABELS[change.action].label, count }));
+    }
+    resource(change);
+  }
+  if (changes?.outputs?.length) {
+    const diff = outputDiff(changes.outputs);
+    add(t.render("plan-outputs", { count: changes.outputs.length, diff, fence: fenceFor(diff) }));
+  }
+  if (changes?.drift?.length) {
+    add(t.render("plan-drift", { count: changes.drift.length }));
+    changes.drift.forEach(resource);
+  }
+  return wrapUp();
 }
 
 /** An item too big for any comment keeps its head, with balanced fences. */

@@ -1,4 +1,5 @@
 import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.js";
+import type { PolicyViolation } from "../plans/policy.js";
 
 /** One project's outcome, as the renderers see it. */
 export interface ProjectResult {
@@ -6,7 +7,7 @@ export interface ProjectResult {
   workspace: string;
   status: "succeeded" | "failed";
   changes?: PlanChanges;
-  failure?: { stage: string; message: string; output?: string; timedOut?: boolean };
+  failure?: { stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
 }
 
 export interface PlanReport {
@@ -30,7 +31,7 @@ export const ACTION_LABELS: Record<ChangeAction, { label: string; symbol: string
 const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
 
 export function resultText(project: ProjectResult): string {
-  if (project.status === "failed") return "❌ failed";
+  if (project.status === "failed") return project.failure?.stage === "policy" ? "❌ policy" : "❌ failed";
   const c = project.changes?.counts ?? ZERO;
   return c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length ? "✅ no changes" : "✅ planned";
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
@@ -32,6 +32,11 @@ export interface Settings {
   jobTimeoutMs: number;
   /** A worker process silent for this long is presumed dead and its jobs are retried. */
   workerStaleAfterMs: number;
+  maskPatterns: RegExp[];
+  maxComments: number;
+  templatesDir?: string;
+  /** The URL users reach this server at, for run page links. */
+  publicUrl?: string;
 }
 
 const booleanText = z
@@ -93,6 +98,31 @@ const variables = {
   PLANGATE_ALLOW_FORK_PRS: booleanText.optional(),
   PLANGATE_JOB_TIMEOUT: duration.optional(),
   PLANGATE_WORKER_STALE_AFTER: duration.optional(),
+  PLANGATE_MASK_PATTERNS: z.string().transform((v, ctx) => {
+    let list: unknown = v;
+    if (v.trim().startsWith("[")) {
+      try {
+        list = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be a JSON array of regular expressions, or one regular expression" });
+        return [];
+      }
+    }
+    const sources = Array.isArray(list) ? list : [list];
+    const patterns: RegExp[] = [];
+    for (const source of sources) {
+      try {
+        if (typeof source !== "string" || !source) throw new Error("not a string");
+        patterns.push(new RegExp(source, "g"));
+      } catch {
+        ctx.addIssue({ code: "custom", message: `holds an invalid regular expression: ${JSON.stringify(source)}` });
+      }
+    }
+    return patterns;
+  }).optional(),
+  PLANGATE_MAX_COMMENTS: wholeNumber(1, 50).optional(),
+  PLANGATE_TEMPLATES_DIR: z.string().min(1).refine((d) => existsSync(d) && statSync(d).isDirectory(), "must be an existing directory").optional(),
+  PLANGATE_PUBLIC_URL: z.url("must be a URL such as https://plangate.example.com").optional(),
 };
 
 type Parsed = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
@@ -103,7 +133,7 @@ function parseVariables(env: NodeJS.ProcessEnv): Parsed {
     const raw = env[name];
     const result = (schema as z.ZodType).safeParse(raw === "" ? undefined : raw);
     if (!result.success) {
-      const shown = name.includes("KEY") || name.includes("SECRET") || name === "DATABASE_URL" ? "" : ` (got "${raw}")`;
+      const shown = name.includes("KEY") || name.includes("SECRET") || name.includes("MASK") || name === "DATABASE_URL" ? "" : ` (got "${raw}")`;
       throw new SettingsError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}${shown}`);
     }
     parsed[name] = result.data;
@@ -158,5 +188,9 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     allowForkPrs: v.PLANGATE_ALLOW_FORK_PRS ?? false,
     jobTimeoutMs: v.PLANGATE_JOB_TIMEOUT ?? 30 * 60_000,
     workerStaleAfterMs: v.PLANGATE_WORKER_STALE_AFTER ?? 60_000,
+    maskPatterns: v.PLANGATE_MASK_PATTERNS ?? [],
+    maxComments: v.PLANGATE_MAX_COMMENTS ?? 5,
+    templatesDir: v.PLANGATE_TEMPLATES_DIR ? path.resolve(cwd, v.PLANGATE_TEMPLATES_DIR) : undefined,
+    publicUrl: v.PLANGATE_PUBLIC_URL?.replace(/\/+$/, ""),
   };
 }

@@ -9,6 +9,7 @@ import { changeFingerprint } from "../plans/fingerprint.js";
 import { fenceFor } from "../render/templates.js";
 import { clipText } from "../render/plan-check.js";
 import type { WorkerDeps } from "./deps.js";
+import { maskerFor } from "./masking.js";
 import { releasePullLocks } from "./release-locks.js";
 import { orderUnits, Workspace, type Unit } from "./apply-units.js";
 
@@ -132,7 +133,8 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
         await tx.query("update runs set status = 'running', started_at = now(), fingerprint = $2 where id = $1", [run.id, unit.plan.fingerprint]);
         await audit(tx, { action: "apply.started", project: run.project, workspace: run.workspace, runId: run.id, details: { fingerprint: unit.plan.fingerprint, planRunId: unit.run.id } });
       });
-      const outcome = ctx.onMerge ? await workspace.applyFresh(unit) : await workspace.applyStored(unit);
+      const applied = ctx.onMerge ? await workspace.applyFresh(unit) : await workspace.applyStored(unit);
+      const outcome = { ...applied, output: maskerFor(deps, unit.run)(applied.output) };
       failed = !outcome.ok;
       results.push({ unit, applyRun: run, status: outcome.ok ? "succeeded" : "failed", output: outcome.output });
       const last = failed || unit === units[units.length - 1];

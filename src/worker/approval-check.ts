@@ -4,6 +4,7 @@ import { inTransaction } from "../db/pool.js";
 import { getGroup, leafRuns, type RunGroup } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../plans/approval.js";
+import { evaluatePolicies } from "../plans/policy.js";
 import type { WorkerDeps } from "./deps.js";
 
 export const APPROVAL_CHECK = "plangate/approval";
@@ -19,8 +20,10 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
   const plans = await plansOfGroup(deps.pool, group.id);
   const failed = runs.length === 0 || runs.some((r) => r.status !== "succeeded");
   const rules: ApprovalRule[] = runs.map((r) => {
-    const counts = plans.get(r.id)?.changes.counts;
+    const changes = plans.get(r.id)?.changes;
+    const counts = changes?.counts;
     return {
+      policyRequired: changes ? evaluatePolicies(group.policies, changes).requiredApprovals : 0,
       project: r.project,
       required: r.config.approvals?.required ?? 1,
       destroyRequired: r.config.approvals?.destroy_required,

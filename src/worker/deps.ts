@@ -4,6 +4,7 @@ import type { TerraformHomes } from "../engines/terraform-home.js";
 import type { GitHubFactory } from "../github/github.js";
 import type { RepoMirrors } from "../github/repo-mirror.js";
 import type { Templates } from "../render/templates.js";
+import type { RunLinks } from "../web/run-links.js";
 
 export interface Logger {
   info(fields: object, message: string): void;
@@ -26,4 +27,8 @@ export interface WorkerDeps {
   tofuBin: string;
   jobTimeoutMs: number;
   allowForkPrs: boolean;
+  maskPatterns: RegExp[];
+  maxComments: number;
+  /** Signs run page links; undefined when no PLANGATE_PUBLIC_URL is set. */
+  runLinks?: RunLinks;
 }

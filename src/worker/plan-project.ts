@@ -3,25 +3,24 @@ import path from "node:path";
 import { appendAuditEvent } from "../audit/audit-log.js";
 import { storePlan } from "../db/plans.js";
 import { inTransaction } from "../db/pool.js";
-import { createStackRun, finishRun, getRun, startRun, type Run, type RunFailure } from "../db/runs.js";
+import { createStackRun, finishRun, getGroup, getRun, startRun, type Run, type RunFailure } from "../db/runs.js";
 import { cdktfSynth } from "../engines/cdktf.js";
 import { terraformPlan, type PlanOutcome } from "../engines/terraform.js";
 import type { GitHub } from "../github/github.js";
 import type { PlanProjectPayload } from "../jobs/jobs.js";
 import { parsePlanChanges } from "../plans/changes.js";
 import { changeFingerprint } from "../plans/fingerprint.js";
+import { maskDeep } from "../plans/mask.js";
+import { evaluatePolicies } from "../plans/policy.js";
 import { seal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
+import { allowlistedEnv } from "./apply-units.js";
 import type { WorkerDeps } from "./deps.js";
+import { maskerFor } from "./masking.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
-
-/** The worker's values of the variables the project allowlists; nothing else enters the sandbox. */
-function allowlistedEnv(names: string[]): Record<string, string> {
-  return Object.fromEntries(names.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]!]] : [])));
-}
 
 function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
@@ -71,7 +70,7 @@ async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workR
     });
     await recordOutcome(deps, stackRun, await planDirectory(deps, run, checkoutDir, stack.dir, path.join(workRoot, "out", stack.name)));
   }
-  await finishRun(deps.pool, run.id, { status: "succeeded", output: synth.output });
+  await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, run)(synth.output) });
   return "expanded";
 }
 
@@ -116,13 +115,22 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
 }
 
 async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<void> {
+  const mask = maskerFor(deps, run);
   if ("ok" in outcome && outcome.ok) {
-    const changes = parsePlanChanges(outcome.planJson);
+    const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
     const sealed = seal(deps.encryptionKey, outcome.planFile);
+    const { violations } = evaluatePolicies((await getGroup(deps.pool, run.group_id)).policies, changes);
     await inTransaction(deps.pool, async (tx) => {
       await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson));
-      await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: outcome.output });
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
+      if (!violations.length) {
+        await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: mask(outcome.output) });
+        return;
+      }
+      // A policy violation fails the project: its plan stays visible, it can never be approved or applied.
+      const message = `${violations.length} polic${violations.length === 1 ? "y was" : "ies were"} violated`;
+      await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: mask(outcome.output), error: { stage: "policy", message, violations } });
+      await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
     });
     return;
   }
@@ -134,8 +142,9 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
           timedOut: outcome.timedOut,
         }
       : { ...outcome };
-  const output = ("ok" in outcome ? outcome.output : outcome.output) ?? "";
+  const output = mask(("ok" in outcome ? outcome.output : outcome.output) ?? "");
   delete failure.output;
+  failure.message = mask(failure.message);
   await inTransaction(deps.pool, async (tx) => {
     await finishRun(tx, run.id, { status: "failed", output, error: failure });
     await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", ...auditFields(run), details: { ...failure } });

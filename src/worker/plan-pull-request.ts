@@ -59,7 +59,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const group = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
       tx,
-      { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author },
+      { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author, policies: loaded.config.policies },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p })),
     );
     if (created.created) for (const run of created.runs) await lockOrRefuse(tx, run, pull.number);

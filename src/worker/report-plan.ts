@@ -1,28 +1,22 @@
-import { groupChanges } from "../db/plans.js";
-import { claimGroupReport, getGroup, leafRuns } from "../db/runs.js";
+import { loadPlanReport } from "../db/plan-report.js";
+import { claimGroupReport, getGroup } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../render/plan-comment.js";
 import { renderPlanCheck } from "../render/plan-check.js";
-import type { PlanReport } from "../render/plan-report.js";
 import { updateApprovalCheck } from "./approval-check.js";
+import type { PlanReport } from "../render/plan-report.js";
 import type { WorkerDeps } from "./deps.js";
 
-/** Builds the report of a finished group from what Postgres holds. */
-export async function loadPlanReport(deps: WorkerDeps, groupId: number): Promise<PlanReport> {
-  const group = await getGroup(deps.pool, groupId);
-  const runs = await leafRuns(deps.pool, groupId);
-  const changes = await groupChanges(deps.pool, groupId);
-  return {
-    repo: group.repo,
-    sha: group.sha,
-    projects: runs.map((run) => ({
-      name: run.project,
-      workspace: run.workspace,
-      status: run.status === "succeeded" ? "succeeded" : "failed",
-      changes: changes.get(run.id),
-      failure: run.error ? { ...run.error, output: run.output ?? undefined } : undefined,
-    })),
-  };
+/** The labels plangate keeps on a PR, with fixed colours. */
+export const PLAN_LABELS: Record<string, string> = { "plangate:no-changes": "c2e0c6", "plangate:changes": "fbca04", "plangate:destroy": "d93f0b" };
+
+/** The label for the latest plan: destroy beats changes beats no changes; none when nothing planned. */
+export function planLabel(report: PlanReport): string | undefined {
+  const planned = report.projects.filter((p) => p.changes);
+  if (!planned.length) return undefined;
+  if (planned.some((p) => p.changes!.counts.destroy + p.changes!.counts.replace > 0)) return "plangate:destroy";
+  if (planned.some((p) => p.changes!.resources.length > 0 || (p.changes!.outputs?.length ?? 0) > 0)) return "plangate:changes";
+  return "plangate:no-changes";
 }
 
 /**
@@ -34,14 +28,16 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
   if (!(await claimGroupReport(deps.pool, groupId))) return;
   try {
     const group = await getGroup(deps.pool, groupId);
-    const report = await loadPlanReport(deps, groupId);
+    const runUrl = deps.runLinks?.url(groupId);
+    const { report } = await loadPlanReport(deps.pool, groupId, runUrl);
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
-    if (group.pull_number !== null) await gh.syncComments(repo, group.pull_number, PLAN_COMMENT_MARKER, renderPlanComment(deps.templates, report));
+    if (group.pull_number !== null) await gh.syncComments(repo, group.pull_number, PLAN_COMMENT_MARKER, renderPlanComment(deps.templates, report, { maxParts: deps.maxComments }));
     if (group.check_run_id !== null) {
       const { conclusion, output } = renderPlanCheck(deps.templates, report);
-      await gh.updateCheckRun(repo, group.check_run_id, { status: "completed", conclusion, output });
+      await gh.updateCheckRun(repo, group.check_run_id, { status: "completed", conclusion, output, detailsUrl: runUrl });
     }
+    if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
     await updateApprovalCheck(deps, gh, groupId);
   } catch (error) {
     await deps.pool.query("update run_groups set reported_at = null where id = $1", [groupId]);

@@ -57,6 +57,9 @@ export class FakeGitHub {
   readonly reviews = new Map<string, { user: string; state: string; commit_id: string }[]>();
   /** Active team members per "org/team-slug". */
   readonly teams = new Map<string, string[]>();
+  /** The repository's labels (name -> colour) and each issue's labels. */
+  readonly labels = new Map<string, string>();
+  readonly issueLabels = new Map<string, string[]>();
   readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
   private nextId = 1000;
   private server = http.createServer((req, res) => void this.handle(req, res));
@@ -109,6 +112,33 @@ export class FakeGitHub {
       const members = this.teams.get(`${org}/${team}`);
       if (!members?.includes(user!)) return [404, { message: "Not Found" }];
       return [200, { state: "active", role: "member" }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/labels$/, (req, [o, r, n], _b, url) => {
+      this.requireInstallationToken(req);
+      return [200, this.page((this.issueLabels.get(`${o}/${r}#${n}`) ?? []).map((name) => ({ name, color: this.labels.get(name) })), url)];
+    });
+    this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/labels$/, (req, _p, body) => {
+      this.requireInstallationToken(req);
+      const { name, color } = body as { name: string; color: string };
+      if (this.labels.has(name)) return [422, { message: "Validation Failed", errors: [{ code: "already_exists" }] }];
+      this.labels.set(name, color);
+      return [201, { name, color }];
+    });
+    this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/labels$/, (req, [o, r, n], body) => {
+      this.requireInstallationToken(req);
+      const key = `${o}/${r}#${n}`;
+      const names = (body as { labels: string[] }).labels;
+      for (const name of names) if (!this.labels.has(name)) throw new Unexpected(`label ${name} added before it exists`);
+      this.issueLabels.set(key, [...new Set([...(this.issueLabels.get(key) ?? []), ...names])]);
+      return [200, this.issueLabels.get(key)!.map((name) => ({ name }))];
+    });
+    this.route("DELETE", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/labels\/([^/]+)$/, (req, [o, r, n, name]) => {
+      this.requireInstallationToken(req);
+      const key = `${o}/${r}#${n}`;
+      const label = decodeURIComponent(name!);
+      if (!(this.issueLabels.get(key) ?? []).includes(label)) return [404, { message: "Label does not exist" }];
+      this.issueLabels.set(key, this.issueLabels.get(key)!.filter((l) => l !== label));
+      return [200, []];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/check-runs$/, (req, [o, r], body) => {
       this.requireInstallationToken(req);

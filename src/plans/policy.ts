@@ -1,0 +1,51 @@
+import picomatch from "picomatch";
+import type { PolicyConfig } from "../settings/repo-config.js";
+import type { ChangeAction, PlanChanges } from "./changes.js";
+
+/** One broken rule: what it refused and why, as a reviewer reads it. */
+export interface PolicyViolation {
+  policy: number;
+  rule: "deny" | "max_changes";
+  message: string;
+  addresses: string[];
+}
+
+export interface PolicyResult {
+  violations: PolicyViolation[];
+  /** The highest `require_approvals` of the rules that match a change; 0 when none. */
+  requiredApprovals: number;
+}
+
+/** Policy actions map onto plan actions: "destroy" is terraform's delete. */
+const ACTION: Record<string, ChangeAction> = { create: "create", update: "update", replace: "replace", destroy: "delete" };
+const COUNTED: ChangeAction[] = ["create", "update", "replace", "delete"];
+
+function matcher(policy: PolicyConfig) {
+  const types = policy.resource_types?.length ? picomatch(policy.resource_types) : () => true;
+  const addresses = policy.addresses?.length ? picomatch(policy.addresses) : () => true;
+  return (r: PlanChanges["resources"][number]) => types(r.type) && addresses(r.address);
+}
+
+/** Evaluates the repository's policies on one project's plan. Pure. */
+export function evaluatePolicies(policies: PolicyConfig[], changes: PlanChanges): PolicyResult {
+  const violations: PolicyViolation[] = [];
+  let requiredApprovals = 0;
+  policies.forEach((policy, index) => {
+    const matches = matcher(policy);
+    const scoped = changes.resources.filter((r) => COUNTED.includes(r.action) && matches(r));
+    if (policy.deny !== undefined) {
+      const denied = new Set((Array.isArray(policy.deny) ? policy.deny : [policy.deny]).map((a) => ACTION[a]));
+      const hits = scoped.filter((r) => denied.has(r.action));
+      if (hits.length) {
+        const what = (Array.isArray(policy.deny) ? policy.deny : [policy.deny]).join("/");
+        const scope = [policy.resource_types?.length ? `types ${policy.resource_types.join(", ")}` : "", policy.addresses?.length ? `addresses ${policy.addresses.join(", ")}` : ""].filter(Boolean).join(", ");
+        violations.push({ policy: index, rule: "deny", message: `policy ${index + 1} denies ${what}${scope ? ` of ${scope}` : ""}`, addresses: hits.map((r) => r.address) });
+      }
+    }
+    if (policy.max_changes !== undefined && scoped.length > policy.max_changes) {
+      violations.push({ policy: index, rule: "max_changes", message: `policy ${index + 1} allows at most ${policy.max_changes} changes; this plan has ${scoped.length}`, addresses: [] });
+    }
+    if (policy.require_approvals !== undefined && scoped.length) requiredApprovals = Math.max(requiredApprovals, policy.require_approvals);
+  });
+  return { violations, requiredApprovals };
+}

@@ -1,0 +1,47 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Pool } from "../db/pool.js";
+import { loadPlanReport } from "../db/plan-report.js";
+import { getGroupOrUndefined } from "../db/runs.js";
+import { attributeDiff } from "../render/attribute-diff.js";
+import { ACTION_LABELS, reportView } from "../render/plan-report.js";
+import type { Templates } from "../render/templates.js";
+import type { RunLinks } from "./run-links.js";
+
+const PATH = /^\/runs\/(\d+)$/;
+
+function notFound(res: ServerResponse): true {
+  res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+  return true;
+}
+
+/**
+ * GET /runs/:id?expires=…&token=…: the whole plan (every resource diff) and
+ * terraform's output as HTML. Without a valid, unexpired token: 404.
+ */
+export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? "/", "http://plangate");
+    const match = PATH.exec(url.pathname);
+    if (!match || req.method !== "GET") return false;
+    const groupId = Number(match[1]);
+    if (!links.verify(groupId, Number(url.searchParams.get("expires")), url.searchParams.get("token") ?? "")) return notFound(res);
+    const group = await getGroupOrUndefined(pool, groupId);
+    if (!group) return notFound(res);
+    const { report, runs } = await loadPlanReport(pool, groupId);
+    const view = reportView(report);
+    const projects = view.projects.map((p, i) => ({
+      ...p,
+      output: runs[i]!.output,
+      resources: (p.changes?.resources ?? []).map((change) => ({
+        address: change.address,
+        label: ACTION_LABELS[change.action].symbol,
+        lines: attributeDiff(change)
+          .split("\n")
+          .map((text) => ({ text, cls: text.startsWith("+") ? "add" : text.startsWith("-") ? "del" : "" })),
+      })),
+    }));
+    const html = templates.render("run-page", { ...view, projects, kind: group.kind, sha: group.sha, pullNumber: group.pull_number });
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", "x-robots-tag": "noindex" }).end(html);
+    return true;
+  };
+}
