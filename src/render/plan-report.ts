@@ -33,7 +33,7 @@ const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
 export function resultText(project: ProjectResult): string {
   if (project.status === "failed") return project.failure?.stage === "policy" ? "❌ policy" : "❌ failed";
   const c = project.changes?.counts ?? ZERO;
-  return c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length ? "✅ no changes" : "✅ planned";
+  return c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length && !project.changes?.outputs?.length ? "✅ no changes" : "✅ planned";
 }
 
 /** The data every plan template shares: projects with counts, totals, what failed. */
