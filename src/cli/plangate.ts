@@ -5,11 +5,13 @@ import { migrate } from "../db/migrate.js";
 import { openDatabase } from "../db/open-database.js";
 import { createPool } from "../db/pool.js";
 import { startPlangate } from "../main.js";
+import { localPlan } from "./local-plan.js";
 import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
 
 const USAGE = `usage: plangate <command>
 
   start          webhook server and worker (what npm start runs)
+  plan DIR       plan a local directory in the sandbox and print the comment plangate would post
   worker         a worker only, to scale out against the same database
   migrate        apply database migrations
   audit verify   check the audit log's hash chain; exits 1 at the first broken row
@@ -52,6 +54,9 @@ async function main(argv: string[]): Promise<number> {
     case "worker":
       await serve(settings, false);
       return -1;
+    case "plan":
+      if (!sub) break;
+      return localPlan(settings, sub, (t) => process.stdout.write(`${t}\n`), (t) => process.stderr.write(`${t}\n`));
     case "migrate": {
       const applied = await withPool(settings, (pool) => migrate(pool));
       console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");

@@ -16,11 +16,12 @@ export interface StoredPlan {
   changes: PlanChanges;
   fingerprint: string;
   consumed_at: Date | null;
+  consumed_by: string | null;
 }
 
 export async function plansOfGroup(db: Queryable, groupId: number): Promise<Map<number, StoredPlan>> {
   const { rows } = await db.query<StoredPlan>(
-    "select p.run_id, p.plan_file, p.changes, p.fingerprint, p.consumed_at from plans p join runs r on r.id = p.run_id where r.group_id = $1",
+    "select p.run_id, p.plan_file, p.changes, p.fingerprint, p.consumed_at, p.consumed_by from plans p join runs r on r.id = p.run_id where r.group_id = $1",
     [groupId],
   );
   return new Map(rows.map((r) => [r.run_id, r]));

@@ -13,6 +13,7 @@ export class Heartbeat {
   readonly events: WorkerEvents = new EventEmitter() as WorkerEvents;
   private readonly workerIds = new Set<string>();
   private timer?: NodeJS.Timeout;
+  private ticks = 0;
 
   constructor(
     private readonly pool: Pool,
@@ -50,14 +51,17 @@ export class Heartbeat {
       [stale],
     );
     const dead = rows.map((r) => r.locked_by).filter((id) => !this.workerIds.has(id));
-    if (dead.length) {
+    // Queue names are per PR and per project: empty queues are collected now and then.
+    const collect = this.ticks++ % 240 === 0;
+    if (dead.length || collect) {
       const utils = await makeWorkerUtils({ pgPool: this.pool });
       try {
-        await utils.forceUnlockWorkers(dead);
+        if (dead.length) await utils.forceUnlockWorkers(dead);
+        if (collect) await utils.cleanup({ tasks: ["GC_JOB_QUEUES"] });
       } finally {
         await utils.release();
       }
-      this.log.warn({ workers: dead }, "unlocked the jobs of stopped workers: they will be retried");
+      if (dead.length) this.log.warn({ workers: dead }, "unlocked the jobs of stopped workers: they will be retried");
     }
     await this.pool.query("delete from worker_heartbeats where seen_at < now() - ($1::interval * 10)", [stale]);
   }

@@ -114,7 +114,9 @@ async function applyCommand(
   const all = await reviewedUnits(deps, group, false, matches);
   const units = all.filter((u) => !u.plan.consumed_at && hasChanges(u));
   if (!units.length) {
-    await reply(deps.templates.render("command-reply", { reason: "nothing-to-apply", command: "apply", shortSha: headSha.slice(0, 7), applied: all.some((u) => u.plan.consumed_at) }));
+    const spent = all.map((u) => u.plan.consumed_by ?? "").find(Boolean) ?? "";
+    const why = spent.startsWith("interrupted") ? "interrupted" : spent.startsWith("unlock") ? "discarded" : spent ? "applied" : "";
+    await reply(deps.templates.render("command-reply", { reason: "nothing-to-apply", command: "apply", shortSha: headSha.slice(0, 7), why }));
     return;
   }
   await applyUnits(deps, gh, ctx, units);

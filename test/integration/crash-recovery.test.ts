@@ -109,6 +109,7 @@ describe("a worker process killed", () => {
     payload.comment.id = 778;
     expect((await deliver(h.url, "issue_comment", payload, WEBHOOK_SECRET)).status).toBe(200);
     await waitFor("the reply", () => comments(302).at(-1)?.includes("nothing to apply"), 60_000);
+    expect(comments(302).at(-1)).toContain("the last apply was interrupted, so its plans are spent; comment `/plan` to plan again");
     const after = await h.db.pool.query("select action from audit_events where sha = $1 and action = 'apply.started'", [sha]);
     expect(after.rowCount).toBe(1);
   });

@@ -43,6 +43,18 @@ async function openPr(files: Record<string, string>, changed: string[], number =
   return { number, sha, check, comments: h.fake.commentsOn(REPO, number).map((c) => asShown(c.body)) };
 }
 
+/** Pushes to the PR's branch and waits for the new plan; returns the new head. */
+async function push(number: number, files: Record<string, string>): Promise<string> {
+  const sha = repo.commit(files, `out-${number}`);
+  const payload = examplePayload("pull_request", "synchronize");
+  Object.assign(payload.pull_request, { number, draft: false });
+  payload.pull_request.head.sha = sha;
+  await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
+  await waitFor("re-plan", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === sha && c.status === "completed"), 120_000);
+  await queueDrained(h.db);
+  return sha;
+}
+
 describe("plan output", () => {
   engineTest("a secret passed through env, and operator patterns, never appear in comments, checks or stored output", async () => {
     const config = "version: 1\nprojects:\n  - dir: db\n    env: [TF_VAR_db_password]\n";
@@ -81,13 +93,7 @@ describe("plan output", () => {
     expect(big.comments[2]).toContain("ACME infra: plans by plangate.");
 
     // the same PR planned again with fewer changes: one part, the other two deleted
-    const sha = repo.commit({ "big/main.tf": many(3) }, `out-${big.number}`);
-    const payload = examplePayload("pull_request", "synchronize");
-    Object.assign(payload.pull_request, { number: big.number, draft: false });
-    payload.pull_request.head.sha = sha;
-    await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
-    await waitFor("re-plan", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === sha && c.status === "completed"), 120_000);
-    await queueDrained(h.db);
+    const sha = await push(big.number, { "big/main.tf": many(3) });
     const after = h.fake.commentsOn(REPO, big.number);
     expect(after).toHaveLength(1);
     expect(after[0]!.body).toContain(sha.slice(0, 7));
@@ -142,13 +148,7 @@ describe("plan output", () => {
     const p = await openPr({ "lab/main.tf": 'resource "terraform_data" "a" {\n  input = "1"\n}\n' }, ["lab/main.tf"]);
     expect(h.fake.issueLabels.get(`${REPO}#${p.number}`)).toEqual(["plangate:changes"]);
     expect(h.fake.labels.get("plangate:changes")).toBe("fbca04");
-    const sha = repo.commit({ "lab/main.tf": "" }, `out-${p.number}`);
-    const payload = examplePayload("pull_request", "synchronize");
-    Object.assign(payload.pull_request, { number: p.number, draft: false });
-    payload.pull_request.head.sha = sha;
-    await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
-    await waitFor("re-plan", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === sha && c.status === "completed"), 120_000);
-    await queueDrained(h.db);
+    const sha = await push(p.number, { "lab/main.tf": "" });
     expect(h.fake.issueLabels.get(`${REPO}#${p.number}`)).toEqual(["plangate:no-changes"]);
     await closePullRequest(h, p.number, sha);
   });

@@ -1,26 +1,15 @@
 import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdtempSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
+import { freePort } from "../../src/db/embedded.js";
 import { startPlangate, type Plangate } from "../../src/main.js";
 import { findBinary } from "../../src/settings/find-binary.js";
 import { readSettings, type Settings } from "../../src/settings/settings.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { FakeGitHub } from "./fake-github.js";
 import { deliver, examplePayload } from "./webhooks.js";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export const WEBHOOK_SECRET = "test-webhook-secret";
 
