@@ -1,5 +1,6 @@
 import type { Probot } from "probot";
 import type { Pool } from "./db/pool.js";
+import { onCheckRun, type CheckRunEvent } from "./handlers/check-run.js";
 import { ignore, type Decision } from "./handlers/decision.js";
 import { onIssueComment, type IssueCommentEvent } from "./handlers/issue-comment.js";
 import { onPullRequest, type PullRequestEvent } from "./handlers/pull-request.js";
@@ -18,6 +19,8 @@ function decide(deps: AppDeps, event: string, payload: unknown, deliveryId: stri
   switch (event) {
     case "pull_request":
       return onPullRequest(deps, payload as PullRequestEvent, deliveryId);
+    case "check_run":
+      return onCheckRun(payload as CheckRunEvent, deliveryId);
     case "pull_request_review":
       return onPullRequestReview(payload as PullRequestReviewEvent, deliveryId);
     case "issue_comment":

@@ -24,6 +24,13 @@ export interface Templates {
   render(name: string, data: object): string;
 }
 
+/** A check run's title (one line, within GitHub's 255 characters) from templates/check-title.hbs. */
+export const checkTitle = (t: Templates, kind: string, data: object = {}) =>
+  t.render("check-title", { ...data, kind }).replace(/\s+/g, " ").trim().slice(0, 255);
+
+/** A check run's summary from templates/check-summary.hbs. */
+export const checkSummary = (t: Templates, kind: string, data: object = {}) => t.render("check-summary", { ...data, kind }).trim();
+
 /**
  * Loads every templates/*.hbs (each also usable as a partial); files of the
  * same name in overrideDir replace them, so operators can reword anything.

@@ -6,7 +6,7 @@ import { inTransaction, type Queryable } from "../db/pool.js";
 import { createRunGroup, finishRun, groupRuns, leafRuns, setCheckRunId, type Run, type RunGroup } from "../db/runs.js";
 import type { GitHub, RepoRef } from "../github/github.js";
 import { changeFingerprint } from "../plans/fingerprint.js";
-import { fenceFor } from "../render/templates.js";
+import { checkSummary, checkTitle, fenceFor } from "../render/templates.js";
 import { clipText } from "../render/plan-check.js";
 import type { WorkerDeps } from "./deps.js";
 import { maskerFor } from "./masking.js";
@@ -55,7 +55,7 @@ export const hasChanges = (unit: Unit) => unit.plan.changes.resources.length > 0
 export async function denyApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, reason: string, mismatches: { project: string; approved: string; fresh: string }[] = [], checkRunId?: number): Promise<void> {
   const body = deps.templates.render("apply-denied", { marker: `<!-- ${APPLY_MARKER} -->`, shortSha: ctx.sha.slice(0, 7), onMerge: ctx.onMerge, reason, mismatches });
   await gh.createComment(ctx.repo, ctx.pullNumber, body);
-  const output = { title: "Not applied", summary: clipText(body) };
+  const output = { title: checkTitle(deps.templates, "apply-denied"), summary: clipText(body) };
   if (checkRunId) await gh.updateCheckRun(ctx.repo, checkRunId, { status: "completed", conclusion: "failure", output });
   else await gh.createCheckRun(ctx.repo, APPLY_CHECK, ctx.sha, { status: "completed", conclusion: "failure", output });
   await inTransaction(deps.pool, async (tx) => {
@@ -94,7 +94,7 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
     await interrupted(deps, gh, ctx, group, runs, units);
     return false;
   }
-  const checkRunId = group.check_run_id ?? (await gh.createCheckRun(ctx.repo, APPLY_CHECK, ctx.sha, { status: "in_progress", output: { title: `Applying ${units.length} project${units.length === 1 ? "" : "s"}`, summary: units.map((u) => `- \`${u.run.project}\``).join("\n") } }));
+  const checkRunId = group.check_run_id ?? (await gh.createCheckRun(ctx.repo, APPLY_CHECK, ctx.sha, { status: "in_progress", output: { title: checkTitle(deps.templates, "apply-progress", { count: units.length }), summary: checkSummary(deps.templates, "progress", { projects: units.map((u) => u.run.project) }) } }));
   await setCheckRunId(deps.pool, group.id, checkRunId);
   const applyRun = (unit: Unit) => runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace)!;
 
@@ -169,11 +169,10 @@ async function reportApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, chec
   });
   const body = deps.templates.render("apply-result", { marker: `<!-- ${APPLY_MARKER} -->`, shortSha: ctx.sha.slice(0, 7), onMerge: ctx.onMerge, failed, units });
   await gh.createComment(ctx.repo, ctx.pullNumber, clipText(body, 65_536));
-  const summary = units.map((u) => `| \`${u.project}\` | \`${u.workspace}\` | ${u.resultText} |`).join("\n");
   await gh.updateCheckRun(ctx.repo, checkRunId, {
     status: "completed",
     conclusion: failed ? "failure" : "success",
-    output: { title: failed ? "Apply failed" : `Applied ${units.length} project${units.length === 1 ? "" : "s"}`, summary: clipText(`| project | workspace | result |\n|---|---|---|\n${summary}`) },
+    output: { title: checkTitle(deps.templates, "apply-done", { failed, count: units.length }), summary: clipText(checkSummary(deps.templates, "apply-done", { units })) },
   });
 }
 
@@ -190,7 +189,7 @@ async function interrupted(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, grou
   });
   const body = deps.templates.render("apply-interrupted", { marker: `<!-- ${APPLY_MARKER} -->`, shortSha: ctx.sha.slice(0, 7), projects: stopped.map((r) => r.project) });
   await gh.createComment(ctx.repo, ctx.pullNumber, body);
-  const output = { title: "Apply interrupted", summary: clipText(body) };
+  const output = { title: checkTitle(deps.templates, "apply-interrupted"), summary: clipText(body) };
   if (group.check_run_id) await gh.updateCheckRun(ctx.repo, group.check_run_id, { status: "completed", conclusion: "failure", output });
   else await gh.createCheckRun(ctx.repo, APPLY_CHECK, ctx.sha, { status: "completed", conclusion: "failure", output });
 }

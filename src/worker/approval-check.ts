@@ -5,6 +5,7 @@ import { getGroup, leafRuns, type RunGroup } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../plans/approval.js";
 import { evaluatePolicies } from "../plans/policy.js";
+import { checkTitle, type Templates } from "../render/templates.js";
 import type { WorkerDeps } from "./deps.js";
 
 export const APPROVAL_CHECK = "plangate/approval";
@@ -45,12 +46,9 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
   return { ...result, met: result.met && !failed, failed };
 }
 
-function title(status: ApprovalStatus): string {
-  if (status.failed) return "Plan failed: nothing to approve";
-  if (status.met) return status.approvers.length ? `Approved by ${status.approvers.map((a) => `@${a}`).join(", ")}` : "No approval required";
-  const first = status.missing[0]!;
-  const more = first.needed - first.have;
-  return `Needs ${more} more approval${more === 1 ? "" : "s"}${first.from.length ? ` from ${first.from.join(" or ")}` : ""} for ${first.project}${status.missing.length > 1 ? ` (+${status.missing.length - 1} projects)` : ""}`;
+function title(t: Templates, status: ApprovalStatus): string {
+  const first = status.missing[0];
+  return checkTitle(t, "approval", { ...status, first, more: first ? first.needed - first.have : 0, others: status.missing.length - 1 });
 }
 
 /**
@@ -64,7 +62,7 @@ export async function updateApprovalCheck(deps: WorkerDeps, gh: GitHub, groupId:
   const [owner, name] = group.repo.split("/") as [string, string];
   const repo = { owner, name };
   const output = {
-    title: title(status),
+    title: title(deps.templates, status),
     summary: deps.templates.render("check-approval", { ...status, shortSha: group.sha.slice(0, 7), author: group.author }),
   };
   const update = status.met ? ({ status: "completed", conclusion: "success", output } as const) : ({ status: "in_progress", output } as const);

@@ -7,6 +7,7 @@ import { fullName, type GitHub, type RepoRef } from "../github/github.js";
 import { enqueue, projectQueue, TASKS, type PlanProjectPayload, type PlanPullRequestPayload } from "../jobs/jobs.js";
 import { selectProjects } from "../projects/affected.js";
 import { PLAN_COMMENT_MARKER } from "../render/plan-comment.js";
+import { checkSummary, checkTitle } from "../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../settings/load-repo-config.js";
 import type { WorkerDeps } from "./deps.js";
 import { loadProjects } from "./load-projects.js";
@@ -23,7 +24,7 @@ async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, jo
   await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
     status: "completed",
     conclusion: "failure",
-    output: { title: `${CONFIG_FILE} is invalid`, summary: listed.map((p) => `- \`${p.where}\`: ${p.message}`).join("\n") },
+    output: { title: checkTitle(deps.templates, "plan-config-invalid", { file: CONFIG_FILE }), summary: checkSummary(deps.templates, "plan-config-invalid", { problems: listed }) },
   });
   await inTransaction(deps.pool, (tx) =>
     appendAuditEvent(tx, { action: "config.invalid", actor: "plangate", repo: fullName(repo), pullNumber: pull.number, sha: pull.headSha, details: { problems: listed } }),
@@ -35,9 +36,10 @@ async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, jo
  * opens `plangate/plan` and queues one job per project.
  */
 export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayload): Promise<void> {
-  const { pull } = job;
-  const repo = { owner: pull.owner, name: pull.repo };
-  const gh = await deps.github.forInstallation(pull.installationId);
+  const repo = { owner: job.pull.owner, name: job.pull.repo };
+  const gh = await deps.github.forInstallation(job.pull.installationId);
+  // A re-run requested from a check run does not say who wrote the PR; approvals need to know.
+  const pull = job.pull.author ? job.pull : { ...job.pull, author: (await gh.getPull(repo, job.pull.number)).author };
   const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, () => gh.cloneToken());
   if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
   const changed = await gh.listPullFiles(repo, pull.number);
@@ -52,7 +54,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
       status: "completed",
       conclusion: "neutral",
-      output: { title: "Nothing to plan", summary: "This pull request changes no plangate project." },
+      output: { title: checkTitle(deps.templates, "plan-nothing"), summary: checkSummary(deps.templates, "plan-nothing") },
     });
     return;
   }
@@ -62,13 +64,13 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author, policies: loaded.config.policies },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p })),
     );
-    if (created.created) for (const run of created.runs) await lockOrRefuse(tx, run, pull.number);
+    if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
     return created.group;
   });
   if (!group.check_run_id) {
     const checkRunId = await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
       status: "in_progress",
-      output: { title: `Planning ${projects.length} project${projects.length === 1 ? "" : "s"}`, summary: projects.map((p) => `- \`${p.name}\``).join("\n") },
+      output: { title: checkTitle(deps.templates, "plan-progress", { count: projects.length }), summary: checkSummary(deps.templates, "progress", { projects: projects.map((p) => p.name) }) },
     });
     await setCheckRunId(deps.pool, group.id, checkRunId);
   }
@@ -83,11 +85,11 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */
-async function lockOrRefuse(tx: Queryable, run: Run, pullNumber: number): Promise<void> {
+async function lockOrRefuse(deps: WorkerDeps, tx: Queryable, run: Run, pullNumber: number): Promise<void> {
   const lock = await acquireLock(tx, { repo: run.repo, project: run.project, workspace: run.workspace }, pullNumber);
   const fields = { actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
   if (!lock.held) {
-    const message = `\`${run.project}\` (workspace \`${run.workspace}\`) is locked by #${lock.holder}: it is planned and applied there until that pull request is merged or closed, or someone comments /unlock on it`;
+    const message = deps.templates.render("lock-refused", { project: run.project, workspace: run.workspace, holder: lock.holder }).trim();
     await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "lock", message } });
     await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { stage: "lock", holder: lock.holder } });
   } else if (lock.fresh) {

@@ -151,6 +151,19 @@ describe("pull request to plan comment", () => {
     expect(h.fake.checkRuns.filter((c) => c.head_sha === "b".repeat(40))).toHaveLength(0);
   });
 
+  engineTest("Re-run on plangate/plan plans the head again", async () => {
+    const runs = h.fake.checkRuns.filter((c) => c.name === "plangate/plan").length;
+    const head = h.fake.checkRuns.filter((c) => c.name === "plangate/plan").at(-1)!.head_sha;
+    h.fake.pulls.set(`${REPO}#2`, { headSha: head, author: "Codertocat" });
+    const payload = examplePayload("check_run", "rerequested");
+    payload.repository = examplePayload("pull_request", "opened").repository;
+    payload.check_run = { ...payload.check_run, name: "plangate/plan", head_sha: head, pull_requests: [{ number: 2, head: { sha: head, ref: "feature" }, base: { sha: head, ref: "main" } }] };
+    expect((await deliver(h.url, "check_run", payload, WEBHOOK_SECRET)).status).toBe(200);
+    await waitFor("a new plan", () => h.fake.checkRuns.filter((c) => c.name === "plangate/plan").length === runs + 1);
+    await queueDrained(h.db);
+    expect(h.fake.checkRuns.filter((c) => c.name === "plangate/plan").at(-1)).toMatchObject({ head_sha: head, status: "completed", conclusion: "success" });
+  });
+
   test("the clone used the installation token as a header, never in a URL", () => {
     const gitRequests = h.fake.requests.filter((r) => r.path.includes(".git/"));
     expect(gitRequests.length).toBeGreaterThan(0);
