@@ -47,11 +47,23 @@ describe("settings", () => {
     [{ APP_ID: "abc" }, /^APP_ID must be the numeric App ID/],
     [{ APP_ID: "12" }, /^APP_ID is set, so PRIVATE_KEY or PRIVATE_KEY_PATH is required$/],
     [{ PRIVATE_KEY_PATH: "/nonexistent/key.pem" }, /^PRIVATE_KEY_PATH cannot be read/],
+    [{ PLANGATE_MASK_PATTERNS: '["ok", "(unclosed"]' }, /^PLANGATE_MASK_PATTERNS holds an invalid regular expression: "\(unclosed"$/],
+    [{ PLANGATE_MASK_PATTERNS: "[not json" }, /^PLANGATE_MASK_PATTERNS must be a JSON array of regular expressions, or one regular expression$/],
+    [{ PLANGATE_MAX_COMMENTS: "0" }, /^PLANGATE_MAX_COMMENTS must be between 1 and 50 \(got "0"\)$/],
+    [{ PLANGATE_TEMPLATES_DIR: "/nonexistent/templates" }, /^PLANGATE_TEMPLATES_DIR must be an existing directory/],
+    [{ PLANGATE_PUBLIC_URL: "plangate.example.com" }, /^PLANGATE_PUBLIC_URL must be a URL such as/],
+    [{ PLANGATE_WORKER_STALE_AFTER: "never" }, /^PLANGATE_WORKER_STALE_AFTER must be a duration/],
   ])("%j is refused with a message naming it", (env, message) => expectError(env as Record<string, string>, message));
 
   test("secrets are never echoed in errors", () => {
     expect(() => readSettings({ PLANGATE_ENCRYPTION_KEY: "my-secret-value" })).toThrow(/^((?!my-secret-value).)*$/);
     expect(() => readSettings({ DATABASE_URL: "mysql://user:hunter2@x" })).toThrow(/^((?!hunter2).)*$/);
+  });
+
+  test("mask patterns: one regular expression, or a JSON array of them", () => {
+    expect(readSettings({ PLANGATE_MASK_PATTERNS: "AKIA[0-9A-Z]{16}" }).maskPatterns.map((p) => p.source)).toEqual(["AKIA[0-9A-Z]{16}"]);
+    expect(readSettings({ PLANGATE_MASK_PATTERNS: '["a+b", "ghp_\\\\w+"]' }).maskPatterns.map((p) => p.source)).toEqual(["a+b", "ghp_\\w+"]);
+    expect(readSettings({ PLANGATE_PUBLIC_URL: "https://plangate.example.com/" }).publicUrl).toBe("https://plangate.example.com");
   });
 
   test("the encryption key is accepted as hex or base64", () => {
