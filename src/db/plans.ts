@@ -19,10 +19,10 @@ export interface StoredPlan {
   consumed_by: string | null;
 }
 
-export async function plansOfGroup(db: Queryable, groupId: number): Promise<Map<number, StoredPlan>> {
+export async function plansOfRuns(db: Queryable, runIds: number[]): Promise<Map<number, StoredPlan>> {
   const { rows } = await db.query<StoredPlan>(
-    "select p.run_id, p.plan_file, p.changes, p.fingerprint, p.consumed_at, p.consumed_by from plans p join runs r on r.id = p.run_id where r.group_id = $1",
-    [groupId],
+    "select run_id, plan_file, changes, fingerprint, consumed_at, consumed_by from plans where run_id = any($1)",
+    [runIds],
   );
   return new Map(rows.map((r) => [r.run_id, r]));
 }

@@ -98,6 +98,10 @@ export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: 
   await db.query("update run_groups set check_run_id = $2 where id = $1", [groupId, checkRunId]);
 }
 
+export async function runsById(db: Queryable, ids: number[]): Promise<Run[]> {
+  return (await db.query<Run>("select * from runs where id = any($1)", [ids])).rows;
+}
+
 export async function getRun(db: Queryable, id: number): Promise<Run | undefined> {
   return (await db.query<Run>("select * from runs where id = $1", [id])).rows[0];
 }
@@ -117,6 +121,21 @@ export async function latestPlanGroup(db: Queryable, repo: string, pullNumber: n
     [repo, pullNumber, sha],
   );
   return rows[0];
+}
+
+/**
+ * What is planned at a PR's head: for every (project, workspace), its latest
+ * project run among all the plans of that commit (autoplan and /plan -p alike).
+ */
+export async function headRuns(db: Queryable, group: RunGroup): Promise<Run[]> {
+  const { rows } = await db.query<Run>(
+    `select distinct on (r.project, r.workspace) r.* from runs r join run_groups g on g.id = r.group_id
+      where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and g.sha = $3 and g.id <= $4
+        and not exists (select 1 from runs c where c.parent_run_id = r.id)
+      order by r.project, r.workspace, r.id desc`,
+    [group.repo, group.pull_number, group.sha, group.id],
+  );
+  return rows;
 }
 
 /** The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs. */

@@ -1,9 +1,9 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { appendAuditEvent, type AuditEvent } from "../audit/audit-log.js";
-import { consumePlans, plansOfGroup } from "../db/plans.js";
+import { consumePlans, plansOfRuns } from "../db/plans.js";
 import { inTransaction, type Queryable } from "../db/pool.js";
-import { createRunGroup, finishRun, groupRuns, leafRuns, setCheckRunId, type Run, type RunGroup } from "../db/runs.js";
+import { createRunGroup, finishRun, headRuns, runsById, setCheckRunId, type Run, type RunGroup } from "../db/runs.js";
 import type { GitHub, RepoRef } from "../github/github.js";
 import { changeFingerprint } from "../plans/fingerprint.js";
 import { checkSummary, checkTitle, fenceFor } from "../render/templates.js";
@@ -31,19 +31,19 @@ export interface ApplyContext {
 
 const full = (ctx: ApplyContext) => `${ctx.repo.owner}/${ctx.repo.name}`;
 
-/** The reviewed plans of a plan group that this kind of apply may apply, in dependency order. */
+/** The reviewed plans at the group's commit that this kind of apply may apply, in dependency order. */
 export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, onMerge: boolean, select?: (run: Run) => boolean): Promise<Unit[]> {
-  const all = await groupRuns(deps.pool, group.id);
-  const leaves = await leafRuns(deps.pool, group.id);
-  const plans = await plansOfGroup(deps.pool, group.id);
-  const byId = new Map(all.map((r) => [r.id, r]));
+  const leaves = await headRuns(deps.pool, group);
+  const plans = await plansOfRuns(deps.pool, leaves.map((r) => r.id));
+  const parentIds = leaves.map((r) => r.parent_run_id).filter((id): id is number => id !== null);
+  const parents = new Map((await runsById(deps.pool, parentIds)).map((r) => [r.id, r]));
   const modes = onMerge ? ["on_merge", "both"] : ["command", "both"];
   return orderUnits(
     leaves
       .filter((run) => modes.includes(run.config.apply ?? "on_merge") && (!select || select(run)))
       .flatMap((run) => {
         const plan = plans.get(run.id);
-        return plan ? [{ run, plan, baseProject: run.parent_run_id ? byId.get(run.parent_run_id)!.project : run.project }] : [];
+        return plan ? [{ run, plan, baseProject: run.parent_run_id ? parents.get(run.parent_run_id)!.project : run.project }] : [];
       }),
   );
 }

@@ -1,7 +1,7 @@
 import { appendAuditEvent } from "../audit/audit-log.js";
-import { plansOfGroup } from "../db/plans.js";
+import { plansOfRuns } from "../db/plans.js";
 import { inTransaction } from "../db/pool.js";
-import { getGroup, leafRuns, type RunGroup } from "../db/runs.js";
+import { getGroup, headRuns, type RunGroup } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../plans/approval.js";
 import { evaluatePolicies } from "../plans/policy.js";
@@ -17,8 +17,8 @@ export interface ApprovalStatus extends ApprovalResult {
 /** Evaluates a plan group's approval requirements against the PR's reviews now. */
 export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<ApprovalStatus> {
   const [owner, name] = group.repo.split("/") as [string, string];
-  const runs = await leafRuns(deps.pool, group.id);
-  const plans = await plansOfGroup(deps.pool, group.id);
+  const runs = await headRuns(deps.pool, group);
+  const plans = await plansOfRuns(deps.pool, runs.map((r) => r.id));
   const failed = runs.length === 0 || runs.some((r) => r.status !== "succeeded");
   const rules: ApprovalRule[] = runs.map((r) => {
     const changes = plans.get(r.id)?.changes;

@@ -184,6 +184,21 @@ describe("approval, merge and apply", () => {
     expect(await locks()).toEqual([]);
   });
 
+  engineTest("a /plan -p of one project does not drop the other projects planned on the same head from the merge", async () => {
+    const p = await open({ ...project("m1", { one: '"1"' }), ...project("m2", { two: '"2"' }) }, ["m1/main.tf", "m2/main.tf"]);
+    await comment(p, "/plan -p m1", "alice");
+    await waitFor("the /plan", async () => (await h.db.pool.query("select 1 from runs where sha = $1", [p.sha])).rowCount === 3);
+    await queueDrained(h.db);
+    await review(p, "alice");
+    expect(check("plangate/approval", p.sha)?.conclusion).toBe("success");
+    const mergeSha = await merge(p);
+    expect(check("plangate/apply", mergeSha)?.conclusion).toBe("success");
+    expect(comments(p).at(-1)).toContain("| `m1` | `default` | ✅ applied |");
+    expect(comments(p).at(-1)).toContain("| `m2` | `default` | ✅ applied |");
+    expect(await state("m1")).toMatch(/"value":\s*"1"/);
+    expect(await state("m2")).toMatch(/"value":\s*"2"/);
+  });
+
   engineTest("a PR merged without approval is not applied", async () => {
     const p = await open(project("infra", { r: '"unapproved"' }), ["infra/main.tf"]);
     const mergeSha = await merge(p);
