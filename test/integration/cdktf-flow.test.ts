@@ -86,7 +86,7 @@ describe("cdktf programs", () => {
     files["net/main.js"] = `const net = require("node:net");
 const socket = net.connect({ host: "127.0.0.1", port: 5432 });
 socket.on("connect", () => { console.log("NETWORK REACHABLE"); socket.end(); require("./synth.js"); });
-socket.on("error", (error) => { console.error("synth has no network: " + error.code); process.exit(3); });
+socket.on("error", (error) => { console.error("synth has no network: " + error.code); process.exitCode = 3; });
 `;
     files["net/synth.js"] = fixture("cdktf-app", "x")["x/main.js"]!;
     const { check, body } = await openPr(files, ["net/main.js"]);
@@ -99,7 +99,7 @@ socket.on("error", (error) => { console.error("synth has no network: " + error.c
 
   engineTest("a program printing its environment shows none of the app's secrets", async () => {
     const files = fixture("cdktf-app", "envy");
-    files["envy/main.js"] = 'console.log(JSON.stringify(process.env, null, 1)); process.exit(4);\n';
+    files["envy/main.js"] = "console.log(JSON.stringify(process.env, null, 1));\nprocess.exitCode = 4;\n";
     const { body } = await openPr(files, ["envy/main.js"]);
     expect(body).toContain("CDKTF_OUTDIR");
     for (const leak of [SECRET_VALUE, "BEGIN RSA PRIVATE KEY", h.db.url, "11".repeat(32), "WEBHOOK_SECRET", "DATABASE_URL", "PLANGATE_ENCRYPTION_KEY", "not-allowlisted-value"]) {
