@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { cdktfSynth } from "../engines/cdktf.js";
 import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../engines/terraform.js";
@@ -7,6 +7,7 @@ import type { StoredPlan } from "../db/plans.js";
 import { unseal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import type { WorkerDeps } from "./deps.js";
+import { allowlistedEnv, withTerraformJob } from "./terraform-job.js";
 
 /** One reviewed plan to apply: its (leaf) plan run and the stored plan. */
 export interface Unit {
@@ -15,9 +16,6 @@ export interface Unit {
   /** The project its `depends_on` is written against (a stack's program). */
   baseProject: string;
 }
-
-export const allowlistedEnv = (names: string[]): Record<string, string> =>
-  Object.fromEntries(names.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]!]] : [])));
 
 /** Units ordered so that every project comes after the projects it depends on; stacks keep their synth order. */
 export function orderUnits(units: Unit[]): Unit[] {
@@ -79,29 +77,8 @@ export class Workspace {
     return undefined;
   }
 
-  private async job(unit: Unit, home: TerraformJob["home"]): Promise<TerraformJob> {
-    const outDir = path.join(this.outDir, String(unit.run.id));
-    await mkdir(outDir, { recursive: true });
-    return {
-      sandbox: this.deps.sandbox,
-      bin: unit.run.engine === "tofu" ? this.deps.tofuBin : this.deps.terraformBin,
-      home,
-      checkoutDir: this.checkoutDir,
-      projectDir: this.dirs.get(unit.run.id)!,
-      workspace: unit.run.workspace,
-      env: allowlistedEnv(unit.run.config.env ?? []),
-      timeoutMs: this.deps.jobTimeoutMs,
-      outDir,
-    };
-  }
-
-  private async withJob<T>(unit: Unit, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
-    const { home, release } = await this.deps.terraformHomes.acquire();
-    try {
-      return await fn(await this.job(unit, home));
-    } finally {
-      release();
-    }
+  private withJob<T>(unit: Unit, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
+    return withTerraformJob(this.deps, unit.run, this.checkoutDir, this.dirs.get(unit.run.id)!, path.join(this.outDir, String(unit.run.id)), fn);
   }
 
   /** Plans the unit afresh at this commit (for apply on merge). */

@@ -1,6 +1,6 @@
 import type { Run } from "../db/runs.js";
 import { projectMasker, type Masker } from "../plans/mask.js";
-import { allowlistedEnv } from "./apply-units.js";
+import { allowlistedEnv } from "./terraform-job.js";
 import type { WorkerDeps } from "./deps.js";
 
 /** The masker for everything a run of this project stores or shows. */

@@ -1,4 +1,4 @@
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { appendAuditEvent } from "../audit/audit-log.js";
 import { storePlan } from "../db/plans.js";
@@ -15,7 +15,7 @@ import { evaluatePolicies } from "../plans/policy.js";
 import { seal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
-import { allowlistedEnv } from "./apply-units.js";
+import { allowlistedEnv, withTerraformJob } from "./terraform-job.js";
 import type { WorkerDeps } from "./deps.js";
 import { maskerFor } from "./masking.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
@@ -24,27 +24,6 @@ const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number
 
 function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
-}
-
-/** terraform (or tofu) init, plan and show for one directory of the checkout, in the sandbox. */
-async function planDirectory(deps: WorkerDeps, run: Run, checkoutDir: string, projectDir: string, outDir: string): Promise<PlanOutcome> {
-  const { home, release } = await deps.terraformHomes.acquire();
-  try {
-    await mkdir(outDir, { recursive: true });
-    return await terraformPlan({
-      sandbox: deps.sandbox,
-      bin: run.engine === "tofu" ? deps.tofuBin : deps.terraformBin,
-      home,
-      checkoutDir,
-      projectDir,
-      workspace: run.workspace,
-      env: allowlistedEnv(run.config.env ?? []),
-      timeoutMs: deps.jobTimeoutMs,
-      outDir,
-    });
-  } finally {
-    release();
-  }
 }
 
 /**
@@ -68,7 +47,7 @@ async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workR
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
       return created;
     });
-    await recordOutcome(deps, stackRun, await planDirectory(deps, run, checkoutDir, stack.dir, path.join(workRoot, "out", stack.name)));
+    await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, checkoutDir, stack.dir, path.join(workRoot, "out", stack.name), terraformPlan));
   }
   await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, run)(synth.output) });
   return "expanded";
@@ -85,7 +64,7 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
     return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
   }
   if (run.engine === "cdktf") return planStacks(deps, run, checkoutDir, workRoot);
-  return planDirectory(deps, run, checkoutDir, run.dir, path.join(workRoot, "out"));
+  return withTerraformJob(deps, run, checkoutDir, run.dir, path.join(workRoot, "out"), terraformPlan);
 }
 
 /** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the report once the group is done. */
