@@ -12,6 +12,8 @@ export const APPROVAL_CHECK = "plangate/approval";
 
 export interface ApprovalStatus extends ApprovalResult {
   failed: boolean;
+  /** Some project of the head is still being planned. */
+  pending: boolean;
 }
 
 /** Evaluates a plan group's approval requirements against the PR's reviews now. */
@@ -43,7 +45,8 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
     }
   }
   const result = evaluateApprovals({ sha: group.sha, author: group.author ?? "", reviews, rules, isMember: (t, u) => membership.get(`${t}\u0000${u}`) ?? false });
-  return { ...result, met: result.met && !failed, failed };
+  const pending = runs.some((r) => r.status === "queued" || r.status === "running");
+  return { ...result, met: result.met && !failed, failed, pending };
 }
 
 function title(t: Templates, status: ApprovalStatus): string {

@@ -37,6 +37,7 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Pr
     return;
   }
   const status = await approvalStatus(deps, gh, group);
+  if (status.pending) return denyApply(deps, gh, ctx, `The plan of ${group.sha.slice(0, 7)} was still running when this pull request was merged, so there was no reviewed change to apply.`);
   if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${group.sha.slice(0, 7)} failed, so there is no reviewed change to apply.`);
   if (!status.met) {
     const missing = status.missing.map((m) => `${m.project} had ${m.have} of ${m.needed} approvals`).join("; ");

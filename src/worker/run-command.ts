@@ -100,6 +100,7 @@ async function applyCommand(
   const group = await latestPlanGroup(deps.pool, `${job.owner}/${job.repo}`, job.number, headSha);
   if (!group) return denyApply(deps, gh, ctx, `There is no plan of the current head ${headSha.slice(0, 7)}: comment \`/plan\` first.`);
   const status = await approvalStatus(deps, gh, group);
+  if (status.pending) return denyApply(deps, gh, ctx, `The plan of ${headSha.slice(0, 7)} is still running: wait for it, then get it approved.`);
   if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${headSha.slice(0, 7)} failed: fix it and plan again before applying.`);
   if (!status.met) {
     const missing = status.missing.map((m) => `${m.project} has ${m.have} of ${m.needed} approvals`).join("; ");
