@@ -3,8 +3,7 @@ import type { CheckRunUpdate, GitHub, GitHubFactory, Permission, PullRequestInfo
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
-/** Marker lines are HTML comments: invisible in the rendered comment. */
-export const markerLine = (marker: string, part: number) => `<!-- ${marker} part=${part} -->`;
+/** Which part of a multi-part comment this is, from its hidden marker `<!-- MARKER part=N -->`. */
 const markerPart = (body: string, marker: string): number | undefined => {
   const match = new RegExp(`<!-- ${marker.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} part=(\\d+) -->`).exec(body);
   return match ? Number(match[1]) : undefined;
