@@ -14,6 +14,7 @@ export async function loadPlanReport(db: Queryable, groupId: number, runUrl?: st
       repo: group.repo,
       sha: group.sha,
       runUrl,
+      applyModes: runs.map((run) => run.config.apply ?? "on_merge"),
       projects: runs.map((run) => ({
         name: run.project,
         workspace: run.workspace,

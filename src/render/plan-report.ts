@@ -15,6 +15,8 @@ export interface PlanReport {
   sha: string;
   projects: ProjectResult[];
   runUrl?: string;
+  /** How the planned projects get applied, for the "what next" line. */
+  applyModes?: ("on_merge" | "command" | "both")[];
 }
 
 export const ACTION_LABELS: Record<ChangeAction, { label: string; symbol: string }> = {
@@ -52,5 +54,7 @@ export function reportView(report: PlanReport) {
     destroying: totals.destroy + totals.replace,
     shortSha: report.sha.slice(0, 7),
     runUrl: report.runUrl,
+    applyOnMerge: (report.applyModes ?? []).some((m) => m !== "command"),
+    applyByCommand: (report.applyModes ?? []).some((m) => m !== "on_merge"),
   };
 }

@@ -213,6 +213,7 @@ describe("/apply and locks", () => {
   engineTest("/apply by a reader is refused; by a writer after approval it applies; a second /apply has nothing to apply", async () => {
     const config = { ".plangate.yml": "version: 1\nprojects:\n  - dir: cmd\n    apply: command\n" };
     const p = await open({ ...config, ...project("cmd", { c: '"by-command"' }) }, ["cmd/main.tf"]);
+    expect(comments(p).at(-1)).toContain("then comment `/apply`.");
     await comment(p, "/apply", "reader");
     expect(comments(p).at(-1)).toContain("@reader `/apply` needs write permission on this repository (yours: read). Nothing was run.");
     await comment(p, "/apply", "alice");

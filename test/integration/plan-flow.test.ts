@@ -76,6 +76,7 @@ describe("pull request to plan comment", () => {
     expect(body).toContain('+ input = "one"');
     expect(body).toContain("+ output = (known after apply)");
     expect(body).not.toContain("[!CAUTION]");
+    expect(body).toContain(`**Next:** get the approvals \`plangate/approval\` asks for on \`${sha.slice(0, 7)}\`, then merge: plangate plans the merge commit and applies exactly this change.`);
 
     const audit = await auditActions(sha);
     expect(audit.map((a) => a.action)).toEqual(["lock.acquired", "plan.started", "plan.succeeded", "approval.changed"]);
@@ -111,6 +112,7 @@ describe("pull request to plan comment", () => {
     expect(body).toContain(sha.slice(0, 7));
     expect(body).toContain("❌ failed");
     expect(body).toMatch(/terraform (init|plan) failed/);
+    expect(body).toContain("**Next:** fix what failed and push");
     expect(body).toMatch(/Error: (Unclosed configuration block|Missing name for resource|Argument or block definition required)/);
     expect((await auditActions(sha)).map((a) => a.action)).toEqual(["plan.started", "plan.failed", "approval.changed"]);
   });
