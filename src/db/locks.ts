@@ -24,12 +24,8 @@ export async function acquireLock(tx: Queryable, key: LockKey, pullNumber: numbe
   return holder === pullNumber ? { held: true, fresh: false } : { held: false, holder };
 }
 
-/** Releases every lock the PR holds (or only those of `projects`); returns what was released. */
-export async function releaseLocks(tx: Queryable, repo: string, pullNumber: number, projects?: string[]): Promise<LockKey[]> {
-  const { rows } = await tx.query<LockKey>(
-    `delete from locks where repo = $1 and pull_number = $2 and ($3::text[] is null or project = any($3))
-     returning repo, project, workspace`,
-    [repo, pullNumber, projects ?? null],
-  );
+/** Releases every lock the PR holds; returns what was released. */
+export async function releaseLocks(tx: Queryable, repo: string, pullNumber: number): Promise<LockKey[]> {
+  const { rows } = await tx.query<LockKey>("delete from locks where repo = $1 and pull_number = $2 returning repo, project, workspace", [repo, pullNumber]);
   return rows.sort((a, b) => (a.project < b.project ? -1 : 1));
 }

@@ -27,6 +27,17 @@ export async function plansOfRuns(db: Queryable, runIds: number[]): Promise<Map<
   return new Map(rows.map((r) => [r.run_id, r]));
 }
 
+/** Marks every plan the PR ever made as used up (closed, or /unlock); returns how many were still open. */
+export async function consumePullPlans(db: Queryable, repo: string, pullNumber: number, by: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `update plans p set consumed_at = now(), consumed_by = $3
+       from runs r join run_groups g on g.id = r.group_id
+      where p.run_id = r.id and g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and p.consumed_at is null`,
+    [repo, pullNumber, by],
+  );
+  return rowCount ?? 0;
+}
+
 /** Marks plans as used up (applied, or discarded by /unlock); returns how many were still open. */
 export async function consumePlans(db: Queryable, runIds: number[], by: string): Promise<number> {
   const { rowCount } = await db.query("update plans set consumed_at = now(), consumed_by = $2 where run_id = any($1) and consumed_at is null", [runIds, by]);

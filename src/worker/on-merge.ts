@@ -1,7 +1,7 @@
 import { appendAuditEvent } from "../audit/audit-log.js";
-import { consumePlans } from "../db/plans.js";
+import { consumePullPlans } from "../db/plans.js";
 import { inTransaction } from "../db/pool.js";
-import { groupRuns, latestPlanGroup } from "../db/runs.js";
+import { latestPlanGroup } from "../db/runs.js";
 import type { PullClosedPayload } from "../jobs/jobs.js";
 import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
 import { approvalStatus } from "./approval-check.js";
@@ -17,11 +17,9 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Pr
   const repo = { owner: job.owner, name: job.repo };
   const repoName = `${job.owner}/${job.repo}`;
   const gh = await deps.github.forInstallation(job.installationId);
-  const group = await latestPlanGroup(deps.pool, repoName, job.number, job.headSha);
-
   if (!job.merged || !job.mergeSha) {
     await inTransaction(deps.pool, async (tx) => {
-      if (group) await consumePlans(tx, (await groupRuns(tx, group.id)).map((r) => r.id), "closed");
+      await consumePullPlans(tx, repoName, job.number, "closed");
       await releasePullLocks(tx, repoName, job.number, job.actor, "closed");
     });
     return;
@@ -31,6 +29,7 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Pr
   await inTransaction(deps.pool, (tx) =>
     appendAuditEvent(tx, { action: "apply.requested", actor: job.actor, repo: repoName, pullNumber: job.number, sha: job.mergeSha, details: { onMerge: true, headSha: job.headSha } }),
   );
+  const group = await latestPlanGroup(deps.pool, repoName, job.number, job.headSha);
   if (!group) {
     // Nothing was planned for the merged head: nothing to apply, nothing to hold.
     await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
