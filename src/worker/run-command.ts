@@ -4,7 +4,7 @@ import { forkNotice, isFork } from "../handlers/pull-request.js";
 import type { CommandPayload } from "../jobs/jobs.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
 import type { ProjectConfig } from "../settings/repo-config.js";
-import { consumePlans } from "../db/plans.js";
+import { consumePullPlans } from "../db/plans.js";
 import { latestPlanGroup, type Run } from "../db/runs.js";
 import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
 import { approvalStatus } from "./approval-check.js";
@@ -78,8 +78,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
 async function unlock(deps: WorkerDeps, job: CommandPayload, reply: (body: string) => Promise<void>): Promise<void> {
   const repoName = `${job.owner}/${job.repo}`;
   const released = await inTransaction(deps.pool, async (tx) => {
-    const { rows } = await tx.query<{ id: number }>("select r.id from runs r join run_groups g on g.id = r.group_id where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2", [repoName, job.number]);
-    await consumePlans(tx, rows.map((r) => r.id), `unlock:${job.actor}`);
+    await consumePullPlans(tx, repoName, job.number, `unlock:${job.actor}`);
     return releasePullLocks(tx, repoName, job.number, job.actor, "unlock");
   });
   await reply(deps.templates.render("unlock-reply", { actor: job.actor, released }));
@@ -106,12 +105,12 @@ async function applyCommand(
     const missing = status.missing.map((m) => `${m.project} has ${m.have} of ${m.needed} approvals`).join("; ");
     return denyApply(deps, gh, ctx, `The required approvals on ${headSha.slice(0, 7)} are not there yet (${missing}).`);
   }
-  const { selector } = job.selector.project || job.selector.dir || job.selector.workspace ? job : { selector: undefined };
+  const { selector } = job;
+  // -p NAME also selects the stacks of a cdktf program NAME (NAME/STACK).
   const matches = (run: Run) =>
-    !selector ||
-    ((selector.project === undefined || run.project === selector.project || run.project.startsWith(`${selector.project}/`)) &&
-      (selector.dir === undefined || run.dir === selector.dir) &&
-      (selector.workspace === undefined || run.workspace === selector.workspace));
+    (selector.project === undefined || run.project === selector.project || run.project.startsWith(`${selector.project}/`)) &&
+    (selector.dir === undefined || run.dir === selector.dir) &&
+    (selector.workspace === undefined || run.workspace === selector.workspace);
   const all = await reviewedUnits(deps, group, false, matches);
   const units = all.filter((u) => !u.plan.consumed_at && hasChanges(u));
   if (!units.length) {
