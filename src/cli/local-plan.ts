@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { cdktfSynth } from "../engines/cdktf.js";
 import { chooseSandbox, Sandbox } from "../engines/sandbox.js";
-import { terraformPlan, type PlanOutcome } from "../engines/terraform.js";
+import { failureMessage, terraformPlan, type PlanOutcome } from "../engines/terraform.js";
 import { TerraformHomes } from "../engines/terraform-home.js";
 import { parsePlanChanges } from "../plans/changes.js";
 import { renderPlanComment } from "../render/plan-comment.js";
@@ -34,7 +34,7 @@ function sourceRoot(dir: string): { root: string; files?: string[]; sha?: string
 
 function result(name: string, outcome: PlanOutcome): ProjectResult {
   if (outcome.ok) return { name, workspace: "default", status: "succeeded", changes: parsePlanChanges(outcome.planJson) };
-  return { name, workspace: "default", status: "failed", failure: { stage: outcome.stage, message: outcome.timedOut ? "timed out" : `terraform ${outcome.stage} failed`, output: outcome.output, timedOut: outcome.timedOut } };
+  return { name, workspace: "default", status: "failed", failure: { stage: outcome.stage, message: failureMessage(outcome), output: outcome.output, timedOut: outcome.timedOut } };
 }
 
 /**

@@ -30,6 +30,9 @@ export type SynthOutcome =
   | { ok: true; stacks: SynthesizedStack[]; output: string; cachedDependencies: boolean }
   | { ok: false; stage: "install" | "synth"; message: string; output: string; timedOut: boolean };
 
+/** The message of a failed sandboxed step, with what the sandbox saw appended. */
+const withProblems = (message: string, problems: string[]) => (problems.length ? `${message}: ${problems.join("; ")}` : message);
+
 const OUT_DIR = ".plangate-cdktf.out";
 
 interface Manifest {
@@ -91,7 +94,7 @@ export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
     timeoutMs: Math.max(1, deadline - Date.now()),
   });
   if (synth.exitCode !== 0 || synth.timedOut) {
-    return fail("synth", synth.timedOut ? "synth timed out" : `synth failed (exit ${synth.exitCode ?? synth.signal})`, synth.output, synth.timedOut);
+    return fail("synth", withProblems(synth.timedOut ? "synth timed out" : `synth failed (exit ${synth.exitCode ?? synth.signal})`, synth.problems), synth.output, synth.timedOut);
   }
   let manifest: Manifest;
   try {
@@ -133,7 +136,7 @@ async function installDependencies(job: SynthJob, programDir: string, deadline: 
     timeoutMs: Math.max(1, deadline - Date.now()),
   });
   if (install.exitCode !== 0 || install.timedOut) {
-    return { ok: false, stage: "install", message: install.timedOut ? "npm install timed out" : "npm install failed", output: install.output, timedOut: install.timedOut };
+    return { ok: false, stage: "install", message: withProblems(install.timedOut ? "npm install timed out" : "npm install failed", install.problems), output: install.output, timedOut: install.timedOut };
   }
   if (!cacheDir) return { ok: true, cached: false, output: install.output };
   // Publish atomically: a concurrent run with the same lockfile may have won; either copy is the same.

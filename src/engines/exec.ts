@@ -20,6 +20,11 @@ export interface ExecResult {
   timedOut: boolean;
   output: string;
   droppedBytes: number;
+  /**
+   * What the sandbox saw go wrong, in words a PR author can act on: a cap
+   * exceeded, a connection the egress filter refused (each names the setting).
+   */
+  problems: string[];
 }
 
 const DEFAULT_MAX_OUTPUT = 1024 * 1024;
@@ -106,7 +111,7 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
       if (stdoutFd !== undefined) closeSync(stdoutFd);
       // Anything the program left behind in its group goes with it.
       killGroup("SIGKILL");
-      resolve({ exitCode, signal, timedOut, output: output.text(), droppedBytes: output.dropped });
+      resolve({ exitCode, signal, timedOut, output: output.text(), droppedBytes: output.dropped, problems: [] });
     });
   });
 }

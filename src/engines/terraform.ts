@@ -22,11 +22,26 @@ export interface TerraformJob {
 
 export type PlanOutcome =
   | { ok: true; output: string; planFile: Buffer; planJson: unknown }
-  | { ok: false; stage: string; output: string; timedOut: boolean };
+  | StepFailure;
+
+/** A failed step: which one, its output, and what the sandbox saw (caps, refused connections). */
+export interface StepFailure {
+  ok: false;
+  stage: string;
+  output: string;
+  timedOut: boolean;
+  problems: string[];
+}
 
 const STATE_LOCK_TIMEOUT = "-lock-timeout=120s";
 
-export type ApplyOutcome = { ok: true; output: string } | { ok: false; stage: string; output: string; timedOut: boolean };
+export type ApplyOutcome = { ok: true; output: string } | StepFailure;
+
+/** The one-line reason of a failed step, e.g. "terraform plan failed: exceeded PLANGATE_SANDBOX_PIDS (512)". */
+export function failureMessage(failure: Pick<StepFailure, "stage" | "timedOut" | "problems">, timeoutText = "timed out", program = "terraform"): string {
+  const head = failure.timedOut ? timeoutText : `${program} ${failure.stage} failed`;
+  return failure.problems.length ? `${head}: ${failure.problems.join("; ")}` : head;
+}
 
 /** The sandboxed terraform runner of one job: every command shares the job's deadline. */
 function runner(job: TerraformJob) {
@@ -76,10 +91,10 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
   for (const [stage, args] of steps) {
     const result = await run(args);
     outputs.push(result.output);
-    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut };
+    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut, problems: result.problems };
   }
   const show = await run(["show", "-json", "-no-color", planPath], jsonPath);
-  if (show.exitCode !== 0 || show.timedOut) return { ok: false, stage: "show", output: show.output, timedOut: show.timedOut };
+  if (show.exitCode !== 0 || show.timedOut) return { ok: false, stage: "show", output: show.output, timedOut: show.timedOut, problems: show.problems };
   return {
     ok: true,
     output: outputs.join("\n"),
@@ -102,7 +117,7 @@ export async function terraformApply(job: TerraformJob, initialise: boolean): Pr
   for (const [stage, args] of steps) {
     const result = await run(args);
     outputs.push(result.output);
-    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut };
+    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut, problems: result.problems };
   }
   return { ok: true, output: outputs.join("\n") };
 }

@@ -2,6 +2,9 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import { parseEgressRules, type EgressRule } from "./egress-rules.js";
+import { envAllowlist, parseEnvAllowlist, type EnvAllowlist } from "./env-allow.js";
+import { parseSize } from "./size.js";
 
 /** Thrown when an environment setting is invalid; the message names the variable. */
 export class SettingsError extends Error {}
@@ -37,6 +40,18 @@ export interface Settings {
   templatesDir?: string;
   /** The URL users reach this server at, for run page links. */
   publicUrl?: string;
+  /** Worker variables projects' `env` may pass to plans and applies (PLANGATE_ENV_ALLOW). */
+  envAllow: EnvAllowlist;
+  /** More variables, passed to applies only (PLANGATE_APPLY_ENV_ALLOW). */
+  applyEnvAllow: EnvAllowlist;
+  /** Destinations the sandbox's egress filter opens although they are refused by default. */
+  egressAllow: EgressRule[];
+  /** Destinations the egress filter refuses besides its defaults. */
+  egressDeny: EgressRule[];
+  /** Caps of one sandboxed run. */
+  sandboxMemoryBytes: number;
+  sandboxPids: number;
+  sandboxDiskBytes: number;
 }
 
 const booleanText = z
@@ -61,6 +76,24 @@ const duration = z
     if (ms === undefined) ctx.addIssue({ code: "custom", message: 'must be a duration such as "600", "90s", "15m" or "1h"' });
     return ms ?? 0;
   });
+
+const size = z.string().transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (bytes === undefined) ctx.addIssue({ code: "custom", message: 'must be a size such as "4g", "512m" or a number of bytes' });
+  return bytes ?? 0;
+});
+
+const envAllow = z.string().transform((v, ctx) => {
+  const parsed = parseEnvAllowlist(v);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: `refused: ${parsed}` });
+  return typeof parsed === "string" ? envAllowlist([]) : parsed;
+});
+
+const egressRules = z.string().transform((v, ctx) => {
+  const parsed = parseEgressRules(v);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: `must be a comma list of host:port, CIDR:port or CIDR: ${parsed}` });
+  return typeof parsed === "string" ? [] : parsed;
+});
 
 const postgresUrl = z
   .string()
@@ -123,6 +156,13 @@ const variables = {
   PLANGATE_MAX_COMMENTS: wholeNumber(1, 50).optional(),
   PLANGATE_TEMPLATES_DIR: z.string().min(1).refine((d) => existsSync(d) && statSync(d).isDirectory(), "must be an existing directory").optional(),
   PLANGATE_PUBLIC_URL: z.url("must be a URL such as https://plangate.example.com").optional(),
+  PLANGATE_ENV_ALLOW: envAllow.optional(),
+  PLANGATE_APPLY_ENV_ALLOW: envAllow.optional(),
+  PLANGATE_SANDBOX_EGRESS_ALLOW: egressRules.optional(),
+  PLANGATE_SANDBOX_EGRESS_DENY: egressRules.optional(),
+  PLANGATE_SANDBOX_MEMORY: size.refine((n) => n >= 256 * 1024 ** 2, "must be at least 256m").optional(),
+  PLANGATE_SANDBOX_PIDS: wholeNumber(16, 1_000_000).optional(),
+  PLANGATE_SANDBOX_DISK: size.refine((n) => n >= 16 * 1024 ** 2, "must be at least 16m").optional(),
 };
 
 type Parsed = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
@@ -192,5 +232,12 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     maxComments: v.PLANGATE_MAX_COMMENTS ?? 5,
     templatesDir: v.PLANGATE_TEMPLATES_DIR ? path.resolve(cwd, v.PLANGATE_TEMPLATES_DIR) : undefined,
     publicUrl: v.PLANGATE_PUBLIC_URL?.replace(/\/+$/, ""),
+    envAllow: v.PLANGATE_ENV_ALLOW ?? envAllowlist([]),
+    applyEnvAllow: v.PLANGATE_APPLY_ENV_ALLOW ?? envAllowlist([]),
+    egressAllow: v.PLANGATE_SANDBOX_EGRESS_ALLOW ?? [],
+    egressDeny: v.PLANGATE_SANDBOX_EGRESS_DENY ?? [],
+    sandboxMemoryBytes: v.PLANGATE_SANDBOX_MEMORY ?? 4 * 1024 ** 3,
+    sandboxPids: v.PLANGATE_SANDBOX_PIDS ?? 512,
+    sandboxDiskBytes: v.PLANGATE_SANDBOX_DISK ?? 10 * 1024 ** 3,
   };
 }

@@ -5,6 +5,7 @@ import { consumePlans, plansOfRuns } from "../db/plans.js";
 import { inTransaction, type Queryable } from "../db/pool.js";
 import { createRunGroup, finishRun, headRuns, runsById, setCheckRunId, type Run, type RunGroup } from "../db/runs.js";
 import type { GitHub, RepoRef } from "../github/github.js";
+import { failureMessage } from "../engines/terraform.js";
 import { changeFingerprint } from "../plans/fingerprint.js";
 import { checkSummary, checkTitle, fenceFor } from "../render/templates.js";
 import { clipText } from "../render/plan-check.js";
@@ -139,7 +140,7 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
       results.push({ unit, applyRun: run, status: outcome.ok ? "succeeded" : "failed", output: outcome.output });
       const last = failed || unit === units[units.length - 1];
       await inTransaction(deps.pool, async (tx) => {
-        await finishRun(tx, run.id, outcome.ok ? { status: "succeeded", output: outcome.output } : { status: "failed", output: outcome.output, error: { stage: outcome.stage, message: outcome.timedOut ? "timed out" : `terraform ${outcome.stage} failed`, timedOut: outcome.timedOut } });
+        await finishRun(tx, run.id, outcome.ok ? { status: "succeeded", output: outcome.output } : { status: "failed", output: outcome.output, error: { stage: outcome.stage, message: failureMessage(outcome), timedOut: outcome.timedOut } });
         await consumePlans(tx, [unit.run.id], `apply:${group.id}`);
         await audit(tx, { action: outcome.ok ? "apply.succeeded" : "apply.failed", project: run.project, workspace: run.workspace, runId: run.id, details: { fingerprint: unit.plan.fingerprint, planRunId: unit.run.id } });
         // On merge the PR's locks end with its apply, in the same transaction as the final state.

@@ -5,7 +5,7 @@ import { storePlan } from "../db/plans.js";
 import { inTransaction } from "../db/pool.js";
 import { createStackRun, finishRun, getGroup, getRun, startRun, type Run, type RunFailure } from "../db/runs.js";
 import { cdktfSynth } from "../engines/cdktf.js";
-import { terraformPlan, type PlanOutcome } from "../engines/terraform.js";
+import { failureMessage, terraformPlan, type PlanOutcome } from "../engines/terraform.js";
 import type { GitHub } from "../github/github.js";
 import type { PlanProjectPayload } from "../jobs/jobs.js";
 import { parsePlanChanges } from "../plans/changes.js";
@@ -117,7 +117,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
     "ok" in outcome
       ? {
           stage: outcome.stage,
-          message: outcome.timedOut ? `timed out after ${describeDuration(deps.jobTimeoutMs)}` : `terraform ${outcome.stage} failed`,
+          message: failureMessage(outcome, `timed out after ${describeDuration(deps.jobTimeoutMs)}`),
           timedOut: outcome.timedOut,
         }
       : { ...outcome };

@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { engineTest } from "../support/app-harness.js";
 
 const run = promisify(execFile);
 
@@ -58,12 +59,7 @@ describe("plangate CLI", () => {
 });
 
 describe("plangate plan DIR", () => {
-  test("prints the comment a PR would get, and exits 1 when the plan fails", async () => {
-    const { findBinary } = await import("../../src/settings/find-binary.js");
-    if (!findBinary("terraform")) {
-      console.warn('!!! terraform is not on PATH: "plangate plan DIR" DID NOT RUN !!!');
-      return;
-    }
+  engineTest("prints the comment a PR would get, and exits 1 when the plan fails", async () => {
     const { mkdirSync, writeFileSync } = await import("node:fs");
     const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-local-src-"));
     mkdirSync(path.join(dir, "stack"));
@@ -72,13 +68,13 @@ describe("plangate plan DIR", () => {
     writeFileSync(path.join(dir, "modules", "m", "main.tf"), 'resource "terraform_data" "local" {\n  input = "from-cli"\n}\n');
     const { execFileSync } = await import("node:child_process");
     execFileSync("git", ["init", "-q", dir]);
-    const ok = await plangate(["plan", path.join(dir, "stack")], { PLANGATE_DATA_DIR: dir });
+    const ok = await plangate(["plan", path.join(dir, "stack")], { PLANGATE_DATA_DIR: dir, PLANGATE_SANDBOX: "bwrap" });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("| `stack` | `default` | ✅ planned | 1 | 0 | 0 | 0 |");
     expect(ok.stdout).toContain('+ input = "from-cli"');
 
     writeFileSync(path.join(dir, "stack", "main.tf"), 'resource "terraform_data" {\n');
-    const bad = await plangate(["plan", path.join(dir, "stack")], { PLANGATE_DATA_DIR: dir });
+    const bad = await plangate(["plan", path.join(dir, "stack")], { PLANGATE_DATA_DIR: dir, PLANGATE_SANDBOX: "bwrap" });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("❌ failed");
     expect(bad.stdout).toContain("terraform init failed");

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { execute } from "../../src/engines/exec.js";
 import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
+import { toolTest } from "../support/app-harness.js";
 
 const APP_SECRETS = {
   WEBHOOK_SECRET: "whsec-should-not-leak",
@@ -13,9 +14,8 @@ const APP_SECRETS = {
 };
 
 const hasBwrap = bwrapWorks();
-/** Sandbox tests run only with bubblewrap; without it they say so loudly instead of passing quietly. */
-const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) =>
-  hasBwrap ? test(name, fn, timeout) : test(name, () => console.warn(`!!! bubblewrap is not usable here: "${name}" DID NOT RUN !!!`))) as typeof test;
+/** Sandbox tests need bubblewrap: in CI its absence fails them, elsewhere they say loudly that they did not run. */
+const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(hasBwrap, "bubblewrap", name, fn, timeout)) as typeof test;
 
 function workspace(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-sandbox-"));

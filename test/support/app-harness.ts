@@ -5,6 +5,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { freePort } from "../../src/db/embedded.js";
 import { startPlangate, type Plangate } from "../../src/main.js";
+import { bwrapWorks } from "../../src/engines/sandbox.js";
 import { findBinary } from "../../src/settings/find-binary.js";
 import { readSettings, type Settings } from "../../src/settings/settings.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -23,6 +24,12 @@ export interface Harness {
   url: string;
   close(): Promise<void>;
 }
+
+/** host:port of a postgres URL (the tests' terraform state lives in the test database). */
+export const databaseHostPort = (url: string) => {
+  const u = new URL(url);
+  return `${u.hostname || "127.0.0.1"}:${u.port || "5432"}`;
+};
 
 /** Starts the whole app (server + worker) on a fresh database, pointed at a fake GitHub Enterprise Server. */
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
@@ -43,6 +50,9 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     PLANGATE_ENCRYPTION_KEY: "11".repeat(32),
     PLANGATE_WORKERS: "2",
     PLANGATE_JOB_TIMEOUT: "120s",
+    // Plans run in bubblewrap, never silently unsandboxed; the tests' state backend is the one destination opened.
+    PLANGATE_SANDBOX: "bwrap",
+    PLANGATE_SANDBOX_EGRESS_ALLOW: databaseHostPort(db.url),
     LOG_LEVEL: "warn",
     ...env,
   };
@@ -82,14 +92,19 @@ export async function queueDrained(db: TestDatabase): Promise<void> {
   });
 }
 
+/** `test` when terraform and bubblewrap work here (the app's plans always run in bwrap); see toolTest. */
+export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) =>
+  toolTest(!!findBinary("terraform") && bwrapWorks(), "terraform and bubblewrap", name, fn, timeout)) as typeof test;
+
 /**
- * `test` when terraform is on PATH; otherwise a test that prints one loud line
- * saying the engine test did not run (never a silent skip, never faked output).
+ * A test that needs tools from the machine: in CI (CI=true) a missing tool
+ * FAILS the test; elsewhere it prints one loud line that the test did not run.
  */
-export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => {
-  if (findBinary("terraform")) return test(name, fn, timeout);
-  return test(name, () => console.warn(`!!! terraform is not on PATH: "${name}" DID NOT RUN !!!`));
-}) as typeof test;
+export function toolTest(available: boolean, tools: string, name: string, fn: jest.ProvidesCallback, timeout?: number): void {
+  if (available) return test(name, fn, timeout);
+  if (process.env.CI) return test(name, () => { throw new Error(`${tools} must be installed in CI (.ci/run installs them): "${name}" cannot run`); });
+  return test(name, () => console.warn(`!!! ${tools} not usable here: "${name}" DID NOT RUN !!!`));
+}
 
 /** Sends pull_request.closed (merged or not) for a PR, as GitHub does, and waits for its jobs. */
 export async function closePullRequest(h: Harness, number: number, headSha: string, merge?: { mergeSha: string; mergedBy?: string }): Promise<void> {
