@@ -1,4 +1,5 @@
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -21,28 +22,48 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts a private PostgreSQL under dataDir/postgres (created on first use) for when DATABASE_URL is unset. */
+/** Before random passwords, embedded databases were created with this one; it is replaced on the next start. */
+const LEGACY_PASSWORD = "plangate";
+
+/** The embedded database's password: random, made once, kept under the data dir readable by its owner only. */
+async function embeddedPassword(dataDir: string, databaseExists: boolean): Promise<{ password: string; legacy: boolean }> {
+  const file = path.join(dataDir, "postgres.password");
+  if (existsSync(file)) return { password: (await readFile(file, "utf8")).trim(), legacy: false };
+  const password = randomBytes(24).toString("base64url");
+  await writeFile(file, password, { mode: 0o600, flag: "wx" });
+  return { password, legacy: databaseExists };
+}
+
+/**
+ * Starts a private PostgreSQL under dataDir/postgres (created on first use)
+ * for when DATABASE_URL is unset, listening on 127.0.0.1 only, with a random
+ * password (sandboxed plans cannot reach it either: the egress filter refuses it).
+ */
 export async function startEmbeddedPostgres(dataDir: string, log: (line: string) => void = () => undefined): Promise<EmbeddedDatabase> {
   const databaseDir = path.join(dataDir, "postgres");
   await mkdir(dataDir, { recursive: true });
   const port = await freePort();
+  const exists = existsSync(path.join(databaseDir, "PG_VERSION"));
+  const { password, legacy } = await embeddedPassword(dataDir, exists);
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
     user: "plangate",
-    password: "plangate",
+    password: legacy ? LEGACY_PASSWORD : password,
     persistent: true,
     // As root, initdb runs as the postgres user: it needs the data directory made and given to it.
     createPostgresUser: process.getuid?.() === 0,
     onLog: log,
     onError: (error: unknown) => log(String(error)),
   });
-  if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
+  if (!exists) await server.initialise();
   await server.start();
   const client = server.getPgClient("postgres", "127.0.0.1");
   await client.connect();
+  // A data dir made with the old fixed password gets the random one now.
+  if (legacy) await client.query(`alter role plangate with password '${password}'`);
   const { rowCount } = await client.query("select 1 from pg_database where datname = 'plangate'");
   if (!rowCount) await client.query("create database plangate");
   await client.end();
-  return { url: `postgres://plangate:plangate@127.0.0.1:${port}/plangate`, stop: () => server.stop() };
+  return { url: `postgres://plangate:${encodeURIComponent(password)}@127.0.0.1:${port}/plangate`, stop: () => server.stop() };
 }

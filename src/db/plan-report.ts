@@ -14,7 +14,8 @@ export async function loadPlanReport(db: Queryable, groupId: number, runUrl?: st
       repo: group.repo,
       sha: group.sha,
       runUrl,
-      applyModes: runs.map((run) => run.config.apply ?? "on_merge"),
+      applyModes: runs.map((run) => run.rules?.apply ?? "on_merge"),
+      ruleChanges: group.rule_changes,
       projects: runs.map((run) => ({
         name: run.project,
         workspace: run.workspace,

@@ -1,6 +1,7 @@
 import type { PlanChanges } from "../plans/changes.js";
 import type { PolicyViolation } from "../plans/policy.js";
 import type { PolicyConfig, ProjectConfig } from "../settings/repo-config.js";
+import type { ProjectRules } from "../settings/rules.js";
 import type { Queryable } from "./pool.js";
 
 export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted";
@@ -18,7 +19,14 @@ export interface RunGroup {
   approval_check_run_id: number | null;
   approval_met: boolean | null;
   reported_at: Date | null;
+  /** The effective policies (the base branch's, plus any the PR's file adds). */
   policies: PolicyConfig[];
+  base_ref: string | null;
+  base_sha: string | null;
+  /** Whether the PR's own .plangate.yml existed (only then may it tighten rules). */
+  config_from_file: boolean;
+  /** Rule changes the PR's file makes, which take effect once merged. */
+  rule_changes: string[];
 }
 
 export interface Run {
@@ -33,7 +41,10 @@ export interface Run {
   dir: string;
   engine: string;
   workspace: string;
+  /** The project as the PR's file (or discovery) describes it. */
   config: ProjectConfig;
+  /** The effective rules it was planned under; null for runs older than the trust model. */
+  rules: ProjectRules | null;
   status: RunStatus;
   summary: PlanChanges["counts"] | null;
   output: string | null;
@@ -56,26 +67,32 @@ export interface NewRun {
   engine: string;
   workspace: string;
   config: ProjectConfig;
+  rules?: ProjectRules;
 }
 
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
 export async function createRunGroup(
   db: Queryable,
-  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at" | "policies"> & { policies?: PolicyConfig[] },
+  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at" | "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes"> &
+    Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes">>,
   runs: NewRun[],
 ): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
-    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies) values ($1, $2, $3, $4, $5, $6, $7, $8)
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      on conflict (trigger_id) do nothing returning *`,
-    [group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author, JSON.stringify(group.policies ?? [])],
+    [
+      group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author, JSON.stringify(group.policies ?? []),
+      group.base_ref ?? null, group.base_sha ?? null, group.config_from_file ?? false, JSON.stringify(group.rule_changes ?? []),
+    ],
   );
   const created = inserted.rowCount === 1;
   const row = created ? inserted.rows[0]! : (await db.query<RunGroup>("select * from run_groups where trigger_id = $1", [group.trigger_id])).rows[0]!;
   if (created) {
     for (const r of runs) {
       await db.query(
-        `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [row.id, row.kind, row.repo, row.pull_number, row.sha, r.project, r.dir, r.engine, r.workspace, JSON.stringify(r.config)],
+        `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, rules) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [row.id, row.kind, row.repo, row.pull_number, row.sha, r.project, r.dir, r.engine, r.workspace, JSON.stringify(r.config), r.rules ? JSON.stringify(r.rules) : null],
       );
     }
   }
@@ -85,11 +102,11 @@ export async function createRunGroup(
 /** The run of one cdktf stack, created by its program's run once synth has listed the stacks. */
 export async function createStackRun(db: Queryable, parent: Run, stack: string): Promise<Run> {
   const { rows } = await db.query<Run>(
-    `insert into runs (group_id, parent_run_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, status, started_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'running', now())
+    `insert into runs (group_id, parent_run_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, started_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'running', now())
      on conflict (group_id, project, workspace) do update set status = 'running', started_at = now()
      returning *`,
-    [parent.group_id, parent.id, parent.kind, parent.repo, parent.pull_number, parent.sha, `${parent.project}/${stack}`, parent.dir, parent.engine, parent.workspace, JSON.stringify(parent.config)],
+    [parent.group_id, parent.id, parent.kind, parent.repo, parent.pull_number, parent.sha, `${parent.project}/${stack}`, parent.dir, parent.engine, parent.workspace, JSON.stringify(parent.config), parent.rules ? JSON.stringify(parent.rules) : null],
   );
   return rows[0]!;
 }

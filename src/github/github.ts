@@ -53,6 +53,8 @@ export interface PullRequestInfo {
   author: string;
   headRepo: string | null;
   baseRepo: string;
+  /** The branch the PR merges into: its .plangate.yml decides the rules. */
+  baseRef: string;
 }
 
 export interface Review {

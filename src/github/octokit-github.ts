@@ -102,6 +102,7 @@ class OctokitGitHub implements GitHub {
       author: data.user?.login ?? "",
       headRepo: data.head.repo?.full_name ?? null,
       baseRepo: data.base.repo.full_name,
+      baseRef: data.base.ref,
     };
   }
 

@@ -3,10 +3,12 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { execute } from "../engines/exec.js";
+import { scrubCheckout } from "../engines/scrub.js";
 import type { RepoRef } from "./github.js";
 
 const GIT_TIMEOUT_MS = 10 * 60_000;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
+const SAFE_BRANCH = /^[A-Za-z0-9._/-]{1,250}$/;
 
 /**
  * One bare mirror per repository under the data dir: the first run fetches,
@@ -39,16 +41,22 @@ export class RepoMirrors {
     return result.output;
   }
 
-  /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
-  async ensureCommit(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
-    if (!SAFE_NAME.test(repo.owner) || !SAFE_NAME.test(repo.name) || !/^[0-9a-f]{40}$/.test(sha)) {
-      throw new Error(`refusing unexpected repository or commit: ${repo.owner}/${repo.name}@${sha}`);
-    }
+  private async mirrorDir(repo: RepoRef): Promise<string> {
+    if (!SAFE_NAME.test(repo.owner) || !SAFE_NAME.test(repo.name)) throw new Error(`refusing unexpected repository: ${repo.owner}/${repo.name}`);
     const dir = path.join(this.root, repo.owner, `${repo.name}.git`);
     if (!existsSync(path.join(dir, "HEAD"))) {
       await mkdir(dir, { recursive: true });
       await this.git(["init", "--bare", "--quiet", dir]);
     }
+    return dir;
+  }
+
+  /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
+  async ensureCommit(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
+    if (!SAFE_NAME.test(repo.owner) || !SAFE_NAME.test(repo.name) || !/^[0-9a-f]{40}$/.test(sha)) {
+      throw new Error(`refusing unexpected repository or commit: ${repo.owner}/${repo.name}@${sha}`);
+    }
+    const dir = await this.mirrorDir(repo);
     const present = await execute({ argv: ["git", `--git-dir=${dir}`, "cat-file", "-e", `${sha}^{commit}`], cwd: this.root, env: this.gitEnv(), timeoutMs: 30_000 });
     if (present.exitCode !== 0) {
       const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
@@ -56,6 +64,28 @@ export class RepoMirrors {
       await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+${sha}:refs/plangate/${sha}`], await token());
     }
     return dir;
+  }
+
+  /**
+   * The current head of a branch, fetched into the mirror (for the base
+   * branch's rules: read there, never from the PR).
+   */
+  async branchHead(repo: RepoRef, branch: string, token: () => Promise<string>): Promise<string> {
+    if (!SAFE_BRANCH.test(branch) || branch.split("/").some((part) => part === ".." || part.startsWith(".") || part.endsWith(".lock"))) {
+      throw new Error(`refusing unexpected branch name: ${branch}`);
+    }
+    const dir = await this.mirrorDir(repo);
+    const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
+    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
+    const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
+    return output.trim();
+  }
+
+  /** The first parent of a commit (for a merge: the base branch as it stood before the PR landed). */
+  async firstParent(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
+    const mirror = await this.ensureCommit(repo, sha, token);
+    const { output } = await this.gitIn(mirror, ["rev-parse", "--verify", `${sha}^1^{commit}`]);
+    return output.trim();
   }
 
   private async gitIn(mirror: string, args: string[], okCodes = [0]): Promise<{ code: number | null; output: string }> {
@@ -89,8 +119,11 @@ export class RepoMirrors {
       });
   }
 
-  /** Writes the tree of `sha` into `into` (no .git inside: the sandbox gets files only). */
-  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>): Promise<void> {
+  /**
+   * Writes the tree of `sha` into `into` (no .git inside: the sandbox gets files only),
+   * scrubbed of terraform tooling (scrubCheckout); returns the scrubbed paths.
+   */
+  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>): Promise<string[]> {
     const mirror = await this.ensureCommit(repo, sha, token);
     await mkdir(into, { recursive: true });
     await new Promise<void>((resolve, reject) => {
@@ -110,5 +143,6 @@ export class RepoMirrors {
       archive.on("error", reject);
       tar.on("error", reject);
     });
+    return scrubCheckout(into);
   }
 }

@@ -19,7 +19,7 @@ export interface PullRequestEvent {
     merged_by?: { login: string } | null;
     user: { login: string } | null;
     head: { sha: string; repo: { full_name: string } | null };
-    base: { repo: { full_name: string } };
+    base: { ref: string; repo: { full_name: string } };
   };
 }
 
@@ -67,7 +67,7 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
   }
   const payload: PlanPullRequestPayload = {
     trigger: deliveryId,
-    pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "" },
+    pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "", baseRef: pr.base.ref },
     selection: { mode: "autoplan" },
   };
   return {

@@ -10,6 +10,8 @@ export interface PullRequestRef {
   number: number;
   headSha: string;
   author: string;
+  /** The base branch; looked up when the event did not say. */
+  baseRef?: string;
 }
 
 export interface PlanPullRequestPayload {

@@ -17,6 +17,8 @@ export interface PlanReport {
   runUrl?: string;
   /** How the planned projects get applied, for the "what next" line. */
   applyModes?: ("on_merge" | "command" | "both")[];
+  /** Rule changes in the PR's .plangate.yml that take effect once merged. */
+  ruleChanges?: string[];
 }
 
 export const ACTION_LABELS: Record<ChangeAction, { label: string; symbol: string }> = {
@@ -56,5 +58,6 @@ export function reportView(report: PlanReport) {
     runUrl: report.runUrl,
     applyOnMerge: (report.applyModes ?? []).some((m) => m !== "command"),
     applyByCommand: (report.applyModes ?? []).some((m) => m !== "on_merge"),
+    ruleChanges: report.ruleChanges ?? [],
   };
 }

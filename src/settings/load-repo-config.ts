@@ -59,7 +59,9 @@ export function loadRepoConfig(text: string): ConfigResult {
     ok: true,
     config: {
       fromFile: true,
+      projectsListed: parsed.data.projects.length > 0,
       policies: parsed.data.policies,
+      defaults: parsed.data.defaults,
       projects: parsed.data.projects.map((p) => ({ ...p, name: p.name ?? p.dir })),
     },
   };

@@ -61,11 +61,28 @@ const policy = z
   })
   .describe("A rule evaluated on every plan.");
 
+/**
+ * The rule keys of a project that the base branch decides (DESIGN.md section 2,
+ * "Who decides the rules"); also the shape of top-level `defaults:`.
+ */
+const ruleDefaults = z
+  .strictObject({
+    approvals: approvals.optional(),
+    apply: z.enum(["on_merge", "command", "both"]).optional().describe("on_merge (default) | command | both"),
+    depends_on: z.array(projectName).optional().describe("Projects applied before this one."),
+    env: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
+      .optional()
+      .describe("Names of worker environment variables passed into the sandbox (they must match PLANGATE_ENV_ALLOW)."),
+  })
+  .describe("Rules for projects the base branch's .plangate.yml does not list. Read from the base branch only.");
+
 export const repoConfigSchema = z
   .strictObject({
     version: z.literal(1, "must be 1").describe("Config format version."),
     projects: z.array(project).default([]).describe("The projects; without this list every terraform and cdktf directory is one."),
-    policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON."),
+    defaults: ruleDefaults.optional(),
+    policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON. The base branch's policies always apply; a pull request can only add more."),
   })
   .superRefine((config, ctx) => {
     const names = new Map<string, number>();
@@ -86,13 +103,18 @@ export const repoConfigSchema = z
 export type RawRepoConfig = z.output<typeof repoConfigSchema>;
 export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & { name: string };
 export type PolicyConfig = RawRepoConfig["policies"][number];
+export type RuleDefaults = NonNullable<RawRepoConfig["defaults"]>;
 
 /** The validated config: every project has its name. */
 export interface RepoConfig {
   projects: ProjectConfig[];
   policies: PolicyConfig[];
-  /** False when no .plangate.yml exists and the projects were discovered. */
+  /** Top-level `defaults:` (rule keys for projects the file does not list). */
+  defaults?: RuleDefaults;
+  /** False when no .plangate.yml exists. */
   fromFile: boolean;
+  /** True when the projects are the file's list; false when they were discovered. */
+  projectsListed: boolean;
 }
 
 /** The JSON Schema editors use; committed as plangate.schema.json and checked by a test. */

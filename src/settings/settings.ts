@@ -4,6 +4,7 @@ import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseEgressRules, type EgressRule } from "./egress-rules.js";
 import { envAllowlist, parseEnvAllowlist, type EnvAllowlist } from "./env-allow.js";
+import { parseProviderMirror, type ProviderMirror } from "./provider-mirror.js";
 import { parseSize } from "./size.js";
 
 /** Thrown when an environment setting is invalid; the message names the variable. */
@@ -52,6 +53,8 @@ export interface Settings {
   sandboxMemoryBytes: number;
   sandboxPids: number;
   sandboxDiskBytes: number;
+  /** Where terraform installs providers from when not the public registries (PLANGATE_PROVIDER_MIRROR). */
+  providerMirror?: ProviderMirror;
 }
 
 const booleanText = z
@@ -163,6 +166,14 @@ const variables = {
   PLANGATE_SANDBOX_MEMORY: size.refine((n) => n >= 256 * 1024 ** 2, "must be at least 256m").optional(),
   PLANGATE_SANDBOX_PIDS: wholeNumber(16, 1_000_000).optional(),
   PLANGATE_SANDBOX_DISK: size.refine((n) => n >= 16 * 1024 ** 2, "must be at least 16m").optional(),
+  PLANGATE_PROVIDER_MIRROR: z
+    .string()
+    .transform((v, ctx) => {
+      const parsed = parseProviderMirror(v);
+      if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+      return typeof parsed === "string" ? undefined : parsed;
+    })
+    .optional(),
 };
 
 type Parsed = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
@@ -239,5 +250,6 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     sandboxMemoryBytes: v.PLANGATE_SANDBOX_MEMORY ?? 4 * 1024 ** 3,
     sandboxPids: v.PLANGATE_SANDBOX_PIDS ?? 512,
     sandboxDiskBytes: v.PLANGATE_SANDBOX_DISK ?? 10 * 1024 ** 3,
+    providerMirror: v.PLANGATE_PROVIDER_MIRROR,
   };
 }

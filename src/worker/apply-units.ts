@@ -1,13 +1,15 @@
-import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { cdktfSynth } from "../engines/cdktf.js";
+import { writeInside } from "../engines/safe-read.js";
 import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../engines/terraform.js";
 import type { Run } from "../db/runs.js";
 import type { StoredPlan } from "../db/plans.js";
 import { unseal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import type { WorkerDeps } from "./deps.js";
-import { allowlistedEnv, withTerraformJob } from "./terraform-job.js";
+import { withTerraformJob } from "./terraform-job.js";
+import { projectEnv } from "./project-env.js";
+import type { ProjectRules } from "../settings/rules.js";
 
 /** One reviewed plan to apply: its (leaf) plan run and the stored plan. */
 export interface Unit {
@@ -15,6 +17,8 @@ export interface Unit {
   plan: StoredPlan;
   /** The project its `depends_on` is written against (a stack's program). */
   baseProject: string;
+  /** Its effective rules now: the base branch's (before the merge), tightened by the PR. */
+  rules: ProjectRules;
 }
 
 /** Units ordered so that every project comes after the projects it depends on; stacks keep their synth order. */
@@ -26,7 +30,7 @@ export function orderUnits(units: Unit[]): Unit[] {
   const visit = (project: string) => {
     if (done.has(project) || visiting.has(project)) return;
     visiting.add(project);
-    const deps = units.find((u) => u.baseProject === project)?.run.config.depends_on ?? [];
+    const deps = units.find((u) => u.baseProject === project)?.rules.depends_on ?? [];
     for (const d of deps) if (names.has(d)) visit(d);
     visiting.delete(project);
     done.add(project);
@@ -39,16 +43,20 @@ export function orderUnits(units: Unit[]): Unit[] {
 /** A checkout of one commit, with the terraform directory of each unit (cdktf programs synthesized once). */
 export class Workspace {
   private readonly dirs = new Map<number, string>();
+  private readonly envs = new Map<number, Record<string, string>>();
   constructor(
     private readonly deps: WorkerDeps,
     readonly checkoutDir: string,
     private readonly outDir: string,
   ) {}
 
-  /** Resolves every unit's directory; returns an error message for the first that cannot be prepared. */
+  /** Resolves every unit's directory and environment; returns an error message for the first that cannot be prepared. */
   async prepare(units: Unit[]): Promise<string | undefined> {
     const programs = new Map<string, Unit[]>();
     for (const unit of units) {
+      const env = projectEnv(this.deps, unit.rules.env, "apply");
+      if (!env.ok) return `${unit.run.project}: ${env.message}`;
+      this.envs.set(unit.run.id, env.env);
       try {
         await resolveInside(this.checkoutDir, unit.run.dir);
       } catch (error) {
@@ -62,7 +70,7 @@ export class Workspace {
         sandbox: this.deps.sandbox,
         checkoutDir: this.checkoutDir,
         projectDir: dir,
-        env: allowlistedEnv(stackUnits[0]!.run.config.env ?? []),
+        env: this.envs.get(stackUnits[0]!.run.id)!,
         timeoutMs: this.deps.jobTimeoutMs,
         depsCacheDir: path.join(this.deps.dataDir, "cdktf-deps"),
       });
@@ -78,7 +86,8 @@ export class Workspace {
   }
 
   private withJob<T>(unit: Unit, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
-    return withTerraformJob(this.deps, unit.run, this.checkoutDir, this.dirs.get(unit.run.id)!, path.join(this.outDir, String(unit.run.id)), fn);
+    const where = { checkoutDir: this.checkoutDir, projectDir: this.dirs.get(unit.run.id)!, outDir: path.join(this.outDir, String(unit.run.id)) };
+    return withTerraformJob(this.deps, unit.run, where, this.envs.get(unit.run.id)!, fn);
   }
 
   /** Plans the unit afresh at this commit (for apply on merge). */
@@ -94,7 +103,8 @@ export class Workspace {
   /** Applies the stored, reviewed plan (for /apply): decrypt, init, apply. */
   applyStored(unit: Unit): Promise<ApplyOutcome> {
     return this.withJob(unit, async (job) => {
-      await writeFile(planFilePath(job), unseal(this.deps.encryptionKey, unit.plan.plan_file), { mode: 0o644 });
+      // No link or hard link a synth planted under the plan file's name is written through.
+      await writeInside(this.checkoutDir, planFilePath(job), unseal(this.deps.encryptionKey, unit.plan.plan_file));
       return terraformApply(job, true);
     });
   }

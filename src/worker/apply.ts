@@ -11,6 +11,8 @@ import { checkSummary, checkTitle, fenceFor } from "../render/templates.js";
 import { clipText } from "../render/plan-check.js";
 import type { WorkerDeps } from "./deps.js";
 import { maskerFor } from "./masking.js";
+import type { BaseRules } from "../settings/rules.js";
+import { rulesOf } from "./base-rules.js";
 import { releasePullLocks } from "./release-locks.js";
 import { orderUnits, Workspace, type Unit } from "./apply-units.js";
 
@@ -32,8 +34,11 @@ export interface ApplyContext {
 
 const full = (ctx: ApplyContext) => `${ctx.repo.owner}/${ctx.repo.name}`;
 
-/** The reviewed plans at the group's commit that this kind of apply may apply, in dependency order. */
-export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, onMerge: boolean, select?: (run: Run) => boolean): Promise<Unit[]> {
+/**
+ * The reviewed plans at the group's commit that this kind of apply may apply
+ * under `base`'s rules (apply mode, depends_on, env), in dependency order.
+ */
+export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, onMerge: boolean, base: BaseRules, select?: (run: Run) => boolean): Promise<Unit[]> {
   const leaves = await headRuns(deps.pool, group);
   const plans = await plansOfRuns(deps.pool, leaves.map((r) => r.id));
   const parentIds = leaves.map((r) => r.parent_run_id).filter((id): id is number => id !== null);
@@ -41,10 +46,11 @@ export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, onMerge: 
   const modes = onMerge ? ["on_merge", "both"] : ["command", "both"];
   return orderUnits(
     leaves
-      .filter((run) => modes.includes(run.config.apply ?? "on_merge") && (!select || select(run)))
-      .flatMap((run) => {
+      .map((run) => ({ run, rules: rulesOf(base, group, run) }))
+      .filter(({ run, rules }) => modes.includes(rules.apply) && (!select || select(run)))
+      .flatMap(({ run, rules }) => {
         const plan = plans.get(run.id);
-        return plan ? [{ run, plan, baseProject: run.parent_run_id ? parents.get(run.parent_run_id)!.project : run.project }] : [];
+        return plan ? [{ run, plan, rules, baseProject: run.parent_run_id ? parents.get(run.parent_run_id)!.project : run.project }] : [];
       }),
   );
 }
@@ -135,7 +141,7 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
         await audit(tx, { action: "apply.started", project: run.project, workspace: run.workspace, runId: run.id, details: { fingerprint: unit.plan.fingerprint, planRunId: unit.run.id } });
       });
       const applied = ctx.onMerge ? await workspace.applyFresh(unit) : await workspace.applyStored(unit);
-      const outcome = { ...applied, output: maskerFor(deps, unit.run)(applied.output) };
+      const outcome = { ...applied, output: maskerFor(deps, unit.rules.env)(applied.output) };
       failed = !outcome.ok;
       results.push({ unit, applyRun: run, status: outcome.ok ? "succeeded" : "failed", output: outcome.output });
       const last = failed || unit === units[units.length - 1];

@@ -5,6 +5,7 @@ import type { GitHubFactory } from "../github/github.js";
 import type { RepoMirrors } from "../github/repo-mirror.js";
 import type { Templates } from "../render/templates.js";
 import type { RunLinks } from "../web/run-links.js";
+import type { EnvPolicy } from "./project-env.js";
 
 export interface Logger {
   info(fields: object, message: string): void;
@@ -13,7 +14,7 @@ export interface Logger {
 }
 
 /** Everything a worker needs, built once by the composition root. */
-export interface WorkerDeps {
+export interface WorkerDeps extends EnvPolicy {
   pool: Pool;
   github: GitHubFactory;
   mirrors: RepoMirrors;

@@ -4,20 +4,33 @@ import { discoverProjects } from "../projects/discover.js";
 import { allModuleDirs, localModuleCalls } from "../projects/modules.js";
 import { CONFIG_FILE, loadRepoConfig, type ConfigProblem } from "../settings/load-repo-config.js";
 import type { RepoConfig } from "../settings/repo-config.js";
+import type { BaseRules } from "../settings/rules.js";
 
 export type LoadedProjects =
   | { ok: true; config: RepoConfig; moduleCalls: Map<string, Set<string>> }
   | { ok: false; problems: ConfigProblem[] };
 
-/** The repository's effective config at `sha`: .plangate.yml when present, else discovered projects. */
+/**
+ * The repository's projects at `sha`: .plangate.yml's list when it has one,
+ * else discovered projects (a file with only `defaults:` or `policies:` still
+ * discovers).
+ */
 export async function loadProjects(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<LoadedProjects> {
   const mirror = await mirrors.ensureCommit(repo, sha, token);
   const moduleCalls = localModuleCalls(await mirrors.moduleSourceLines(mirror, sha));
   const text = await mirrors.readFile(mirror, sha, CONFIG_FILE);
-  if (text !== undefined) {
-    const loaded = loadRepoConfig(text);
-    return loaded.ok ? { ok: true, config: loaded.config, moduleCalls } : loaded;
-  }
+  const loaded = text === undefined ? undefined : loadRepoConfig(text);
+  if (loaded && !loaded.ok) return loaded;
+  if (loaded?.config.projects.length) return { ok: true, config: loaded.config, moduleCalls };
   const projects = discoverProjects(await mirrors.listFiles(mirror, sha), allModuleDirs(moduleCalls));
-  return { ok: true, config: { fromFile: false, projects, policies: [] }, moduleCalls };
+  return { ok: true, config: { fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [], defaults: loaded?.config.defaults }, moduleCalls };
+}
+
+/** The rules of the base branch at `sha` (its .plangate.yml), never of the PR. */
+export async function loadBaseRules(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<BaseRules> {
+  const mirror = await mirrors.ensureCommit(repo, sha, token);
+  const text = await mirrors.readFile(mirror, sha, CONFIG_FILE);
+  if (text === undefined) return { sha, state: "none" };
+  const loaded = loadRepoConfig(text);
+  return loaded.ok ? { sha, state: "file", config: loaded.config } : { sha, state: "invalid" };
 }

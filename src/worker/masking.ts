@@ -1,7 +1,6 @@
-import type { Run } from "../db/runs.js";
-import { projectMasker, type Masker } from "../plans/mask.js";
-import { allowlistedEnv } from "./terraform-job.js";
+import { createMasker, type Masker } from "../plans/mask.js";
 import type { WorkerDeps } from "./deps.js";
+import { passableValues } from "./project-env.js";
 
-/** The masker for everything a run of this project stores or shows. */
-export const maskerFor = (deps: WorkerDeps, run: Run): Masker => projectMasker(allowlistedEnv(run.config.env ?? []), deps.maskPatterns);
+/** The masker for everything a project's runs store or show: every value its `env` could pass in, plus the operator's patterns. */
+export const maskerFor = (deps: WorkerDeps, envNames: string[]): Masker => createMasker(passableValues(deps, envNames), deps.maskPatterns);

@@ -7,6 +7,7 @@ import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } f
 import { approvalStatus } from "./approval-check.js";
 import type { WorkerDeps } from "./deps.js";
 import { releasePullLocks } from "./release-locks.js";
+import { baseRulesBeforeMerge } from "./base-rules.js";
 
 /**
  * A PR was closed. Merged: apply what was reviewed on its last planned head
@@ -35,14 +36,16 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Pr
     await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
     return;
   }
-  const status = await approvalStatus(deps, gh, group);
+  // The rules of the base as it stood before this PR landed: the merge commit's first parent, never the merge commit.
+  const base = await baseRulesBeforeMerge(deps, gh, group, job.mergeSha);
+  const status = await approvalStatus(deps, gh, group, base);
   if (status.pending) return denyApply(deps, gh, ctx, `The plan of ${group.sha.slice(0, 7)} was still running when this pull request was merged, so there was no reviewed change to apply.`);
   if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${group.sha.slice(0, 7)} failed, so there is no reviewed change to apply.`);
   if (!status.met) {
     const missing = status.missing.map((m) => `${m.project} had ${m.have} of ${m.needed} approvals`).join("; ");
     return denyApply(deps, gh, ctx, `This pull request was merged without the required approvals on ${group.sha.slice(0, 7)} (${missing}), so nothing was applied.`);
   }
-  const units = (await reviewedUnits(deps, group, true)).filter((u) => !u.plan.consumed_at && hasChanges(u));
+  const units = (await reviewedUnits(deps, group, true, base)).filter((u) => !u.plan.consumed_at && hasChanges(u));
   if (!units.length) {
     await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
     return;

@@ -15,12 +15,16 @@ import { evaluatePolicies } from "../plans/policy.js";
 import { seal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
-import { allowlistedEnv, withTerraformJob } from "./terraform-job.js";
+import { withTerraformJob } from "./terraform-job.js";
+import { projectEnv } from "./project-env.js";
 import type { WorkerDeps } from "./deps.js";
 import { maskerFor } from "./masking.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
+
+/** The env names of the rules a run was planned under (base branch's, never the PR's alone). */
+const runEnvNames = (run: Run) => run.rules?.env ?? [];
 
 function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
@@ -30,12 +34,12 @@ function describeDuration(ms: number): string {
  * A cdktf program: synth once, then plan every stack in dependency order, each
  * as a run of its own (project NAME/STACK). A failed synth fails the program's run.
  */
-async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workRoot: string): Promise<RunFailure | "expanded"> {
+async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workRoot: string, env: Record<string, string>): Promise<RunFailure | "expanded"> {
   const synth = await cdktfSynth({
     sandbox: deps.sandbox,
     checkoutDir,
     projectDir: run.dir,
-    env: allowlistedEnv(run.config.env ?? []),
+    env,
     timeoutMs: deps.jobTimeoutMs,
     depsCacheDir: path.join(deps.dataDir, "cdktf-deps"),
     stacks: run.config.stacks,
@@ -47,9 +51,9 @@ async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workR
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
       return created;
     });
-    await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, checkoutDir, stack.dir, path.join(workRoot, "out", stack.name), terraformPlan));
+    await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, { checkoutDir, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env, terraformPlan));
   }
-  await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, run)(synth.output) });
+  await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, runEnvNames(run))(synth.output) });
   return "expanded";
 }
 
@@ -63,8 +67,10 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
   } catch (error) {
     return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
   }
-  if (run.engine === "cdktf") return planStacks(deps, run, checkoutDir, workRoot);
-  return withTerraformJob(deps, run, checkoutDir, run.dir, path.join(workRoot, "out"), terraformPlan);
+  const env = projectEnv(deps, runEnvNames(run), "plan");
+  if (!env.ok) return { stage: "config", message: env.message };
+  if (run.engine === "cdktf") return planStacks(deps, run, checkoutDir, workRoot, env.env);
+  return withTerraformJob(deps, run, { checkoutDir, projectDir: run.dir, outDir: path.join(workRoot, "out") }, env.env, terraformPlan);
 }
 
 /** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the report once the group is done. */
@@ -94,7 +100,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
 }
 
 async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<void> {
-  const mask = maskerFor(deps, run);
+  const mask = maskerFor(deps, runEnvNames(run));
   if ("ok" in outcome && outcome.ok) {
     const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
     const sealed = seal(deps.encryptionKey, outcome.planFile);

@@ -4,13 +4,14 @@ import { acquireLock } from "../db/locks.js";
 import type { Queryable } from "../db/pool.js";
 import { createRunGroup, finishRun, groupRuns, setCheckRunId, type Run } from "../db/runs.js";
 import { fullName, type GitHub, type RepoRef } from "../github/github.js";
-import { enqueue, projectQueue, TASKS, type PlanProjectPayload, type PlanPullRequestPayload } from "../jobs/jobs.js";
+import { enqueue, projectQueue, TASKS, type PlanProjectPayload, type PlanPullRequestPayload, type PullRequestRef } from "../jobs/jobs.js";
 import { selectProjects } from "../projects/affected.js";
 import { PLAN_COMMENT_MARKER } from "../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../settings/load-repo-config.js";
 import type { WorkerDeps } from "./deps.js";
-import { loadProjects } from "./load-projects.js";
+import { loadBaseRules, loadProjects } from "./load-projects.js";
+import { effectivePolicies, effectiveRules, ruleChanges } from "../settings/rules.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
 
 export const PLAN_CHECK = "plangate/plan";
@@ -38,10 +39,13 @@ async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, jo
 export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayload): Promise<void> {
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const gh = await deps.github.forInstallation(job.pull.installationId);
-  // A re-run requested from a check run does not say who wrote the PR; approvals need to know.
-  const pull = job.pull.author ? job.pull : { ...job.pull, author: (await gh.getPull(repo, job.pull.number)).author };
-  const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, () => gh.cloneToken());
+  // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
+  const pull = job.pull.author && job.pull.baseRef ? job.pull : await completePull(gh, repo, job.pull);
+  const token = () => gh.cloneToken();
+  const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, token);
   if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
+  // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
+  const base = await loadBaseRules(deps.mirrors, repo, await deps.mirrors.branchHead(repo, pull.baseRef!, token), token);
   const changed = await gh.listPullFiles(repo, pull.number);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
   if (!projects.length) {
@@ -61,8 +65,12 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const group = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
       tx,
-      { kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author, policies: loaded.config.policies },
-      projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p })),
+      {
+        kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author,
+        policies: effectivePolicies(base, loaded.config), base_ref: pull.baseRef!, base_sha: base.sha, config_from_file: loaded.config.projectsListed,
+        rule_changes: ruleChanges(base, loaded.config, projects),
+      },
+      projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: effectiveRules(base, p, loaded.config.projectsListed).rules })),
     );
     if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
     return created.group;
@@ -82,6 +90,11 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   });
   // When every project was refused for a lock, nothing else will report.
   await reportPlanGroupIfDone(deps, group.id, gh);
+}
+
+async function completePull(gh: GitHub, repo: RepoRef, pull: PullRequestRef): Promise<PullRequestRef> {
+  const info = await gh.getPull(repo, pull.number);
+  return { ...pull, author: pull.author || info.author, baseRef: pull.baseRef ?? info.baseRef };
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */

@@ -4,6 +4,7 @@ import type { GitHub } from "../github/github.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../render/plan-comment.js";
 import { renderPlanCheck } from "../render/plan-check.js";
 import { updateApprovalCheck } from "./approval-check.js";
+import { baseRulesAtPlan } from "./base-rules.js";
 import type { PlanReport } from "../render/plan-report.js";
 import type { WorkerDeps } from "./deps.js";
 
@@ -38,7 +39,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
       await gh.updateCheckRun(repo, group.check_run_id, { status: "completed", conclusion, output, detailsUrl: runUrl });
     }
     if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
-    await updateApprovalCheck(deps, gh, groupId);
+    await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
   } catch (error) {
     await deps.pool.query("update run_groups set reported_at = null where id = $1", [groupId]);
     throw error;

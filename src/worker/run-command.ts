@@ -10,16 +10,31 @@ import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } f
 import { approvalStatus } from "./approval-check.js";
 import type { WorkerDeps } from "./deps.js";
 import { releasePullLocks } from "./release-locks.js";
-import { loadProjects } from "./load-projects.js";
+import { baseRulesNow } from "./base-rules.js";
+import { loadBaseRules, loadProjects } from "./load-projects.js";
+import { effectivePolicies, effectiveRules, type BaseRules, type ProjectRules } from "../settings/rules.js";
 import { planPullRequest } from "./plan-pull-request.js";
 import { postNotice } from "./post-notice.js";
 
 const WRITERS = new Set(["admin", "maintain", "write"]);
 
-function approvalText(p: ProjectConfig): string {
-  const who = [...p.approvals.teams.map((t) => `team ${t}`), ...p.approvals.users].join(", ");
-  const destroy = p.approvals.destroy_required !== undefined ? `; ${p.approvals.destroy_required} on destroy` : "";
-  return `${p.approvals.required}${who ? ` from ${who}` : ""}${destroy}`;
+function approvalText(approvals: ProjectRules["approvals"]): string {
+  const who = [...approvals.teams.map((t) => `team ${t}`), ...approvals.users].join(", ");
+  const destroy = approvals.destroy_required !== undefined ? `; ${approvals.destroy_required} on destroy` : "";
+  return `${approvals.required}${who ? ` from ${who}` : ""}${destroy}`;
+}
+
+/** /help's view of a project: its effective rules, each with where it came from. */
+function helpProject(base: BaseRules, p: ProjectConfig, listed: boolean) {
+  const { rules, sources } = effectiveRules(base, p, listed);
+  return {
+    ...p,
+    approvalText: approvalText(rules.approvals),
+    applyText: rules.apply,
+    envText: rules.env.join(", "),
+    dependsText: rules.depends_on.join(", "),
+    sources,
+  };
 }
 
 /** Runs an accepted comment command: acknowledge, authorise, audit, then act. */
@@ -47,11 +62,18 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
   if (!retry) await audit("command.received", pull.headSha, { selector: job.selector, commentId: job.commentId });
 
   if (job.command === "help") {
-    const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, () => gh.cloneToken());
+    const token = () => gh.cloneToken();
+    const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, token);
+    const base = await loadBaseRules(deps.mirrors, repo, await deps.mirrors.branchHead(repo, pull.baseRef, token), token);
+    const rulesView = { baseRef: pull.baseRef, baseSha: base.sha.slice(0, 7), baseState: base.state, basePolicies: base.config?.policies.length ?? 0 };
     const view = loaded.ok
-      ? { ...loaded.config, projects: loaded.config.projects.map((p) => ({ ...p, approvalText: approvalText(p) })) }
+      ? {
+          ...loaded.config,
+          projects: loaded.config.projects.map((p) => helpProject(base, p, loaded.config.projectsListed)),
+          policies: effectivePolicies(base, loaded.config),
+        }
       : { problems: loaded.problems.map((p) => ({ where: `${CONFIG_FILE}:${p.line}:${p.column}`, message: p.message })) };
-    await reply(deps.templates.render("help", { ...view, shortSha: pull.headSha.slice(0, 7) }));
+    await reply(deps.templates.render("help", { ...view, ...rulesView, shortSha: pull.headSha.slice(0, 7) }));
     return;
   }
   if (job.command === "unlock") return unlock(deps, job, reply);
@@ -66,7 +88,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
   if (job.command === "plan") {
     await planPullRequest(deps, {
       trigger: job.trigger,
-      pull: { installationId: job.installationId, owner: job.owner, repo: job.repo, number: job.number, headSha: pull.headSha, author: pull.author },
+      pull: { installationId: job.installationId, owner: job.owner, repo: job.repo, number: job.number, headSha: pull.headSha, author: pull.author, baseRef: pull.baseRef },
       selection: { mode: "command", selector: job.selector },
     });
     return;
@@ -98,7 +120,8 @@ async function applyCommand(
   await audit("apply.requested", headSha, { selector: job.selector });
   const group = await latestPlanGroup(deps.pool, `${job.owner}/${job.repo}`, job.number, headSha);
   if (!group) return denyApply(deps, gh, ctx, `There is no plan of the current head ${headSha.slice(0, 7)}: comment \`/plan\` first.`);
-  const status = await approvalStatus(deps, gh, group);
+  const base = await baseRulesNow(deps, gh, group);
+  const status = await approvalStatus(deps, gh, group, base);
   if (status.pending) return denyApply(deps, gh, ctx, `The plan of ${headSha.slice(0, 7)} is still running: wait for it, then get it approved.`);
   if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${headSha.slice(0, 7)} failed: fix it and plan again before applying.`);
   if (!status.met) {
@@ -111,7 +134,7 @@ async function applyCommand(
     (selector.project === undefined || run.project === selector.project || run.project.startsWith(`${selector.project}/`)) &&
     (selector.dir === undefined || run.dir === selector.dir) &&
     (selector.workspace === undefined || run.workspace === selector.workspace);
-  const all = await reviewedUnits(deps, group, false, matches);
+  const all = await reviewedUnits(deps, group, false, base, matches);
   const units = all.filter((u) => !u.plan.consumed_at && hasChanges(u));
   if (!units.length) {
     const spent = all.map((u) => u.plan.consumed_by ?? "").find(Boolean) ?? "";

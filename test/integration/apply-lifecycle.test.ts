@@ -212,6 +212,7 @@ describe("approval, merge and apply", () => {
 describe("/apply and locks", () => {
   engineTest("/apply by a reader is refused; by a writer after approval it applies; a second /apply has nothing to apply", async () => {
     const config = { ".plangate.yml": "version: 1\nprojects:\n  - dir: cmd\n    apply: command\n" };
+    repo.commit(config, "main"); // the apply mode is a rule: the base branch decides it
     const p = await open({ ...config, ...project("cmd", { c: '"by-command"' }) }, ["cmd/main.tf"]);
     expect(comments(p).at(-1)).toContain("then comment `/apply`.");
     await comment(p, "/apply", "reader");
@@ -231,6 +232,7 @@ describe("/apply and locks", () => {
     expect(actions.filter((a) => a === "command.rejected")).toHaveLength(1);
     expect(actions.filter((a) => a === "apply.succeeded")).toHaveLength(1);
     await closePullRequest(h, p.number, p.sha);
+    repo.commit({ ".plangate.yml": null }, "main");
   });
 
   engineTest("a second PR on a locked project is refused naming the first, and plans after /unlock", async () => {

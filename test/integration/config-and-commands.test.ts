@@ -226,7 +226,7 @@ describe("comment commands", () => {
     expect(body).toContain("**plangate commands**");
     expect(body).toContain("| `/unlock` |");
     expect(body).toContain("no `.plangate.yml`: discovered");
-    expect(body).toContain("| `c` | `c` | terraform | `default` | on | on_merge | 1 |");
+    expect(body).toContain("| `c` | `c` | terraform | `default` | on | on_merge <sub>built-in</sub> | 1 <sub>built-in</sub> | none <sub>built-in</sub> |");
     expect(body).not.toContain("`modules/shared`");
     expect(h.fake.reactions).toContainEqual({ commentId, content: "eyes" });
   });

@@ -85,6 +85,7 @@ describe("a worker process killed", () => {
   engineTest("mid-apply: the apply is marked interrupted, the PR is told, and it is not applied again", async () => {
     const config = "version: 1\nprojects:\n  - dir: slow\n    apply: command\n    approvals: { required: 0 }\n";
     const slow = 'resource "terraform_data" "slow" {\n  input = "x"\n  provisioner "local-exec" {\n    command = "sleep 90"\n  }\n}\n';
+    repo.commit({ ".plangate.yml": config }, "main"); // apply mode and approvals are the base branch's rules
     const sha = await openPr(302, { ".plangate.yml": config, "slow/main.tf": slow }, ["slow/main.tf"]);
     const first = startWorker();
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
@@ -112,5 +113,6 @@ describe("a worker process killed", () => {
     expect(comments(302).at(-1)).toContain("the last apply was interrupted, so its plans are spent; comment `/plan` to plan again");
     const after = await h.db.pool.query("select action from audit_events where sha = $1 and action = 'apply.started'", [sha]);
     expect(after.rowCount).toBe(1);
+    repo.commit({ ".plangate.yml": null }, "main");
   });
 });

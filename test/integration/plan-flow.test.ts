@@ -15,6 +15,7 @@ let schema: string;
 beforeAll(async () => {
   h = await startHarness();
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+  repo.commit({ "README.md": "root" }); // the base branch: its .plangate.yml (none here) gives the rules
   schema = `tfstate_${Date.now()}`;
 });
 afterAll(async () => h?.close());

@@ -21,6 +21,7 @@ beforeAll(async () => {
     PLANGATE_MASK_PATTERNS: '["AKIA[0-9A-Z]{16}"]',
     PLANGATE_TEMPLATES_DIR: "test/fixtures/templates-override",
     PLANGATE_MAX_COMMENTS: "3",
+    PLANGATE_ENV_ALLOW: "TF_VAR_db_password",
   });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "root" });
@@ -58,6 +59,7 @@ async function push(number: number, files: Record<string, string>): Promise<stri
 describe("plan output", () => {
   engineTest("a secret passed through env, and operator patterns, never appear in comments, checks or stored output", async () => {
     const config = "version: 1\nprojects:\n  - dir: db\n    env: [TF_VAR_db_password]\n";
+    repo.commit({ ".plangate.yml": config }, "main"); // env names are rules: the base branch lists them
     const tf = `variable "db_password" {\n  type = string\n}\nresource "terraform_data" "db" {\n  input = { password = var.db_password, key = "${ACCESS_KEY}" }\n  provisioner "local-exec" {\n    command = "true"\n  }\n}\noutput "pw" {\n  value = var.db_password\n}\n`;
     const p = await openPr({ ".plangate.yml": config, "db/main.tf": tf }, ["db/main.tf"]);
     expect(p.check.conclusion).toBe("success");
@@ -73,6 +75,7 @@ describe("plan output", () => {
     expect(p.comments[0]).toContain('password = "***"');
     expect(p.comments[0]).toContain('key = "***"');
     expect(p.comments[0]).toContain('+ pw = "***"');
+    repo.commit({ ".plangate.yml": null }, "main");
     await closePullRequest(h, p.number, p.sha);
   });
 

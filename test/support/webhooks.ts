@@ -4,9 +4,13 @@ import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const index = require("@octokit/webhooks-examples/api.github.com/index.json") as { name: string; examples: Record<string, unknown>[] }[];
 
+/** The default branch of the repositories tests make (GitRepo): pull requests merge into it. */
+export const TEST_BASE_BRANCH = "main";
+
 /**
  * A deep copy of a real example payload from @octokit/webhooks-examples for
- * event/action, with an installation added where the example lacks one.
+ * event/action, with an installation added where the example lacks one, and a
+ * pull request's base branch set to the test repositories' (the examples say master).
  */
 export function examplePayload<T = Record<string, any>>(event: string, action: string): T {
   const examples = index.find((e) => e.name === event)?.examples.filter((e) => e.action === action) ?? [];
@@ -14,6 +18,7 @@ export function examplePayload<T = Record<string, any>>(event: string, action: s
   if (!example) throw new Error(`no example payload for ${event}.${action}`);
   const copy = structuredClone(example) as Record<string, any>;
   copy.installation ??= { id: 424242, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0MjQy" };
+  if (copy.pull_request?.base) copy.pull_request.base.ref = TEST_BASE_BRANCH;
   return copy as T;
 }
 

@@ -1,0 +1,148 @@
+import { isDeepStrictEqual } from "node:util";
+import type { PolicyConfig, ProjectConfig, RepoConfig } from "./repo-config.js";
+
+/**
+ * Who decides the rules (DESIGN.md section 2): the keys that gate a change are
+ * read from the base branch; a pull request's own file may only tighten them.
+ * Everything here is pure: the caller loads both files.
+ */
+
+export const RULE_KEYS = ["approvals", "apply", "env", "depends_on"] as const;
+export type RuleKey = (typeof RULE_KEYS)[number];
+export type ApplyMode = ProjectConfig["apply"];
+
+export interface ProjectRules {
+  approvals: ProjectConfig["approvals"];
+  apply: ApplyMode;
+  env: string[];
+  depends_on: string[];
+}
+
+/** Where a rule's value came from, as /help shows it. */
+export type RuleSource = "base" | "base defaults" | "built-in" | "pull request";
+
+/** The rules of the base branch as it stands before the PR lands. */
+export interface BaseRules {
+  /** The commit they were read at. */
+  sha: string;
+  /** "file": a valid .plangate.yml; "none": no file; "invalid": a broken file (built-in rules apply). */
+  state: "file" | "none" | "invalid";
+  config?: RepoConfig;
+}
+
+export const BUILT_IN_RULES: ProjectRules = {
+  approvals: { required: 1, teams: [], users: [] },
+  apply: "on_merge",
+  env: [],
+  depends_on: [],
+};
+
+export interface EffectiveRules {
+  rules: ProjectRules;
+  sources: Record<RuleKey, RuleSource>;
+}
+
+/** The base's entry for a project: same name, else same dir and workspace (a PR cannot rename its way out of its rules). */
+function baseProject(base: BaseRules, project: Pick<ProjectConfig, "name" | "dir" | "workspace">): ProjectConfig | undefined {
+  if (base.state !== "file" || !base.config?.projectsListed) return undefined;
+  const projects = base.config.projects;
+  return projects.find((p) => p.name === project.name && p.workspace === project.workspace) ?? projects.find((p) => p.dir === project.dir && p.workspace === project.workspace);
+}
+
+const APPLY_PATHS: Record<ApplyMode, string[]> = { on_merge: ["merge"], command: ["command"], both: ["merge", "command"] };
+
+/** The narrower of two apply modes: the ways both allow; when they share none, the base's. */
+function narrowerApply(base: ApplyMode, pr: ApplyMode): ApplyMode {
+  const both = APPLY_PATHS[base].filter((p) => APPLY_PATHS[pr].includes(p));
+  if (both.length === 2) return "both";
+  if (both.length === 1) return both[0] === "merge" ? "on_merge" : "command";
+  return base;
+}
+
+/** Tightens the base approvals with the PR's: higher counts; the PR may restrict approvers only where the base does not. */
+function tighterApprovals(base: ProjectRules["approvals"], pr: ProjectRules["approvals"]): ProjectRules["approvals"] {
+  const restricted = base.teams.length > 0 || base.users.length > 0;
+  const destroy = [base.destroy_required, pr.destroy_required].filter((n): n is number => n !== undefined);
+  return {
+    required: Math.max(base.required, pr.required),
+    teams: restricted ? base.teams : pr.teams,
+    users: restricted ? base.users : pr.users,
+    ...(destroy.length ? { destroy_required: Math.max(...destroy) } : {}),
+  };
+}
+
+/**
+ * A project's effective rules: the base branch's entry for it, else the base's
+ * `defaults:`, else the built-in rules; then tightened by the PR's own file
+ * when the project is listed there (`listedByPr`).
+ */
+export function effectiveRules(base: BaseRules, project: ProjectConfig, listedByPr: boolean): EffectiveRules {
+  const own = baseProject(base, project);
+  const defaults = base.state === "file" ? base.config?.defaults : undefined;
+  const sources = {} as Record<RuleKey, RuleSource>;
+  const from = <K extends RuleKey>(key: K): ProjectRules[K] => {
+    if (own) {
+      sources[key] = "base";
+      return own[key] as ProjectRules[K];
+    }
+    if (defaults?.[key] !== undefined) {
+      sources[key] = "base defaults";
+      return defaults[key] as ProjectRules[K];
+    }
+    sources[key] = "built-in";
+    return BUILT_IN_RULES[key];
+  };
+  const baseRules: ProjectRules = { approvals: from("approvals"), apply: from("apply"), env: from("env"), depends_on: from("depends_on") };
+  if (!listedByPr) return { rules: baseRules, sources };
+  const rules: ProjectRules = {
+    approvals: tighterApprovals(baseRules.approvals, project.approvals),
+    apply: narrowerApply(baseRules.apply, project.apply),
+    // Fewer variables is tighter: only names both files list reach the plan.
+    env: baseRules.env.filter((n) => project.env.includes(n)),
+    // More ordering is tighter: the PR may add dependencies.
+    depends_on: [...new Set([...baseRules.depends_on, ...project.depends_on])],
+  };
+  for (const key of RULE_KEYS) if (!isDeepStrictEqual(rules[key], baseRules[key])) sources[key] = "pull request";
+  return { rules, sources };
+}
+
+/** The base's policies always apply; the PR's file may add more (never remove). */
+export function effectivePolicies(base: BaseRules, pr: RepoConfig): PolicyConfig[] {
+  const basePolicies = base.state === "file" ? (base.config?.policies ?? []) : [];
+  const extra = pr.fromFile ? pr.policies.filter((p) => !basePolicies.some((b) => isDeepStrictEqual(b, p))) : [];
+  return [...basePolicies, ...extra];
+}
+
+/** The project with its effective rules in place of the PR's. */
+export function withRules(project: ProjectConfig, rules: ProjectRules): ProjectConfig {
+  return { ...project, ...rules };
+}
+
+/**
+ * What the PR's file changes in the rules compared with the base (in words
+ * for the plan comment): those changes take effect once merged, except where
+ * they tighten.
+ */
+export function ruleChanges(base: BaseRules, pr: RepoConfig, planned: ProjectConfig[]): string[] {
+  if (!pr.fromFile) return base.state === "file" ? [".plangate.yml removed"] : [];
+  const changes: string[] = [];
+  for (const project of pr.projectsListed ? planned : []) {
+    const { rules: baseOnly } = effectiveRules(base, project, false);
+    const keys = RULE_KEYS.filter((key) => !isDeepStrictEqual(normalise(key, project[key]), normalise(key, baseOnly[key])));
+    if (keys.length) changes.push(`${keys.join(", ")} of ${project.name}`);
+  }
+  const basePolicies = base.state === "file" ? (base.config?.policies ?? []) : [];
+  if (!isDeepStrictEqual(pr.policies, basePolicies)) changes.push("policies");
+  if (!isDeepStrictEqual(pr.defaults ?? {}, (base.state === "file" ? base.config?.defaults : undefined) ?? {})) changes.push("defaults");
+  return changes;
+}
+
+/** Values compared as sets where order carries no meaning. */
+function normalise(key: RuleKey, value: unknown): unknown {
+  if (key === "env" || key === "depends_on") return [...(value as string[])].sort();
+  if (key === "approvals") {
+    const a = value as ProjectRules["approvals"];
+    return { ...a, teams: [...a.teams].sort(), users: [...a.users].sort() };
+  }
+  return value;
+}

@@ -1,0 +1,33 @@
+import type { Run, RunGroup } from "../db/runs.js";
+import type { GitHub } from "../github/github.js";
+import { effectiveRules, type BaseRules, type ProjectRules } from "../settings/rules.js";
+import type { WorkerDeps } from "./deps.js";
+import { loadBaseRules } from "./load-projects.js";
+
+const repoOf = (group: Pick<RunGroup, "repo">) => {
+  const [owner, name] = group.repo.split("/") as [string, string];
+  return { owner, name };
+};
+
+/** The rules of the PR's base branch as it stands now (for reviews and /apply). */
+export async function baseRulesNow(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<BaseRules> {
+  const token = () => gh.cloneToken();
+  if (group.base_ref) return loadBaseRules(deps.mirrors, repoOf(group), await deps.mirrors.branchHead(repoOf(group), group.base_ref, token), token);
+  // A plan from before rules were read from the base: only the built-in rules are known to be the base's.
+  return { sha: group.base_sha ?? "", state: "none" };
+}
+
+/** The rules the plan was made under (the base commit read at plan time). */
+export async function baseRulesAtPlan(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<BaseRules> {
+  if (!group.base_sha) return baseRulesNow(deps, gh, group);
+  return loadBaseRules(deps.mirrors, repoOf(group), group.base_sha, () => gh.cloneToken());
+}
+
+/** For a merge: the base as it stood before the PR landed, i.e. the merge commit's first parent (never the merge commit). */
+export async function baseRulesBeforeMerge(deps: WorkerDeps, gh: GitHub, group: RunGroup, mergeSha: string): Promise<BaseRules> {
+  const token = () => gh.cloneToken();
+  return loadBaseRules(deps.mirrors, repoOf(group), await deps.mirrors.firstParent(repoOf(group), mergeSha, token), token);
+}
+
+/** A planned run's effective rules under `base`, tightened by the PR's file where it listed the project. */
+export const rulesOf = (base: BaseRules, group: RunGroup, run: Run): ProjectRules => effectiveRules(base, run.config, group.config_from_file).rules;

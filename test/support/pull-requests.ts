@@ -1,0 +1,99 @@
+import { closePullRequest, queueDrained, waitFor, WEBHOOK_SECRET, type Harness } from "./app-harness.js";
+import type { GitRepo } from "./git-repo.js";
+import { asShown } from "./markdown.js";
+import { deliver, examplePayload } from "./webhooks.js";
+
+export interface Pr {
+  number: number;
+  branch: string;
+  sha: string;
+}
+
+/**
+ * Drives pull requests against the fake GitHub the way GitHub would: real
+ * commits on a real repository, real example payloads, signed deliveries.
+ */
+export class PullRequests {
+  private next: number;
+  constructor(
+    private readonly h: Harness,
+    private readonly repo: GitRepo,
+    readonly author = "Codertocat", // the example payloads' PR author
+    firstNumber = 500,
+  ) {
+    this.next = firstNumber;
+  }
+
+  get full(): string {
+    return `${this.repo.owner}/${this.repo.name}`;
+  }
+
+  /** Opens a PR whose branch is `files` over main, and waits for its plan to complete. */
+  async open(files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+    const number = ++this.next;
+    const branch = `pr-${number}`;
+    return this.planned({ number, branch, sha: this.repo.commit(files, branch) }, "opened", changed);
+  }
+
+  async push(p: Pr, files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+    return this.planned({ ...p, sha: this.repo.commit(files, p.branch) }, "synchronize", changed);
+  }
+
+  private async planned(p: Pr, action: string, changed: string[]): Promise<Pr> {
+    this.h.fake.pullFiles.set(`${this.full}#${p.number}`, changed);
+    this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author });
+    const payload = examplePayload("pull_request", action);
+    Object.assign(payload.pull_request, { number: p.number, draft: false });
+    payload.pull_request.head.sha = p.sha;
+    const res = await deliver(this.h.url, "pull_request", payload, WEBHOOK_SECRET);
+    if (res.status !== 200) throw new Error(`pull_request.${action} answered ${res.status}`);
+    await waitFor("plangate/plan", () => this.check("plangate/plan", p.sha)?.status === "completed");
+    await queueDrained(this.h.db);
+    return p;
+  }
+
+  check(name: string, sha: string) {
+    return this.h.fake.checkRuns.filter((c) => c.name === name && c.head_sha === sha).at(-1);
+  }
+
+  async review(p: Pr, user: string, state = "APPROVED"): Promise<void> {
+    const key = `${this.full}#${p.number}`;
+    this.h.fake.reviews.set(key, [...(this.h.fake.reviews.get(key) ?? []), { user, state, commit_id: p.sha }]);
+    const payload = examplePayload("pull_request_review", "submitted");
+    payload.pull_request = { ...payload.pull_request, number: p.number, head: { ...payload.pull_request.head, sha: p.sha } };
+    payload.review = { ...payload.review, state: state.toLowerCase(), commit_id: p.sha, user: { ...payload.review.user, login: user } };
+    const res = await deliver(this.h.url, "pull_request_review", payload, WEBHOOK_SECRET);
+    if (res.status !== 200) throw new Error(`review answered ${res.status}`);
+    await queueDrained(this.h.db);
+  }
+
+  async comment(p: Pr, body: string, user: string): Promise<void> {
+    const payload = examplePayload("issue_comment", "created");
+    payload.issue = { ...payload.issue, number: p.number, pull_request: { url: "x" } };
+    payload.comment = { ...payload.comment, id: Math.floor(Math.random() * 1e9), body, user: { ...payload.comment.user, login: user, type: "User" } };
+    payload.sender = { ...payload.sender, login: user, type: "User" };
+    const res = await deliver(this.h.url, "issue_comment", payload, WEBHOOK_SECRET);
+    if (res.status !== 200) throw new Error(`comment answered ${res.status}`);
+    await queueDrained(this.h.db);
+  }
+
+  /** Merges with a real merge commit and delivers pull_request.closed (merged). */
+  async merge(p: Pr, by = "alice"): Promise<string> {
+    const mergeSha = this.repo.merge(p.branch);
+    await closePullRequest(this.h, p.number, p.sha, { mergeSha, mergedBy: by });
+    return mergeSha;
+  }
+
+  close(p: Pr): Promise<void> {
+    return closePullRequest(this.h, p.number, p.sha);
+  }
+
+  /** The PR's comments as GitHub shows them. */
+  comments(p: Pr): string[] {
+    return this.h.fake.commentsOn(this.full, p.number).map((c) => asShown(c.body));
+  }
+
+  async audit(p: Pr): Promise<{ action: string; actor: string; sha: string; details: Record<string, any> }[]> {
+    return (await this.h.db.pool.query("select action, actor, sha, details from audit_events where pull_number = $1 order by id", [p.number])).rows;
+  }
+}
