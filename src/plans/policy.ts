@@ -16,8 +16,12 @@ export interface PolicyResult {
   requiredApprovals: number;
 }
 
-/** Policy actions map onto plan actions: "destroy" is terraform's delete. */
-const ACTION: Record<string, ChangeAction> = { create: "create", update: "update", replace: "replace", destroy: "delete" };
+/**
+ * Policy actions map onto plan actions. A replace destroys the old object
+ * too, so `deny: destroy` refuses it as well: otherwise a PR could get a
+ * protected database deleted by changing one force-new attribute.
+ */
+const ACTIONS: Record<string, ChangeAction[]> = { create: ["create"], update: ["update"], replace: ["replace"], destroy: ["delete", "replace"] };
 const COUNTED: ChangeAction[] = ["create", "update", "replace", "delete"];
 
 function matcher(policy: PolicyConfig) {
@@ -34,7 +38,7 @@ export function evaluatePolicies(policies: PolicyConfig[], changes: PlanChanges)
     const matches = matcher(policy);
     const scoped = changes.resources.filter((r) => COUNTED.includes(r.action) && matches(r));
     if (policy.deny !== undefined) {
-      const denied = new Set((Array.isArray(policy.deny) ? policy.deny : [policy.deny]).map((a) => ACTION[a]));
+      const denied = new Set((Array.isArray(policy.deny) ? policy.deny : [policy.deny]).flatMap((a) => ACTIONS[a] ?? []));
       const hits = scoped.filter((r) => denied.has(r.action));
       if (hits.length) {
         const what = (Array.isArray(policy.deny) ? policy.deny : [policy.deny]).join("/");

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { engineTest } from "../support/app-harness.js";
+import { createTestDatabase } from "../support/database.js";
 
 const run = promisify(execFile);
 
@@ -24,7 +25,7 @@ describe("plangate CLI", () => {
     chmodSync(dataDir, 0o755);
     const first = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
     expect(first.stderr).toBe("");
-    expect(first).toMatchObject({ code: 0, stdout: "applied: 001_initial.sql, 002_approvals_locks_applies.sql, 003_policies.sql\n" });
+    expect(first).toMatchObject({ code: 0, stdout: "applied: 001_initial.sql, 002_approvals_locks_applies.sql, 003_policies.sql, 004_trust_model.sql\n" });
     const again = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
     expect(again).toMatchObject({ code: 0, stdout: "database is up to date\n" });
   });
@@ -35,10 +36,18 @@ describe("plangate CLI", () => {
     expect(result.stderr).toBe('plangate: invalid setting: PLANGATE_WORKERS must be a whole number (got "lots")\n');
   });
 
+  test("an allowlist that would pass plangate's own settings stops start", async () => {
+    const result = await plangate(["start"], { PLANGATE_ENV_ALLOW: "AWS_*,*" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("invalid setting: PLANGATE_ENV_ALLOW refused: \"*\" would pass plangate's own setting APP_ID into plans");
+  });
+
   test("an explicit engine binary that does not exist stops start", async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-cli-"));
     chmodSync(dataDir, 0o755);
+    const db = await createTestDatabase();
     const result = await plangate(["worker"], {
+      DATABASE_URL: db.url,
       APP_ID: "1",
       PRIVATE_KEY: "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
       WEBHOOK_SECRET: "s",
@@ -48,6 +57,7 @@ describe("plangate CLI", () => {
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('invalid setting: PLANGATE_TERRAFORM_BIN is "/nonexistent/terraform", which is not an executable file');
+    await db.drop();
   });
 
   test("an unknown command prints the usage", async () => {

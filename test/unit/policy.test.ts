@@ -14,6 +14,18 @@ describe("policies", () => {
     expect(evaluatePolicies([{ deny: "destroy", resource_types: ["aws_s3_*"] }], p).violations).toEqual([]);
   });
 
+  test("deny: destroy also refuses a replace, which destroys the old object", () => {
+    const replaced = plan(change("aws_db_instance.main", "replace"), change("aws_s3_bucket.logs", "update"));
+    expect(evaluatePolicies([{ deny: "destroy", resource_types: ["aws_db_*"] }], replaced).violations).toEqual([
+      { policy: 0, rule: "deny", message: "policy 1 denies destroy of types aws_db_*", addresses: ["aws_db_instance.main"] },
+    ]);
+    expect(evaluatePolicies([{ deny: "destroy" }], p).violations[0]!.addresses).toEqual(["aws_db_instance.main", "aws_iam_role.ci"]);
+  });
+
+  test("deny: replace does not refuse a plain destroy", () => {
+    expect(evaluatePolicies([{ deny: "replace" }], p).violations[0]!.addresses).toEqual(["aws_iam_role.ci"]);
+  });
+
   test("deny several actions, limited by address globs", () => {
     const result = evaluatePolicies([{ deny: ["create", "replace"], addresses: ["aws_iam_role.*", "module.*.x"] }], p);
     expect(result.violations.map((v) => v.addresses)).toEqual([["aws_iam_role.ci"]]);

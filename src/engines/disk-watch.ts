@@ -1,0 +1,76 @@
+import type { Dirent } from "node:fs";
+import { lstat, readdir } from "node:fs/promises";
+import path from "node:path";
+
+/** Polling bounds: a small workspace is measured often; walking takes at most a twentieth of the time. */
+const MIN_INTERVAL_MS = 50;
+const MAX_INTERVAL_MS = 5000;
+const WALK_SHARE = 20;
+
+const ignoreGone = (error: NodeJS.ErrnoException) => {
+  if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+  throw error;
+};
+
+/**
+ * Disk space used under `dir` (allocated blocks, links not followed), with
+ * the walk abandoned once `stopAt` is reached: its exact size past a cap is
+ * not needed.
+ */
+export async function diskUsage(dir: string, stopAt = Infinity): Promise<number> {
+  let total = 0;
+  const walk = async (folder: string): Promise<void> => {
+    const entries: Dirent[] = (await readdir(folder, { withFileTypes: true }).catch(ignoreGone)) ?? [];
+    const subfolders: string[] = [];
+    await Promise.all(
+      entries.map(async (entry) => {
+        const full = path.join(folder, entry.name);
+        const stats = await lstat(full).catch(ignoreGone);
+        if (!stats) return;
+        total += stats.blocks * 512;
+        if (stats.isDirectory()) subfolders.push(full);
+      }),
+    );
+    for (const sub of subfolders) {
+      if (total >= stopAt) return;
+      await walk(sub);
+    }
+  };
+  const top = await lstat(dir).catch(ignoreGone);
+  if (!top?.isDirectory()) return 0;
+  total += top.blocks * 512;
+  await walk(dir);
+  return total;
+}
+
+export interface DiskWatch {
+  /** Stops polling and measures once more: the bytes used now. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Measures `dir` again and again while a run lasts and calls `exceeded` the
+ * first time it holds `capBytes` or more (the caller kills the run).
+ */
+export function watchDisk(dir: string, capBytes: number, exceeded: (bytes: number) => void): DiskWatch {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const measure = async () => {
+    const started = Date.now();
+    const bytes = await diskUsage(dir, capBytes).catch(() => 0);
+    if (stopped) return;
+    if (bytes >= capBytes) return exceeded(bytes);
+    const interval = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, (Date.now() - started) * WALK_SHARE));
+    timer = setTimeout(() => (current = measure()), interval);
+  };
+  current = measure();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+      return diskUsage(dir, capBytes);
+    },
+  };
+}

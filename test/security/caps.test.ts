@@ -1,0 +1,132 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { diskUsage } from "../../src/engines/disk-watch.js";
+import { capSettings, DEFAULT_CAPS, SandboxCaps } from "../../src/engines/limits.js";
+import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
+import { readSettings } from "../../src/settings/settings.js";
+import { toolTest } from "../support/app-harness.js";
+
+/**
+ * The hostile PR author's resource attacks: a fork bomb, a disk filler and a
+ * memory hog, each run in the real sandbox with a small cap. Every attack is
+ * bounded (2,000 processes, 1 GiB of memory or disk) so that without the caps
+ * it cannot harm the machine: it then simply succeeds, and the test fails.
+ */
+const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(bwrapWorks(), "bubblewrap", name, fn, timeout)) as typeof test;
+
+const MiB = 1024 ** 2;
+
+const workspaces: string[] = [];
+function workspace(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-caps-"));
+  chmodSync(dir, 0o755);
+  workspaces.push(dir);
+  return dir;
+}
+afterAll(() => workspaces.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A sandbox whose caps come from the settings an operator would type. */
+function sandboxWith(env: Record<string, string>): Sandbox {
+  return new Sandbox("bwrap", { caps: new SandboxCaps(capSettings(readSettings(env))) });
+}
+
+const processesNamed = (text: string) => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(text));
+
+describe("sandbox caps", () => {
+  test("the start log can say how each cap is enforced here", () => {
+    const { mechanism } = new SandboxCaps(DEFAULT_CAPS);
+    expect(mechanism.summary).toMatch(/^(cgroup v2|cgroup v1|rlimits)( \+ rlimits)?$/);
+    expect(mechanism.pids).toMatch(/pids\.max|RLIMIT_NPROC/);
+    expect(mechanism.memory).toMatch(/memory\.(max|limit_in_bytes)|RLIMIT_AS/);
+  });
+
+  sandboxTest("a fork bomb stops at PLANGATE_SANDBOX_PIDS and leaves no process behind", async () => {
+    const marker = `7${Math.floor(Math.random() * 1e6)}`;
+    const started = Date.now();
+    const result = await sandboxWith({ PLANGATE_SANDBOX_PIDS: "64" }).run({
+      command: ["/usr/bin/bash", "-c", `for i in $(seq 2000); do sleep ${marker} & done; wait`],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 60_000,
+    });
+    expect(result.timedOut).toBe(false);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.problems).toEqual(["exceeded PLANGATE_SANDBOX_PIDS (64 processes)"]);
+    expect(processesNamed(`sleep ${marker}`)).toEqual([]);
+  }, 90_000);
+
+  sandboxTest("a disk filler stops at PLANGATE_SANDBOX_DISK, near the cap", async () => {
+    const work = workspace();
+    const result = await sandboxWith({ PLANGATE_SANDBOX_DISK: "64m" }).run({
+      command: ["/bin/sh", "-c", "i=0; while [ $i -lt 1024 ]; do head -c 1048576 /dev/zero > fill-$i || exit 1; i=$((i+1)); done"],
+      workDir: work,
+      network: false,
+      env: {},
+      timeoutMs: 60_000,
+    });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.problems).toEqual(["exceeded PLANGATE_SANDBOX_DISK (64 MiB): the workspace grew past it"]);
+    expect(await diskUsage(work)).toBeLessThan(3 * 64 * MiB);
+  }, 90_000);
+
+  sandboxTest("the sandbox's /tmp holds no more than PLANGATE_SANDBOX_DISK", async () => {
+    const result = await sandboxWith({ PLANGATE_SANDBOX_DISK: "64m" }).run({
+      // Files of 40 MiB each: no single one reaches the cap, together they would fill 160 MiB.
+      command: ["/bin/sh", "-c", "for i in 1 2 3 4; do head -c 41943040 /dev/zero > /tmp/big-$i || failed=1; done; echo tmp-bytes=$(cat /tmp/big-* | wc -c); exit ${failed:-0}"],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 60_000,
+    });
+    expect(result.exitCode).not.toBe(0);
+    const written = Number(/tmp-bytes=(\d+)/.exec(result.output)?.[1]);
+    expect(written).toBeLessThanOrEqual(64 * MiB);
+    expect(result.problems).toEqual(["exceeded PLANGATE_SANDBOX_DISK (64 MiB): no space left (the sandbox's /tmp holds at most this much)"]);
+  }, 90_000);
+
+  sandboxTest("a program allocating past PLANGATE_SANDBOX_MEMORY is stopped and the cap named", async () => {
+    const hog = "const kept = []; for (let i = 0; i < 64; i++) kept.push(Buffer.alloc(16 * 1024 * 1024, 1)); console.log('allocated', kept.length * 16, 'MiB');";
+    const sandbox = sandboxWith({ PLANGATE_SANDBOX_MEMORY: "300m" });
+    const result = await sandbox.run({ command: ["/usr/bin/node", "-e", hog], workDir: workspace(), network: false, env: {}, timeoutMs: 60_000 });
+    expect(result.output).not.toContain("allocated 1024 MiB");
+    expect(result.exitCode).not.toBe(0);
+    const how = sandbox.caps.mechanism.memory.startsWith("cgroup") ? "the OOM killer stopped it" : "a process ran out of address space";
+    expect(result.problems).toEqual([`exceeded PLANGATE_SANDBOX_MEMORY (300 MiB): ${how}`]);
+  }, 90_000);
+
+  sandboxTest("where no cgroup can be made, rlimits still stop a fork bomb and name the cap", async () => {
+    const marker = `6${Math.floor(Math.random() * 1e6)}`;
+    const caps = new SandboxCaps(capSettings(readSettings({ PLANGATE_SANDBOX_PIDS: "64" })), null);
+    expect(caps.mechanism.summary).toBe("rlimits");
+    const result = await new Sandbox("bwrap", { caps }).run({
+      command: ["/bin/sh", "-c", `i=0; while [ $i -lt 2000 ]; do sleep ${marker} & i=$((i+1)); done; wait`],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 60_000,
+    });
+    expect(result.timedOut).toBe(false);
+    expect(result.problems).toEqual(["exceeded PLANGATE_SANDBOX_PIDS (64 processes)"]);
+    expect(processesNamed(`sleep ${marker}`)).toEqual([]);
+  }, 90_000);
+
+  sandboxTest("a run within its caps succeeds and leaves no cgroup behind", async () => {
+    const sandbox = sandboxWith({ PLANGATE_SANDBOX_PIDS: "64", PLANGATE_SANDBOX_MEMORY: "300m", PLANGATE_SANDBOX_DISK: "64m" });
+    const result = await sandbox.run({
+      command: ["/bin/sh", "-c", "head -c 10000000 /dev/zero > small; head -c 10000000 /dev/zero > /tmp/small; for i in 1 2 3 4 5; do sleep 0.1 & done; wait; echo fine"],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 60_000,
+    });
+    expect(result.problems).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toContain("fine");
+    const leftovers = execFileSync("find", ["/sys/fs/cgroup", "-maxdepth", "4", "-name", `plangate-run-${process.pid}-*`], { encoding: "utf8" });
+    expect(leftovers).toBe("");
+  }, 90_000);
+});
