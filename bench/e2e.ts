@@ -16,6 +16,7 @@ const config = (i: number) => `resource "terraform_data" "a" {\n  input = "round
 async function main() {
   const h = await startHarness({ PLANGATE_WORKERS: "2" });
   const repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+  repo.commit({ "README.md": "base" }); // the base branch, whose .plangate.yml (none) gives the rules
   const plangate: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const sha = repo.commit({ "infra/main.tf": config(i) }, "feature");

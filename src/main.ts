@@ -6,6 +6,8 @@ import { openDatabase } from "./db/open-database.js";
 import { migrate } from "./db/migrate.js";
 import { createPool, type Pool } from "./db/pool.js";
 import { chooseSandbox, Sandbox } from "./engines/sandbox.js";
+import { egressFilterFor } from "./engines/egress/egress-from-settings.js";
+import { capSettings, formatSize, SandboxCaps } from "./engines/limits.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
 import { RepoMirrors } from "./github/repo-mirror.js";
@@ -13,7 +15,9 @@ import { plangateApp } from "./index.js";
 import { loadTemplates, type Templates } from "./render/templates.js";
 import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
+import { limitRequestBodies } from "./web/body-limit.js";
 import { encryptionKeyFor } from "./settings/encryption-key.js";
+import { verifyEncryptionKey } from "./settings/key-check.js";
 import { findBinary } from "./settings/find-binary.js";
 import { SettingsError, type Settings } from "./settings/settings.js";
 import type { WorkerDeps } from "./worker/deps.js";
@@ -41,14 +45,18 @@ function resolveEngine(variable: string, configured: string, isDefault: boolean,
   return configured;
 }
 
-async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger, shared: Shared): Promise<WorkerDeps> {
+async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger, shared: Shared, databaseUrl: string): Promise<WorkerDeps> {
   const env = process.env;
+  const caps = new SandboxCaps(capSettings(settings));
+  const { summary, ...how } = caps.mechanism;
+  log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   return {
     pool,
     github: octokitGitHubFactory(probot),
     mirrors: new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl),
-    sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m))),
-    terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform")),
+    // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
+    sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) }),
+    terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),
     templates: shared.templates,
     log,
     dataDir: settings.dataDir,
@@ -58,6 +66,8 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     jobTimeoutMs: settings.jobTimeoutMs,
     allowForkPrs: settings.allowForkPrs,
     maskPatterns: settings.maskPatterns,
+    envAllow: settings.envAllow,
+    applyEnvAllow: settings.applyEnvAllow,
     maxComments: settings.maxComments,
     runLinks: shared.runLinks,
   };
@@ -89,6 +99,13 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   }
 
   const encryptionKey = await encryptionKeyFor(settings.encryptionKey, settings.dataDir, (m) => log.warn(m));
+  try {
+    await verifyEncryptionKey(pool, encryptionKey);
+  } catch (error) {
+    await pool.end();
+    await database.stop();
+    throw error;
+  }
   const shared: Shared = {
     templates: await loadTemplates(settings.templatesDir),
     encryptionKey,
@@ -100,11 +117,14 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
     if (shared.runLinks) server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
-    await server.start();
+    limitRequestBodies(await server.start(), log);
   }
   let runner: { stop(): Promise<void> } | undefined;
+  let sandbox: Sandbox | undefined;
   if (options.worker && settings.workers > 0) {
-    runner = await startWorker(await workerDeps(settings, pool, new Probot(probotOptions), log, shared), settings.workers, settings.workerStaleAfterMs);
+    const deps = await workerDeps(settings, pool, new Probot(probotOptions), log, shared, database.url);
+    sandbox = deps.sandbox;
+    runner = await startWorker(deps, settings.workers, settings.workerStaleAfterMs);
     log.info({ concurrency: settings.workers }, "worker started");
   }
   return {
@@ -113,6 +133,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     async stop() {
       await server?.stop();
       await runner?.stop();
+      await sandbox?.close();
       await pool.end();
       await database.stop();
     },

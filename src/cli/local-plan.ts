@@ -5,6 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { cdktfSynth } from "../engines/cdktf.js";
 import { chooseSandbox, Sandbox } from "../engines/sandbox.js";
+import { egressFilterFor } from "../engines/egress/egress-from-settings.js";
+import { capSettings, SandboxCaps } from "../engines/limits.js";
+import { scrubCheckout } from "../engines/scrub.js";
 import { failureMessage, terraformPlan, type PlanOutcome } from "../engines/terraform.js";
 import { TerraformHomes } from "../engines/terraform-home.js";
 import { parsePlanChanges } from "../plans/changes.js";
@@ -60,9 +63,10 @@ export async function localPlan(settings: Settings, target: string, print: (text
     } else {
       await cp(dir, checkoutDir, { recursive: true, verbatimSymlinks: true, filter: (src) => !/[/\\](\.terraform|node_modules|cdktf\.out)$/.test(src) });
     }
+    await scrubCheckout(checkoutDir); // nothing from the directory runs as terraform's tooling, as for a pull request
     const projectDir = path.relative(root, dir) || ".";
-    const sandbox = new Sandbox(chooseSandbox(settings.sandbox, warn));
-    const homes = new TerraformHomes(path.join(work, "terraform"));
+    const sandbox = new Sandbox(chooseSandbox(settings.sandbox, warn), { caps: new SandboxCaps(capSettings(settings)), egress: egressFilterFor(settings, settings.databaseUrl) });
+    const homes = new TerraformHomes(path.join(work, "terraform"), { providerMirror: settings.providerMirror });
     const bin = findBinary(settings.terraformBin) ?? settings.terraformBin;
     const plan = async (unitDir: string) => {
       const { home, release } = await homes.acquire();
@@ -81,6 +85,7 @@ export async function localPlan(settings: Settings, target: string, print: (text
       await mkdir(path.join(work, "out", projectDir), { recursive: true });
       projects.push(result(projectDir, await plan(projectDir)));
     }
+    await sandbox.close();
     const templates = await loadTemplates(settings.templatesDir);
     print(renderPlanComment(templates, { repo: "local", sha: sha ?? "local", projects }, { maxParts: 1000 }).join("\n"));
     return projects.every((p) => p.status === "succeeded") ? 0 : 1;

@@ -12,6 +12,8 @@ export interface ExecRequest {
   maxOutputBytes?: number;
   /** Write stdout to this file instead of capturing it (for large machine-readable output). */
   stdoutFile?: string;
+  /** Aborting kills the whole group at once (a watchdog saw the program exceed a cap). */
+  stop?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -94,6 +96,9 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
         // the group is already gone
       }
     };
+    const onStop = () => killGroup("SIGKILL");
+    request.stop?.addEventListener("abort", onStop, { once: true });
+    if (request.stop?.aborted) onStop();
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup("SIGTERM");
@@ -103,11 +108,13 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
     child.stderr?.on("data", (chunk: Buffer) => output.push(chunk));
     child.on("error", (error) => {
       clearTimeout(timer);
+      request.stop?.removeEventListener("abort", onStop);
       if (stdoutFd !== undefined) closeSync(stdoutFd);
       reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`));
     });
     child.on("close", (exitCode, signal) => {
       clearTimeout(timer);
+      request.stop?.removeEventListener("abort", onStop);
       if (stdoutFd !== undefined) closeSync(stdoutFd);
       // Anything the program left behind in its group goes with it.
       killGroup("SIGKILL");

@@ -2,7 +2,17 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
+import { SandboxCaps } from "./limits.js";
+import { writeSandboxEtc, type HostEntry, type SandboxEtc } from "./sandbox-etc.js";
+
+/** A host folder (source) seen at target inside the sandbox. */
+export interface SandboxBind {
+  source: string;
+  target: string;
+  writable: boolean;
+}
 
 export interface SandboxRequest {
   /** Absolute program path and its arguments. */
@@ -20,27 +30,33 @@ export interface SandboxRequest {
   readOnly?: string[];
   /** Extra host paths the program may write (a plugin cache). */
   writable?: string[];
+  /**
+   * Host folders mounted at a path of the sandbox's choosing, after the
+   * workspace (so a target may cover part of it, e.g. an empty read-only HOME).
+   * Without bubblewrap the target must equal the source.
+   */
+  binds?: SandboxBind[];
   timeoutMs: number;
   maxOutputBytes?: number;
   stdoutFile?: string;
+  /** Lines added to the sandbox's generated /etc/hosts (bubblewrap only). */
+  hosts?: HostEntry[];
 }
 
-export interface SandboxLimits {
-  /** Address space per process, bytes (terraform and node need about 1 GiB). */
-  addressSpaceBytes: number;
-  fileSizeBytes: number;
-  openFiles: number;
+export interface SandboxOptions {
+  /** Memory, process and disk caps of every run (PLANGATE_SANDBOX_MEMORY/_PIDS/_DISK); detected once. */
+  caps?: SandboxCaps;
+  /**
+   * The egress filter runs with `network: true` go through (the sandbox owns
+   * it; `close()` stops it). Default: one with only the built-in refusals.
+   */
+  egress?: EgressFilter;
 }
 
-export const DEFAULT_LIMITS: SandboxLimits = {
-  addressSpaceBytes: 8 * 1024 ** 3,
-  fileSizeBytes: 2 * 1024 ** 3,
-  openFiles: 4096,
-};
+const OPEN_FILES = 4096;
 
 const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
 const NOBODY = 65534;
-const ETC_FILES = ["resolv.conf", "hosts", "nsswitch.conf", "gai.conf", "ssl", "ca-certificates", "pki", "localtime", "passwd", "group"];
 
 export type SandboxKind = "bwrap" | "none";
 
@@ -74,28 +90,68 @@ export class Sandbox {
   private readonly prlimit = findProgram("prlimit");
   private readonly setpriv = findProgram("setpriv");
 
+  readonly caps: SandboxCaps;
+  private readonly egress: EgressFilter;
+
   constructor(
     readonly kind: SandboxKind,
-    private readonly limits: SandboxLimits = DEFAULT_LIMITS,
-  ) {}
+    options: SandboxOptions = {},
+  ) {
+    this.caps = options.caps ?? new SandboxCaps();
+    this.egress = options.egress ?? new EgressFilter({ allow: [], deny: [] });
+  }
+
+  /** Stops what the sandbox keeps between runs (the egress filter's namespaces). */
+  close(): Promise<void> {
+    return this.egress.close();
+  }
 
   async run(request: SandboxRequest): Promise<ExecResult> {
     const home = path.join(request.workDir, ".home");
     await mkdir(home, { recursive: true });
-    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? [])]);
-    const env = { ...request.env, PATH: [...(request.pathPrefix ?? []), SANDBOX_PATH].join(":"), HOME: home };
+    const binds = request.binds ?? [];
+    if (this.kind !== "bwrap" && binds.some((b) => b.source !== b.target)) throw new Error("a sandbox bind to another path needs bubblewrap");
+    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable).map((b) => b.source)]);
     const cwd = request.cwd ?? request.workDir;
     if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
-    const inner = this.kind === "bwrap" ? [...this.bwrapArgs(request, env), "--", ...request.command] : request.command;
-    const argv = [...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
-    return execute({
-      argv,
-      cwd,
-      env: this.kind === "bwrap" ? {} : env,
-      timeoutMs: request.timeoutMs,
-      maxOutputBytes: request.maxOutputBytes,
-      stdoutFile: request.stdoutFile,
+    // Network never means the host's: a namespace of its own whose only way out is the egress filter.
+    const egress = request.network && this.kind === "bwrap" ? await this.egress.lease(findProgram("bwrap") ?? "bwrap", this.privilegeArgs()) : undefined;
+    const env = { ...request.env, ...egress?.env, PATH: [...(request.pathPrefix ?? []), SANDBOX_PATH].join(":"), HOME: home };
+    const etc = this.kind === "bwrap" ? await this.writeEtc({ ...request, hosts: [...(request.hosts ?? []), ...(egress?.hosts ?? [])] }, home) : undefined;
+    const caps = await this.caps.start(request.workDir).catch(async (error) => {
+      egress?.finish("");
+      await etc?.remove();
+      throw error;
     });
+    const inner = etc ? [...this.bwrapArgs(request, env, etc, egress), "--", ...(egress?.command(request.command) ?? request.command)] : request.command;
+    const argv = [...(egress?.prefix ?? []), ...caps.enterArgs(), ...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
+    const stop = new AbortController();
+    caps.watch(() => stop.abort());
+    let result: ExecResult | undefined;
+    let exceeded: string[] = [];
+    try {
+      result = await execute({
+        argv,
+        cwd,
+        env: this.kind === "bwrap" ? {} : env,
+        timeoutMs: request.timeoutMs,
+        maxOutputBytes: request.maxOutputBytes,
+        stdoutFile: request.stdoutFile,
+        stop: stop.signal,
+      });
+    } finally {
+      const refused = egress?.finish(result?.output ?? "") ?? [];
+      if (result && refused.length) result.problems.push(...refused);
+      exceeded = await caps.finish(result).finally(() => etc?.remove());
+    }
+    // A run over a cap never counts as a success, even when its program ignored the loss of a child.
+    return exceeded.length ? { ...result, exitCode: result.exitCode === 0 ? 1 : result.exitCode, problems: [...result.problems, ...exceeded] } : result;
+  }
+
+  private writeEtc(request: SandboxRequest, home: string): Promise<SandboxEtc> {
+    const uid = this.dropPrivileges ? NOBODY : (process.getuid?.() ?? NOBODY);
+    const gid = this.dropPrivileges ? NOBODY : (process.getgid?.() ?? NOBODY);
+    return writeSandboxEtc({ uid, gid, home, hosts: request.hosts });
   }
 
   private limitArgs(timeoutMs: number): string[] {
@@ -103,9 +159,8 @@ export class Sandbox {
     const cpuSeconds = Math.ceil(timeoutMs / 1000) * 2;
     return [
       this.prlimit,
-      `--as=${this.limits.addressSpaceBytes}`,
-      `--fsize=${this.limits.fileSizeBytes}`,
-      `--nofile=${this.limits.openFiles}`,
+      ...this.caps.rlimits(),
+      `--nofile=${OPEN_FILES}`,
       `--cpu=${cpuSeconds}`,
       "--core=0",
       "--",
@@ -117,7 +172,7 @@ export class Sandbox {
     return [this.setpriv, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--"];
   }
 
-  private bwrapArgs(request: SandboxRequest, env: Record<string, string>): string[] {
+  private bwrapArgs(request: SandboxRequest, env: Record<string, string>, etc: SandboxEtc, egress?: EgressLease): string[] {
     const args = [findProgram("bwrap") ?? "bwrap", "--ro-bind", "/usr", "/usr"];
     for (const top of ["bin", "lib", "lib64", "sbin"]) {
       const host = `/${top}`;
@@ -125,13 +180,16 @@ export class Sandbox {
       if (lstatSync(host).isSymbolicLink()) args.push("--symlink", `usr/${top}`, host);
       else args.push("--ro-bind", host, host);
     }
-    for (const name of ETC_FILES) args.push("--ro-bind-try", `/etc/${name}`, `/etc/${name}`);
-    args.push("--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp");
+    args.push(...etc.bwrapArgs);
+    args.push("--dev", "/dev", "--proc", "/proc", "--size", String(this.caps.tmpBytes), "--tmpfs", "/tmp");
     for (const p of request.readOnly ?? []) args.push("--ro-bind", p, p);
     for (const p of request.writable ?? []) args.push("--bind", p, p);
-    args.push("--bind", request.workDir, request.workDir, "--chdir", request.cwd ?? request.workDir);
-    args.push("--unshare-all");
-    if (request.network) args.push("--share-net");
+    args.push("--bind", request.workDir, request.workDir);
+    for (const b of request.binds ?? []) args.push(b.writable ? "--bind" : "--ro-bind", b.source, b.target);
+    args.push("--chdir", request.cwd ?? request.workDir);
+    args.push(...(egress?.bwrapArgs ?? []), "--unshare-all");
+    // Stay in the egress filter's namespace that nsenter entered (only loopback and its forwarder), never the host's.
+    if (egress && !egress.ownNamespace) args.push("--share-net");
     args.push("--die-with-parent", "--new-session", "--clearenv");
     for (const [name, value] of Object.entries(env)) args.push("--setenv", name, value);
     return args;

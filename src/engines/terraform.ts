@@ -1,5 +1,6 @@
-import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { ProviderCacheLease } from "./provider-cache.js";
+import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "./safe-read.js";
 import type { Sandbox } from "./sandbox.js";
 import type { TerraformHome } from "./terraform-home.js";
 
@@ -44,7 +45,7 @@ export function failureMessage(failure: Pick<StepFailure, "stage" | "timedOut" |
 }
 
 /** The sandboxed terraform runner of one job: every command shares the job's deadline. */
-function runner(job: TerraformJob) {
+function runner(job: TerraformJob, cache: ProviderCacheLease) {
   const deadline = Date.now() + job.timeoutMs;
   const chdir = `-chdir=${job.projectDir}`;
   const env = {
@@ -52,7 +53,7 @@ function runner(job: TerraformJob) {
     TF_IN_AUTOMATION: "1",
     TF_INPUT: "0",
     TF_CLI_CONFIG_FILE: job.home.cliConfigFile,
-    TF_PLUGIN_CACHE_DIR: job.home.pluginCacheDir,
+    TF_PLUGIN_CACHE_DIR: cache.path,
   };
   return (args: string[], stdoutFile?: string) =>
     job.sandbox.run({
@@ -60,8 +61,8 @@ function runner(job: TerraformJob) {
       workDir: job.checkoutDir,
       network: true, // providers and state backends need it (DESIGN.md section 3)
       env,
-      readOnly: [path.dirname(job.bin), job.home.cliConfigFile],
-      writable: [job.home.pluginCacheDir],
+      readOnly: [path.dirname(job.bin), ...job.home.readOnly],
+      binds: cache.binds(), // the provider cache is writable only while init populates a cache of this job's own
       timeoutMs: Math.max(1, deadline - Date.now()),
       stdoutFile,
     });
@@ -80,7 +81,8 @@ function initSteps(job: TerraformJob): [string, string[]][] {
 
 /** Runs init, plan -out and show -json for one project, in the sandbox, with one overall deadline. */
 export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
-  const run = runner(job);
+  const cache = await ProviderCacheLease.forInit(job);
+  const run = runner(job, cache);
   const planPath = planFilePath(job);
   const jsonPath = path.join(job.outDir, "plan.json");
   const outputs: string[] = [];
@@ -89,18 +91,21 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
     ["plan", ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`]],
   ];
   for (const [stage, args] of steps) {
-    const result = await run(args);
+    const result = stage === "init" ? await cache.init(() => run(args)) : await run(args);
     outputs.push(result.output);
     if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut, problems: result.problems };
   }
   const show = await run(["show", "-json", "-no-color", planPath], jsonPath);
   if (show.exitCode !== 0 || show.timedOut) return { ok: false, stage: "show", output: show.output, timedOut: show.timedOut, problems: show.problems };
-  return {
-    ok: true,
-    output: outputs.join("\n"),
-    planFile: await readFile(planPath),
-    planJson: JSON.parse(await readFile(jsonPath, "utf8")),
-  };
+  try {
+    // The plan step ran PR-chosen provider code in the workspace: the plan file may have been swapped for a link.
+    const planFile = await readInside(job.checkoutDir, planPath, { shown: "the plan file" });
+    const planJson = parsePrJson(await readTextInside(job.outDir, jsonPath), "terraform show -json output");
+    return { ok: true, output: outputs.join("\n"), planFile, planJson };
+  } catch (error) {
+    if (!(error instanceof WorkspaceFileError)) throw error;
+    return { ok: false, stage: "show", output: "", timedOut: false, problems: [error.message] };
+  }
 }
 
 /**
@@ -108,14 +113,15 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
  * terraform's state lock held; `initialise` runs init first (a fresh checkout).
  */
 export async function terraformApply(job: TerraformJob, initialise: boolean): Promise<ApplyOutcome> {
-  const run = runner(job);
+  const cache = initialise ? await ProviderCacheLease.forInit(job) : await ProviderCacheLease.afterInit(job);
+  const run = runner(job, cache);
   const outputs: string[] = [];
   const steps: [string, string[]][] = [
     ...(initialise ? initSteps(job) : []),
     ["apply", ["apply", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, planFilePath(job)]],
   ];
   for (const [stage, args] of steps) {
-    const result = await run(args);
+    const result = stage === "init" ? await cache.init(() => run(args)) : await run(args);
     outputs.push(result.output);
     if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut, problems: result.problems };
   }
