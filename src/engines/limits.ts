@@ -46,7 +46,8 @@ const problem = {
 
 /** What a run's own output says when an rlimit or a full /tmp stopped it (the best there is without cgroup counters). */
 const OUTPUT_SIGNS = {
-  pids: /\b(?:can(?:no|')t fork|fork: (?:retry|Resource temporarily unavailable)|pthread_create failed|newosproc)\b/i,
+  // bwrap's own clone fails the same way when the sandbox user is already at RLIMIT_NPROC.
+  pids: /\b(?:can(?:no|')t fork|fork: (?:retry|Resource temporarily unavailable)|pthread_create failed|newosproc|namespace failed: Resource temporarily unavailable)\b/i,
   memory: /\b(?:out of memory|process OOM|Cannot allocate memory|std::bad_alloc|heap limit Allocation failed)\b/i,
   noSpace: /No space left on device/i,
   fileTooLarge: /File too large|File size limit exceeded|SIGXFSZ/i,
