@@ -19,6 +19,9 @@ function overlaps(glob: string, own: string): boolean {
   return ownText.startsWith(head) || head.startsWith(ownText);
 }
 
+/** True when the variable `name` is one of plangate's own settings. */
+export const isOwnSetting = (name: string) => OWN_SETTINGS.some((own) => overlaps(name, own));
+
 /** A validated allowlist of environment variable names (`*` globs). */
 export interface EnvAllowlist {
   patterns: string[];
@@ -38,5 +41,5 @@ export function parseEnvAllowlist(list: string): EnvAllowlist | string {
 
 export function envAllowlist(patterns: string[]): EnvAllowlist {
   const matchers = patterns.map((p) => picomatch(p, { dot: true }));
-  return { patterns, allows: (name) => !OWN_SETTINGS.some((o) => overlaps(name, o)) && matchers.some((m) => m(name)) };
+  return { patterns, allows: (name) => !isOwnSetting(name) && matchers.some((m) => m(name)) };
 }

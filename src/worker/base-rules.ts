@@ -2,7 +2,7 @@ import type { Run, RunGroup } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { effectiveRules, type BaseRules, type ProjectRules } from "../settings/rules.js";
 import type { WorkerDeps } from "./deps.js";
-import { loadBaseRules } from "./load-projects.js";
+import { loadBaseRules, loadBranchRules } from "./load-projects.js";
 
 const repoOf = (group: Pick<RunGroup, "repo">) => {
   const [owner, name] = group.repo.split("/") as [string, string];
@@ -11,8 +11,7 @@ const repoOf = (group: Pick<RunGroup, "repo">) => {
 
 /** The rules of the PR's base branch as it stands now (for reviews and /apply). */
 export async function baseRulesNow(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<BaseRules> {
-  const token = () => gh.cloneToken();
-  if (group.base_ref) return loadBaseRules(deps.mirrors, repoOf(group), await deps.mirrors.branchHead(repoOf(group), group.base_ref, token), token);
+  if (group.base_ref) return loadBranchRules(deps.mirrors, repoOf(group), group.base_ref, () => gh.cloneToken());
   // A plan from before rules were read from the base: only the built-in rules are known to be the base's.
   return { sha: group.base_sha ?? "", state: "none" };
 }

@@ -34,3 +34,8 @@ export async function loadBaseRules(mirrors: RepoMirrors, repo: RepoRef, sha: st
   const loaded = loadRepoConfig(text);
   return loaded.ok ? { sha, state: "file", config: loaded.config } : { sha, state: "invalid" };
 }
+
+/** The rules of a branch as it stands now: its head is fetched, then its .plangate.yml read. */
+export async function loadBranchRules(mirrors: RepoMirrors, repo: RepoRef, branch: string, token: () => Promise<string>): Promise<BaseRules> {
+  return loadBaseRules(mirrors, repo, await mirrors.branchHead(repo, branch, token), token);
+}

@@ -10,7 +10,7 @@ import { PLAN_COMMENT_MARKER } from "../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../settings/load-repo-config.js";
 import type { WorkerDeps } from "./deps.js";
-import { loadBaseRules, loadProjects } from "./load-projects.js";
+import { loadBranchRules, loadProjects } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../settings/rules.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
 
@@ -45,7 +45,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, token);
   if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
   // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
-  const base = await loadBaseRules(deps.mirrors, repo, await deps.mirrors.branchHead(repo, pull.baseRef!, token), token);
+  const base = await loadBranchRules(deps.mirrors, repo, pull.baseRef!, token);
   const changed = await gh.listPullFiles(repo, pull.number);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
   if (!projects.length) {

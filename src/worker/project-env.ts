@@ -1,5 +1,4 @@
-import type { EnvAllowlist } from "../settings/env-allow.js";
-import { OWN_SETTINGS } from "../settings/env-allow.js";
+import { isOwnSetting, type EnvAllowlist } from "../settings/env-allow.js";
 
 export type Purpose = "plan" | "apply";
 
@@ -9,8 +8,6 @@ export interface EnvPolicy {
   envAllow: EnvAllowlist;
   applyEnvAllow: EnvAllowlist;
 }
-
-const isOwnSetting = (name: string) => OWN_SETTINGS.some((own) => (own.endsWith("*") ? name.startsWith(own.slice(0, -1)) : name === own));
 
 /**
  * The worker's values of the variables a project's (effective) `env` names,
@@ -33,6 +30,6 @@ export function projectEnv(policy: EnvPolicy, names: string[], purpose: Purpose,
 
 /** Every value a project's runs could receive (plans and applies): what its masker hides. */
 export function passableValues(policy: EnvPolicy, names: string[], source: NodeJS.ProcessEnv = process.env): string[] {
-  const result = projectEnv(policy, names.filter((n) => !isOwnSetting(n) && (policy.envAllow.allows(n) || policy.applyEnvAllow.allows(n))), "apply", source);
-  return result.ok ? Object.values(result.env) : [];
+  const passable = names.filter((n) => policy.envAllow.allows(n) || policy.applyEnvAllow.allows(n));
+  return passable.flatMap((n) => (source[n] !== undefined ? [source[n]!] : []));
 }

@@ -11,7 +11,7 @@ import { approvalStatus } from "./approval-check.js";
 import type { WorkerDeps } from "./deps.js";
 import { releasePullLocks } from "./release-locks.js";
 import { baseRulesNow } from "./base-rules.js";
-import { loadBaseRules, loadProjects } from "./load-projects.js";
+import { loadBranchRules, loadProjects } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, type BaseRules, type ProjectRules } from "../settings/rules.js";
 import { planPullRequest } from "./plan-pull-request.js";
 import { postNotice } from "./post-notice.js";
@@ -64,7 +64,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
   if (job.command === "help") {
     const token = () => gh.cloneToken();
     const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, token);
-    const base = await loadBaseRules(deps.mirrors, repo, await deps.mirrors.branchHead(repo, pull.baseRef, token), token);
+    const base = await loadBranchRules(deps.mirrors, repo, pull.baseRef, token);
     const rulesView = { baseRef: pull.baseRef, baseSha: base.sha.slice(0, 7), baseState: base.state, basePolicies: base.config?.policies.length ?? 0 };
     const view = loaded.ok
       ? {

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execute } from "../../src/engines/exec.js";
-import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
-import { toolTest } from "../support/app-harness.js";
+import { Sandbox } from "../../src/engines/sandbox.js";
+import { sandboxTest, workspaces } from "../support/sandbox.js";
 
 const APP_SECRETS = {
   WEBHOOK_SECRET: "whsec-should-not-leak",
@@ -13,15 +13,7 @@ const APP_SECRETS = {
   PLANGATE_ENCRYPTION_KEY: "ab".repeat(32),
 };
 
-const hasBwrap = bwrapWorks();
-/** Sandbox tests need bubblewrap: in CI its absence fails them, elsewhere they say loudly that they did not run. */
-const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(hasBwrap, "bubblewrap", name, fn, timeout)) as typeof test;
-
-function workspace(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-sandbox-"));
-  chmodSync(dir, 0o755);
-  return dir;
-}
+const workspace = workspaces("plangate-sandbox-");
 
 describe("sandbox (bubblewrap)", () => {
   const original = { ...process.env };

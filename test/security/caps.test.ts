@@ -1,12 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { diskUsage } from "../../src/engines/disk-watch.js";
 import { capSettings, DEFAULT_CAPS, SandboxCaps } from "../../src/engines/limits.js";
-import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
+import { Sandbox } from "../../src/engines/sandbox.js";
 import { readSettings } from "../../src/settings/settings.js";
-import { toolTest } from "../support/app-harness.js";
+import { sandboxTest, workspaces } from "../support/sandbox.js";
 
 /**
  * The hostile PR author's resource attacks: a fork bomb, a disk filler and a
@@ -14,18 +11,9 @@ import { toolTest } from "../support/app-harness.js";
  * bounded (2,000 processes, 1 GiB of memory or disk) so that without the caps
  * it cannot harm the machine: it then simply succeeds, and the test fails.
  */
-const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(bwrapWorks(), "bubblewrap", name, fn, timeout)) as typeof test;
-
 const MiB = 1024 ** 2;
 
-const workspaces: string[] = [];
-function workspace(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-caps-"));
-  chmodSync(dir, 0o755);
-  workspaces.push(dir);
-  return dir;
-}
-afterAll(() => workspaces.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+const workspace = workspaces("plangate-caps-");
 
 /** A sandbox whose caps come from the settings an operator would type. */
 function sandboxWith(env: Record<string, string>): Sandbox {

@@ -1,27 +1,16 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { bwrapWorks, Sandbox } from "../../src/engines/sandbox.js";
-import { toolTest } from "../support/app-harness.js";
+import { readFileSync } from "node:fs";
+import { Sandbox } from "../../src/engines/sandbox.js";
+import { sandboxTest, workspaces } from "../support/sandbox.js";
 
 /**
  * A PR's program looks around the sandbox's /etc for the host's users,
  * password hashes and service configuration: it finds only what plangate
  * generated for the run, and the CA certificates.
  */
-const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(bwrapWorks(), "bubblewrap", name, fn, timeout)) as typeof test;
-
 const GENERATED = ["group", "hosts", "nsswitch.conf", "passwd", "resolv.conf"];
 const CERTIFICATES = ["ssl", "ca-certificates", "pki"];
 
-const workspaces: string[] = [];
-function workspace(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-etc-test-"));
-  chmodSync(dir, 0o755);
-  workspaces.push(dir);
-  return dir;
-}
-afterAll(() => workspaces.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+const workspace = workspaces("plangate-etc-test-");
 
 const hostUsers = () => readFileSync("/etc/passwd", "utf8").split("\n").filter(Boolean).map((line) => line.split(":")[0]!);
 
