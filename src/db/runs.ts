@@ -202,3 +202,44 @@ export async function claimGroupReport(db: Queryable, groupId: number): Promise<
   );
   return rowCount === 1;
 }
+
+/** Gives back a report claim after GitHub refused the report, so the job's retry reports instead. */
+export async function releaseGroupReport(db: Queryable, groupId: number): Promise<void> {
+  await db.query("update run_groups set reported_at = null where id = $1", [groupId]);
+}
+
+/** Whether the trigger (a delivery) already made a run group: its job is a retry. */
+export async function hasRunGroup(db: Queryable, triggerId: string): Promise<boolean> {
+  return (await db.query("select 1 from run_groups where trigger_id = $1", [triggerId])).rowCount === 1;
+}
+
+/**
+ * Stores the group's `plangate/approval` state; returns whether it was met
+ * before (null: never evaluated), read under the row's lock so that one
+ * change is seen once.
+ */
+export async function recordApprovalState(db: Queryable, groupId: number, checkRunId: number, met: boolean): Promise<boolean | null> {
+  const { rows } = await db.query<{ approval_met: boolean | null }>("select approval_met from run_groups where id = $1 for update", [groupId]);
+  await db.query("update run_groups set approval_check_run_id = $2, approval_met = $3 where id = $1", [groupId, checkRunId, met]);
+  return rows[0]?.approval_met ?? null;
+}
+
+/** Apply runs of a commit that were queued or running end as denied. */
+export async function denyOpenApplies(db: Queryable, repo: string, sha: string): Promise<void> {
+  await db.query("update runs set status = 'denied', finished_at = now() where kind = 'apply' and repo = $1 and sha = $2 and status in ('queued', 'running')", [repo, sha]);
+}
+
+/** An apply run starts, recording the fingerprint of what it applies. */
+export async function startApplyRun(db: Queryable, id: number, fingerprint: string): Promise<void> {
+  await db.query("update runs set status = 'running', started_at = now(), fingerprint = $2 where id = $1", [id, fingerprint]);
+}
+
+/** The group's runs still queued fail with `error` (skipped after an earlier failure). */
+export async function failQueuedRuns(db: Queryable, groupId: number, error: RunFailure): Promise<void> {
+  await db.query("update runs set status = 'failed', finished_at = now(), error = $2 where group_id = $1 and status = 'queued'", [groupId, JSON.stringify(error)]);
+}
+
+/** A run whose worker died midway: never resumed. */
+export async function markInterrupted(db: Queryable, id: number): Promise<void> {
+  await db.query("update runs set status = 'interrupted', finished_at = now() where id = $1", [id]);
+}

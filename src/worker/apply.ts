@@ -3,7 +3,7 @@ import path from "node:path";
 import { appendAuditEvent, type AuditEvent } from "../audit/audit-log.js";
 import { consumePlans, plansOfRuns } from "../db/plans.js";
 import { inTransaction, type Queryable } from "../db/pool.js";
-import { createRunGroup, finishRun, headRuns, runsById, setCheckRunId, type Run, type RunGroup } from "../db/runs.js";
+import { createRunGroup, denyOpenApplies, failQueuedRuns, finishRun, headRuns, markInterrupted, runsById, setCheckRunId, startApplyRun, type Run, type RunGroup } from "../db/runs.js";
 import type { GitHub, RepoRef } from "../github/github.js";
 import { failureMessage } from "../engines/terraform.js";
 import { changeFingerprint } from "../plans/fingerprint.js";
@@ -66,7 +66,7 @@ export async function denyApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext,
   if (checkRunId) await gh.updateCheckRun(ctx.repo, checkRunId, { status: "completed", conclusion: "failure", output });
   else await gh.createCheckRun(ctx.repo, APPLY_CHECK, ctx.sha, { status: "completed", conclusion: "failure", output });
   await inTransaction(deps.pool, async (tx) => {
-    await tx.query("update runs set status = 'denied', finished_at = now() where kind = 'apply' and repo = $1 and sha = $2 and status in ('queued', 'running')", [full(ctx), ctx.sha]);
+    await denyOpenApplies(tx, full(ctx), ctx.sha);
     await appendAuditEvent(tx, { action: "apply.denied", actor: ctx.actor, repo: full(ctx), pullNumber: ctx.pullNumber, sha: ctx.sha, details: { reason, mismatches, onMerge: ctx.onMerge } });
     if (ctx.onMerge) await releasePullLocks(tx, full(ctx), ctx.pullNumber, ctx.actor, "merged");
   });
@@ -137,7 +137,7 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
         continue;
       }
       await inTransaction(deps.pool, async (tx) => {
-        await tx.query("update runs set status = 'running', started_at = now(), fingerprint = $2 where id = $1", [run.id, unit.plan.fingerprint]);
+        await startApplyRun(tx, run.id, unit.plan.fingerprint);
         await audit(tx, { action: "apply.started", project: run.project, workspace: run.workspace, runId: run.id, details: { fingerprint: unit.plan.fingerprint, planRunId: unit.run.id } });
       });
       const applied = ctx.onMerge ? await workspace.applyFresh(unit) : await workspace.applyStored(unit);
@@ -151,7 +151,7 @@ export async function applyUnits(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext
         await audit(tx, { action: outcome.ok ? "apply.succeeded" : "apply.failed", project: run.project, workspace: run.workspace, runId: run.id, details: { fingerprint: unit.plan.fingerprint, planRunId: unit.run.id } });
         // On merge the PR's locks end with its apply, in the same transaction as the final state.
         if (last && ctx.onMerge) await releasePullLocks(tx, full(ctx), ctx.pullNumber, ctx.actor, "merged");
-        if (last && failed) await tx.query("update runs set status = 'failed', finished_at = now(), error = $2 where group_id = $1 and status = 'queued'", [group.id, JSON.stringify({ stage: "skipped", message: `not applied: ${run.project} failed first` })]);
+        if (last && failed) await failQueuedRuns(tx, group.id, { stage: "skipped", message: `not applied: ${run.project} failed first` });
       });
     }
     await reportApply(deps, gh, ctx, checkRunId, results);
@@ -190,7 +190,7 @@ async function interrupted(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, grou
     // The reviewed plans are spent: state may have changed, so a later apply must plan again.
     await consumePlans(tx, units.map((u) => u.run.id), `interrupted:${group.id}`);
     for (const run of stopped) {
-      await tx.query("update runs set status = 'interrupted', finished_at = now() where id = $1", [run.id]);
+      await markInterrupted(tx, run.id);
       await appendAuditEvent(tx, { action: "apply.interrupted", actor: "plangate", repo: full(ctx), pullNumber: ctx.pullNumber, project: run.project, workspace: run.workspace, sha: ctx.sha, runId: run.id, details: { wasRunning: run.status === "running" } });
     }
   });

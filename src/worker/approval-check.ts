@@ -1,7 +1,7 @@
 import { appendAuditEvent } from "../audit/audit-log.js";
 import { plansOfRuns } from "../db/plans.js";
 import { inTransaction } from "../db/pool.js";
-import { getGroup, headRuns, type RunGroup } from "../db/runs.js";
+import { getGroup, headRuns, recordApprovalState, type RunGroup } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { approvalsOn, evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../plans/approval.js";
 import type { BaseRules } from "../settings/rules.js";
@@ -90,9 +90,8 @@ export async function updateApprovalCheck(deps: WorkerDeps, gh: GitHub, groupId:
   if (checkRunId && !(group.approval_met === true && !status.met)) await gh.updateCheckRun(repo, checkRunId, update);
   else checkRunId = await gh.createCheckRun(repo, APPROVAL_CHECK, group.sha, update);
   await inTransaction(deps.pool, async (tx) => {
-    const { rows } = await tx.query<{ approval_met: boolean | null }>("select approval_met from run_groups where id = $1 for update", [groupId]);
-    await tx.query("update run_groups set approval_check_run_id = $2, approval_met = $3 where id = $1", [groupId, checkRunId, status.met]);
-    if (rows[0]?.approval_met !== status.met) {
+    const before = await recordApprovalState(tx, groupId, checkRunId, status.met);
+    if (before !== status.met) {
       await appendAuditEvent(tx, {
         action: "approval.changed",
         actor: "plangate",

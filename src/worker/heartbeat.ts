@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { makeWorkerUtils, type WorkerEvents } from "graphile-worker";
+import { beat, forgetSilentWorkers, forgetWorkers, silentLockHolders } from "../db/heartbeats.js";
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "./deps.js";
 
@@ -32,25 +33,13 @@ export class Heartbeat {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.pool.query("delete from worker_heartbeats where worker_id = any($1)", [[...this.workerIds]]);
+    await forgetWorkers(this.pool, [...this.workerIds]);
   }
 
   async tick(): Promise<void> {
-    const ids = [...this.workerIds];
-    if (ids.length) {
-      await this.pool.query(
-        "insert into worker_heartbeats (worker_id) select unnest($1::text[]) on conflict (worker_id) do update set seen_at = now()",
-        [ids],
-      );
-    }
+    await beat(this.pool, [...this.workerIds]);
     const stale = `${Math.ceil(this.staleAfterMs)} milliseconds`;
-    const { rows } = await this.pool.query<{ locked_by: string }>(
-      `select distinct j.locked_by from graphile_worker.jobs j
-        where j.locked_by is not null and j.locked_at < now() - $1::interval
-          and not exists (select 1 from worker_heartbeats h where h.worker_id = j.locked_by and h.seen_at > now() - $1::interval)`,
-      [stale],
-    );
-    const dead = rows.map((r) => r.locked_by).filter((id) => !this.workerIds.has(id));
+    const dead = (await silentLockHolders(this.pool, stale)).filter((id) => !this.workerIds.has(id));
     // Queue names are per PR and per project: empty queues are collected now and then.
     const collect = this.ticks++ % 240 === 0;
     if (dead.length || collect) {
@@ -63,6 +52,6 @@ export class Heartbeat {
       }
       if (dead.length) this.log.warn({ workers: dead }, "unlocked the jobs of stopped workers: they will be retried");
     }
-    await this.pool.query("delete from worker_heartbeats where seen_at < now() - ($1::interval * 10)", [stale]);
+    await forgetSilentWorkers(this.pool, stale);
   }
 }

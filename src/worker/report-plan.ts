@@ -1,5 +1,5 @@
 import { loadPlanReport } from "../db/plan-report.js";
-import { claimGroupReport, getGroup } from "../db/runs.js";
+import { claimGroupReport, getGroup, releaseGroupReport } from "../db/runs.js";
 import type { GitHub } from "../github/github.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../render/plan-comment.js";
 import { renderPlanCheck } from "../render/plan-check.js";
@@ -41,7 +41,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
     await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
   } catch (error) {
-    await deps.pool.query("update run_groups set reported_at = null where id = $1", [groupId]);
+    await releaseGroupReport(deps.pool, groupId);
     throw error;
   }
 }

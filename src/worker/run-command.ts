@@ -5,7 +5,7 @@ import type { CommandPayload } from "../jobs/jobs.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
 import type { ProjectConfig } from "../settings/repo-config.js";
 import { consumePullPlans } from "../db/plans.js";
-import { latestPlanGroup, type Run } from "../db/runs.js";
+import { hasRunGroup, latestPlanGroup, type Run } from "../db/runs.js";
 import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
 import { approvalStatus } from "./approval-check.js";
 import type { WorkerDeps } from "./deps.js";
@@ -48,7 +48,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
     );
 
   // A retried job (its worker died) must not acknowledge or audit the comment twice.
-  const retry = (await deps.pool.query("select 1 from run_groups where trigger_id = $1", [job.trigger])).rowCount === 1;
+  const retry = await hasRunGroup(deps.pool, job.trigger);
   if (!retry) await gh.addReaction(repo, job.commentId, "eyes");
   const pull = await gh.getPull(repo, job.number);
   if (job.command !== "help") {
