@@ -17,7 +17,7 @@ import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
 import { limitRequestBodies } from "./web/body-limit.js";
 import { encryptionKeyFor } from "./settings/encryption-key.js";
-import { verifyEncryptionKey } from "./settings/key-check.js";
+import { verifyEncryptionKey } from "./db/encryption-key-check.js";
 import { findBinary } from "./settings/find-binary.js";
 import { SettingsError, type Settings } from "./settings/settings.js";
 import type { WorkerDeps } from "./worker/deps.js";

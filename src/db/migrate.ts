@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runMigrations } from "graphile-worker";
-import { quietLogger } from "../jobs/queue-logger.js";
+import { quietLogger } from "./queue-logger.js";
 import type { Pool } from "./pool.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));

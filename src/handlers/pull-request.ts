@@ -1,9 +1,9 @@
-import { TASKS, type NoticePayload, type PlanPullRequestPayload, type PullClosedPayload } from "../jobs/jobs.js";
+import { forkNotice, isFork } from "../jobs/fork-notice.js";
+import { TASKS, type PlanPullRequestPayload, type PullClosedPayload } from "../jobs/jobs.js";
 import type { Templates } from "../render/templates.js";
 import { ignore, type Decision } from "./decision.js";
 
 const PLAN_ACTIONS = new Set(["opened", "reopened", "synchronize", "ready_for_review"]);
-export const FORK_MARKER = "plangate:fork";
 
 export interface PullRequestEvent {
   sender?: { login: string };
@@ -26,14 +26,6 @@ export interface PullRequestEvent {
 export interface PullRequestPolicy {
   allowForkPrs: boolean;
   templates: Templates;
-}
-
-export const isFork = (head: string | null, base: string) => head !== base;
-
-/** The explanation a fork PR gets instead of a plan; posted once (marker). */
-export function forkNotice(installationId: number, owner: string, repo: string, number: number, headRepo: string | null, templates: Templates): NoticePayload {
-  const body = templates.render("fork-not-planned", { marker: `<!-- ${FORK_MARKER} part=1 -->`, headRepo: headRepo ?? "a deleted fork", baseRepo: `${owner}/${repo}` });
-  return { installationId, owner, repo, number, body, marker: FORK_MARKER };
 }
 
 /** pull_request events: plan on open, reopen, push and ready-for-review; no GitHub calls here. */

@@ -1,5 +1,6 @@
 import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.js";
 import type { PolicyViolation } from "../plans/policy.js";
+import type { GroupResults } from "../db/plan-report.js";
 
 /** One project's outcome, as the renderers see it. */
 export interface ProjectResult {
@@ -59,5 +60,23 @@ export function reportView(report: PlanReport) {
     applyOnMerge: (report.applyModes ?? []).some((m) => m !== "command"),
     applyByCommand: (report.applyModes ?? []).some((m) => m !== "on_merge"),
     ruleChanges: report.ruleChanges ?? [],
+  };
+}
+
+/** A plan group as the renderers see it, from what Postgres holds; projects in the order of `results.runs`. */
+export function planReportOf({ group, runs, changes }: GroupResults, runUrl?: string): PlanReport {
+  return {
+    repo: group.repo,
+    sha: group.sha,
+    runUrl,
+    applyModes: runs.map((run) => run.rules?.apply ?? "on_merge"),
+    ruleChanges: group.rule_changes,
+    projects: runs.map((run) => ({
+      name: run.project,
+      workspace: run.workspace,
+      status: run.status === "succeeded" ? "succeeded" : "failed",
+      changes: changes.get(run.id),
+      failure: run.error ? { ...run.error, output: run.output ?? undefined } : undefined,
+    })),
   };
 }

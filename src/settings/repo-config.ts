@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { unsafeDirReason } from "../projects/safe-dir.js";
+import { unsafeDirReason } from "./dir-rules.js";
 
 /** `.plangate.yml`: one source of truth for validation and for the published JSON Schema. */
 
@@ -44,7 +44,7 @@ const project = z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
       .default([])
       .describe("Names of worker environment variables passed into the sandbox."),
-    stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks."),
+    stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks and the stacks they depend on."),
   })
   .describe("One planned and applied unit.");
 

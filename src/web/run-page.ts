@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Pool } from "../db/pool.js";
-import { loadPlanReport } from "../db/plan-report.js";
-import { getGroupOrUndefined } from "../db/runs.js";
+import { loadGroupResults } from "../db/plan-report.js";
+import { getGroupOrUndefined } from "../db/run-groups.js";
 import { attributeDiff } from "../render/attribute-diff.js";
-import { ACTION_LABELS, reportView } from "../render/plan-report.js";
+import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
 import type { RunLinks } from "./run-links.js";
 
@@ -27,7 +27,9 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
     if (!links.verify(groupId, Number(url.searchParams.get("expires")), url.searchParams.get("token") ?? "")) return notFound(res);
     const group = await getGroupOrUndefined(pool, groupId);
     if (!group) return notFound(res);
-    const { report, runs } = await loadPlanReport(pool, groupId);
+    const results = await loadGroupResults(pool, groupId);
+    const { runs } = results;
+    const report = planReportOf(results);
     const view = reportView(report);
     const projects = view.projects.map((p, i) => ({
       ...p,

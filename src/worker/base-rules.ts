@@ -1,8 +1,9 @@
-import type { Run, RunGroup } from "../db/runs.js";
+import type { Run } from "../db/runs.js";
+import type { RunGroup } from "../db/run-groups.js";
 import type { GitHub } from "../github/github.js";
 import { effectiveRules, type BaseRules, type ProjectRules } from "../settings/rules.js";
 import type { WorkerDeps } from "./deps.js";
-import { loadBaseRules, loadBranchRules } from "./load-projects.js";
+import { loadBaseRules, loadBranchRules } from "./plan/load-projects.js";
 
 const repoOf = (group: Pick<RunGroup, "repo">) => {
   const [owner, name] = group.repo.split("/") as [string, string];

@@ -1,19 +1,20 @@
 import { appendAuditEvent, type AuditAction } from "../audit/audit-log.js";
 import { inTransaction } from "../db/pool.js";
-import { forkNotice, isFork } from "../handlers/pull-request.js";
+import { forkNotice, isFork } from "../jobs/fork-notice.js";
 import type { CommandPayload } from "../jobs/jobs.js";
 import { CONFIG_FILE } from "../settings/load-repo-config.js";
 import type { ProjectConfig } from "../settings/repo-config.js";
 import { consumePullPlans } from "../db/plans.js";
-import { hasRunGroup, latestPlanGroup, type Run } from "../db/runs.js";
-import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
-import { approvalStatus } from "./approval-check.js";
+import { type Run } from "../db/runs.js";
+import { hasRunGroup, latestPlanGroup } from "../db/run-groups.js";
+import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply/apply.js";
+import { approvalStatus } from "./approval/approval-check.js";
 import type { WorkerDeps } from "./deps.js";
-import { releasePullLocks } from "./release-locks.js";
+import { releasePullLocks } from "./apply/release-locks.js";
 import { baseRulesNow } from "./base-rules.js";
-import { loadBranchRules, loadProjects } from "./load-projects.js";
+import { loadBranchRules, loadProjects } from "./plan/load-projects.js";
 import { effectivePolicies, effectiveRules, type BaseRules, type ProjectRules } from "../settings/rules.js";
-import { planPullRequest } from "./plan-pull-request.js";
+import { planPullRequest } from "./plan/plan-pull-request.js";
 import { postNotice } from "./post-notice.js";
 
 const WRITERS = new Set(["admin", "maintain", "write"]);

@@ -1,13 +1,13 @@
 import { run, type Runner, type Task } from "graphile-worker";
 import type { CommandPayload, NoticePayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReviewPayload } from "../jobs/jobs.js";
 import { TASKS } from "../jobs/jobs.js";
-import { quietLogger } from "../jobs/queue-logger.js";
+import { quietLogger } from "../db/queue-logger.js";
 import type { WorkerDeps } from "./deps.js";
 import { Heartbeat } from "./heartbeat.js";
-import { planProject } from "./plan-project.js";
-import { planPullRequest } from "./plan-pull-request.js";
-import { onPullClosed } from "./on-merge.js";
-import { onReview } from "./on-review.js";
+import { planProject } from "./plan/plan-project.js";
+import { planPullRequest } from "./plan/plan-pull-request.js";
+import { onPullClosed } from "./apply/on-merge.js";
+import { onReview } from "./approval/on-review.js";
 import { postNotice } from "./post-notice.js";
 import { runCommand } from "./run-command.js";
 

@@ -1,15 +1,15 @@
 import path from "node:path";
-import { cdktfSynth } from "../engines/cdktf.js";
-import { writeInside } from "../engines/safe-read.js";
-import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../engines/terraform.js";
-import type { Run } from "../db/runs.js";
-import type { StoredPlan } from "../db/plans.js";
-import { unseal } from "../plans/seal.js";
-import { resolveInside } from "../projects/safe-dir.js";
-import type { WorkerDeps } from "./deps.js";
-import { withTerraformJob } from "./terraform-job.js";
-import { projectEnv } from "./project-env.js";
-import type { ProjectRules } from "../settings/rules.js";
+import { cdktfSynth } from "../../engines/cdktf.js";
+import { writeInside } from "../../engines/safe-read.js";
+import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../../engines/terraform.js";
+import type { Run } from "../../db/runs.js";
+import type { StoredPlan } from "../../db/plans.js";
+import { unseal } from "../../plans/seal.js";
+import { resolveInside } from "../../projects/safe-dir.js";
+import type { WorkerDeps } from "../deps.js";
+import { withTerraformJob } from "../terraform-job.js";
+import { projectEnv } from "../project-env.js";
+import type { ProjectRules } from "../../settings/rules.js";
 
 /** One reviewed plan to apply: its (leaf) plan run and the stored plan. */
 export interface Unit {

@@ -1,13 +1,13 @@
-import { appendAuditEvent } from "../audit/audit-log.js";
-import { consumePullPlans } from "../db/plans.js";
-import { inTransaction } from "../db/pool.js";
-import { latestPlanGroup } from "../db/runs.js";
-import type { PullClosedPayload } from "../jobs/jobs.js";
+import { appendAuditEvent } from "../../audit/audit-log.js";
+import { consumePullPlans } from "../../db/plans.js";
+import { inTransaction } from "../../db/pool.js";
+import { latestPlanGroup } from "../../db/run-groups.js";
+import type { PullClosedPayload } from "../../jobs/jobs.js";
 import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
-import { approvalStatus } from "./approval-check.js";
-import type { WorkerDeps } from "./deps.js";
+import { approvalStatus } from "../approval/approval-check.js";
+import type { WorkerDeps } from "../deps.js";
 import { releasePullLocks } from "./release-locks.js";
-import { baseRulesBeforeMerge } from "./base-rules.js";
+import { baseRulesBeforeMerge } from "../base-rules.js";
 
 /**
  * A PR was closed. Merged: apply what was reviewed on its last planned head

@@ -1,7 +1,7 @@
-import { latestPlanGroup } from "../db/runs.js";
-import type { ReviewPayload } from "../jobs/jobs.js";
+import { latestPlanGroup } from "../../db/run-groups.js";
+import type { ReviewPayload } from "../../jobs/jobs.js";
 import { updateApprovalCheck } from "./approval-check.js";
-import type { WorkerDeps } from "./deps.js";
+import type { WorkerDeps } from "../deps.js";
 
 /** Re-evaluates plangate/approval for the plan of the PR's current head, if there is one. */
 export async function onReview(deps: WorkerDeps, job: ReviewPayload): Promise<void> {

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { Pool } from "../db/pool.js";
-import { SettingsError } from "./settings.js";
+import type { Pool } from "./pool.js";
+import { SettingsError } from "../settings/settings.js";
 
 const LABEL = "plangate encryption key check v1";
 

@@ -1,12 +1,12 @@
-import { loadPlanReport } from "../db/plan-report.js";
-import { claimGroupReport, getGroup, releaseGroupReport } from "../db/runs.js";
-import type { GitHub } from "../github/github.js";
-import { PLAN_COMMENT_MARKER, renderPlanComment } from "../render/plan-comment.js";
-import { renderPlanCheck } from "../render/plan-check.js";
-import { updateApprovalCheck } from "./approval-check.js";
-import { baseRulesAtPlan } from "./base-rules.js";
-import type { PlanReport } from "../render/plan-report.js";
-import type { WorkerDeps } from "./deps.js";
+import { loadGroupResults } from "../../db/plan-report.js";
+import { claimGroupReport, getGroup, releaseGroupReport } from "../../db/run-groups.js";
+import type { GitHub } from "../../github/github.js";
+import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
+import { renderPlanCheck } from "../../render/plan-check.js";
+import { updateApprovalCheck } from "../approval/approval-check.js";
+import { baseRulesAtPlan } from "../base-rules.js";
+import { planReportOf, type PlanReport } from "../../render/plan-report.js";
+import type { WorkerDeps } from "../deps.js";
 
 /** The labels plangate keeps on a PR, with fixed colours. */
 export const PLAN_LABELS: Record<string, string> = { "plangate:no-changes": "c2e0c6", "plangate:changes": "fbca04", "plangate:destroy": "d93f0b" };
@@ -30,7 +30,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
   try {
     const group = await getGroup(deps.pool, groupId);
     const runUrl = deps.runLinks?.url(groupId);
-    const { report } = await loadPlanReport(deps.pool, groupId, runUrl);
+    const report = planReportOf(await loadGroupResults(deps.pool, groupId), runUrl);
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
     if (group.pull_number !== null) await gh.syncComments(repo, group.pull_number, PLAN_COMMENT_MARKER, renderPlanComment(deps.templates, report, { maxParts: deps.maxComments }));

@@ -1,10 +1,10 @@
-import type { RepoRef } from "../github/github.js";
-import type { RepoMirrors } from "../github/repo-mirror.js";
-import { discoverProjects } from "../projects/discover.js";
-import { allModuleDirs, localModuleCalls } from "../projects/modules.js";
-import { CONFIG_FILE, loadRepoConfig, type ConfigProblem } from "../settings/load-repo-config.js";
-import type { RepoConfig } from "../settings/repo-config.js";
-import type { BaseRules } from "../settings/rules.js";
+import type { RepoRef } from "../../github/github.js";
+import type { RepoMirrors } from "../../github/repo-mirror.js";
+import { discoverProjects } from "../../projects/discover.js";
+import { allModuleDirs, localModuleCalls } from "../../projects/modules.js";
+import { CONFIG_FILE, loadRepoConfig, type ConfigProblem } from "../../settings/load-repo-config.js";
+import type { RepoConfig } from "../../settings/repo-config.js";
+import type { BaseRules } from "../../settings/rules.js";
 
 export type LoadedProjects =
   | { ok: true; config: RepoConfig; moduleCalls: Map<string, Set<string>> }

@@ -1,14 +1,15 @@
-import { appendAuditEvent } from "../audit/audit-log.js";
-import { plansOfRuns } from "../db/plans.js";
-import { inTransaction } from "../db/pool.js";
-import { getGroup, headRuns, recordApprovalState, type RunGroup } from "../db/runs.js";
-import type { GitHub } from "../github/github.js";
-import { approvalsOn, evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../plans/approval.js";
-import type { BaseRules } from "../settings/rules.js";
-import { baseRulesNow, rulesOf } from "./base-rules.js";
-import { evaluatePolicies } from "../plans/policy.js";
-import { checkTitle, type Templates } from "../render/templates.js";
-import type { WorkerDeps } from "./deps.js";
+import { appendAuditEvent } from "../../audit/audit-log.js";
+import { plansOfRuns } from "../../db/plans.js";
+import { inTransaction } from "../../db/pool.js";
+import { headRuns } from "../../db/runs.js";
+import { getGroup, recordApprovalState, type RunGroup } from "../../db/run-groups.js";
+import type { GitHub } from "../../github/github.js";
+import { approvalsOn, evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../../plans/approval.js";
+import type { BaseRules } from "../../settings/rules.js";
+import { baseRulesNow, rulesOf } from "../base-rules.js";
+import { evaluatePolicies } from "../../plans/policy.js";
+import { checkTitle, type Templates } from "../../render/templates.js";
+import type { WorkerDeps } from "../deps.js";
 
 export const APPROVAL_CHECK = "plangate/approval";
 

@@ -1,0 +1,104 @@
+import type { PolicyConfig } from "../settings/repo-config.js";
+import type { Queryable } from "./pool.js";
+import { groupRuns, insertRuns, type NewRun, type Run } from "./runs.js";
+
+export interface RunGroup {
+  id: number;
+  kind: "plan" | "apply";
+  trigger_id: string;
+  installation_id: number;
+  repo: string;
+  pull_number: number | null;
+  sha: string;
+  author: string | null;
+  check_run_id: number | null;
+  approval_check_run_id: number | null;
+  approval_met: boolean | null;
+  reported_at: Date | null;
+  /** The effective policies (the base branch's, plus any the PR's file adds). */
+  policies: PolicyConfig[];
+  base_ref: string | null;
+  base_sha: string | null;
+  /** Whether the PR's own .plangate.yml existed (only then may it tighten rules). */
+  config_from_file: boolean;
+  /** Rule changes the PR's file makes, which take effect once merged. */
+  rule_changes: string[];
+}
+
+/** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
+export async function createRunGroup(
+  db: Queryable,
+  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at" | "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes"> &
+    Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes">>,
+  runs: NewRun[],
+): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
+  const inserted = await db.query<RunGroup>(
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     on conflict (trigger_id) do nothing returning *`,
+    [
+      group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author, JSON.stringify(group.policies ?? []),
+      group.base_ref ?? null, group.base_sha ?? null, group.config_from_file ?? false, JSON.stringify(group.rule_changes ?? []),
+    ],
+  );
+  const created = inserted.rowCount === 1;
+  const row = created ? inserted.rows[0]! : (await db.query<RunGroup>("select * from run_groups where trigger_id = $1", [group.trigger_id])).rows[0]!;
+  if (created) await insertRuns(db, row, runs);
+  return { group: row, runs: await groupRuns(db, row.id), created };
+}
+
+export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: number): Promise<void> {
+  await db.query("update run_groups set check_run_id = $2 where id = $1", [groupId, checkRunId]);
+}
+
+export async function getGroupOrUndefined(db: Queryable, id: number): Promise<RunGroup | undefined> {
+  return (await db.query<RunGroup>("select * from run_groups where id = $1", [id])).rows[0];
+}
+
+export async function getGroup(db: Queryable, id: number): Promise<RunGroup> {
+  return (await db.query<RunGroup>("select * from run_groups where id = $1", [id])).rows[0]!;
+}
+
+/** The latest plan of a PR at `sha`: the one approvals and applies refer to. */
+export async function latestPlanGroup(db: Queryable, repo: string, pullNumber: number, sha: string): Promise<RunGroup | undefined> {
+  const { rows } = await db.query<RunGroup>(
+    "select * from run_groups where kind = 'plan' and repo = $1 and pull_number = $2 and sha = $3 order by id desc limit 1",
+    [repo, pullNumber, sha],
+  );
+  return rows[0];
+}
+
+/**
+ * Claims the right to report a group once every run in it has finished.
+ * Exactly one caller gets true: the row lock on run_groups serialises them.
+ */
+export async function claimGroupReport(db: Queryable, groupId: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update run_groups g set reported_at = now()
+      where g.id = $1 and g.reported_at is null
+        and not exists (select 1 from runs r where r.group_id = g.id and r.status in ('queued', 'running'))`,
+    [groupId],
+  );
+  return rowCount === 1;
+}
+
+/** Gives back a report claim after GitHub refused the report, so the job's retry reports instead. */
+export async function releaseGroupReport(db: Queryable, groupId: number): Promise<void> {
+  await db.query("update run_groups set reported_at = null where id = $1", [groupId]);
+}
+
+/** Whether the trigger (a delivery) already made a run group: its job is a retry. */
+export async function hasRunGroup(db: Queryable, triggerId: string): Promise<boolean> {
+  return (await db.query("select 1 from run_groups where trigger_id = $1", [triggerId])).rowCount === 1;
+}
+
+/**
+ * Stores the group's `plangate/approval` state; returns whether it was met
+ * before (null: never evaluated), read under the row's lock so that one
+ * change is seen once.
+ */
+export async function recordApprovalState(db: Queryable, groupId: number, checkRunId: number, met: boolean): Promise<boolean | null> {
+  const { rows } = await db.query<{ approval_met: boolean | null }>("select approval_met from run_groups where id = $1 for update", [groupId]);
+  await db.query("update run_groups set approval_check_run_id = $2, approval_met = $3 where id = $1", [groupId, checkRunId, met]);
+  return rows[0]?.approval_met ?? null;
+}
