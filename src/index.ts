@@ -2,6 +2,7 @@ import type { Probot } from "probot";
 import type { Pool } from "./db/pool.js";
 import { onCheckRun, type CheckRunEvent } from "./handlers/check-run.js";
 import { ignore, type Decision } from "./handlers/decision.js";
+import { onMergeGroup, type MergeGroupEvent } from "./handlers/merge-group.js";
 import { onIssueComment, type IssueCommentEvent } from "./handlers/issue-comment.js";
 import { onPullRequest, type PullRequestEvent } from "./handlers/pull-request.js";
 import { onPullRequestReview, type PullRequestReviewEvent } from "./handlers/pull-request-review.js";
@@ -23,6 +24,8 @@ function decide(deps: AppDeps, event: string, payload: unknown, deliveryId: stri
       return onCheckRun(payload as CheckRunEvent, deliveryId);
     case "pull_request_review":
       return onPullRequestReview(payload as PullRequestReviewEvent, deliveryId);
+    case "merge_group":
+      return onMergeGroup(payload as MergeGroupEvent, deliveryId);
     case "issue_comment":
       return onIssueComment(deps.templates, payload as IssueCommentEvent, deliveryId);
     default:

@@ -38,9 +38,16 @@ export async function consumePullPlans(db: Queryable, repo: string, pullNumber: 
   return rowCount ?? 0;
 }
 
-/** Marks plans as used up (applied, or discarded by /unlock); returns how many were still open. */
+/**
+ * Marks plans as used up (applied, or spent by an interrupted apply); returns
+ * how many were still open. A plan spent by an interruption stays usable
+ * after a fresh plan matched it, so an apply may consume it again.
+ */
 export async function consumePlans(db: Queryable, runIds: number[], by: string): Promise<number> {
-  const { rowCount } = await db.query("update plans set consumed_at = now(), consumed_by = $2 where run_id = any($1) and consumed_at is null", [runIds, by]);
+  const { rowCount } = await db.query(
+    "update plans set consumed_at = now(), consumed_by = $2 where run_id = any($1) and (consumed_at is null or consumed_by like 'interrupted:%')",
+    [runIds, by],
+  );
   return rowCount ?? 0;
 }
 

@@ -4,7 +4,7 @@ import { groupRuns, insertRuns, type NewRun, type Run } from "./runs.js";
 
 export interface RunGroup {
   id: number;
-  kind: "plan" | "apply";
+  kind: "plan" | "apply" | "queue";
   trigger_id: string;
   installation_id: number;
   repo: string;
@@ -23,13 +23,52 @@ export interface RunGroup {
   config_from_file: boolean;
   /** Rule changes the PR's file makes, which take effect once merged. */
   rule_changes: string[];
+  /** What an apply or a merge queue verification decided; set with its final state, reported from it. */
+  outcome: GroupOutcome | null;
 }
+
+/** Why an apply did not (or could not) apply: each has its wording in templates/apply-denied.hbs. */
+export type RefusalCode =
+  | "never-planned"
+  | "head-not-planned"
+  | "plan-pending"
+  | "plan-failed"
+  | "not-approved"
+  | "discarded"
+  | "already-applied"
+  | "no-changes"
+  | "no-command-projects"
+  | "prepare-failed"
+  | "fresh-plan-failed"
+  | "fingerprint-mismatch"
+  | "queue-not-verified";
+
+export interface Refusal {
+  code: RefusalCode;
+  /** Facts the wording shows: missing approvals, mismatched fingerprints, an error message. */
+  missing?: { project: string; have: number; needed: number }[];
+  mismatches?: { project: string; approved: string; fresh: string }[];
+  message?: string;
+  /** A refusal that leaves nothing undone (already applied, no changes): neutral, not failure. */
+  neutral?: boolean;
+}
+
+export type GroupOutcome =
+  | { mode: ApplyMode; result: "applied" | "failed" | "interrupted" }
+  | ({ mode: ApplyMode; result: "refused" } & Refusal)
+  | { mode: "queue"; result: "verified" }
+  | ({ mode: "queue"; result: "refused" } & Refusal);
+
+/** How an apply was asked for: a merge, a `/apply` comment. */
+export type ApplyMode = "merge" | "command";
+
+export type NewRunGroup = Pick<RunGroup, "kind" | "trigger_id" | "installation_id" | "repo" | "pull_number" | "sha" | "author"> &
+  Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes">>;
 
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
 export async function createRunGroup(
   db: Queryable,
-  group: Omit<RunGroup, "id" | "check_run_id" | "approval_check_run_id" | "approval_met" | "reported_at" | "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes"> &
-    Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes">>,
+  group: NewRunGroup,
   runs: NewRun[],
 ): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
@@ -101,4 +140,24 @@ export async function recordApprovalState(db: Queryable, groupId: number, checkR
   const { rows } = await db.query<{ approval_met: boolean | null }>("select approval_met from run_groups where id = $1 for update", [groupId]);
   await db.query("update run_groups set approval_check_run_id = $2, approval_met = $3 where id = $1", [groupId, checkRunId, met]);
   return rows[0]?.approval_met ?? null;
+}
+
+/** Records a group's outcome, once: false when another attempt recorded one first. */
+export async function setOutcome(db: Queryable, groupId: number, outcome: GroupOutcome): Promise<boolean> {
+  const { rowCount } = await db.query("update run_groups set outcome = $2 where id = $1 and outcome is null", [groupId, JSON.stringify(outcome)]);
+  return rowCount === 1;
+}
+
+/** Whether any plan of the PR was ever made (at any head). */
+export async function pullWasPlanned(db: Queryable, repo: string, pullNumber: number): Promise<boolean> {
+  return (await db.query("select 1 from run_groups where kind = 'plan' and repo = $1 and pull_number = $2 limit 1", [repo, pullNumber])).rowCount === 1;
+}
+
+/** The newest verified merge queue plan of a PR at `sha` (a queue commit that became the merge commit). */
+export async function verifiedQueueGroup(db: Queryable, repo: string, pullNumber: number, sha: string): Promise<RunGroup | undefined> {
+  const { rows } = await db.query<RunGroup>(
+    "select * from run_groups where kind = 'queue' and repo = $1 and pull_number = $2 and sha = $3 and outcome->>'result' = 'verified' order by id desc limit 1",
+    [repo, pullNumber, sha],
+  );
+  return rows[0];
 }

@@ -5,13 +5,16 @@ import type { ProjectRules } from "../settings/rules.js";
 import type { Queryable } from "./pool.js";
 import type { RunGroup } from "./run-groups.js";
 
-export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted";
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted" | "denied" | "skipped";
 
 export interface Run {
   id: number;
   group_id: number;
   parent_run_id: number | null;
   kind: "plan" | "apply";
+  fingerprint: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
   repo: string;
   pull_number: number | null;
   sha: string;
@@ -117,9 +120,9 @@ export async function finishRun(
   ]);
 }
 
-/** Apply runs of a commit that were queued or running end as denied. */
-export async function denyOpenApplies(db: Queryable, repo: string, sha: string): Promise<void> {
-  await db.query("update runs set status = 'denied', finished_at = now() where kind = 'apply' and repo = $1 and sha = $2 and status in ('queued', 'running')", [repo, sha]);
+/** The group's runs still queued end as `status` (denied: nothing applied; skipped: an earlier project failed). */
+export async function closeQueuedRuns(db: Queryable, groupId: number, status: "denied" | "skipped"): Promise<Run[]> {
+  return (await db.query<Run>("update runs set status = $2, finished_at = now() where group_id = $1 and status = 'queued' returning *", [groupId, status])).rows;
 }
 
 /** An apply run starts, recording the fingerprint of what it applies. */
@@ -127,14 +130,9 @@ export async function startApplyRun(db: Queryable, id: number, fingerprint: stri
   await db.query("update runs set status = 'running', started_at = now(), fingerprint = $2 where id = $1", [id, fingerprint]);
 }
 
-/** The group's runs still queued fail with `error` (skipped after an earlier failure). */
-export async function failQueuedRuns(db: Queryable, groupId: number, error: RunFailure): Promise<void> {
-  await db.query("update runs set status = 'failed', finished_at = now(), error = $2 where group_id = $1 and status = 'queued'", [groupId, JSON.stringify(error)]);
-}
-
-/** A run whose worker died midway: never resumed. */
-export async function markInterrupted(db: Queryable, id: number): Promise<void> {
-  await db.query("update runs set status = 'interrupted', finished_at = now() where id = $1", [id]);
+/** The group's runs a dead worker left running end as interrupted (never resumed); returns them. */
+export async function interruptRunning(db: Queryable, groupId: number): Promise<Run[]> {
+  return (await db.query<Run>("update runs set status = 'interrupted', finished_at = now() where group_id = $1 and status = 'running' returning *", [groupId])).rows;
 }
 
 /** The project runs of a new group, queued. */
@@ -142,7 +140,7 @@ export async function insertRuns(db: Queryable, group: RunGroup, runs: NewRun[])
   for (const r of runs) {
     await db.query(
       `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, rules) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [group.id, group.kind, group.repo, group.pull_number, group.sha, r.project, r.dir, r.engine, r.workspace, JSON.stringify(r.config), r.rules ? JSON.stringify(r.rules) : null],
+      [group.id, group.kind === "apply" ? "apply" : "plan", group.repo, group.pull_number, group.sha, r.project, r.dir, r.engine, r.workspace, JSON.stringify(r.config), r.rules ? JSON.stringify(r.rules) : null],
     );
   }
 }

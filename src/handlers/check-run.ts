@@ -1,4 +1,4 @@
-import { TASKS, type PlanPullRequestPayload } from "../jobs/jobs.js";
+import { pullQueue, TASKS, type PlanPullRequestPayload } from "../jobs/jobs.js";
 import { ignore, type Decision } from "./decision.js";
 
 export interface CheckRunEvent {
@@ -23,7 +23,7 @@ export function onCheckRun(event: CheckRunEvent, deliveryId: string): Decision {
         pull: { installationId: event.installation!.id, owner: event.repository.owner.login, repo: event.repository.name, number: p.number, headSha: p.head.sha, author: "" },
         selection: { mode: "autoplan" },
       };
-      return { task: TASKS.planPullRequest, payload, queueName: `pull:${event.repository.full_name}#${p.number}`, jobKey: `plan-pr:${payload.trigger}` };
+      return { task: TASKS.planPullRequest, payload, queueName: pullQueue(event.repository.full_name, p.number), jobKey: `plan-pr:${payload.trigger}` };
     }),
   };
 }

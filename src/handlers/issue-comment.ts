@@ -1,5 +1,5 @@
 import { parseComment, USAGE } from "../commands/parse-command.js";
-import { TASKS, type CommandPayload, type NoticePayload } from "../jobs/jobs.js";
+import { pullQueue, TASKS, type CommandPayload, type NoticePayload } from "../jobs/jobs.js";
 import type { Templates } from "../render/templates.js";
 import { ignore, type Decision } from "./decision.js";
 
@@ -21,7 +21,7 @@ export function onIssueComment(templates: Templates, event: IssueCommentEvent, d
   const parsed = parseComment(event.comment.body ?? "");
   if (parsed.kind === "none") return ignore("not a command");
   const base = { installationId: event.installation.id, owner: event.repository.owner.login, repo: event.repository.name, number: event.issue.number };
-  const queueName = `pull:${event.repository.full_name}#${event.issue.number}`;
+  const queueName = pullQueue(event.repository.full_name, event.issue.number);
   if (parsed.kind === "invalid") {
     const line = event.comment.body.split(/\r?\n/, 1)[0]!.trim().slice(0, 200);
     const payload: NoticePayload = { ...base, body: templates.render("usage", { problem: parsed.message, line, usage: USAGE[parsed.command] }) };

@@ -1,5 +1,5 @@
 import { forkNotice, isFork } from "../jobs/fork-notice.js";
-import { TASKS, type PlanPullRequestPayload, type PullClosedPayload } from "../jobs/jobs.js";
+import { pullQueue, TASKS, type PlanPullRequestPayload, type PullClosedPayload } from "../jobs/jobs.js";
 import type { Templates } from "../render/templates.js";
 import { ignore, type Decision } from "./decision.js";
 
@@ -32,7 +32,7 @@ export interface PullRequestPolicy {
 export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent, deliveryId: string): Decision {
   const pr = event.pull_request;
   if (!event.installation) return ignore("no installation");
-  const queueName = `pull:${event.repository.full_name}#${pr.number}`;
+  const queueName = pullQueue(event.repository.full_name, pr.number);
   if (event.action === "closed") {
     const payload: PullClosedPayload = {
       trigger: deliveryId,
@@ -45,8 +45,8 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
       mergeSha: pr.merge_commit_sha ?? null,
       actor: pr.merged_by?.login ?? event.sender?.login ?? "",
     };
-    // Two attempts: the second of an apply that died midway reports it interrupted instead of applying.
-    return { outcome: pr.merged ? "enqueued:apply-on-merge" : "enqueued:release", jobs: [{ task: TASKS.pullClosed, payload, queueName, jobKey: `closed:${deliveryId}`, maxAttempts: 2 }] };
+    // A later attempt of an apply that died midway reports it interrupted, then plans afresh and applies only the approved change.
+    return { outcome: pr.merged ? "enqueued:apply-on-merge" : "enqueued:release", jobs: [{ task: TASKS.pullClosed, payload, queueName, jobKey: `closed:${deliveryId}`, maxAttempts: 3 }] };
   }
   if (!PLAN_ACTIONS.has(event.action)) return ignore(`action ${event.action}`);
   if (pr.draft) return ignore("draft");

@@ -66,6 +66,25 @@ export interface NoticePayload {
   marker?: string;
 }
 
+/** Report an apply group's recorded outcome to GitHub (comment and plangate/apply); retried on its own. */
+export interface ReportApplyPayload {
+  installationId: number;
+  groupId: number;
+}
+
+/** A merge queue asks for checks on its commit (merge_group.checks_requested). */
+export interface MergeGroupPayload {
+  trigger: string;
+  installationId: number;
+  owner: string;
+  repo: string;
+  /** The queue commit: merge_group.head_sha. */
+  headSha: string;
+  /** refs/heads/gh-readonly-queue/<base>/pr-<n>-<sha>: names the pull request. */
+  headRef: string;
+  baseRef: string;
+}
+
 export interface PlanProjectPayload {
   runId: number;
   installationId: number;
@@ -78,6 +97,8 @@ export const TASKS = {
   notice: "notice",
   pullClosed: "pull-closed",
   review: "review",
+  reportApply: "report-apply",
+  mergeGroup: "merge-group",
 } as const;
 
 export type TaskName = (typeof TASKS)[keyof typeof TASKS];
@@ -105,3 +126,6 @@ export async function enqueue(db: Queryable, job: JobRequest): Promise<void> {
 
 /** One job at a time per (repo, project, workspace): terraform state and locks are per project. */
 export const projectQueue = (repo: string, project: string, workspace: string) => `project:${repo}:${project}:${workspace}`;
+
+/** The queue of a pull request's own jobs: its plans, commands, reviews and close run in order. */
+export const pullQueue = (repo: string, number: number) => `pull:${repo}#${number}`;

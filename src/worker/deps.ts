@@ -11,6 +11,8 @@ export interface Logger {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
+  /** A logger whose every line also carries `bindings` (delivery id, repo, PR, project, job id). */
+  child(bindings: object): Logger;
 }
 
 /** Everything a worker needs, built once by the composition root. */

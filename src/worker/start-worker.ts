@@ -1,27 +1,47 @@
 import { run, type Runner, type Task } from "graphile-worker";
-import type { CommandPayload, NoticePayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReviewPayload } from "../jobs/jobs.js";
-import { TASKS } from "../jobs/jobs.js";
 import { quietLogger } from "../db/queue-logger.js";
+import type { CommandPayload, MergeGroupPayload, NoticePayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReviewPayload } from "../jobs/jobs.js";
+import { TASKS } from "../jobs/jobs.js";
+import { onPullClosed } from "./apply/on-merge.js";
+import { reportApply } from "./apply/report-apply.js";
+import { verifyMergeGroup } from "./apply/merge-queue.js";
+import { onReview } from "./approval/on-review.js";
 import type { WorkerDeps } from "./deps.js";
 import { Heartbeat } from "./heartbeat.js";
 import { planProject } from "./plan/plan-project.js";
 import { planPullRequest } from "./plan/plan-pull-request.js";
-import { onPullClosed } from "./apply/on-merge.js";
-import { onReview } from "./approval/on-review.js";
 import { postNotice } from "./post-notice.js";
 import { runCommand } from "./run-command.js";
+
+/** What a job's log lines carry, read from its payload: delivery id, repo, PR, run or group. */
+function jobFields(payload: Record<string, any>) {
+  const pull = payload.pull ?? payload;
+  return {
+    deliveryId: payload.trigger,
+    repo: pull.owner && pull.repo ? `${pull.owner}/${pull.repo}` : undefined,
+    pr: pull.number,
+    runId: payload.runId,
+    groupId: payload.groupId,
+  };
+}
 
 /** Starts `concurrency` job slots on the queue in this process, with crash recovery. */
 export async function startWorker(deps: WorkerDeps, concurrency: number, staleAfterMs: number): Promise<{ stop(): Promise<void> }> {
   const heartbeat = new Heartbeat(deps.pool, staleAfterMs, deps.log);
+  // Each job gets deps whose logger carries the job's context.
+  const task = <P>(fn: (deps: WorkerDeps, payload: P, attempt: { number: number; max: number }) => Promise<void>): Task => async (payload, helpers) => {
+    const log = deps.log.child({ jobId: helpers.job.id, task: helpers.job.task_identifier, ...jobFields(payload as Record<string, any>) });
+    await fn({ ...deps, log }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts });
+  };
   const taskList: Record<string, Task> = {
-    [TASKS.planPullRequest]: async (payload) => planPullRequest(deps, payload as PlanPullRequestPayload),
-    [TASKS.planProject]: async (payload, helpers) =>
-      planProject(deps, payload as PlanProjectPayload, { number: helpers.job.attempts, max: helpers.job.max_attempts }),
-    [TASKS.command]: async (payload) => runCommand(deps, payload as CommandPayload),
-    [TASKS.notice]: async (payload) => postNotice(deps, payload as NoticePayload),
-    [TASKS.pullClosed]: async (payload) => onPullClosed(deps, payload as PullClosedPayload),
-    [TASKS.review]: async (payload) => onReview(deps, payload as ReviewPayload),
+    [TASKS.planPullRequest]: task<PlanPullRequestPayload>(planPullRequest),
+    [TASKS.planProject]: task<PlanProjectPayload>(planProject),
+    [TASKS.command]: task<CommandPayload>(runCommand),
+    [TASKS.notice]: task<NoticePayload>(postNotice),
+    [TASKS.pullClosed]: task<PullClosedPayload>(onPullClosed),
+    [TASKS.review]: task<ReviewPayload>(onReview),
+    [TASKS.reportApply]: task<ReportApplyPayload>(reportApply),
+    [TASKS.mergeGroup]: task<MergeGroupPayload>(verifyMergeGroup),
   };
   const runner: Runner = await run({ pgPool: deps.pool, concurrency, taskList, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });
   heartbeat.start();

@@ -2,8 +2,11 @@ import path from "node:path";
 import { cdktfSynth } from "../../engines/cdktf.js";
 import { writeInside } from "../../engines/safe-read.js";
 import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../../engines/terraform.js";
-import type { Run } from "../../db/runs.js";
-import type { StoredPlan } from "../../db/plans.js";
+import { plansOfRuns, type StoredPlan } from "../../db/plans.js";
+import { headRuns, runsById, type Run } from "../../db/runs.js";
+import type { RunGroup } from "../../db/run-groups.js";
+import type { BaseRules } from "../../settings/rules.js";
+import { rulesOf } from "../base-rules.js";
 import { unseal } from "../../plans/seal.js";
 import { resolveInside } from "../../projects/safe-dir.js";
 import type { WorkerDeps } from "../deps.js";
@@ -14,11 +17,36 @@ import type { ProjectRules } from "../../settings/rules.js";
 /** One reviewed plan to apply: its (leaf) plan run and the stored plan. */
 export interface Unit {
   run: Run;
+  /** The plan the approvals were given on. */
   plan: StoredPlan;
+  /** The plan of the same change that a merge queue verified at the commit being applied (applied instead of planning again). */
+  queuePlan?: StoredPlan;
   /** The project its `depends_on` is written against (a stack's program). */
   baseProject: string;
   /** Its effective rules now: the base branch's (before the merge), tightened by the PR. */
   rules: ProjectRules;
+}
+
+/**
+ * The reviewed plans at the group's commit that `mode` may apply under
+ * `base`'s rules (apply mode, depends_on, env), in dependency order; spent
+ * plans included (the gate tells them apart).
+ */
+export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, mode: "merge" | "command", base: BaseRules, select?: (run: Run) => boolean): Promise<Unit[]> {
+  const leaves = await headRuns(deps.pool, group);
+  const plans = await plansOfRuns(deps.pool, leaves.map((r) => r.id));
+  const parentIds = leaves.map((r) => r.parent_run_id).filter((id): id is number => id !== null);
+  const parents = new Map((await runsById(deps.pool, parentIds)).map((r) => [r.id, r]));
+  const modes = mode === "merge" ? ["on_merge", "both"] : ["command", "both"];
+  return orderUnits(
+    leaves
+      .map((run) => ({ run, rules: rulesOf(base, group, run) }))
+      .filter(({ run, rules }) => modes.includes(rules.apply) && (!select || select(run)))
+      .flatMap(({ run, rules }) => {
+        const plan = plans.get(run.id);
+        return plan ? [{ run, plan, rules, baseProject: run.parent_run_id ? parents.get(run.parent_run_id)!.project : run.project }] : [];
+      }),
+  );
 }
 
 /** Units ordered so that every project comes after the projects it depends on; stacks keep their synth order. */
@@ -100,11 +128,11 @@ export class Workspace {
     return this.withJob(unit, (job) => terraformApply(job, false));
   }
 
-  /** Applies the stored, reviewed plan (for /apply): decrypt, init, apply. */
+  /** Applies a stored plan (the reviewed one for /apply, the queue's for a merge queue commit): decrypt, init, apply. */
   applyStored(unit: Unit): Promise<ApplyOutcome> {
     return this.withJob(unit, async (job) => {
       // No link or hard link a synth planted under the plan file's name is written through.
-      await writeInside(this.checkoutDir, planFilePath(job), unseal(this.deps.encryptionKey, unit.plan.plan_file));
+      await writeInside(this.checkoutDir, planFilePath(job), unseal(this.deps.encryptionKey, (unit.queuePlan ?? unit.plan).plan_file));
       return terraformApply(job, true);
     });
   }

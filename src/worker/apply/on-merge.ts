@@ -1,23 +1,26 @@
 import { appendAuditEvent } from "../../audit/audit-log.js";
-import { consumePullPlans } from "../../db/plans.js";
+import { consumePullPlans, plansOfRuns } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
-import { latestPlanGroup } from "../../db/run-groups.js";
+import { hasRunGroup, latestPlanGroup, pullWasPlanned, verifiedQueueGroup } from "../../db/run-groups.js";
+import { leafRuns } from "../../db/runs.js";
 import type { PullClosedPayload } from "../../jobs/jobs.js";
-import { applyUnits, denyApply, hasChanges, reviewedUnits, type ApplyContext } from "./apply.js";
-import { approvalStatus } from "../approval/approval-check.js";
-import type { WorkerDeps } from "../deps.js";
-import { releasePullLocks } from "./release-locks.js";
+import { approvalStatus } from "../approval/approval-status.js";
 import { baseRulesBeforeMerge } from "../base-rules.js";
+import type { WorkerDeps } from "../deps.js";
+import { applyGate, type Admitted } from "./apply-gate.js";
+import { reviewedUnits } from "./apply-units.js";
+import { releasePullLocks } from "./release-locks.js";
+import { refuseApply, runApply, type ApplyContext } from "./run-apply.js";
 
 /**
- * A PR was closed. Merged: apply what was reviewed on its last planned head
- * (only if approved and only if the merge commit plans the same change).
- * Closed without merge: release its locks and discard its plans.
+ * A PR was closed. Merged: the apply gate decides, under the base's rules as
+ * they stood before the merge, whether its reviewed plans are applied at the
+ * merge commit; whatever it decides is commented, checked and audited, and the
+ * PR's locks are released. Closed without merge: locks released, plans discarded.
  */
 export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Promise<void> {
   const repo = { owner: job.owner, name: job.repo };
   const repoName = `${job.owner}/${job.repo}`;
-  const gh = await deps.github.forInstallation(job.installationId);
   if (!job.merged || !job.mergeSha) {
     await inTransaction(deps.pool, async (tx) => {
       await consumePullPlans(tx, repoName, job.number, "closed");
@@ -25,30 +28,39 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Pr
     });
     return;
   }
-
-  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: job.mergeSha, actor: job.actor, onMerge: true };
-  await inTransaction(deps.pool, (tx) =>
-    appendAuditEvent(tx, { action: "apply.requested", actor: job.actor, repo: repoName, pullNumber: job.number, sha: job.mergeSha, details: { onMerge: true, headSha: job.headSha } }),
-  );
+  const gh = await deps.github.forInstallation(job.installationId);
+  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: job.mergeSha, actor: job.actor, mode: "merge", log: deps.log };
+  if (!(await hasRunGroup(deps.pool, job.trigger))) {
+    await inTransaction(deps.pool, (tx) =>
+      appendAuditEvent(tx, { action: "apply.requested", actor: job.actor, repo: repoName, pullNumber: job.number, sha: job.mergeSha, details: { onMerge: true, headSha: job.headSha } }),
+    );
+  }
   const group = await latestPlanGroup(deps.pool, repoName, job.number, job.headSha);
-  if (!group) {
-    // Nothing was planned for the merged head: nothing to apply, nothing to hold.
-    await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
-    return;
-  }
-  // The rules of the base as it stood before this PR landed: the merge commit's first parent, never the merge commit.
-  const base = await baseRulesBeforeMerge(deps, gh, group, job.mergeSha);
-  const status = await approvalStatus(deps, gh, group, base);
-  if (status.pending) return denyApply(deps, gh, ctx, `The plan of ${group.sha.slice(0, 7)} was still running when this pull request was merged, so there was no reviewed change to apply.`);
-  if (status.failed) return denyApply(deps, gh, ctx, `The last plan of ${group.sha.slice(0, 7)} failed, so there is no reviewed change to apply.`);
-  if (!status.met) {
-    const missing = status.missing.map((m) => `${m.project} had ${m.have} of ${m.needed} approvals`).join("; ");
-    return denyApply(deps, gh, ctx, `This pull request was merged without the required approvals on ${group.sha.slice(0, 7)} (${missing}), so nothing was applied.`);
-  }
-  const units = (await reviewedUnits(deps, group, true, base)).filter((u) => !u.plan.consumed_at && hasChanges(u));
-  if (!units.length) {
-    await inTransaction(deps.pool, (tx) => releasePullLocks(tx, repoName, job.number, job.actor, "merged"));
-    return;
-  }
-  await applyUnits(deps, gh, ctx, units);
+  const base = group && (await baseRulesBeforeMerge(deps, gh, group, job.mergeSha));
+  const decision = applyGate({
+    mode: "merge",
+    planned: !!group,
+    everPlanned: !!group || (await pullWasPlanned(deps.pool, repoName, job.number)),
+    status: group && base ? await approvalStatus(deps, gh, group, base) : undefined,
+    units: group && base ? await reviewedUnits(deps, group, "merge", base) : [],
+  });
+  if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
+  await runApply(deps, gh, ctx, await withQueuePlans(deps, repoName, job.number, job.mergeSha, decision.units));
+}
+
+/**
+ * When a merge queue verified this very commit, its plans (same fingerprints
+ * as the approved ones) are applied as they are: no third plan.
+ */
+async function withQueuePlans(deps: WorkerDeps, repo: string, pullNumber: number, mergeSha: string, admitted: Admitted[]): Promise<Admitted[]> {
+  const queue = await verifiedQueueGroup(deps.pool, repo, pullNumber, mergeSha);
+  if (!queue) return admitted;
+  const runs = await leafRuns(deps.pool, queue.id);
+  const plans = await plansOfRuns(deps.pool, runs.map((r) => r.id));
+  const verified = admitted.map(({ unit, verify }) => {
+    const run = runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace);
+    const plan = run && plans.get(run.id);
+    return plan && !plan.consumed_at && !unit.plan.consumed_at && plan.fingerprint === unit.plan.fingerprint ? { unit: { ...unit, queuePlan: plan }, verify: false } : { unit, verify };
+  });
+  return verified;
 }

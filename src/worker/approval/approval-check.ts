@@ -1,70 +1,15 @@
 import { appendAuditEvent } from "../../audit/audit-log.js";
-import { plansOfRuns } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { headRuns } from "../../db/runs.js";
 import { getGroup, recordApprovalState, type RunGroup } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
-import { approvalsOn, evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../../plans/approval.js";
 import type { BaseRules } from "../../settings/rules.js";
-import { baseRulesNow, rulesOf } from "../base-rules.js";
-import { evaluatePolicies } from "../../plans/policy.js";
+import { baseRulesNow } from "../base-rules.js";
+import { approvalStatus, type ApprovalStatus } from "./approval-status.js";
 import { checkTitle, type Templates } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 
 export const APPROVAL_CHECK = "plangate/approval";
-
-export interface ApprovalStatus extends ApprovalResult {
-  failed: boolean;
-  /** Some project of the head is still being planned. */
-  pending: boolean;
-}
-
-/** Permissions whose holders' approvals count (evaluated when the rule is, never cached across evaluations). */
-const APPROVER_PERMISSIONS = new Set(["admin", "maintain", "write"]);
-
-/**
- * Evaluates a plan group's approval requirements against the PR's reviews now,
- * under `base`'s rules (the base branch as it stands before the PR lands).
- */
-export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGroup, base: BaseRules): Promise<ApprovalStatus> {
-  const [owner, name] = group.repo.split("/") as [string, string];
-  const runs = await headRuns(deps.pool, group);
-  const plans = await plansOfRuns(deps.pool, runs.map((r) => r.id));
-  const failed = runs.length === 0 || runs.some((r) => r.status !== "succeeded");
-  const policies = [...base.config?.policies ?? [], ...group.policies];
-  const rules: ApprovalRule[] = runs.map((r) => {
-    const changes = plans.get(r.id)?.changes;
-    const counts = changes?.counts;
-    const { approvals } = rulesOf(base, group, r);
-    return {
-      policyRequired: changes ? evaluatePolicies(policies, changes).requiredApprovals : 0,
-      project: r.project,
-      required: approvals.required,
-      destroyRequired: approvals.destroy_required,
-      teams: approvals.teams,
-      users: approvals.users,
-      destroys: !!counts && counts.destroy + counts.replace > 0,
-    };
-  });
-  const reviews = await gh.listReviews({ owner, name }, group.pull_number!);
-  // One permission look-up per reviewer per evaluation: a reviewer without write now does not count.
-  const permissions = new Map<string, boolean>();
-  for (const user of new Set(approvalsOn(reviews, group.sha))) {
-    permissions.set(user, APPROVER_PERMISSIONS.has(await gh.permissionOf({ owner, name }, user)));
-  }
-  const counted = reviews.filter((r) => permissions.get(r.user) !== false);
-  // Team membership is asked only for the reviewers and teams that matter.
-  const membership = new Map<string, boolean>();
-  for (const team of new Set(rules.flatMap((r) => r.teams))) {
-    for (const user of new Set(counted.map((r) => r.user))) {
-      const [org, slug] = team.includes("/") ? (team.split("/", 2) as [string, string]) : [owner, team];
-      membership.set(`${team}\u0000${user}`, await gh.isTeamMember(org, slug, user));
-    }
-  }
-  const result = evaluateApprovals({ sha: group.sha, author: group.author ?? "", reviews: counted, rules, isMember: (t, u) => membership.get(`${t}\u0000${u}`) ?? false });
-  const pending = runs.some((r) => r.status === "queued" || r.status === "running");
-  return { ...result, met: result.met && !failed, failed, pending };
-}
 
 function title(t: Templates, status: ApprovalStatus): string {
   const first = status.missing[0];

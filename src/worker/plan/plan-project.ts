@@ -3,6 +3,7 @@ import path from "node:path";
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
+import { withProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, startRun, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup } from "../../db/run-groups.js";
 import { cdktfSynth } from "../../engines/cdktf.js";
@@ -87,7 +88,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   if (started) {
     const workRoot = path.join(deps.dataDir, "runs", String(run.id));
     try {
-      const outcome = await plan(deps, run, gh, workRoot);
+      // Plans and applies of one project never overlap, whichever process runs them.
+      const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, gh, workRoot));
       if (outcome !== "expanded") await recordOutcome(deps, run, outcome);
     } catch (error) {
       if (attempt.number < attempt.max) throw error;

@@ -1,0 +1,33 @@
+import { latestPlanGroup } from "../../db/run-groups.js";
+import type { Run } from "../../db/runs.js";
+import type { GitHub } from "../../github/github.js";
+import type { CommandPayload } from "../../jobs/jobs.js";
+import { approvalStatus } from "../approval/approval-status.js";
+import { baseRulesNow } from "../base-rules.js";
+import type { WorkerDeps } from "../deps.js";
+import { applyGate } from "./apply-gate.js";
+import { reviewedUnits } from "./apply-units.js";
+import { refuseApply, runApply, type ApplyContext } from "./run-apply.js";
+
+/** /apply: the reviewed plans of the current head, through the apply gate, applied now under the base branch's current rules. */
+export async function applyCommand(deps: WorkerDeps, gh: GitHub, job: CommandPayload, headSha: string): Promise<void> {
+  const repoName = `${job.owner}/${job.repo}`;
+  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo: { owner: job.owner, name: job.repo }, pullNumber: job.number, sha: headSha, actor: job.actor, mode: "command", log: deps.log };
+  const { selector } = job;
+  // -p NAME also selects the stacks of a cdktf program NAME (NAME/STACK).
+  const matches = (run: Run) =>
+    (selector.project === undefined || run.project === selector.project || run.project.startsWith(`${selector.project}/`)) &&
+    (selector.dir === undefined || run.dir === selector.dir) &&
+    (selector.workspace === undefined || run.workspace === selector.workspace);
+  const group = await latestPlanGroup(deps.pool, repoName, job.number, headSha);
+  const base = group && (await baseRulesNow(deps, gh, group));
+  const decision = applyGate({
+    mode: "command",
+    planned: !!group,
+    everPlanned: !!group,
+    status: group && base ? await approvalStatus(deps, gh, group, base) : undefined,
+    units: group && base ? await reviewedUnits(deps, group, "command", base, matches) : [],
+  });
+  if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
+  await runApply(deps, gh, ctx, decision.units);
+}

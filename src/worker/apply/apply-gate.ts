@@ -1,0 +1,49 @@
+import type { Refusal } from "../../db/run-groups.js";
+import type { ApprovalStatus } from "../approval/approval-status.js";
+import type { Unit } from "./apply-units.js";
+
+/** Who asks to apply: a merge, a `/apply` comment, or a merge queue checking its commit. */
+export type GateMode = "merge" | "command" | "queue";
+
+/** One unit the gate lets through; `verify`: plan afresh and apply only if the fingerprint equals the approved one. */
+export interface Admitted {
+  unit: Unit;
+  verify: boolean;
+}
+
+export type GateDecision = { allow: true; units: Admitted[] } | { allow: false; refusal: Refusal };
+
+export interface GateInput {
+  mode: GateMode;
+  /** Whether the head that is merged (or commented on) was planned; `everPlanned`: any head of the PR was. */
+  planned: boolean;
+  everPlanned: boolean;
+  status?: ApprovalStatus;
+  /** The reviewed plans this mode may apply (apply mode and selection already applied), spent ones included. */
+  units: Unit[];
+}
+
+const spentBy = (unit: Unit) => unit.plan.consumed_by ?? "";
+const interrupted = (unit: Unit) => spentBy(unit).startsWith("interrupted:");
+const refuse = (refusal: Refusal): GateDecision => ({ allow: false, refusal });
+
+/**
+ * The one apply gate: whether the reviewed plans may be applied now, and how.
+ * A merge always plans afresh and compares fingerprints (DESIGN.md section 3);
+ * so does any apply after an interrupted one, whose state is unknown.
+ */
+export function applyGate(input: GateInput): GateDecision {
+  const { mode, status } = input;
+  if (!input.planned || !status) return refuse(input.everPlanned ? { code: "head-not-planned" } : { code: "never-planned", neutral: true });
+  if (status.pending) return refuse({ code: "plan-pending" });
+  if (status.failed) return refuse({ code: "plan-failed" });
+  if (!status.met) return refuse({ code: "not-approved", missing: status.missing.map((m) => ({ project: m.project, have: m.have, needed: m.needed })) });
+  const withChanges = input.units.filter((u) => u.plan.changes.resources.length > 0);
+  if (!withChanges.length) return refuse(mode === "command" && !input.units.length ? { code: "no-command-projects", neutral: true } : { code: "no-changes", neutral: true });
+  const open = withChanges.filter((u) => !u.plan.consumed_at || interrupted(u));
+  if (!open.length) {
+    const applied = withChanges.some((u) => spentBy(u).startsWith("apply:"));
+    return refuse(applied ? { code: "already-applied", neutral: true } : { code: "discarded", neutral: mode === "command" });
+  }
+  return { allow: true, units: open.map((unit) => ({ unit, verify: mode !== "command" || interrupted(unit) })) };
+}

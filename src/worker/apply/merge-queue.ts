@@ -1,0 +1,140 @@
+import path from "node:path";
+import { rm } from "node:fs/promises";
+import { appendAuditEvent } from "../../audit/audit-log.js";
+import { storePlan } from "../../db/plans.js";
+import { inTransaction } from "../../db/pool.js";
+import { withProjectLocks } from "../../db/project-locks.js";
+import { createRunGroup, latestPlanGroup, setOutcome, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
+import { finishRun, type Run } from "../../db/runs.js";
+import { failureMessage, type PlanOutcome } from "../../engines/terraform.js";
+import type { CheckConclusion, GitHub, RepoRef } from "../../github/github.js";
+import type { MergeGroupPayload } from "../../jobs/jobs.js";
+import { queuedPullNumber } from "../../jobs/merge-queue-ref.js";
+import { parsePlanChanges } from "../../plans/changes.js";
+import { changeFingerprint } from "../../plans/fingerprint.js";
+import { maskDeep } from "../../plans/mask.js";
+import { seal } from "../../plans/seal.js";
+import { clipText } from "../../render/plan-check.js";
+import { checkTitle } from "../../render/templates.js";
+import { APPROVAL_CHECK } from "../approval/approval-check.js";
+import { approvalStatus } from "../approval/approval-status.js";
+import { baseRulesBeforeMerge } from "../base-rules.js";
+import type { WorkerDeps } from "../deps.js";
+import { maskerFor } from "../masking.js";
+import { PLAN_CHECK } from "../plan/plan-pull-request.js";
+import { applyGate, type Admitted } from "./apply-gate.js";
+import { reviewedUnits, Workspace, type Unit } from "./apply-units.js";
+
+/**
+ * merge_group.checks_requested: plans the queue commit and sets
+ * `plangate/plan` and `plangate/approval` on it. Success only when every
+ * project plans with the fingerprint that was approved and the approvals
+ * hold (the same gate as a merge); otherwise failure with the reason, so
+ * GitHub takes the PR out of the queue, and the PR is told why. A PR that
+ * changes nothing plangate plans gets neutral checks: nothing blocks the queue.
+ */
+export async function verifyMergeGroup(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
+  const number = queuedPullNumber(job.headRef)!;
+  const repo = { owner: job.owner, name: job.repo };
+  const repoName = `${job.owner}/${job.repo}`;
+  const gh = await deps.github.forInstallation(job.installationId);
+  const pull = await gh.getPull(repo, number);
+  const plan = await latestPlanGroup(deps.pool, repoName, number, pull.headSha);
+  const base = plan && (await baseRulesBeforeMerge(deps, gh, plan, job.headSha));
+  const decision = applyGate({
+    mode: "queue",
+    planned: !!plan,
+    everPlanned: !!plan,
+    status: plan && base ? await approvalStatus(deps, gh, plan, base) : undefined,
+    units: plan && base ? await reviewedUnits(deps, plan, "merge", base) : [],
+  });
+  const units = decision.allow ? decision.units.map((a) => a.unit) : [];
+  const { group, runs } = await inTransaction(deps.pool, (tx) =>
+    createRunGroup(
+      tx,
+      { kind: "queue", trigger_id: job.trigger, installation_id: job.installationId, repo: repoName, pull_number: number, sha: job.headSha, author: pull.author, policies: plan?.policies, base_ref: plan?.base_ref, base_sha: plan?.base_sha },
+      units.map((u) => ({ project: u.run.project, dir: u.run.dir, engine: u.run.engine, workspace: u.run.workspace, config: u.run.config, rules: u.rules })),
+    ),
+  );
+  // A retried job reports what an earlier attempt decided.
+  const outcome = group.outcome ?? (decision.allow ? await planQueueCommit(deps, gh, repo, group, runs, decision.units) : { mode: "queue" as const, result: "refused" as const, ...decision.refusal });
+  if (!group.outcome) await record(deps, group, outcome);
+  await report(deps, gh, repo, group, outcome);
+}
+
+/** Plans every admitted project at the queue commit (under the project locks) and compares each fingerprint with the approved one. */
+async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGroup, runs: Run[], admitted: Admitted[]): Promise<GroupOutcome> {
+  const refuse = (refusal: Refusal): GroupOutcome => ({ mode: "queue", result: "refused", ...refusal });
+  const keys = admitted.map(({ unit }) => ({ repo: group.repo, project: unit.run.project, workspace: unit.run.workspace }));
+  return withProjectLocks(deps.pool, keys, async () => {
+    const workRoot = path.join(deps.dataDir, "runs", `queue-${group.id}`);
+    try {
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
+      await deps.mirrors.checkout(repo, group.sha, workspace.checkoutDir, () => gh.cloneToken());
+      const problem = await workspace.prepare(admitted.map((a) => a.unit));
+      if (problem) return refuse({ code: "prepare-failed", message: problem });
+      const mismatches: NonNullable<Refusal["mismatches"]> = [];
+      for (const { unit } of admitted) {
+        const run = runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace)!;
+        const fresh = await workspace.planAgain(unit);
+        await storeQueuePlan(deps, run, unit, fresh);
+        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: `${unit.run.project}: ${failureMessage(fresh)}` });
+        const fingerprint = changeFingerprint(fresh.planJson);
+        if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
+      }
+      return mismatches.length ? refuse({ code: "fingerprint-mismatch", mismatches }) : { mode: "queue", result: "verified" };
+    } finally {
+      await rm(workRoot, { recursive: true, force: true });
+    }
+  });
+}
+
+/** The queue commit's plan of one project, kept (sealed) so that the merge applies it instead of planning a third time. */
+async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, fresh: PlanOutcome): Promise<void> {
+  const mask = maskerFor(deps, unit.rules.env);
+  const fields = { actor: "plangate", repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
+  await inTransaction(deps.pool, async (tx) => {
+    if (!fresh.ok) {
+      await finishRun(tx, run.id, { status: "failed", output: mask(fresh.output), error: { stage: fresh.stage, message: mask(failureMessage(fresh)), timedOut: fresh.timedOut } });
+      await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { mergeQueue: true, stage: fresh.stage } });
+      return;
+    }
+    const changes = maskDeep(parsePlanChanges(fresh.planJson), mask);
+    const fingerprint = changeFingerprint(fresh.planJson);
+    await storePlan(tx, run.id, seal(deps.encryptionKey, fresh.planFile), changes, fingerprint);
+    await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: mask(fresh.output) });
+    await appendAuditEvent(tx, { action: "plan.succeeded", ...fields, details: { mergeQueue: true, fingerprint, approved: fingerprint === unit.plan.fingerprint, ...changes.counts } });
+  });
+}
+
+async function record(deps: WorkerDeps, group: RunGroup, outcome: GroupOutcome): Promise<void> {
+  await inTransaction(deps.pool, async (tx) => {
+    if (!(await setOutcome(tx, group.id, outcome))) return;
+    const verified = outcome.result === "verified" || (outcome.result === "refused" && !!outcome.neutral);
+    await appendAuditEvent(tx, {
+      action: "approval.changed",
+      actor: "plangate",
+      repo: group.repo,
+      pullNumber: group.pull_number,
+      sha: group.sha,
+      details: { mergeQueue: true, met: verified, ...(outcome.result === "refused" ? { code: outcome.code, missing: outcome.missing, mismatches: outcome.mismatches } : {}) },
+    });
+  });
+}
+
+/** Both required checks on the queue commit, and a comment on the PR when it leaves the queue. */
+async function report(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGroup, outcome: GroupOutcome): Promise<void> {
+  const refused = outcome.result === "refused" && !outcome.neutral;
+  const conclusion: CheckConclusion = refused ? "failure" : outcome.result === "verified" ? "success" : "neutral";
+  const runUrl = deps.runLinks?.url(group.id);
+  const marker = `plangate:queue group=${group.id}`;
+  const body = refused
+    ? deps.templates.render("queue-refused", { ...outcome, marker: `<!-- ${marker} part=1 -->`, queue: true, shortSha: group.sha.slice(0, 7), runUrl })
+    : "";
+  const title = checkTitle(deps.templates, refused ? "queue-refused" : outcome.result === "verified" ? "queue-verified" : "queue-nothing");
+  const summary = refused ? body : title;
+  for (const name of [PLAN_CHECK, APPROVAL_CHECK]) {
+    await gh.createCheckRun(repo, name, group.sha, { status: "completed", conclusion, detailsUrl: runUrl, output: { title, summary: clipText(summary) } });
+  }
+  if (refused && group.pull_number !== null) await gh.syncComments(repo, group.pull_number, marker, [body]);
+}
