@@ -43,6 +43,23 @@ async function appCommand(checkoutDir: string, programDir: string): Promise<stri
 }
 
 /**
+ * The `wanted` stacks and every stack they depend on, directly or not: a
+ * stack cannot be planned without the stacks it reads from. Keeps the
+ * manifest's dependency order.
+ */
+export function withDependencies(ordered: SynthesizedStack[], wanted: string[]): SynthesizedStack[] {
+  const byName = new Map(ordered.map((s) => [s.name, s]));
+  const kept = new Set<string>();
+  const keep = (name: string) => {
+    if (kept.has(name) || !byName.has(name)) return;
+    kept.add(name);
+    byName.get(name)!.dependencies.forEach(keep);
+  };
+  wanted.forEach(keep);
+  return ordered.filter((s) => kept.has(s.name));
+}
+
+/**
  * Installs the program's dependencies (in the sandbox, with network, cached
  * when safe: cdktf-deps.ts), then runs cdktf.json's `app` in the sandbox
  * WITHOUT network and reads the stacks from the synthesized manifest, whose
@@ -90,7 +107,7 @@ export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
   if (job.stacks) {
     const missing = job.stacks.filter((name) => !stacks.some((s) => s.name === name));
     if (missing.length) return fail("synth", `stacks not found in the program: ${missing.join(", ")} (it has ${stacks.map((s) => s.name).join(", ")})`, synth.output);
-    stacks = stacks.filter((s) => job.stacks!.includes(s.name));
+    stacks = withDependencies(stacks, job.stacks);
   }
   return { ok: true, stacks, output: [installed.output, synth.output].filter(Boolean).join("\n"), cachedDependencies: installed.cached };
 }

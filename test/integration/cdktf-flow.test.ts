@@ -107,14 +107,19 @@ socket.on("error", (error) => { console.error("synth has no network: " + error.c
     }
   });
 
-  engineTest("stacks: limits the plan to the listed stacks; an unknown stack is named", async () => {
-    const files = { ...fixture("cdktf-app", "only"), ".plangate.yml": "version: 1\nprojects:\n  - name: only\n    dir: only\n    engine: cdktf\n    stacks: [web]\n" };
+  engineTest("stacks: limits the plan to the listed stacks and the stacks they depend on; an unknown stack is named", async () => {
+    const files = { ...fixture("cdktf-chain", "only"), ".plangate.yml": "version: 1\nprojects:\n  - name: only\n    dir: only\n    engine: cdktf\n    stacks: [web]\n" };
     const first = await openPr(files, ["only/main.js"]);
-    expect(first.body).toContain("| `only/web` |");
-    expect(first.body).not.toContain("| `only/base` |");
+    expect(first.check.conclusion).toBe("success");
+    // web depends on database, which depends on network: all three are planned, tools is left out
+    const rows = [...first.body.matchAll(/^\| `(only\/\w+)` \| `default` \| (.+) \|$/gm)].map((m) => `${m[1]} | ${m[2]}`);
+    expect(rows.sort()).toEqual(["only/database", "only/network", "only/web"].map((name) => `${name} | ✅ planned | 1 | 0 | 0 | 0`));
+    expect(first.body).toContain('+ input = "from-network"');
+    // ... in dependency order
+    expect(first.audit.filter((e) => e.action === "plan.started").map((e) => e.project)).toEqual(["only", "only/network", "only/database", "only/web"]);
     files[".plangate.yml"] = files[".plangate.yml"]!.replace("[web]", "[nope]");
     const second = await openPr(files, ["only/main.js"]);
     expect(second.check.conclusion).toBe("failure");
-    expect(second.body).toContain("stacks not found in the program: nope (it has base, web)");
+    expect(second.body).toContain("stacks not found in the program: nope (it has network, database, tools, web)");
   });
 });
