@@ -16,6 +16,12 @@ export interface ResourceChange {
   before: unknown;
   after: unknown;
   replacePaths?: unknown[];
+  /**
+   * Set when the resource is imported by this plan and also changed (an
+   * update, say): the action is that change, this says where it came from.
+   * A plain import (nothing else changes) is action "import" instead.
+   */
+  imported?: { id?: string };
 }
 
 export interface ChangeCounts {
@@ -182,10 +188,17 @@ function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): Reso
       before,
       after,
       ...(change.replace_paths?.length ? { replacePaths: change.replace_paths } : {}),
+      ...(change.importing && action !== "import" ? { imported: importedFrom(change.importing, secrets) } : {}),
     });
   }
   resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || compareAddresses(a.address, b.address));
   return resources;
+}
+
+/** Terraform's `importing` ({ id } for an import block with an id); newer terraform may name an identity instead. */
+function importedFrom(importing: unknown, secrets: Set<string>): { id?: string } {
+  const id = maskCopies((importing as { id?: unknown } | null)?.id, secrets);
+  return typeof id === "string" && id ? { id } : {};
 }
 
 const collator = new Intl.Collator("en", { numeric: true });

@@ -45,6 +45,9 @@ const CASES: Record<string, { before?: string; after: string }> = {
     before: 'resource "terraform_data" "x" {\n  input = "1"\n}\noutput "endpoint" {\n  value = "https://old.example.com"\n}\noutput "gone" {\n  value = "bye"\n}\n',
     after: 'resource "terraform_data" "x" {\n  input = "1"\n}\noutput "endpoint" {\n  value = "https://new.example.com"\n}\noutput "id" {\n  value = terraform_data.x.id\n}\noutput "secret" {\n  value     = "s3cr3t-value"\n  sensitive = true\n}\n',
   },
+  "import-and-update": {
+    after: 'import {\n  to = terraform_data.adopted\n  id = "adopted-1"\n}\nresource "terraform_data" "adopted" {\n  input = "configured"\n}\nimport {\n  to = terraform_data.as_is\n  id = "as-is-1"\n}\nresource "terraform_data" "as_is" {}\n',
+  },
 };
 
 /** Random ids terraform assigns differ on every run. */

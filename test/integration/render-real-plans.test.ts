@@ -92,6 +92,34 @@ describe("rendering real terraform plans", () => {
     expect(order.every((pos, i) => pos > 0 && (i === 0 || pos > order[i - 1]!))).toBe(true);
   });
 
+  engineTest("an import that also updates shows as both, with its diff, and counts as a change", () => {
+    const config = `
+import {
+  to = terraform_data.adopted
+  id = "adopted-1"
+}
+resource "terraform_data" "adopted" { input = "configured" }
+import {
+  to = terraform_data.as_is
+  id = "as-is-1"
+}
+resource "terraform_data" "as_is" {}
+`;
+    const plan = realPlanJson(config);
+    const changes = parsePlanChanges(plan);
+    expect(changes.resources.map((r) => [r.address, r.action, r.imported])).toEqual([
+      ["terraform_data.adopted", "update", { id: "adopted-1" }],
+      ["terraform_data.as_is", "import", undefined],
+    ]);
+    // as terraform's "2 to import, 0 to add, 1 to change": the update is counted, the plain import is not
+    expect(changes.counts).toEqual({ add: 0, change: 1, destroy: 0, replace: 0 });
+
+    const body = render(plan)[0]!;
+    expect(body).toContain("| `app` | `default` | ✅ planned | 0 | 1 | 0 | 0 |");
+    expect(body).toMatch(/\*\*update in place\*\* \(1\)\n\n🟡 ~ `terraform_data.adopted` \(imported from `adopted-1` and updated\)\n```diff\n  id = "adopted-1"\n- input = null\n- output = null\n\+ input = "configured"\n\+ output = \(known after apply\)\n/);
+    expect(body).toMatch(/\*\*import\*\* \(1\)\n\n🔵 ← `terraform_data.as_is`\n/);
+  });
+
   engineTest("no changes says so", () => {
     const config = 'resource "terraform_data" "a" { input = "x" }\n';
     const body = render(realPlanJson(config, config))[0]!;
