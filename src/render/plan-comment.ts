@@ -1,7 +1,6 @@
-import type { ResourceChange } from "../plans/changes.js";
-import { attributeDiff, outputDiff } from "./attribute-diff.js";
-import { ACTION_LABELS, reportView, type PlanReport, type ProjectResult } from "./plan-report.js";
-import { fenceFor, type Templates } from "./templates.js";
+import { reportView, type PlanReport } from "./plan-report.js";
+import { projectSection, type Item } from "./project-section.js";
+import type { Templates } from "./templates.js";
 
 /** GitHub rejects issue comments longer than this many characters. */
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -11,74 +10,6 @@ export const DEFAULT_MAX_PARTS = 5;
 export interface SplitOptions {
   limit?: number;
   maxParts?: number;
-}
-
-const BODY = "\u0000plangate-body\u0000";
-
-interface Item {
-  text: string;
-  resources: number;
-}
-
-interface Section {
-  open: (continued: boolean) => string;
-  close: string;
-  items: Item[];
-}
-
-const STAGE_TITLES: Record<string, string> = { install: "installing the cdktf program's dependencies failed", synth: "cdktf synth failed" };
-const failureTitle = (stage: string) => STAGE_TITLES[stage] ?? `terraform ${stage} failed`;
-
-/** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
-function projectSection(t: Templates, project: ProjectResult & { resultText: string }, maxItem: number): Section {
-  const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
-  const close = wrap(false)[1] ?? "";
-  const items: Item[] = [];
-  const add = (text: string, resources = 0) => items.push({ text: clip(text, maxItem), resources });
-  const failure = project.failure;
-  const wrapUp = () => ({ open: (continued: boolean) => wrap(continued)[0] ?? "", close, items });
-  if (project.status === "failed" && failure && failure.stage !== "policy") {
-    const output = failure.output?.trim();
-    add(t.render("plan-error", { ...failure, title: failureTitle(failure.stage), output, fence: fenceFor(output ?? "") }));
-    return wrapUp();
-  }
-  // A policy failure still shows the plan it judged.
-  if (failure?.stage === "policy") add(t.render("plan-policy", failure));
-  const changes = project.changes;
-  if (!changes?.resources.length && !changes?.outputs?.length) add(t.render("plan-no-changes", project));
-  const resource = (change: ResourceChange) => {
-    const diff = attributeDiff(change);
-    const replacePaths = change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p)));
-    add(t.render("plan-resource", { ...change, symbol: ACTION_LABELS[change.action].symbol, replacePaths, diff, fence: fenceFor(diff) }), 1);
-  };
-  let current: string | undefined;
-  for (const change of changes?.resources ?? []) {
-    if (change.action !== current) {
-      current = change.action;
-      const count = changes!.resources.filter((r) => r.action === current).length;
-      add(t.render("plan-action", { label: ACTION_LABELS[change.action].label, count }));
-    }
-    resource(change);
-  }
-  if (changes?.outputs?.length) {
-    const diff = outputDiff(changes.outputs);
-    add(t.render("plan-outputs", { count: changes.outputs.length, diff, fence: fenceFor(diff) }));
-  }
-  if (changes?.drift?.length) {
-    add(t.render("plan-drift", { count: changes.drift.length }));
-    changes.drift.forEach(resource);
-  }
-  return wrapUp();
-}
-
-/** An item too big for any comment keeps its head, with balanced fences. */
-function clip(item: string, max: number): string {
-  if (item.length <= max) return item;
-  const fence = /^(`{3,})/m.exec(item)?.[1];
-  const note = `\n… (${item.length - max} characters cut: too large for a comment)\n`;
-  const cut = item.slice(0, Math.max(0, max - note.length - 2 * (fence?.length ?? 0) - 4));
-  const fencesInCut = fence ? (cut.match(new RegExp(`^${fence}`, "gm")) ?? []).length : 0;
-  return fencesInCut % 2 === 1 ? `${cut}\n${fence}\n${note}` : `${cut}${note}`;
 }
 
 /**

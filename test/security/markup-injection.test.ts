@@ -74,9 +74,10 @@ describe("every renderer keeps hostile names inert", () => {
     expect(body).toContain('- input = "@acme/security-team [click](https://evil.example)');
   });
 
-  test("the plan check run: summary inert, title plain text without entities", () => {
+  test("the plan check run: summary and text inert, title plain text without entities", () => {
     const { output } = renderPlanCheck(t, hostileReport());
     expect(liveMarkup(output.summary)).toEqual([]);
+    expect(liveMarkup(output.text!)).toEqual([]);
     expect(output.title).toBe(`Plan failed: ![x](https:${ZWSP}//evil.example/p.png), www${ZWSP}.evil.example, https:${ZWSP}//evil.example`);
     const invalid = checkTitle(t, "plan-config-invalid", { file: "<img src=x> @acme/x" });
     expect(invalid).toBe(`<img src=x> @${ZWSP}acme/x is invalid`);

@@ -1,0 +1,81 @@
+import type { ChangeAction, ResourceChange } from "../plans/changes.js";
+import { attributeDiff, outputDiff } from "./attribute-diff.js";
+import { ACTION_LABELS, type ProjectResult } from "./plan-report.js";
+import { fenceFor, type Templates } from "./templates.js";
+
+/** One piece of a project's detail that is shown whole or not at all. */
+export interface Item {
+  text: string;
+  /** Resources the item shows (1 for a resource, 0 for headings and errors). */
+  resources: number;
+  /** The resource's action, for counting what is left out. */
+  action?: ChangeAction;
+  /** A resource terraform found changed outside terraform (not part of the plan's changes). */
+  drift?: boolean;
+  /** A heading: shown only with the item after it. */
+  heading?: boolean;
+}
+
+/** A project's `<details>` wrapper and its items; `open(true)` for a section continued from an earlier part. */
+export interface Section {
+  open: (continued: boolean) => string;
+  close: string;
+  items: Item[];
+}
+
+const BODY = "\u0000plangate-body\u0000";
+
+const STAGE_TITLES: Record<string, string> = { install: "installing the cdktf program's dependencies failed", synth: "cdktf synth failed" };
+const failureTitle = (stage: string) => STAGE_TITLES[stage] ?? `terraform ${stage} failed`;
+
+/** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
+export function projectSection(t: Templates, project: ProjectResult & { resultText: string }, maxItem: number): Section {
+  const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
+  const close = wrap(false)[1] ?? "";
+  const items: Item[] = [];
+  const add = (text: string, more: Omit<Item, "text" | "resources"> & { resources?: number } = {}) => items.push({ resources: 0, ...more, text: clip(text, maxItem) });
+  const failure = project.failure;
+  const wrapUp = () => ({ open: (continued: boolean) => wrap(continued)[0] ?? "", close, items });
+  if (project.status === "failed" && failure && failure.stage !== "policy") {
+    const output = failure.output?.trim();
+    add(t.render("plan-error", { ...failure, title: failureTitle(failure.stage), output, fence: fenceFor(output ?? "") }));
+    return wrapUp();
+  }
+  // A policy failure still shows the plan it judged.
+  if (failure?.stage === "policy") add(t.render("plan-policy", failure));
+  const changes = project.changes;
+  if (!changes?.resources.length && !changes?.outputs?.length) add(t.render("plan-no-changes", project));
+  const resource = (change: ResourceChange, drift = false) => {
+    const diff = attributeDiff(change);
+    const replacePaths = change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p)));
+    add(t.render("plan-resource", { ...change, symbol: ACTION_LABELS[change.action].symbol, replacePaths, diff, fence: fenceFor(diff) }), { resources: 1, action: change.action, ...(drift ? { drift } : {}) });
+  };
+  let current: string | undefined;
+  for (const change of changes?.resources ?? []) {
+    if (change.action !== current) {
+      current = change.action;
+      const count = changes!.resources.filter((r) => r.action === current).length;
+      add(t.render("plan-action", { label: ACTION_LABELS[change.action].label, count }), { heading: true });
+    }
+    resource(change);
+  }
+  if (changes?.outputs?.length) {
+    const diff = outputDiff(changes.outputs);
+    add(t.render("plan-outputs", { count: changes.outputs.length, diff, fence: fenceFor(diff) }));
+  }
+  if (changes?.drift?.length) {
+    add(t.render("plan-drift", { count: changes.drift.length }), { heading: true });
+    changes.drift.forEach((change) => resource(change, true));
+  }
+  return wrapUp();
+}
+
+/** An item too big for any comment keeps its head, with balanced fences. */
+function clip(item: string, max: number): string {
+  if (item.length <= max) return item;
+  const fence = /^(`{3,})/m.exec(item)?.[1];
+  const note = `\n… (${item.length - max} characters cut: too large for a comment)\n`;
+  const cut = item.slice(0, Math.max(0, max - note.length - 2 * (fence?.length ?? 0) - 4));
+  const fencesInCut = fence ? (cut.match(new RegExp(`^${fence}`, "gm")) ?? []).length : 0;
+  return fencesInCut % 2 === 1 ? `${cut}\n${fence}\n${note}` : `${cut}${note}`;
+}
