@@ -55,6 +55,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     PLANGATE_SANDBOX_EGRESS_ALLOW: databaseHostPort(db.url),
     LOG_LEVEL: "warn",
     ...env,
+    // A test's own destinations are opened in addition to its database.
+    PLANGATE_SANDBOX_EGRESS_ALLOW: [databaseHostPort(db.url), env.PLANGATE_SANDBOX_EGRESS_ALLOW].filter(Boolean).join(","),
   };
   const settings = { ...readSettings(appEnv), port: await freePort() }; // Probot's Server treats port 0 as "use 3000"
   const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });

@@ -61,6 +61,8 @@ export class FakeGitHub {
   readonly labels = new Map<string, string>();
   readonly issueLabels = new Map<string, string[]>();
   readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
+  /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
+  private readonly faults: { method: string; path: RegExp; status: number; times: number }[] = [];
   private nextId = 1000;
   private server = http.createServer((req, res) => void this.handle(req, res));
   private routes: [string, RegExp, Route][] = [];
@@ -224,6 +226,16 @@ export class FakeGitHub {
     if (!token || !this.issuedTokens.includes(token)) throw new Unexpected(`installation endpoint called without an issued token: ${req.method} ${req.url}`);
   }
 
+  /** Makes the next `times` requests of `method` to an API path matching `path` fail with `status`. */
+  fail(method: string, path: RegExp, status: number, times: number): void {
+    this.faults.push({ method, path, status, times });
+  }
+
+  /** Requests made so far to an API path matching `path` with `method`. */
+  requestsTo(method: string, path: RegExp): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method && path.test(r.path.replace(API, "")));
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
     this.requests.push({ method: req.method ?? "", path: url.pathname + url.search, authorization: req.headers.authorization, at: Date.now() });
@@ -232,6 +244,12 @@ export class FakeGitHub {
       const raw = await readBody(req);
       const body = raw.length ? JSON.parse(raw.toString("utf8")) : undefined;
       const apiPath = url.pathname.slice(API.length);
+      const fault = this.faults.find((f) => f.times > 0 && f.method === req.method && f.path.test(apiPath));
+      if (fault) {
+        fault.times--;
+        res.writeHead(fault.status, { "content-type": "application/json" }).end(JSON.stringify({ message: "Server Error" }));
+        return;
+      }
       for (const [method, pattern, handler] of this.routes) {
         const match = method === req.method ? pattern.exec(apiPath) : null;
         if (!match) continue;

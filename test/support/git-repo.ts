@@ -67,4 +67,20 @@ export class GitRepo {
     git(this.work, "push", "--quiet", "origin", "main");
     return git(this.work, "rev-parse", "HEAD");
   }
+
+  /** The commit a merge queue makes for `branch`: main merged with it, on gh-readonly-queue/main/pr-N-HEAD; returns [sha, ref]. */
+  queueCommit(branch: string, number: number, headSha: string): [string, string] {
+    const ref = `gh-readonly-queue/main/pr-${number}-${headSha}`;
+    git(this.work, "checkout", "--quiet", "-B", ref, "main");
+    git(this.work, "merge", "--quiet", "--no-ff", "--no-edit", branch);
+    git(this.work, "push", "--quiet", "--force", "origin", ref);
+    return [git(this.work, "rev-parse", "HEAD"), `refs/heads/${ref}`];
+  }
+
+  /** The queue's merge: main moves to the verified queue commit itself. */
+  fastForward(sha: string): void {
+    git(this.work, "checkout", "--quiet", "main");
+    git(this.work, "merge", "--quiet", "--ff-only", sha);
+    git(this.work, "push", "--quiet", "origin", "main");
+  }
 }

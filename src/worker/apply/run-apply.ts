@@ -134,6 +134,7 @@ async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup
       }
       await conclude(tx, ctx, group, { mode: ctx.mode, result: applied.ok ? "applied" : "failed" });
     });
+    if (last) return;
   }
 }
 

@@ -1,0 +1,226 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { jest } from "@jest/globals";
+import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { GitRepo } from "../support/git-repo.js";
+import { PullRequests, type Pr } from "../support/pull-requests.js";
+import { deliver, examplePayload } from "../support/webhooks.js";
+
+jest.setTimeout(300_000);
+
+const OWNER = "Codertocat";
+const NAME = "Hello-World";
+const REPO = `${OWNER}/${NAME}`;
+let h: Harness;
+let repo: GitRepo;
+let prs: PullRequests;
+
+/**
+ * A terraform http backend without locking (no lock_address): terraform itself
+ * does not serialize two applies against it, so only plangate's own
+ * serialization keeps them apart.
+ */
+const states = new Map<string, string>();
+const stateServer = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    if (req.method === "POST") {
+      states.set(req.url!, Buffer.concat(chunks).toString("utf8"));
+      res.writeHead(200).end();
+    } else if (states.has(req.url!)) res.writeHead(200, { "content-type": "application/json" }).end(states.get(req.url!));
+    else res.writeHead(404).end();
+  });
+});
+
+beforeAll(async () => {
+  await new Promise<void>((r) => stateServer.listen(0, "127.0.0.1", r));
+  const statePort = (stateServer.address() as AddressInfo).port;
+  h = await startHarness({ PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${statePort}` });
+  repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
+  prs = new PullRequests(h, repo, "Codertocat", 700);
+  for (const user of ["alice", "bob"]) h.fake.permissions.set(`${REPO}:${user}`, "write");
+  repo.commit({ "README.md": "root" });
+});
+afterAll(async () => {
+  await h?.close();
+  stateServer.close();
+});
+const stateUrl = (name: string) => `http://127.0.0.1:${(stateServer.address() as AddressInfo).port}/${name}`;
+afterEach(() => expect(h.fake.unexpected).toEqual([]));
+
+/** terraform_data resources in `dir`, local state (each checkout starts without one: every apply creates). */
+const tf = (dir: string, resources: Record<string, string>, extra = "") => ({
+  [`${dir}/main.tf`]: Object.entries(resources).map(([n, input]) => `resource "terraform_data" "${n}" {\n  input = ${input}\n}\n`).join("\n") + extra,
+});
+const applyCheck = (sha: string) => prs.check("plangate/apply", sha);
+const locks = async () => (await h.db.pool.query("select project, pull_number from locks order by project")).rows;
+const actions = async (p: Pr, prefix = "apply.") => (await prs.audit(p)).filter((a) => a.action.startsWith(prefix));
+
+describe("every merge gets an answer", () => {
+  engineTest("a merge after /unlock: not applied, told why, plangate/apply failed, audited, no lock left", async () => {
+    const p = await prs.open(tf("unl", { a: '"1"' }), ["unl/main.tf"]);
+    await prs.review(p, "alice");
+    await prs.comment(p, "/unlock", "alice");
+    const mergeSha = await prs.merge(p);
+    expect(applyCheck(mergeSha)).toMatchObject({ status: "completed", conclusion: "failure", output: { title: "Not applied" } });
+    expect(prs.comments(p).at(-1)).toContain("Its plans were discarded (by `/unlock`) before the merge");
+    expect((await actions(p)).map((a) => [a.action, a.details.code])).toEqual([["apply.requested", undefined], ["apply.denied", "discarded"]]);
+    expect(await locks()).toEqual([]);
+  });
+
+  engineTest("a merge after /apply: nothing more to apply, neutral plangate/apply, one apply in the audit", async () => {
+    const config = "version: 1\nprojects:\n  - dir: both\n    apply: both\n";
+    repo.commit({ ".plangate.yml": config }, "main");
+    const p = await prs.open({ ".plangate.yml": config, ...tf("both", { b: '"1"' }) }, ["both/main.tf"]);
+    await prs.review(p, "alice");
+    await prs.comment(p, "/apply", "alice");
+    expect(prs.check("plangate/apply", p.sha)?.conclusion).toBe("success");
+    const mergeSha = await prs.merge(p);
+    expect(applyCheck(mergeSha)).toMatchObject({ conclusion: "neutral", output: { title: "Nothing to apply" } });
+    expect(prs.comments(p).at(-1)).toContain("Every reviewed plan of this pull request was already applied with `/apply` before the merge.");
+    expect((await actions(p)).filter((a) => a.action === "apply.started")).toHaveLength(1);
+    expect((await actions(p)).at(-1)).toMatchObject({ action: "apply.denied", details: { code: "already-applied", neutral: true } });
+    expect(await locks()).toEqual([]);
+    repo.commit({ ".plangate.yml": null }, "main");
+  });
+
+  engineTest("a merge whose merge-commit plan fails: its own reason, nothing applied, locks released", async () => {
+    const p = await prs.open(tf("mfail", { m: '"1"' }), ["mfail/main.tf"]);
+    await prs.review(p, "alice");
+    // main gains a file that breaks the project's configuration at the merge commit
+    repo.commit({ "mfail/broken.tf": 'resource "terraform_data" "broken" {\n  input = var.missing\n}\n' }, "main");
+    const mergeSha = await prs.merge(p);
+    expect(applyCheck(mergeSha)).toMatchObject({ conclusion: "failure", output: { title: "Not applied" } });
+    const said = prs.comments(p).at(-1)!;
+    expect(said).toContain("plangate plans the merge commit afresh before applying, and that plan failed, so nothing was applied:");
+    expect(said).toContain("mfail:");
+    expect((await actions(p)).map((a) => a.action)).toEqual(["apply.requested", "apply.denied"]);
+    expect((await actions(p)).at(-1)!.details.code).toBe("fresh-plan-failed");
+    expect(await locks()).toEqual([]);
+  });
+
+  engineTest("a PR plangate never planned gets a neutral plangate/apply and no comment", async () => {
+    const p: Pr = { number: 790, branch: "docs-790", sha: repo.commit({ "docs/readme.md": "words" }, "docs-790") };
+    h.fake.pulls.set(`${REPO}#${p.number}`, { headSha: p.sha });
+    const mergeSha = await prs.merge(p);
+    expect(applyCheck(mergeSha)).toMatchObject({ conclusion: "neutral", output: { title: "Nothing to apply" } });
+    expect(prs.comments(p)).toEqual([]);
+  });
+});
+
+describe("apply reporting", () => {
+  engineTest("GitHub answering 502 to the report: the check run still ends completed, and nothing is applied twice", async () => {
+    const p = await prs.open(tf("flaky", { f: '"1"' }), ["flaky/main.tf"]);
+    await prs.review(p, "alice");
+    // Every attempt Octokit makes (its own retries included) fails for a while: only the report job's retry gets through.
+    h.fake.fail("PATCH", /\/check-runs\/\d+$/, 502, 6);
+    const mergeSha = await prs.merge(p);
+    await waitFor("plangate/apply to complete", () => applyCheck(mergeSha)?.status === "completed", 120_000);
+    await queueDrained(h.db);
+    expect(applyCheck(mergeSha)).toMatchObject({ status: "completed", conclusion: "success" });
+    expect(h.fake.requestsTo("PATCH", /\/check-runs\/\d+$/).length).toBeGreaterThan(6);
+    expect((await actions(p)).filter((a) => a.action === "apply.started")).toHaveLength(1);
+    expect(prs.comments(p).filter((c) => c.includes("plangate applied"))).toHaveLength(1);
+    expect(await locks()).toEqual([]);
+  });
+});
+
+describe("order and serialization", () => {
+  engineTest("depends_on: the first project fails, the dependent one is skipped, reported and audited as skipped", async () => {
+    const config = "version: 1\nprojects:\n  - dir: first\n  - dir: second\n    depends_on: [first]\n";
+    repo.commit({ ".plangate.yml": config }, "main");
+    const failing = '\nresource "terraform_data" "boom" {\n  provisioner "local-exec" {\n    command = "exit 1"\n  }\n}\n';
+    const p = await prs.open({ ".plangate.yml": config, ...tf("first", { a: '"1"' }, failing), ...tf("second", { b: '"2"' }) }, ["first/main.tf", "second/main.tf"]);
+    await prs.review(p, "alice");
+    const mergeSha = await prs.merge(p);
+    expect(applyCheck(mergeSha)).toMatchObject({ conclusion: "failure", output: { title: "Apply failed" } });
+    const said = prs.comments(p).at(-1)!;
+    expect(said).toContain("| `first` | `default` | ❌ failed |");
+    expect(said).toContain("| `second` | `default` | ⏭️ not applied (an earlier project failed) |");
+    expect(said.indexOf("`first`")).toBeLessThan(said.indexOf("`second`"));
+    const audited = (await actions(p)).map((a) => [a.action, a.details.code ?? ""]);
+    expect(audited).toEqual([["apply.requested", ""], ["apply.started", ""], ["apply.failed", ""], ["apply.denied", "skipped"]]);
+    expect(await locks()).toEqual([]);
+    repo.commit({ ".plangate.yml": null }, "main");
+  });
+
+  engineTest("two PRs merged together on one project: their applies never overlap", async () => {
+    // Shared state that terraform does not lock, so B's merge-commit plan sees A's apply only if plangate waits for it.
+    const backend = `terraform {\n  backend "http" {\n    address = "${stateUrl("shared")}"\n  }\n}\n`;
+    repo.commit({ "shared/backend.tf": backend }, "main");
+    const slow = (tag: string) => ({ [`shared/${tag}.tf`]: `resource "terraform_data" "${tag}" {\n  input = "${tag}"\n  provisioner "local-exec" {\n    command = "sleep 3"\n  }\n}\n` });
+    const a = await prs.open(slow("a"), ["shared/a.tf"]);
+    // An operator releases A's lock (the dashboard's lock release) so that B can plan the same project.
+    await h.db.pool.query("delete from locks where pull_number = $1", [a.number]);
+    const b = await prs.open(slow("b"), ["shared/b.tf"]);
+    expect(prs.check("plangate/plan", b.sha)?.conclusion).toBe("success");
+    await prs.review(a, "alice");
+    await prs.review(b, "alice");
+    const closed = (p: Pr, mergeSha: string) => {
+      const payload = examplePayload("pull_request", "closed");
+      Object.assign(payload.pull_request, { number: p.number, merged: true, merge_commit_sha: mergeSha, merged_by: { login: "alice" } });
+      payload.pull_request.head.sha = p.sha;
+      return deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
+    };
+    const mergeA = repo.merge(a.branch);
+    const mergeB = repo.merge(b.branch);
+    expect((await closed(a, mergeA)).status).toBe(200);
+    const applying = async (sha: string) => (await h.db.pool.query("select 1 from runs where kind = 'apply' and sha = $1 and status = 'running'", [sha])).rowCount === 1;
+    await waitFor("A's apply to be running", () => applying(mergeA), 120_000);
+    expect((await closed(b, mergeB)).status).toBe(200);
+    await waitFor("both applies", () => applyCheck(mergeA)?.status === "completed" && applyCheck(mergeB)?.status === "completed", 180_000);
+    await queueDrained(h.db);
+    expect(applyCheck(mergeA)?.conclusion).toBe("success");
+    expect(applyCheck(mergeB)?.conclusion).toBe("success");
+    const { rows } = await h.db.pool.query("select sha, started_at, finished_at from runs where kind = 'apply' and project = 'shared' and started_at is not null order by started_at");
+    expect(rows.map((r) => r.sha)).toEqual([mergeA, mergeB]);
+    expect(rows[0].finished_at.getTime()).toBeLessThanOrEqual(rows[1].started_at.getTime());
+  });
+});
+
+describe("merge queues", () => {
+  async function checksRequested(p: Pr): Promise<string> {
+    const [sha, ref] = repo.queueCommit(p.branch, p.number, p.sha);
+    const payload = examplePayload("merge_group", "checks_requested");
+    payload.repository = { ...payload.repository, name: NAME, full_name: REPO, owner: { ...payload.repository.owner, login: OWNER } };
+    payload.merge_group = { ...payload.merge_group, head_sha: sha, head_ref: ref, base_ref: "refs/heads/main" };
+    expect((await deliver(h.url, "merge_group", payload, WEBHOOK_SECRET)).status).toBe(200);
+    await waitFor("the queue checks", () => prs.check("plangate/approval", sha)?.status === "completed", 120_000);
+    await queueDrained(h.db);
+    return sha;
+  }
+
+  engineTest("a queue commit with the approved change passes both checks, and the merge applies its plan without planning again", async () => {
+    const p = await prs.open(tf("queued", { q: '"1"' }), ["queued/main.tf"]);
+    await prs.review(p, "alice");
+    const queueSha = await checksRequested(p);
+    expect(prs.check("plangate/plan", queueSha)).toMatchObject({ conclusion: "success", output: { title: "Merge queue commit verified: the approved change" } });
+    expect(prs.check("plangate/approval", queueSha)?.conclusion).toBe("success");
+    // GitHub merges the queue commit itself.
+    repo.fastForward(queueSha);
+    const { closePullRequest } = await import("../support/app-harness.js");
+    await closePullRequest(h, p.number, p.sha, { mergeSha: queueSha, mergedBy: "alice" });
+    expect(applyCheck(queueSha)).toMatchObject({ conclusion: "success" });
+    expect(prs.comments(p).at(-1)).toContain("| `queued` | `default` | ✅ applied |");
+    const started = (await actions(p)).find((a) => a.action === "apply.started")!;
+    expect(started.details.verified).toBe(true);
+    // Planned twice in all (the PR head, the queue commit): the merge did not plan a third time.
+    expect((await actions(p, "plan.succeeded")).length).toBe(2);
+  });
+
+  engineTest("a queue commit whose base changed the plan fails both checks and the PR is told why", async () => {
+    repo.commit({ "qbase/locals.tf": 'locals {\n  v = "a"\n}\n' }, "main");
+    const p = await prs.open(tf("qbase", { q: "local.v" }), ["qbase/main.tf"]);
+    await prs.review(p, "alice");
+    repo.commit({ "qbase/locals.tf": 'locals {\n  v = "b"\n}\n' }, "main");
+    const queueSha = await checksRequested(p);
+    expect(prs.check("plangate/plan", queueSha)).toMatchObject({ conclusion: "failure", output: { title: "Merge queue commit refused" } });
+    expect(prs.check("plangate/approval", queueSha)?.conclusion).toBe("failure");
+    const said = prs.comments(p).at(-1)!;
+    expect(said).toContain("The merge queue commit's plan differs from the plan that was approved.");
+    expect(said).toContain("GitHub takes this pull request out of the merge queue");
+    expect((await prs.audit(p)).at(-1)).toMatchObject({ action: "approval.changed", details: { mergeQueue: true, met: false, code: "fingerprint-mismatch" } });
+    await prs.close(p);
+  });
+});
