@@ -50,12 +50,11 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     PLANGATE_ENCRYPTION_KEY: "11".repeat(32),
     PLANGATE_WORKERS: "2",
     PLANGATE_JOB_TIMEOUT: "120s",
-    // Plans run in bubblewrap, never silently unsandboxed; the tests' state backend is the one destination opened.
+    // Plans run in bubblewrap, never silently unsandboxed.
     PLANGATE_SANDBOX: "bwrap",
-    PLANGATE_SANDBOX_EGRESS_ALLOW: databaseHostPort(db.url),
     LOG_LEVEL: "warn",
     ...env,
-    // A test's own destinations are opened in addition to its database.
+    // The tests' state backend (their database) is opened, and a test's own destinations besides.
     PLANGATE_SANDBOX_EGRESS_ALLOW: [databaseHostPort(db.url), env.PLANGATE_SANDBOX_EGRESS_ALLOW].filter(Boolean).join(","),
   };
   const settings = { ...readSettings(appEnv), port: await freePort() }; // Probot's Server treats port 0 as "use 3000"
