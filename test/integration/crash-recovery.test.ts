@@ -26,7 +26,12 @@ afterAll(async () => {
   for (const w of workers) kill(w);
   await h?.close();
 });
-afterEach(() => expect(h.fake.unexpected).toEqual([]));
+afterEach(async () => {
+  // Each test owns its worker processes: none of them lingers to take the next test's jobs.
+  for (const w of workers.splice(0)) kill(w);
+  await new Promise((r) => setTimeout(r, 3000)); // past PLANGATE_WORKER_STALE_AFTER: their jobs are free again
+  expect(h.fake.unexpected).toEqual([]);
+});
 
 /** `plangate worker` as its own process (and process group), with its own data dir. */
 function startWorker(): ChildProcess {
@@ -82,11 +87,22 @@ describe("a worker process killed", () => {
     expect(rows.map((r) => r.action)).toEqual(["plan.started", "plan.succeeded"]);
   });
 
-  engineTest("mid-apply: the apply is marked interrupted, the PR is told, and it is not applied again", async () => {
+  /**
+   * A resource whose apply sleeps until `deadline` (epoch seconds): the first
+   * attempt is killed inside the sleep; an attempt after the deadline applies at
+   * once. The deadline is in the provisioner, which is not part of the plan's
+   * fingerprint, so both attempts plan the same change.
+   */
+  const sleeper = (deadline: number) =>
+    `resource "terraform_data" "slow" {\n  input = "x"\n  provisioner "local-exec" {\n    command = "[ $(date +%s) -ge ${deadline} ] || sleep 60"\n  }\n}\n`;
+  const afterDeadline = (deadline: number) => new Promise((r) => setTimeout(r, Math.max(0, deadline * 1000 - Date.now() + 1000)));
+  const applyActions = async (sha: string) => (await h.db.pool.query("select action from audit_events where sha = $1 and action like 'apply.%' order by id", [sha])).rows.map((r) => r.action);
+
+  engineTest("mid-/apply: the apply is reported interrupted, and the retried job plans afresh and applies the approved change once", async () => {
     const config = "version: 1\nprojects:\n  - dir: slow\n    apply: command\n    approvals: { required: 0 }\n";
-    const slow = 'resource "terraform_data" "slow" {\n  input = "x"\n  provisioner "local-exec" {\n    command = "sleep 90"\n  }\n}\n';
     repo.commit({ ".plangate.yml": config }, "main"); // apply mode and approvals are the base branch's rules
-    const sha = await openPr(302, { ".plangate.yml": config, "slow/main.tf": slow }, ["slow/main.tf"]);
+    const deadline = Math.floor(Date.now() / 1000) + 45;
+    const sha = await openPr(302, { ".plangate.yml": config, "slow/main.tf": sleeper(deadline) }, ["slow/main.tf"]);
     const first = startWorker();
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
 
@@ -99,20 +115,42 @@ describe("a worker process killed", () => {
     await new Promise((r) => setTimeout(r, 1500)); // terraform is inside the provisioner's sleep
     kill(first);
 
+    await afterDeadline(deadline);
     startWorker();
-    await waitFor("the interruption to be reported", async () => (await runStatus("select status from runs where kind = 'apply' and sha = $1", [sha])) === "interrupted", 120_000);
+    await waitFor("the fresh apply", () => comments(302).some((c) => c.includes("✅ plangate applied")), 120_000);
     await queueDrained(h.db);
-    expect(comments(302).at(-1)).toContain(`plangate apply of \`${sha.slice(0, 7)}\` was interrupted`);
-    expect(h.fake.checkRuns.filter((c) => c.head_sha === sha && c.name === "plangate/apply").at(-1)).toMatchObject({ conclusion: "failure", output: { title: "Apply interrupted" } });
-    const { rows } = await h.db.pool.query("select action from audit_events where sha = $1 and action like 'apply.%' order by id", [sha]);
-    expect(rows.map((r) => r.action)).toEqual(["apply.requested", "apply.started", "apply.interrupted"]);
-    // A later /apply does not reuse the interrupted plan: it must be planned again.
-    payload.comment.id = 778;
-    expect((await deliver(h.url, "issue_comment", payload, WEBHOOK_SECRET)).status).toBe(200);
-    await waitFor("the reply", () => comments(302).at(-1)?.includes("nothing to apply"), 60_000);
-    expect(comments(302).at(-1)).toContain("the last apply was interrupted, so its plans are spent; comment `/plan` to plan again");
-    const after = await h.db.pool.query("select action from audit_events where sha = $1 and action = 'apply.started'", [sha]);
-    expect(after.rowCount).toBe(1);
+    const said = comments(302);
+    expect(said.find((c) => c.includes("was interrupted"))).toContain("the next `/apply` plans afresh and applies only if that plan is the change that was approved");
+    expect(said.at(-1)).toContain("| `slow` | `default` | ✅ applied |");
+    expect(h.fake.checkRuns.filter((c) => c.head_sha === sha && c.name === "plangate/apply").at(-1)).toMatchObject({ conclusion: "success" });
+    expect(await applyActions(sha)).toEqual(["apply.requested", "apply.started", "apply.interrupted", "apply.started", "apply.succeeded"]);
+    repo.commit({ ".plangate.yml": null }, "main");
+  });
+
+  engineTest("mid-apply on merge: reported interrupted, planned afresh at the merge commit, applied once, locks released", async () => {
+    const config = "version: 1\nprojects:\n  - dir: merged\n    approvals: { required: 0 }\n";
+    repo.commit({ ".plangate.yml": config }, "main");
+    const deadline = Math.floor(Date.now() / 1000) + 45;
+    const sha = await openPr(303, { ".plangate.yml": config, "merged/main.tf": sleeper(deadline) }, ["merged/main.tf"]);
+    const first = startWorker();
+    await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
+    const mergeSha = repo.merge("crash-303");
+    const payload = examplePayload("pull_request", "closed");
+    Object.assign(payload.pull_request, { number: 303, merged: true, merge_commit_sha: mergeSha, merged_by: { login: "alice" } });
+    payload.pull_request.head.sha = sha;
+    expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
+    await waitFor("the apply to be running", async () => (await runStatus("select status from runs where kind = 'apply' and sha = $1", [mergeSha])) === "running", 120_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    kill(first);
+
+    await afterDeadline(deadline);
+    startWorker();
+    await waitFor("the fresh apply", () => comments(303).some((c) => c.includes("✅ plangate applied")), 120_000);
+    await queueDrained(h.db);
+    expect(comments(303).find((c) => c.includes("was interrupted"))).toContain("it plans the merge commit afresh now and applies only if that plan is the change that was approved");
+    expect(h.fake.checkRuns.filter((c) => c.head_sha === mergeSha && c.name === "plangate/apply").at(-1)).toMatchObject({ conclusion: "success" });
+    expect(await applyActions(mergeSha)).toEqual(["apply.requested", "apply.started", "apply.interrupted", "apply.started", "apply.succeeded"]);
+    expect((await h.db.pool.query("select 1 from locks where pull_number = 303")).rowCount).toBe(0);
     repo.commit({ ".plangate.yml": null }, "main");
   });
 });
