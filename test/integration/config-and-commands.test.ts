@@ -106,10 +106,12 @@ describe("monorepo without a config file", () => {
     expect(body).toContain("`module.shared.terraform_data.shared2`");
   });
 
-  test("a PR touching no project gets a neutral plangate/plan", async () => {
+  test("a PR touching no project gets a neutral plangate/plan and plangate/approval (required checks never block it)", async () => {
     const { sha } = await openPr({ "README.md": "docs" }, ["README.md"]);
     const check = await completedPlan(sha);
     expect(check.conclusion).toBe("neutral");
+    await waitFor("plangate/approval", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/approval"));
+    expect(h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/approval")).toMatchObject({ status: "completed", conclusion: "neutral", output: { title: "Nothing to plan" } });
     expect(await plannedProjects(sha)).toEqual([]);
   });
 });

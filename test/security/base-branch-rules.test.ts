@@ -89,7 +89,7 @@ describe("rules come from the base branch", () => {
     const mergeSha = await prs.merge(p);
     expect(prs.check("plangate/apply", mergeSha)).toMatchObject({ conclusion: "failure", output: { title: "Not applied" } });
     expect(prs.comments(p).at(-1)).toContain("merged without the required approvals");
-    expect(prs.comments(p).at(-1)).toContain("network had 1 of 2 approvals");
+    expect(prs.comments(p).at(-1)).toContain("(`network` has 1 of 2), so nothing was applied");
     const actions = (await prs.audit(p)).map((a) => a.action);
     expect(actions).toContain("apply.denied");
     expect(actions).not.toContain("apply.started");

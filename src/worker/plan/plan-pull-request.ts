@@ -14,6 +14,7 @@ import type { WorkerDeps } from "../deps.js";
 import { loadBranchRules, loadProjects } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
+import { APPROVAL_CHECK } from "../approval/approval-check.js";
 
 export const PLAN_CHECK = "plangate/plan";
 
@@ -56,11 +57,14 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       await gh.createComment(repo, pull.number, deps.templates.render("command-reply", { reason: "no-projects", command: "plan", selectorText, known: loaded.config.projects.map((p) => p.name) }));
       return;
     }
-    await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
-      status: "completed",
-      conclusion: "neutral",
-      output: { title: checkTitle(deps.templates, "plan-nothing"), summary: checkSummary(deps.templates, "plan-nothing") },
-    });
+    // Both checks branch protection may require are answered: a PR that changes no project never waits on plangate.
+    for (const name of [PLAN_CHECK, APPROVAL_CHECK]) {
+      await gh.createCheckRun(repo, name, pull.headSha, {
+        status: "completed",
+        conclusion: "neutral",
+        output: { title: checkTitle(deps.templates, "plan-nothing"), summary: checkSummary(deps.templates, "plan-nothing") },
+      });
+    }
     return;
   }
   const group = await inTransaction(deps.pool, async (tx) => {
