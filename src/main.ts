@@ -10,6 +10,8 @@ import { egressFilterFor } from "./engines/egress/egress-from-settings.js";
 import { capSettings, formatSize, SandboxCaps } from "./engines/limits.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
+import { healthHandler } from "./web/health.js";
+import { Metrics } from "./web/metrics.js";
 import { RepoMirrors } from "./github/repo-mirror.js";
 import { plangateApp } from "./index.js";
 import { loadTemplates, type Templates } from "./render/templates.js";
@@ -45,6 +47,14 @@ function resolveEngine(variable: string, configured: string, isDefault: boolean,
   return configured;
 }
 
+/** Where run pages are served: PLANGATE_PUBLIC_URL, else this server on localhost (said once at start). */
+function publicUrlOf(settings: Settings, log: Logger): string {
+  if (settings.publicUrl) return settings.publicUrl;
+  const url = `http://localhost:${settings.port}`;
+  log.warn({ url }, "PLANGATE_PUBLIC_URL is not set: run page links (check runs' details, comments) point at this machine; set it to the address GitHub users can reach");
+  return url;
+}
+
 async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger, shared: Shared, databaseUrl: string): Promise<WorkerDeps> {
   const env = process.env;
   const caps = new SandboxCaps(capSettings(settings));
@@ -52,7 +62,8 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   return {
     pool,
-    github: octokitGitHubFactory(probot),
+    github: octokitGitHubFactory(probot, shared.metrics.github),
+    metrics: shared.metrics,
     mirrors: new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl),
     // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
     sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) }),
@@ -77,7 +88,8 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
 interface Shared {
   templates: Templates;
   encryptionKey: Buffer;
-  runLinks?: RunLinks;
+  runLinks: RunLinks;
+  metrics: Metrics;
 }
 
 /** The composition root: builds the real database, queue, GitHub client, sandbox and server from settings. */
@@ -109,13 +121,15 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   const shared: Shared = {
     templates: await loadTemplates(settings.templatesDir),
     encryptionKey,
-    runLinks: settings.publicUrl ? new RunLinks(encryptionKey, settings.publicUrl) : undefined,
+    runLinks: new RunLinks(encryptionKey, publicUrlOf(settings, log)),
+    metrics: new Metrics(pool),
   };
   const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log };
   let server: Server | undefined;
   if (options.server) {
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
-    if (shared.runLinks) server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
+    server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
+    server.addHandler(healthHandler(pool, shared.metrics));
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
     limitRequestBodies(await server.start(), log);
   }

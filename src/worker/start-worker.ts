@@ -31,7 +31,8 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
   // Each job gets deps whose logger carries the job's context.
   const task = <P>(fn: (deps: WorkerDeps, payload: P, attempt: { number: number; max: number }) => Promise<void>): Task => async (payload, helpers) => {
     const log = deps.log.child({ jobId: helpers.job.id, task: helpers.job.task_identifier, ...jobFields(payload as Record<string, any>) });
-    await fn({ ...deps, log }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts });
+    const run = () => fn({ ...deps, log }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts });
+    await (deps.metrics ? deps.metrics.timeJob(helpers.job.task_identifier, run) : run());
   };
   const taskList: Record<string, Task> = {
     [TASKS.planPullRequest]: task<PlanPullRequestPayload>(planPullRequest),

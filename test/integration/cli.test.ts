@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { engineTest } from "../support/app-harness.js";
+import { engineTest, toolTest } from "../support/app-harness.js";
 import { createTestDatabase } from "../support/database.js";
 
 const run = promisify(execFile);
@@ -28,6 +28,14 @@ describe("plangate CLI", () => {
     expect(first).toMatchObject({ code: 0, stdout: "applied: 001_initial.sql, 002_approvals_locks_applies.sql, 003_policies.sql, 004_trust_model.sql, 005_apply_path.sql\n" });
     const again = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
     expect(again).toMatchObject({ code: 0, stdout: "database is up to date\n" });
+  });
+
+  toolTest(process.getuid?.() === 0, "running as root", "as root, an embedded PostgreSQL its postgres user cannot reach gets one line saying what to do, not initdb's EACCES", async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), "plangate-home-")); // mode 700, like a home directory
+    const result = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: path.join(home, "data") });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain(`cannot reach its data directory under ${home}: set DATABASE_URL, run plangate as a non-root user, or install and set PLANGATE_DATA_DIR in directories other users can enter`);
   });
 
   test("a bad setting stops start with a message naming it", async () => {

@@ -106,6 +106,16 @@ describe("monorepo without a config file", () => {
     expect(body).toContain("`module.shared.terraform_data.shared2`");
   });
 
+  engineTest("a .plangate.yml with policies but no projects still discovers the projects (and applies its policies)", async () => {
+    const config = "version: 1\npolicies:\n  - deny: create\n    addresses: ['terraform_data.forbidden']\n";
+    const { sha } = await openPr({ ".plangate.yml": config, "polonly/main.tf": 'resource "terraform_data" "forbidden" {\n  input = "x"\n}\n' }, ["polonly/main.tf"]);
+    const check = await completedPlan(sha);
+    expect(await plannedProjects(sha)).toEqual(["polonly"]);
+    // Discovered, planned, and held to the file's policy (the base has none, so the PR's own policy still counts: it only tightens).
+    expect(check).toMatchObject({ conclusion: "failure" });
+    expect(check.output?.title).not.toContain("Nothing to plan");
+  });
+
   test("a PR touching no project gets a neutral plangate/plan and plangate/approval (required checks never block it)", async () => {
     const { sha } = await openPr({ "README.md": "docs" }, ["README.md"]);
     const check = await completedPlan(sha);

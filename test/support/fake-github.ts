@@ -64,6 +64,8 @@ export class FakeGitHub {
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
   private readonly faults: { method: string; path: RegExp; status: number; times: number }[] = [];
   private nextId = 1000;
+  /** x-ratelimit-remaining of the next API response: one less per request, as GitHub counts. */
+  rateLimitRemaining = 5000;
   private server = http.createServer((req, res) => void this.handle(req, res));
   private routes: [string, RegExp, Route][] = [];
 
@@ -254,7 +256,7 @@ export class FakeGitHub {
         const match = method === req.method ? pattern.exec(apiPath) : null;
         if (!match) continue;
         const [status, payload] = await handler(req, match.slice(1), body, url);
-        res.writeHead(status, { "content-type": "application/json" });
+        res.writeHead(status, { "content-type": "application/json", "x-ratelimit-remaining": String(--this.rateLimitRemaining) });
         res.end(payload === undefined ? undefined : JSON.stringify(payload));
         return;
       }

@@ -106,7 +106,7 @@ export class Workspace {
       for (const unit of stackUnits) {
         const stackName = unit.run.project.slice(unit.baseProject.length + 1);
         const stack = synth.stacks.find((s) => s.name === stackName);
-        if (!stack) return `stack ${stackName} no longer exists in ${dir}`;
+        if (!stack) return this.deps.templates.render("failure-text", { kind: "stack-gone", stack: stackName, dir }).trim();
         this.dirs.set(unit.run.id, stack.dir);
       }
     }

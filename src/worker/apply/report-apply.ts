@@ -3,7 +3,7 @@ import { groupRuns, type Run } from "../../db/runs.js";
 import type { CheckConclusion, GitHub } from "../../github/github.js";
 import type { ReportApplyPayload } from "../../jobs/jobs.js";
 import { clipText } from "../../render/plan-check.js";
-import { checkSummary, checkTitle, fenceFor } from "../../render/templates.js";
+import { checkSummary, checkTitle, fenceFor, type Templates } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { APPLY_CHECK } from "./run-apply.js";
 
@@ -19,12 +19,10 @@ function conclusionOf(outcome: GroupOutcome): CheckConclusion {
   return "failure";
 }
 
-const RESULT_TEXT: Partial<Record<Run["status"], string>> = { succeeded: "✅ applied", failed: "❌ failed", skipped: "⏭️ not applied (an earlier project failed)", interrupted: "⚠️ interrupted", denied: "⛔ not applied" };
-
-function resultView(runs: Run[]) {
+function resultView(t: Templates, runs: Run[]) {
   return runs.map((r) => {
     const output = (r.output ?? "").trim().slice(-OUTPUT_LIMIT);
-    return { project: r.project, workspace: r.workspace, failed: r.status === "failed", resultText: RESULT_TEXT[r.status] ?? r.status, output, fence: fenceFor(output) };
+    return { project: r.project, workspace: r.workspace, failed: r.status === "failed", resultText: t.render("apply-status", { status: r.status }).trim(), output, fence: fenceFor(output) };
   });
 }
 
@@ -34,7 +32,7 @@ function render(deps: WorkerDeps, group: RunGroup, outcome: GroupOutcome, runs: 
   // Applies run in dependency order; the table follows it.
   const ordered = [...runs].sort((a, b) => (a.started_at?.getTime() ?? Infinity) - (b.started_at?.getTime() ?? Infinity) || a.id - b.id);
   if (outcome.result === "applied" || outcome.result === "failed") {
-    const units = resultView(ordered);
+    const units = resultView(deps.templates, ordered);
     const failed = outcome.result === "failed";
     return {
       body: deps.templates.render("apply-result", { ...common, failed, units }),

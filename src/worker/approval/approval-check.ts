@@ -30,7 +30,8 @@ export async function updateApprovalCheck(deps: WorkerDeps, gh: GitHub, groupId:
     title: title(deps.templates, status),
     summary: deps.templates.render("check-approval", { ...status, shortSha: group.sha.slice(0, 7), author: group.author }),
   };
-  const update = status.met ? ({ status: "completed", conclusion: "success", output } as const) : ({ status: "in_progress", output } as const);
+  const detailsUrl = deps.runLinks?.url(groupId);
+  const update = status.met ? ({ status: "completed", conclusion: "success", output, detailsUrl } as const) : ({ status: "in_progress", output, detailsUrl } as const);
   let checkRunId = group.approval_check_run_id;
   // A completed check run cannot go back to in progress: a withdrawn approval gets a new one.
   if (checkRunId && !(group.approval_met === true && !status.met)) await gh.updateCheckRun(repo, checkRunId, update);

@@ -28,6 +28,9 @@ const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number
 /** The env names of the rules a run was planned under (base branch's, never the PR's alone). */
 const runEnvNames = (run: Run) => run.rules?.env ?? [];
 
+/** A failure's one-line message, worded in templates/failure-text.hbs. */
+const failureText = (deps: WorkerDeps, data: object) => deps.templates.render("failure-text", data).trim();
+
 function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }
@@ -77,8 +80,10 @@ async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): P
 
 /** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the report once the group is done. */
 export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
-  const run = await getRun(deps.pool, job.runId);
-  if (!run) throw new Error(`run ${job.runId} does not exist`);
+  const found = await getRun(deps.pool, job.runId);
+  if (!found) throw new Error(`run ${job.runId} does not exist`);
+  const run = found;
+  deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
   const started = await inTransaction(deps.pool, async (tx) => {
     const ok = await startRun(tx, run.id);
     if (ok && attempt.number === 1) await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
@@ -89,12 +94,14 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     const workRoot = path.join(deps.dataDir, "runs", String(run.id));
     try {
       // Plans and applies of one project never overlap, whichever process runs them.
+      const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
       const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, gh, workRoot));
+      timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
       if (outcome !== "expanded") await recordOutcome(deps, run, outcome);
     } catch (error) {
       if (attempt.number < attempt.max) throw error;
       deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
-      await recordOutcome(deps, run, { stage: "plangate", message: `plangate could not run this plan: ${(error as Error).message}` });
+      await recordOutcome(deps, run, { stage: "plangate", message: failureText(deps, { kind: "system", message: (error as Error).message }) });
     } finally {
       await rm(workRoot, { recursive: true, force: true });
     }
@@ -116,7 +123,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
         return;
       }
       // A policy violation fails the project: its plan stays visible, it can never be approved or applied.
-      const message = `${violations.length} polic${violations.length === 1 ? "y was" : "ies were"} violated`;
+      const message = failureText(deps, { kind: "policy", count: violations.length });
       await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: mask(outcome.output), error: { stage: "policy", message, violations } });
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
     });
@@ -126,7 +133,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
     "ok" in outcome
       ? {
           stage: outcome.stage,
-          message: failureMessage(outcome, `timed out after ${describeDuration(deps.jobTimeoutMs)}`),
+          message: failureMessage(outcome, failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })),
           timedOut: outcome.timedOut,
         }
       : { ...outcome };

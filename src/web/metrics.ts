@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { applyRunCounts, auditChainLength, deliveryCounts, jobCounts, lockCount } from "../db/metrics-queries.js";
+import type { Pool } from "../db/pool.js";
+
+/**
+ * plangate's Prometheus series. What the database knows (deliveries, queue,
+ * applies, locks, audit chain) is read at scrape time, so every process
+ * reports the same totals; durations and GitHub calls are this process's own.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly jobDuration: Histogram<"task" | "outcome">;
+  readonly planDuration: Histogram<"engine" | "outcome">;
+  readonly githubRequests: Counter<"method" | "status">;
+  readonly githubRateLimitRemaining: Gauge;
+
+  constructor(pool: Pool) {
+    const registers = [this.registry];
+    this.jobDuration = new Histogram({ name: "plangate_job_duration_seconds", help: "Queue jobs run by this process, by task and outcome.", labelNames: ["task", "outcome"], buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900], registers });
+    this.planDuration = new Histogram({ name: "plangate_plan_duration_seconds", help: "Project plans (checkout, init, plan, show) run by this process.", labelNames: ["engine", "outcome"], buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900], registers });
+    this.githubRequests = new Counter({ name: "plangate_github_requests_total", help: "GitHub API requests made by this process, by method and status.", labelNames: ["method", "status"], registers });
+    this.githubRateLimitRemaining = new Gauge({ name: "plangate_github_rate_limit_remaining", help: "x-ratelimit-remaining of the last GitHub API response.", registers });
+    new Gauge({
+      name: "plangate_deliveries_total",
+      help: "Webhook deliveries recorded, by event and outcome (the handler's decision).",
+      labelNames: ["event", "outcome"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await deliveryCounts(pool)) this.set({ event: r.event, outcome: r.outcome }, r.n);
+      },
+    });
+    new Gauge({
+      name: "plangate_jobs",
+      help: "Jobs in the queue, by task and state (queued, running).",
+      labelNames: ["task", "state"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await jobCounts(pool)) this.set({ task: r.task, state: r.state }, r.n);
+      },
+    });
+    new Gauge({
+      name: "plangate_applies",
+      help: "Project applies, by status (succeeded, failed, skipped, denied, interrupted).",
+      labelNames: ["status"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await applyRunCounts(pool)) this.set({ status: r.status }, r.n);
+      },
+    });
+    new Gauge({ name: "plangate_locks", help: "Project locks held by pull requests.", registers, async collect() { this.set(await lockCount(pool)); } });
+    new Gauge({ name: "plangate_audit_chain_length", help: "Events in the audit log's hash chain.", registers, async collect() { this.set(await auditChainLength(pool)); } });
+  }
+
+  /** For the GitHub port: counts each API response and keeps the rate limit left. */
+  readonly github = {
+    response: (method: string, status: number, rateLimitRemaining: number | undefined) => {
+      this.githubRequests.inc({ method, status: String(status) });
+      if (rateLimitRemaining !== undefined) this.githubRateLimitRemaining.set(rateLimitRemaining);
+    },
+  };
+
+  /** Times fn as a job of `task`. */
+  async timeJob<T>(task: string, fn: () => Promise<T>): Promise<T> {
+    const end = this.jobDuration.startTimer({ task });
+    try {
+      const result = await fn();
+      end({ outcome: "ok" });
+      return result;
+    } catch (error) {
+      end({ outcome: "error" });
+      throw error;
+    }
+  }
+}
