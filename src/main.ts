@@ -64,6 +64,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     pool,
     github: octokitGitHubFactory(probot, shared.metrics.github),
     metrics: shared.metrics,
+    notify: settings.notify,
     mirrors: new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl),
     // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
     sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) }),

@@ -98,6 +98,7 @@ export const TASKS = {
   pullClosed: "pull-closed",
   review: "review",
   reportApply: "report-apply",
+  notify: "notify",
   mergeGroup: "merge-group",
 } as const;
 

@@ -55,6 +55,8 @@ export interface Settings {
   sandboxDiskBytes: number;
   /** Where terraform installs providers from when not the public registries (PLANGATE_PROVIDER_MIRROR). */
   providerMirror?: ProviderMirror;
+  /** Where apply outcomes are announced (Slack-compatible JSON), and the HMAC key that signs them. */
+  notify?: { url: string; secret: string };
 }
 
 const booleanText = z
@@ -159,6 +161,8 @@ const variables = {
   PLANGATE_MAX_COMMENTS: wholeNumber(1, 50).optional(),
   PLANGATE_TEMPLATES_DIR: z.string().min(1).refine((d) => existsSync(d) && statSync(d).isDirectory(), "must be an existing directory").optional(),
   PLANGATE_PUBLIC_URL: z.url("must be a URL such as https://plangate.example.com").optional(),
+  PLANGATE_NOTIFY_URL: z.url("must be a URL such as https://hooks.slack.com/services/…").optional(),
+  PLANGATE_NOTIFY_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   PLANGATE_ENV_ALLOW: envAllow.optional(),
   PLANGATE_APPLY_ENV_ALLOW: envAllow.optional(),
   PLANGATE_SANDBOX_EGRESS_ALLOW: egressRules.optional(),
@@ -218,6 +222,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
   if (v.APP_ID && !privateKey) throw new SettingsError("APP_ID is set, so PRIVATE_KEY or PRIVATE_KEY_PATH is required");
   if (v.APP_ID && !v.WEBHOOK_SECRET) throw new SettingsError("APP_ID is set, so WEBHOOK_SECRET is required");
   if (v.GHE_PROTOCOL && !v.GHE_HOST) throw new SettingsError("GHE_PROTOCOL is set without GHE_HOST");
+  if (v.PLANGATE_NOTIFY_URL && !v.PLANGATE_NOTIFY_SECRET) throw new SettingsError("PLANGATE_NOTIFY_URL is set, so PLANGATE_NOTIFY_SECRET is required (notifications are signed)");
   const protocol = v.GHE_PROTOCOL ?? "https";
   return {
     appId: v.APP_ID,
@@ -251,5 +256,6 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     sandboxPids: v.PLANGATE_SANDBOX_PIDS ?? 512,
     sandboxDiskBytes: v.PLANGATE_SANDBOX_DISK ?? 10 * 1024 ** 3,
     providerMirror: v.PLANGATE_PROVIDER_MIRROR,
+    notify: v.PLANGATE_NOTIFY_URL ? { url: v.PLANGATE_NOTIFY_URL, secret: v.PLANGATE_NOTIFY_SECRET! } : undefined,
   };
 }

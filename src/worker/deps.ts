@@ -37,4 +37,6 @@ export interface WorkerDeps extends EnvPolicy {
   runLinks?: RunLinks;
   /** Prometheus series this process reports (job and plan durations); absent for the local CLI. */
   metrics?: Metrics;
+  /** PLANGATE_NOTIFY_URL and its signing secret, when apply outcomes are announced. */
+  notify?: { url: string; secret: string };
 }

@@ -8,6 +8,7 @@ import { verifyMergeGroup } from "./apply/merge-queue.js";
 import { onReview } from "./approval/on-review.js";
 import type { WorkerDeps } from "./deps.js";
 import { Heartbeat } from "./heartbeat.js";
+import { sendNotification } from "./notify.js";
 import { planProject } from "./plan/plan-project.js";
 import { planPullRequest } from "./plan/plan-pull-request.js";
 import { postNotice } from "./post-notice.js";
@@ -42,6 +43,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.pullClosed]: task<PullClosedPayload>(onPullClosed),
     [TASKS.review]: task<ReviewPayload>(onReview),
     [TASKS.reportApply]: task<ReportApplyPayload>(reportApply),
+    [TASKS.notify]: task<ReportApplyPayload>(sendNotification),
     [TASKS.mergeGroup]: task<MergeGroupPayload>(verifyMergeGroup),
   };
   const runner: Runner = await run({ pgPool: deps.pool, concurrency, taskList, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });

@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { notifySignature } from "../../src/worker/notify.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests, type Pr } from "../support/pull-requests.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
@@ -33,10 +34,29 @@ const stateServer = http.createServer((req, res) => {
   });
 });
 
+/** A receiver of plangate's notifications that this test owns: it refuses the first `refuse` deliveries. */
+const NOTIFY_SECRET = "test-notify-secret-0123456789";
+const notifications: { status: number; event: string; signature: string; body: string }[] = [];
+let refuse = 0;
+const notifyServer = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    const status = refuse > 0 ? (refuse--, 500) : 200;
+    notifications.push({ status, event: String(req.headers["x-plangate-event"]), signature: String(req.headers["x-plangate-signature-256"]), body: Buffer.concat(chunks).toString("utf8") });
+    res.writeHead(status).end();
+  });
+});
+
 beforeAll(async () => {
   await new Promise<void>((r) => stateServer.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => notifyServer.listen(0, "127.0.0.1", r));
   const statePort = (stateServer.address() as AddressInfo).port;
-  h = await startHarness({ PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${statePort}` });
+  h = await startHarness({
+    PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${statePort}`,
+    PLANGATE_NOTIFY_URL: `http://127.0.0.1:${(notifyServer.address() as AddressInfo).port}/hook`,
+    PLANGATE_NOTIFY_SECRET: NOTIFY_SECRET,
+  });
   repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
   prs = new PullRequests(h, repo, "Codertocat", 700);
   for (const user of ["alice", "bob"]) h.fake.permissions.set(`${REPO}:${user}`, "write");
@@ -45,6 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
   stateServer.close();
+  notifyServer.close();
 });
 const stateUrl = (name: string) => `http://127.0.0.1:${(stateServer.address() as AddressInfo).port}/${name}`;
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
@@ -123,6 +144,34 @@ describe("apply reporting", () => {
     expect((await actions(p)).filter((a) => a.action === "apply.started")).toHaveLength(1);
     expect(prs.comments(p).filter((c) => c.includes("plangate applied"))).toHaveLength(1);
     expect(await locks()).toEqual([]);
+  });
+});
+
+describe("notifications", () => {
+  engineTest("apply outcomes are announced to PLANGATE_NOTIFY_URL, signed, and retried until the receiver takes them", async () => {
+    refuse = 1;
+    const p = await prs.open(tf("announced", { n: '"1"' }), ["announced/main.tf"]);
+    await prs.review(p, "alice");
+    const mergeSha = await prs.merge(p);
+    const mine = (event: string) => notifications.filter((n) => n.event === event && JSON.parse(n.body).pullNumber === p.number);
+    await waitFor("the notification to be taken", () => mine("apply.succeeded").some((n) => n.status === 200), 60_000);
+    const [refused, taken] = mine("apply.succeeded");
+    expect(refused).toMatchObject({ status: 500 });
+    expect(taken).toMatchObject({ status: 200 });
+    const { runUrl: _first, text: _firstText, ...again } = JSON.parse(refused!.body);
+    const { runUrl: _second, text: _secondText, ...retried } = JSON.parse(taken!.body);
+    expect(retried).toEqual(again); // the same announcement (only the run link's expiry is fresh)
+    expect(taken!.signature).toBe(notifySignature(NOTIFY_SECRET, taken!.body));
+    const sent = JSON.parse(taken!.body);
+    expect(sent).toMatchObject({ event: "apply.succeeded", repo: REPO, sha: mergeSha, mode: "merge", projects: [{ project: "announced", workspace: "default", status: "succeeded" }] });
+    expect(sent.text).toContain(`✅ plangate applied ${REPO}#${p.number} at ${mergeSha.slice(0, 7)} (merge): announced succeeded`);
+
+    const unapproved = await prs.open(tf("announced2", { n: '"2"' }), ["announced2/main.tf"]);
+    await prs.merge(unapproved);
+    const denied = () => notifications.find((n) => n.event === "apply.denied" && JSON.parse(n.body).pullNumber === unapproved.number);
+    await waitFor("the denial's notification", denied, 60_000);
+    expect(JSON.parse(denied()!.body)).toMatchObject({ reason: "not-approved", mode: "merge" });
+    expect(denied()!.signature).toBe(notifySignature(NOTIFY_SECRET, denied()!.body));
   });
 });
 

@@ -55,6 +55,14 @@ describe("settings", () => {
     [{ PLANGATE_WORKER_STALE_AFTER: "never" }, /^PLANGATE_WORKER_STALE_AFTER must be a duration/],
   ])("%j is refused with a message naming it", (env, message) => expectError(env as Record<string, string>, message));
 
+  test("notifications need a URL and a signing secret together", () => {
+    expect(readSettings({}).notify).toBeUndefined();
+    expect(readSettings({ PLANGATE_NOTIFY_URL: "https://hooks.example.com/x", PLANGATE_NOTIFY_SECRET: "0123456789abcdef" }).notify).toEqual({ url: "https://hooks.example.com/x", secret: "0123456789abcdef" });
+    expectError({ PLANGATE_NOTIFY_URL: "https://hooks.example.com/x" }, /^PLANGATE_NOTIFY_URL is set, so PLANGATE_NOTIFY_SECRET is required/);
+    expectError({ PLANGATE_NOTIFY_URL: "not a url", PLANGATE_NOTIFY_SECRET: "0123456789abcdef" }, /^PLANGATE_NOTIFY_URL must be a URL/);
+    expectError({ PLANGATE_NOTIFY_URL: "https://hooks.example.com/x", PLANGATE_NOTIFY_SECRET: "short" }, /^PLANGATE_NOTIFY_SECRET must be at least 16 characters/);
+  });
+
   test("secrets are never echoed in errors", () => {
     expect(() => readSettings({ PLANGATE_ENCRYPTION_KEY: "my-secret-value" })).toThrow(/^((?!my-secret-value).)*$/);
     expect(() => readSettings({ DATABASE_URL: "mysql://user:hunter2@x" })).toThrow(/^((?!hunter2).)*$/);

@@ -13,6 +13,7 @@ import { changeFingerprint } from "../../plans/fingerprint.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { Logger, WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
+import { enqueueNotification } from "../notify.js";
 import type { Admitted } from "./apply-gate.js";
 import { Workspace, type Unit } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
@@ -42,8 +43,9 @@ const auditAs = (ctx: ApplyContext) => (tx: Queryable, event: Omit<AuditEvent, "
  * outcome is stored once, a merged PR's locks go, and the report job is
  * queued, so GitHub hears of it after the commit, retried on its own.
  */
-async function conclude(tx: Queryable, ctx: ApplyContext, group: RunGroup, outcome: GroupOutcome, keepLocks = false): Promise<boolean> {
+async function conclude(deps: WorkerDeps, tx: Queryable, ctx: ApplyContext, group: RunGroup, outcome: GroupOutcome, keepLocks = false): Promise<boolean> {
   if (!(await setOutcome(tx, group.id, outcome))) return false;
+  await enqueueNotification(tx, deps, ctx.installationId, group, outcome);
   if (ctx.mode === "merge" && !keepLocks) await releasePullLocks(tx, full(ctx), ctx.pullNumber, ctx.actor, "merged");
   const payload: ReportApplyPayload = { installationId: ctx.installationId, groupId: group.id };
   await enqueue(tx, { task: TASKS.reportApply, payload, jobKey: `report-apply:${group.id}`, maxAttempts: 12 });
@@ -56,7 +58,7 @@ const newApplyGroup = (ctx: ApplyContext) => ({ kind: "apply" as const, trigger_
 export async function refuseApply(deps: WorkerDeps, ctx: ApplyContext, refusal: Refusal, existing?: RunGroup): Promise<void> {
   await inTransaction(deps.pool, async (tx) => {
     const group = existing ?? (await createRunGroup(tx, newApplyGroup(ctx), [])).group;
-    if (!(await conclude(tx, ctx, group, { mode: ctx.mode, result: "refused", ...refusal }))) return;
+    if (!(await conclude(deps, tx, ctx, group, { mode: ctx.mode, result: "refused", ...refusal }))) return;
     await closeQueuedRuns(tx, group.id, "denied");
     await auditAs(ctx)(tx, { action: "apply.denied", details: { ...refusal, mode: ctx.mode } });
   });
@@ -132,7 +134,7 @@ async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup
       for (const skipped of await closeQueuedRuns(tx, group.id, "skipped")) {
         await audit(tx, { action: "apply.denied", project: skipped.project, workspace: skipped.workspace, runId: skipped.id, details: { code: "skipped", after: run.project } });
       }
-      await conclude(tx, ctx, group, { mode: ctx.mode, result: applied.ok ? "applied" : "failed" });
+      await conclude(deps, tx, ctx, group, { mode: ctx.mode, result: applied.ok ? "applied" : "failed" });
     });
     if (last) return;
   }
@@ -156,7 +158,7 @@ async function interrupted(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup,
     const applied = (await groupRuns(tx, group.id)).filter((r) => r.status === "succeeded");
     const done = new Set(units.filter((u) => applied.some((r) => r.project === u.run.project && r.workspace === u.run.workspace)).map((u) => u.run.id));
     // The interruption is reported now; a merged PR's locks stay for the fresh attempt that follows, which releases them.
-    await conclude(tx, ctx, group, { mode: ctx.mode, result: "interrupted" }, done.size < units.length);
+    await conclude(deps, tx, ctx, group, { mode: ctx.mode, result: "interrupted" }, done.size < units.length);
     return done;
   });
 }
