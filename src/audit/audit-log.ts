@@ -17,7 +17,9 @@ export type AuditAction =
   | "lock.acquired"
   | "lock.released"
   | "config.invalid"
-  | "policy.violated";
+  | "policy.violated"
+  | "drift.detected"
+  | "drift.resolved";
 
 export interface AuditEvent {
   action: AuditAction;

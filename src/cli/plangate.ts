@@ -6,6 +6,7 @@ import { openDatabase } from "../db/open-database.js";
 import { createPool } from "../db/pool.js";
 import { startPlangate } from "../main.js";
 import { localPlan } from "./local-plan.js";
+import { queueDriftCheck } from "./drift-now.js";
 import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
 
 const USAGE = `usage: plangate <command>
@@ -15,6 +16,9 @@ const USAGE = `usage: plangate <command>
   worker         a worker only, to scale out against the same database
   migrate        apply database migrations
   audit verify   check the audit log's hash chain; exits 1 at the first broken row
+  drift [OWNER/REPO]
+                 check drift now: queue a plan of the default branch of every project with a drift schedule
+                 (of OWNER/REPO, or of every repository that schedules drift); workers open or close the issues
 `;
 
 async function withPool<T>(settings: Settings, fn: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
@@ -62,6 +66,16 @@ async function main(argv: string[]): Promise<number> {
       console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
       return 0;
     }
+    case "drift":
+      return withPool(settings, async (pool) => {
+        const queued = await queueDriftCheck(pool, sub);
+        if (!queued.ok) {
+          console.error(`plangate: ${queued.message}`);
+          return 2;
+        }
+        console.log(`drift check queued for ${sub ?? "every repository with a drift schedule"}: workers plan the default branch and open, update or close plangate:drift issues`);
+        return 0;
+      });
     case "audit":
       if (sub !== "verify") break;
       return withPool(settings, async (pool) => {

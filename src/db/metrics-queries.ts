@@ -31,3 +31,8 @@ export async function auditChainLength(db: Queryable): Promise<number> {
 export async function appliedMigrations(db: Queryable): Promise<string[]> {
   return (await db.query<{ name: string }>("select name from plangate_migrations")).rows.map((r) => r.name);
 }
+
+/** Projects by the status of their last drift check. */
+export async function driftCounts(db: Queryable): Promise<{ status: string; n: number }[]> {
+  return (await db.query("select status, count(*)::int as n from drift_checks group by status")).rows;
+}

@@ -41,6 +41,14 @@ export interface GitHub {
   isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean>;
   /** Puts `wanted` on the issue and takes the other `managed` labels off; creates a missing label with its colour. */
   syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: Record<string, string>): Promise<void>;
+  /** The repository's default branch (drift is checked on it). */
+  defaultBranch(repo: RepoRef): Promise<string>;
+  /** Open issues carrying `label`, with their bodies. */
+  openIssues(repo: RepoRef, label: string): Promise<{ number: number; body: string }[]>;
+  /** Opens an issue with `labels` (GitHub creates a missing label); returns its number. */
+  createIssue(repo: RepoRef, title: string, body: string, labels: string[]): Promise<number>;
+  /** Rewrites an issue's body, or closes it. */
+  updateIssue(repo: RepoRef, issueNumber: number, update: { body?: string; state?: "open" | "closed" }): Promise<void>;
   /** A short-lived installation token for git over HTTPS. */
   cloneToken(): Promise<string>;
 }

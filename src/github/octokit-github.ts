@@ -136,6 +136,25 @@ class OctokitGitHub implements GitHub {
     await this.octokit.rest.issues.addLabels({ ...base, issue_number: issueNumber, labels: [wanted] });
   }
 
+  async defaultBranch(repo: RepoRef): Promise<string> {
+    const { data } = await this.octokit.rest.repos.get({ owner: repo.owner, repo: repo.name });
+    return data.default_branch;
+  }
+
+  async openIssues(repo: RepoRef, label: string): Promise<{ number: number; body: string }[]> {
+    const issues = await this.octokit.paginate(this.octokit.rest.issues.listForRepo, { owner: repo.owner, repo: repo.name, labels: label, state: "open", per_page: 100 });
+    return issues.filter((i) => !i.pull_request).map((i) => ({ number: i.number, body: i.body ?? "" }));
+  }
+
+  async createIssue(repo: RepoRef, title: string, body: string, labels: string[]): Promise<number> {
+    const { data } = await this.octokit.rest.issues.create({ owner: repo.owner, repo: repo.name, title, body, labels });
+    return data.number;
+  }
+
+  async updateIssue(repo: RepoRef, issueNumber: number, update: { body?: string; state?: "open" | "closed" }): Promise<void> {
+    await this.octokit.rest.issues.update({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, ...update });
+  }
+
   async cloneToken(): Promise<string> {
     // Through the app client, not octokit.auth(): the latter asks the public host even under GHE_HOST (FIELD-NOTES).
     const app = await this.appOctokit();

@@ -85,6 +85,22 @@ export interface MergeGroupPayload {
   baseRef: string;
 }
 
+/** Look for projects whose drift check is due (every minute), or check one repository's now (`force`). */
+export interface DriftScanPayload {
+  repo?: string;
+  installationId?: number;
+  force?: boolean;
+}
+
+/** Plan one project at the default branch head and open, update or close its drift issue. */
+export interface DriftCheckPayload {
+  installationId: number;
+  repo: string;
+  branch: string;
+  sha: string;
+  project: string;
+}
+
 export interface PlanProjectPayload {
   runId: number;
   installationId: number;
@@ -99,6 +115,8 @@ export const TASKS = {
   review: "review",
   reportApply: "report-apply",
   notify: "notify",
+  driftScan: "drift-scan",
+  driftCheck: "drift-check",
   mergeGroup: "merge-group",
 } as const;
 

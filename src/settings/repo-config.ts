@@ -1,3 +1,4 @@
+import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import { unsafeDirReason } from "./dir-rules.js";
 
@@ -20,6 +21,20 @@ const autoplan = z
     when_modified: z.array(z.string().min(1)).optional().describe('Globs relative to the project dir; "../modules/**" reaches outside it.'),
   })
   .describe("When the project is planned without a /plan command.");
+
+/** A five-field cron expression (minute hour day month weekday), in UTC. */
+const cronSchedule = z.string().superRefine((text, ctx) => {
+  if (text.trim().split(/\s+/).length !== 5) return void ctx.addIssue({ code: "custom", message: 'must be a cron expression of five fields, such as "0 6 * * *"' });
+  try {
+    CronExpressionParser.parse(text, { tz: "UTC" });
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: `is not a valid cron expression: ${(error as Error).message}` });
+  }
+});
+
+const drift = z
+  .strictObject({ schedule: cronSchedule.describe('When to plan the default branch for drift: cron, UTC, e.g. "0 6 * * *".') })
+  .describe("Drift detection: plan the default branch on a schedule; a plan with changes opens a plangate:drift issue.");
 
 const projectName = z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, 'may hold only letters, digits, ".", "_", "-" and "/"');
 
@@ -45,6 +60,7 @@ const project = z
       .default([])
       .describe("Names of worker environment variables passed into the sandbox."),
     stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks and the stacks they depend on."),
+    drift: drift.optional(),
   })
   .describe("One planned and applied unit.");
 
@@ -74,6 +90,7 @@ const ruleDefaults = z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
       .optional()
       .describe("Names of worker environment variables passed into the sandbox (they must match PLANGATE_ENV_ALLOW)."),
+    drift: drift.optional(),
   })
   .describe("Rules for projects the base branch's .plangate.yml does not list. Read from the base branch only.");
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { applyRunCounts, auditChainLength, deliveryCounts, jobCounts, lockCount } from "../db/metrics-queries.js";
+import { applyRunCounts, auditChainLength, deliveryCounts, driftCounts, jobCounts, lockCount } from "../db/metrics-queries.js";
 import type { Pool } from "../db/pool.js";
 
 /**
@@ -48,6 +48,16 @@ export class Metrics {
       async collect() {
         this.reset();
         for (const r of await applyRunCounts(pool)) this.set({ status: r.status }, r.n);
+      },
+    });
+    new Gauge({
+      name: "plangate_drift_projects",
+      help: "Projects by the result of their last drift check (clean, drifted, failed).",
+      labelNames: ["status"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await driftCounts(pool)) this.set({ status: r.status }, r.n);
       },
     });
     new Gauge({ name: "plangate_locks", help: "Project locks held by pull requests.", registers, async collect() { this.set(await lockCount(pool)); } });

@@ -1,5 +1,6 @@
 import { run, type Runner, type Task } from "graphile-worker";
 import { quietLogger } from "../db/queue-logger.js";
+import type { DriftCheckPayload, DriftScanPayload } from "../jobs/jobs.js";
 import type { CommandPayload, MergeGroupPayload, NoticePayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReviewPayload } from "../jobs/jobs.js";
 import { TASKS } from "../jobs/jobs.js";
 import { onPullClosed } from "./apply/on-merge.js";
@@ -7,6 +8,8 @@ import { reportApply } from "./apply/report-apply.js";
 import { verifyMergeGroup } from "./apply/merge-queue.js";
 import { onReview } from "./approval/on-review.js";
 import type { WorkerDeps } from "./deps.js";
+import { driftCheck } from "./drift/drift-check.js";
+import { driftScan } from "./drift/drift-scan.js";
 import { Heartbeat } from "./heartbeat.js";
 import { sendNotification } from "./notify.js";
 import { planProject } from "./plan/plan-project.js";
@@ -44,9 +47,13 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.review]: task<ReviewPayload>(onReview),
     [TASKS.reportApply]: task<ReportApplyPayload>(reportApply),
     [TASKS.notify]: task<ReportApplyPayload>(sendNotification),
+    [TASKS.driftScan]: task<DriftScanPayload>(driftScan),
+    [TASKS.driftCheck]: task<DriftCheckPayload>(driftCheck),
     [TASKS.mergeGroup]: task<MergeGroupPayload>(verifyMergeGroup),
   };
-  const runner: Runner = await run({ pgPool: deps.pool, concurrency, taskList, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });
+  // Every minute one process (the queue's cron) looks for projects whose drift check is due.
+  const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;
+  const runner: Runner = await run({ pgPool: deps.pool, concurrency, taskList, crontab, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });
   heartbeat.start();
   return {
     async stop() {

@@ -10,7 +10,7 @@ import type { WorkerDeps } from "./deps.js";
  */
 export async function withTerraformJob<T>(
   deps: WorkerDeps,
-  run: Run,
+  run: Pick<Run, "engine" | "workspace">,
   where: { checkoutDir: string; projectDir: string; outDir: string },
   env: Record<string, string>,
   fn: (job: TerraformJob) => Promise<T>,

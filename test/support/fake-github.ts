@@ -63,6 +63,8 @@ export class FakeGitHub {
   readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
   private readonly faults: { method: string; path: RegExp; status: number; times: number }[] = [];
+  /** Issues (not pull requests) per "owner/repo", as plangate's drift checks open and close them. */
+  readonly issues: { repo: string; number: number; title: string; body: string; labels: string[]; state: "open" | "closed" }[] = [];
   private nextId = 1000;
   /** x-ratelimit-remaining of the next API response: one less per request, as GitHub counts. */
   rateLimitRemaining = 5000;
@@ -127,6 +129,31 @@ export class FakeGitHub {
       if (this.labels.has(name)) return [422, { message: "Validation Failed", errors: [{ code: "already_exists" }] }];
       this.labels.set(name, color);
       return [201, { name, color }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)$/, (req, [o, r]) => {
+      this.requireInstallationToken(req);
+      return [200, { name: r, full_name: `${o}/${r}`, owner: { login: o }, default_branch: "main" }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/issues$/, (req, [o, r], _b, url) => {
+      this.requireInstallationToken(req);
+      const label = url.searchParams.get("labels");
+      const state = url.searchParams.get("state") ?? "open";
+      const found = this.issues.filter((i) => i.repo === `${o}/${r}` && (state === "all" || i.state === state) && (!label || i.labels.includes(label)));
+      return [200, this.page(found.map((i) => ({ number: i.number, title: i.title, body: i.body, state: i.state, labels: i.labels.map((name) => ({ name })) })), url)];
+    });
+    this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues$/, (req, [o, r], body) => {
+      this.requireInstallationToken(req);
+      const { title, body: text, labels } = body as { title: string; body: string; labels?: string[] };
+      const issue = { repo: `${o}/${r}`, number: this.nextId++, title, body: text, labels: labels ?? [], state: "open" as const };
+      this.issues.push(issue);
+      return [201, { number: issue.number, title, body: text, state: "open" }];
+    });
+    this.route("PATCH", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/, (req, [o, r, n], body) => {
+      this.requireInstallationToken(req);
+      const issue = this.issues.find((i) => i.repo === `${o}/${r}` && i.number === Number(n));
+      if (!issue) throw new Unexpected(`no issue ${o}/${r}#${n}`);
+      Object.assign(issue, body as object);
+      return [200, { number: issue.number, state: issue.state, body: issue.body }];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/labels$/, (req, [o, r, n], body) => {
       this.requireInstallationToken(req);

@@ -83,4 +83,9 @@ export class GitRepo {
     git(this.work, "merge", "--quiet", "--ff-only", sha);
     git(this.work, "push", "--quiet", "origin", "main");
   }
+
+  /** main's head commit. */
+  head(): string {
+    return git(this.work, "rev-parse", "main");
+  }
 }

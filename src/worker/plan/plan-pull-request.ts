@@ -1,5 +1,6 @@
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { inTransaction } from "../../db/pool.js";
+import { registerDriftRepo } from "../../db/drift.js";
 import { acquireLock } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
 import { finishRun, groupRuns, type Run } from "../../db/runs.js";
@@ -48,6 +49,8 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
   // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
   const base = await loadBranchRules(deps.mirrors, repo, pull.baseRef!, token);
+  // A base config that schedules drift checks puts the repository on the drift scan's list.
+  if (base.config && (base.config.defaults?.drift || base.config.projects.some((p) => p.drift))) await registerDriftRepo(deps.pool, fullName(repo), pull.installationId);
   const changed = await gh.listPullFiles(repo, pull.number);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
   if (!projects.length) {

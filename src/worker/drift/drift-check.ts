@@ -1,0 +1,92 @@
+import { rm } from "node:fs/promises";
+import path from "node:path";
+import { appendAuditEvent } from "../../audit/audit-log.js";
+import { lastAppliedSha, recordDriftCheck } from "../../db/drift.js";
+import { inTransaction } from "../../db/pool.js";
+import { withProjectLocks } from "../../db/project-locks.js";
+import { failureMessage, terraformPlan } from "../../engines/terraform.js";
+import type { DriftCheckPayload } from "../../jobs/jobs.js";
+import { parsePlanChanges } from "../../plans/changes.js";
+import { maskDeep } from "../../plans/mask.js";
+import { resolveInside } from "../../projects/safe-dir.js";
+import { attributeDiff } from "../../render/attribute-diff.js";
+import { ACTION_LABELS } from "../../render/plan-report.js";
+import { fenceFor } from "../../render/templates.js";
+import type { WorkerDeps } from "../deps.js";
+import { maskerFor } from "../masking.js";
+import { loadProjects } from "../plan/load-projects.js";
+import { projectEnv } from "../project-env.js";
+import { withTerraformJob } from "../terraform-job.js";
+
+export const DRIFT_LABEL = "plangate:drift";
+/** How many resources a drift issue shows with their diff; the rest are counted. */
+const SHOWN_RESOURCES = 100;
+const GITHUB_ISSUE_LIMIT = 65_536;
+
+/**
+ * Plans one project at the default branch head. Changes mean the
+ * infrastructure differs from the branch (drift): its plangate:drift issue is
+ * opened or updated with the diff, and `drift.detected` audited when it
+ * starts. A clean plan closes the issue (`drift.resolved`).
+ */
+export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Promise<void> {
+  const [owner, name] = job.repo.split("/") as [string, string];
+  const repo = { owner, name };
+  const gh = await deps.github.forInstallation(job.installationId);
+  const token = () => gh.cloneToken();
+  const loaded = await loadProjects(deps.mirrors, repo, job.sha, token);
+  const project = loaded.ok ? loaded.config.projects.find((p) => p.name === job.project) : undefined;
+  if (!project) return; // gone from the branch since the scan
+  const log = deps.log.child({ repo: job.repo, project: project.name, workspace: project.workspace, drift: true });
+  if (project.engine === "cdktf") {
+    log.warn({}, "drift checks of cdktf programs are not supported yet");
+    return;
+  }
+  const workRoot = path.join(deps.dataDir, "runs", `drift-${job.repo.replace(/\W/g, "_")}-${project.name.replace(/\W/g, "_")}-${Date.now()}`);
+  const outcome = await withProjectLocks(deps.pool, [{ repo: job.repo, project: project.name, workspace: project.workspace }], async () => {
+    try {
+      const checkoutDir = path.join(workRoot, "checkout");
+      await deps.mirrors.checkout(repo, job.sha, checkoutDir, token);
+      await resolveInside(checkoutDir, project.dir);
+      const env = projectEnv(deps, project.env, "plan");
+      if (!env.ok) return { ok: false as const, message: env.message };
+      const planned = await withTerraformJob(deps, project, { checkoutDir, projectDir: project.dir, outDir: path.join(workRoot, "out") }, env.env, terraformPlan);
+      return planned.ok ? { ok: true as const, planJson: planned.planJson } : { ok: false as const, message: failureMessage(planned) };
+    } finally {
+      await rm(workRoot, { recursive: true, force: true });
+    }
+  });
+  const marker = `<!-- plangate:drift project=${project.name} workspace=${project.workspace} -->`;
+  const open = (await gh.openIssues(repo, DRIFT_LABEL)).find((i) => i.body.includes(marker));
+  const fields = { actor: "plangate", repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha };
+  if (!outcome.ok) {
+    log.warn({ message: outcome.message }, "drift check failed to plan");
+    await inTransaction(deps.pool, (tx) => recordDriftCheck(tx, { repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha, status: "failed", issue_number: open?.number ?? null }));
+    return;
+  }
+  const changes = maskDeep(parsePlanChanges(outcome.planJson), maskerFor(deps, project.env));
+  if (!changes.resources.length) {
+    if (open) await gh.updateIssue(repo, open.number, { body: deps.templates.render("drift-issue", { marker, resolved: true, project: project.name, workspace: project.workspace, branch: job.branch, shortSha: job.sha.slice(0, 7) }), state: "closed" });
+    await inTransaction(deps.pool, async (tx) => {
+      const before = await recordDriftCheck(tx, { repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha, status: "clean", issue_number: null });
+      if (before === "drifted" || open) await appendAuditEvent(tx, { action: "drift.resolved", ...fields, details: { branch: job.branch, issue: open?.number ?? null } });
+    });
+    return;
+  }
+  const lastApplied = await lastAppliedSha(deps.pool, job.repo, project.name, project.workspace);
+  const resources = changes.resources.slice(0, SHOWN_RESOURCES).map((change) => {
+    const diff = attributeDiff(change);
+    return { address: change.address, symbol: ACTION_LABELS[change.action].symbol, label: ACTION_LABELS[change.action].label, diff, fence: fenceFor(diff) };
+  });
+  const body = deps.templates
+    .render("drift-issue", {
+      marker, project: project.name, workspace: project.workspace, branch: job.branch, shortSha: job.sha.slice(0, 7), counts: changes.counts,
+      resources, more: changes.resources.length - resources.length, lastApplied: lastApplied?.slice(0, 7),
+    })
+    .slice(0, GITHUB_ISSUE_LIMIT);
+  const issue = open ? (await gh.updateIssue(repo, open.number, { body }), open.number) : await gh.createIssue(repo, deps.templates.render("drift-title", { project: project.name, workspace: project.workspace }).trim(), body, [DRIFT_LABEL]);
+  await inTransaction(deps.pool, async (tx) => {
+    const before = await recordDriftCheck(tx, { repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha, status: "drifted", issue_number: issue });
+    if (before !== "drifted") await appendAuditEvent(tx, { action: "drift.detected", ...fields, details: { branch: job.branch, issue, ...changes.counts, lastApplied: lastApplied ?? null } });
+  });
+}

@@ -1,0 +1,69 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { jest } from "@jest/globals";
+import { engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
+import { GitRepo } from "../support/git-repo.js";
+import { PullRequests } from "../support/pull-requests.js";
+
+jest.setTimeout(240_000);
+
+const REPO = "Codertocat/Hello-World";
+let h: Harness;
+let repo: GitRepo;
+let prs: PullRequests;
+
+beforeAll(async () => {
+  h = await startHarness();
+  repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+  prs = new PullRequests(h, repo, "Codertocat", 950);
+  h.fake.permissions.set(`${REPO}:alice`, "write");
+});
+afterAll(async () => h?.close());
+afterEach(() => expect(h.fake.unexpected).toEqual([]));
+
+/** `plangate drift OWNER/REPO` as an operator runs it, against the app's database. */
+async function driftNow(): Promise<string> {
+  const { stdout } = await promisify(execFile)("node", ["bin/plangate.js", "drift", REPO], { env: { ...process.env, DATABASE_URL: h.db.url, LOG_LEVEL: "error" } });
+  return stdout;
+}
+const driftIssues = () => h.fake.issues.filter((i) => i.repo === REPO && i.labels.includes("plangate:drift"));
+const driftAudit = async () => (await h.db.pool.query("select action, project, details from audit_events where action like 'drift.%' order by id")).rows;
+
+describe("drift detection", () => {
+  engineTest("a project whose infrastructure differs from the default branch gets one plangate:drift issue, closed once an apply makes it clean", async () => {
+    const backend = `terraform {\n  backend "pg" {\n    conn_str    = "${h.db.url}?sslmode=disable"\n    schema_name = "drift_infra"\n  }\n}\n`;
+    const config = 'version: 1\nprojects:\n  - dir: infra\n    drift: { schedule: "0 6 * * *" }\n';
+    // main declares a resource that was never applied: the infrastructure lags the branch.
+    repo.commit({ ".plangate.yml": config, "infra/backend.tf": backend, "infra/main.tf": 'resource "terraform_data" "d" {\n  input = "declared"\n}\n' });
+    // Planning any pull request reads main's config, which puts the repository on the drift list.
+    const docs = await prs.open({ "docs.md": "words" }, ["docs.md"]);
+    await prs.close(docs);
+
+    expect(await driftNow()).toContain(`drift check queued for ${REPO}`);
+    await waitFor("the drift issue", () => driftIssues().length === 1, 120_000);
+    await queueDrained(h.db);
+    const [issue] = driftIssues();
+    expect(issue).toMatchObject({ title: "plangate: drift in infra (default)", state: "open" });
+    expect(issue!.body).toContain("### 🌊 Drift in `infra` (workspace `default`)");
+    expect(issue!.body).toContain('+ input = "declared"');
+    expect(await driftAudit()).toEqual([expect.objectContaining({ action: "drift.detected", project: "infra", details: expect.objectContaining({ issue: issue!.number, add: 1 }) })]);
+
+    // Checked again while still drifted: the same issue is updated, nothing new is audited.
+    await driftNow();
+    await waitFor("the second check", async () => (await h.db.pool.query("select count(*)::int as n from graphile_worker.jobs where task_identifier like 'drift-%'")).rows[0].n === 0, 120_000);
+    expect(driftIssues()).toHaveLength(1);
+    expect((await driftAudit()).map((a) => a.action)).toEqual(["drift.detected"]);
+
+    // A pull request applies the branch's change; the next check is clean and closes the issue.
+    const fix = await prs.open({ "infra/main.tf": 'resource "terraform_data" "d" {\n  input = "declared"\n}\n# applied through a pull request\n' }, ["infra/main.tf"]);
+    await prs.review(fix, "alice");
+    await prs.merge(fix);
+    expect(prs.check("plangate/apply", repo.head())?.conclusion).toBe("success");
+    await driftNow();
+    await waitFor("the issue to close", () => driftIssues()[0]?.state === "closed", 120_000);
+    expect(driftIssues()[0]!.body).toContain("### ✅ No drift in `infra`");
+    expect((await driftAudit()).map((a) => a.action)).toEqual(["drift.detected", "drift.resolved"]);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toContain('plangate_drift_projects{status="clean"} 1');
+  });
+});
