@@ -17,6 +17,23 @@ export function notifyEvent(outcome: GroupOutcome): string | undefined {
   return outcome.result === "refused" && !outcome.neutral ? "apply.denied" : undefined;
 }
 
+/** A drift check that found a project drifting, announced like an apply outcome. */
+export interface DriftNotice {
+  repo: string;
+  project: string;
+  workspace: string;
+  branch: string;
+  sha: string;
+  issue: number;
+  counts: { add: number; change: number; destroy: number; replace: number };
+}
+
+/** Queues the announcement of drift found (in the caller's transaction). */
+export async function enqueueDriftNotification(tx: Queryable, deps: Pick<WorkerDeps, "notify">, drift: DriftNotice): Promise<void> {
+  if (!deps.notify) return;
+  await enqueue(tx, { task: TASKS.notify, payload: { drift }, jobKey: `notify:drift:${drift.repo}:${drift.project}:${drift.workspace}:${drift.sha}`, maxAttempts: 10 });
+}
+
 /** Queues the announcement of a group's outcome in the caller's transaction (the outbox); a no-op when none is configured. */
 export async function enqueueNotification(tx: Queryable, deps: Pick<WorkerDeps, "notify">, installationId: number, group: RunGroup, outcome: GroupOutcome): Promise<void> {
   if (!deps.notify || !notifyEvent(outcome)) return;
@@ -32,8 +49,13 @@ export const notifySignature = (secret: string, body: string) => `sha256=${creat
  * `text` line and a structured body), signed. A refusal or an error throws,
  * and the queue retries with backoff.
  */
-export async function sendNotification(deps: WorkerDeps, job: ReportApplyPayload): Promise<void> {
+export async function sendNotification(deps: WorkerDeps, job: ReportApplyPayload | { drift: DriftNotice }): Promise<void> {
   if (!deps.notify) return;
+  if ("drift" in job) {
+    const { drift } = job;
+    const text = deps.templates.render("notify-text", { event: "drift.detected", ...drift, shortSha: drift.sha.slice(0, 7) }).trim();
+    return post(deps.notify, "drift.detected", JSON.stringify({ text, event: "drift.detected", ...drift }));
+  }
   const group = await getGroup(deps.pool, job.groupId);
   const event = group.outcome && notifyEvent(group.outcome);
   if (!event || !group.outcome) return;
@@ -53,9 +75,13 @@ export async function sendNotification(deps: WorkerDeps, job: ReportApplyPayload
     projects,
     runUrl,
   });
-  const response = await fetch(deps.notify.url, {
+  await post(deps.notify, event, body);
+}
+
+async function post(notify: { url: string; secret: string }, event: string, body: string): Promise<void> {
+  const response = await fetch(notify.url, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-plangate-event": event, "x-plangate-signature-256": notifySignature(deps.notify.secret, body) },
+    headers: { "content-type": "application/json", "x-plangate-event": event, "x-plangate-signature-256": notifySignature(notify.secret, body) },
     body,
     signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
   });

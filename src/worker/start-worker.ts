@@ -46,7 +46,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.pullClosed]: task<PullClosedPayload>(onPullClosed),
     [TASKS.review]: task<ReviewPayload>(onReview),
     [TASKS.reportApply]: task<ReportApplyPayload>(reportApply),
-    [TASKS.notify]: task<ReportApplyPayload>(sendNotification),
+    [TASKS.notify]: task<Parameters<typeof sendNotification>[1]>(sendNotification),
     [TASKS.driftScan]: task<DriftScanPayload>(driftScan),
     [TASKS.driftCheck]: task<DriftCheckPayload>(driftCheck),
     [TASKS.mergeGroup]: task<MergeGroupPayload>(verifyMergeGroup),

@@ -1,9 +1,12 @@
 import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests } from "../support/pull-requests.js";
+import { notifySignature } from "../../src/worker/notify.js";
 
 jest.setTimeout(240_000);
 
@@ -12,13 +15,28 @@ let h: Harness;
 let repo: GitRepo;
 let prs: PullRequests;
 
+const NOTIFY_SECRET = "drift-notify-secret-0123456789";
+const notifications: { event: string; signature: string; body: string }[] = [];
+const receiver = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    notifications.push({ event: String(req.headers["x-plangate-event"]), signature: String(req.headers["x-plangate-signature-256"]), body: Buffer.concat(chunks).toString("utf8") });
+    res.writeHead(204).end();
+  });
+});
+
 beforeAll(async () => {
-  h = await startHarness();
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  h = await startHarness({ PLANGATE_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/drift`, PLANGATE_NOTIFY_SECRET: NOTIFY_SECRET });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   prs = new PullRequests(h, repo, "Codertocat", 950);
   h.fake.permissions.set(`${REPO}:alice`, "write");
 });
-afterAll(async () => h?.close());
+afterAll(async () => {
+  await h?.close();
+  receiver.close();
+});
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
 /** `plangate drift OWNER/REPO` as an operator runs it, against the app's database. */
@@ -48,11 +66,17 @@ describe("drift detection", () => {
     expect(issue!.body).toContain('+ input = "declared"');
     expect(await driftAudit()).toEqual([expect.objectContaining({ action: "drift.detected", project: "infra", details: expect.objectContaining({ issue: issue!.number, add: 1 }) })]);
 
+    const noticed = await waitFor("the drift notification", () => notifications.find((n) => n.event === "drift.detected"), 60_000);
+    expect(noticed.signature).toBe(notifySignature(NOTIFY_SECRET, noticed.body));
+    expect(JSON.parse(noticed.body)).toMatchObject({ event: "drift.detected", repo: REPO, project: "infra", workspace: "default", branch: "main", issue: issue!.number, counts: { add: 1 } });
+    expect(JSON.parse(noticed.body).text).toContain(`🌊 plangate found drift in ${REPO}: infra (default) on main`);
+
     // Checked again while still drifted: the same issue is updated, nothing new is audited.
     await driftNow();
     await waitFor("the second check", async () => (await h.db.pool.query("select count(*)::int as n from graphile_worker.jobs where task_identifier like 'drift-%'")).rows[0].n === 0, 120_000);
     expect(driftIssues()).toHaveLength(1);
     expect((await driftAudit()).map((a) => a.action)).toEqual(["drift.detected"]);
+    expect(notifications.filter((n) => n.event === "drift.detected")).toHaveLength(1);
 
     // A pull request applies the branch's change; the next check is clean and closes the issue.
     const fix = await prs.open({ "infra/main.tf": 'resource "terraform_data" "d" {\n  input = "declared"\n}\n# applied through a pull request\n' }, ["infra/main.tf"]);
@@ -61,6 +85,7 @@ describe("drift detection", () => {
     expect(prs.check("plangate/apply", repo.head())?.conclusion).toBe("success");
     await driftNow();
     await waitFor("the issue to close", () => driftIssues()[0]?.state === "closed", 120_000);
+    await queueDrained(h.db);
     expect(driftIssues()[0]!.body).toContain("### ✅ No drift in `infra`");
     expect((await driftAudit()).map((a) => a.action)).toEqual(["drift.detected", "drift.resolved"]);
     const metrics = await (await fetch(`${h.url}/metrics`)).text();

@@ -14,6 +14,7 @@ import { ACTION_LABELS } from "../../render/plan-report.js";
 import { fenceFor } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
+import { enqueueDriftNotification } from "../notify.js";
 import { loadProjects } from "../plan/load-projects.js";
 import { projectEnv } from "../project-env.js";
 import { withTerraformJob } from "../terraform-job.js";
@@ -87,6 +88,8 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
   const issue = open ? (await gh.updateIssue(repo, open.number, { body }), open.number) : await gh.createIssue(repo, deps.templates.render("drift-title", { project: project.name, workspace: project.workspace }).trim(), body, [DRIFT_LABEL]);
   await inTransaction(deps.pool, async (tx) => {
     const before = await recordDriftCheck(tx, { repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha, status: "drifted", issue_number: issue });
-    if (before !== "drifted") await appendAuditEvent(tx, { action: "drift.detected", ...fields, details: { branch: job.branch, issue, ...changes.counts, lastApplied: lastApplied ?? null } });
+    if (before === "drifted") return;
+    await appendAuditEvent(tx, { action: "drift.detected", ...fields, details: { branch: job.branch, issue, ...changes.counts, lastApplied: lastApplied ?? null } });
+    await enqueueDriftNotification(tx, deps, { repo: job.repo, project: project.name, workspace: project.workspace, branch: job.branch, sha: job.sha, issue, counts: changes.counts });
   });
 }
