@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Pool } from "../db/pool.js";
 import { loadGroupResults } from "../db/plan-report.js";
 import { getGroupOrUndefined } from "../db/run-groups.js";
-import { attributeDiff } from "../render/attribute-diff.js";
+import type { ResourceChange } from "../plans/changes.js";
+import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
 import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
 import type { RunLinks } from "./run-links.js";
@@ -31,18 +32,19 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
     const { runs } = results;
     const report = planReportOf(results);
     const view = reportView(report);
+    const diffLines = (text: string) => text.split("\n").map((line) => ({ text: line, cls: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "" }));
+    const resourceView = (change: ResourceChange) => ({ address: change.address, label: ACTION_LABELS[change.action].symbol, lines: diffLines(attributeDiff(change)) });
     const projects = view.projects.map((p, i) => ({
       ...p,
       output: runs[i]!.output,
-      resources: (p.changes?.resources ?? []).map((change) => ({
-        address: change.address,
-        label: ACTION_LABELS[change.action].symbol,
-        lines: attributeDiff(change)
-          .split("\n")
-          .map((text) => ({ text, cls: text.startsWith("+") ? "add" : text.startsWith("-") ? "del" : "" })),
-      })),
+      status: runs[i]!.status,
+      resources: (p.changes?.resources ?? []).map(resourceView),
+      drift: (p.changes?.drift ?? []).map(resourceView),
+      outputs: p.changes?.outputs?.length ? diffLines(outputDiff(p.changes.outputs)) : undefined,
+      violations: p.failure?.violations ?? [],
     }));
-    const html = templates.render("run-page", { ...view, projects, kind: group.kind, sha: group.sha, pullNumber: group.pull_number });
+    const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
+    const html = templates.render("run-page", { ...view, projects, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code });
     res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", "x-robots-tag": "noindex" }).end(html);
     return true;
   };
