@@ -41,7 +41,8 @@ export type RefusalCode =
   | "prepare-failed"
   | "fresh-plan-failed"
   | "fingerprint-mismatch"
-  | "queue-not-verified";
+  | "queue-not-verified"
+  | "system-error";
 
 export interface Refusal {
   code: RefusalCode;

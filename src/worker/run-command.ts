@@ -4,6 +4,7 @@ import { hasRunGroup } from "../db/run-groups.js";
 import { forkNotice, isFork } from "../jobs/fork-notice.js";
 import type { CommandPayload } from "../jobs/jobs.js";
 import { applyCommand } from "./apply/apply-command.js";
+import type { Attempt } from "./apply/run-apply.js";
 import { unlock } from "./apply/unlock.js";
 import type { WorkerDeps } from "./deps.js";
 import { helpReply } from "./plan/help.js";
@@ -13,7 +14,7 @@ import { postNotice } from "./post-notice.js";
 const WRITERS = new Set(["admin", "maintain", "write"]);
 
 /** Runs an accepted comment command: acknowledge, authorise, audit, then act. */
-export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise<void> {
+export async function runCommand(deps: WorkerDeps, job: CommandPayload, attempt: Attempt = { number: 1, max: 1 }): Promise<void> {
   const repo = { owner: job.owner, name: job.repo };
   const gh = await deps.github.forInstallation(job.installationId);
   const reply = (body: string) => gh.createComment(repo, job.number, body);
@@ -55,6 +56,6 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload): Promise
     return;
   }
   if (!retry) await audit("apply.requested", pull.headSha, { selector: job.selector });
-  return applyCommand(deps, gh, job, pull.headSha);
+  return applyCommand(deps, gh, job, pull.headSha, attempt);
 }
 

@@ -121,6 +121,20 @@ describe("every merge gets an answer", () => {
     expect(await locks()).toEqual([]);
   });
 
+  engineTest("a merge plangate cannot even fetch (a system error on every attempt) still gets its answer, and its locks go", async () => {
+    const p = await prs.open(tf("broken", { b: '"1"' }), ["broken/main.tf"]);
+    await prs.review(p, "alice");
+    const missing = "f".repeat(40); // a merge commit the repository does not have
+    const { closePullRequest } = await import("../support/app-harness.js");
+    await closePullRequest(h, p.number, p.sha, { mergeSha: missing, mergedBy: "alice" });
+    await waitFor("the answer", () => applyCheck(missing)?.status === "completed", 120_000);
+    await queueDrained(h.db);
+    expect(applyCheck(missing)).toMatchObject({ conclusion: "failure", output: { title: "Not applied" } });
+    expect(prs.comments(p).at(-1)).toContain("plangate itself failed (after retrying), so nothing was applied:");
+    expect((await actions(p)).at(-1)).toMatchObject({ action: "apply.denied", details: { code: "system-error" } });
+    expect(await locks()).toEqual([]);
+  });
+
   engineTest("a PR plangate never planned gets a neutral plangate/apply and no comment", async () => {
     const p: Pr = { number: 790, branch: "docs-790", sha: repo.commit({ "docs/readme.md": "words" }, "docs-790") };
     h.fake.pulls.set(`${REPO}#${p.number}`, { headSha: p.sha });

@@ -7,12 +7,17 @@ import { baseRulesNow } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
 import { applyGate } from "./apply-gate.js";
 import { reviewedUnits } from "./apply-units.js";
-import { refuseApply, runApply, type ApplyContext } from "./run-apply.js";
+import { answerEvenIfBroken, refuseApply, runApply, type ApplyContext, type Attempt } from "./run-apply.js";
 
 /** /apply: the reviewed plans of the current head, through the apply gate, applied now under the base branch's current rules. */
-export async function applyCommand(deps: WorkerDeps, gh: GitHub, job: CommandPayload, headSha: string): Promise<void> {
-  const repoName = `${job.owner}/${job.repo}`;
+export async function applyCommand(deps: WorkerDeps, gh: GitHub, job: CommandPayload, headSha: string, attempt: Attempt): Promise<void> {
   const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo: { owner: job.owner, name: job.repo }, pullNumber: job.number, sha: headSha, actor: job.actor, mode: "command", log: deps.log };
+  await answerEvenIfBroken(deps, ctx, attempt, () => gateAndApply(deps, gh, ctx, job));
+}
+
+async function gateAndApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, job: CommandPayload): Promise<void> {
+  const repoName = `${job.owner}/${job.repo}`;
+  const headSha = ctx.sha;
   const { selector } = job;
   // -p NAME also selects the stacks of a cdktf program NAME (NAME/STACK).
   const matches = (run: Run) =>

@@ -23,6 +23,7 @@ import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
+import type { Attempt } from "./run-apply.js";
 import { reviewedUnits, Workspace, type Unit } from "./apply-units.js";
 
 /**
@@ -33,7 +34,25 @@ import { reviewedUnits, Workspace, type Unit } from "./apply-units.js";
  * GitHub takes the PR out of the queue, and the PR is told why. A PR that
  * changes nothing plangate plans gets neutral checks: nothing blocks the queue.
  */
-export async function verifyMergeGroup(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
+export async function verifyMergeGroup(deps: WorkerDeps, job: MergeGroupPayload, attempt: Attempt = { number: 1, max: 1 }): Promise<void> {
+  try {
+    await verify(deps, job);
+  } catch (error) {
+    if (attempt.number < attempt.max) throw error;
+    // The queue must never wait on plangate: a last failed attempt fails both checks, saying why.
+    deps.log.error({ err: error }, "merge queue verification failed with a system error on its last attempt");
+    const message = String((error as Error).message ?? error).split("\n", 1)[0]!.slice(0, 500);
+    const repoName = `${job.owner}/${job.repo}`;
+    const { group } = await inTransaction(deps.pool, (tx) =>
+      createRunGroup(tx, { kind: "queue", trigger_id: job.trigger, installation_id: job.installationId, repo: repoName, pull_number: queuedPullNumber(job.headRef)!, sha: job.headSha, author: null }, []),
+    );
+    const outcome = group.outcome ?? ({ mode: "queue", result: "refused", code: "system-error", message } as const);
+    if (!group.outcome) await record(deps, group, outcome);
+    await report(deps, await deps.github.forInstallation(job.installationId), { owner: job.owner, name: job.repo }, group, outcome);
+  }
+}
+
+async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
   const number = queuedPullNumber(job.headRef)!;
   const repo = { owner: job.owner, name: job.repo };
   const repoName = `${job.owner}/${job.repo}`;
@@ -71,14 +90,15 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
     try {
       const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
       await deps.mirrors.checkout(repo, group.sha, workspace.checkoutDir, () => gh.cloneToken());
+      const mask = maskerFor(deps, [...new Set(admitted.flatMap((a) => a.unit.rules.env))]);
       const problem = await workspace.prepare(admitted.map((a) => a.unit));
-      if (problem) return refuse({ code: "prepare-failed", message: problem });
+      if (problem) return refuse({ code: "prepare-failed", message: mask(problem) });
       const mismatches: NonNullable<Refusal["mismatches"]> = [];
       for (const { unit } of admitted) {
         const run = runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace)!;
         const fresh = await workspace.planAgain(unit);
         await storeQueuePlan(deps, run, unit, fresh);
-        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: `${unit.run.project}: ${failureMessage(fresh)}` });
+        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`) });
         const fingerprint = changeFingerprint(fresh.planJson);
         if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
       }

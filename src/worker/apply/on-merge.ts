@@ -10,7 +10,7 @@ import type { WorkerDeps } from "../deps.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
 import { reviewedUnits } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
-import { refuseApply, runApply, type ApplyContext } from "./run-apply.js";
+import { answerEvenIfBroken, refuseApply, runApply, type ApplyContext, type Attempt } from "./run-apply.js";
 
 /**
  * A PR was closed. Merged: the apply gate decides, under the base's rules as
@@ -18,7 +18,7 @@ import { refuseApply, runApply, type ApplyContext } from "./run-apply.js";
  * merge commit; whatever it decides is commented, checked and audited, and the
  * PR's locks are released. Closed without merge: locks released, plans discarded.
  */
-export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Promise<void> {
+export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload, attempt: Attempt = { number: 1, max: 1 }): Promise<void> {
   const repo = { owner: job.owner, name: job.repo };
   const repoName = `${job.owner}/${job.repo}`;
   if (!job.merged || !job.mergeSha) {
@@ -28,8 +28,14 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload): Pr
     });
     return;
   }
-  const gh = await deps.github.forInstallation(job.installationId);
   const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: job.mergeSha, actor: job.actor, mode: "merge", log: deps.log };
+  const merged = { ...job, mergeSha: job.mergeSha };
+  await answerEvenIfBroken(deps, ctx, attempt, () => applyMerged(deps, ctx, merged));
+}
+
+async function applyMerged(deps: WorkerDeps, ctx: ApplyContext, job: PullClosedPayload & { mergeSha: string }): Promise<void> {
+  const repoName = `${job.owner}/${job.repo}`;
+  const gh = await deps.github.forInstallation(job.installationId);
   if (!(await hasRunGroup(deps.pool, job.trigger))) {
     await inTransaction(deps.pool, (tx) =>
       appendAuditEvent(tx, { action: "apply.requested", actor: job.actor, repo: repoName, pullNumber: job.number, sha: job.mergeSha, details: { onMerge: true, headSha: job.headSha } }),

@@ -93,9 +93,11 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
     try {
       const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
       await deps.mirrors.checkout(ctx.repo, ctx.sha, workspace.checkoutDir, () => gh.cloneToken());
+      // Messages from synth and terraform may hold values of the projects' env: masked before they are kept or shown.
+      const mask = maskerFor(deps, [...new Set(units.flatMap((u) => u.rules.env))]);
       const problem = await workspace.prepare(units);
-      if (problem) return refuseApply(deps, ctx, { code: "prepare-failed", message: problem }, group);
-      const refusal = await verify(workspace, admitted);
+      if (problem) return refuseApply(deps, ctx, { code: "prepare-failed", message: mask(problem) }, group);
+      const refusal = await verify(workspace, admitted, mask);
       if (refusal) return refuseApply(deps, ctx, refusal, group);
       await applyInOrder(deps, ctx, group, admitted.map((a) => ({ ...a, run: applyRun(a.unit) })), workspace);
     } finally {
@@ -105,11 +107,11 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
 }
 
 /** Plans afresh every unit that must be verified; a refusal when one fails to plan or plans another change. */
-async function verify(workspace: Workspace, admitted: Admitted[]): Promise<Refusal | undefined> {
+async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: string) => string): Promise<Refusal | undefined> {
   const mismatches: NonNullable<Refusal["mismatches"]> = [];
   for (const { unit } of admitted.filter((a) => a.verify)) {
     const fresh = await workspace.planAgain(unit);
-    if (!fresh.ok) return { code: "fresh-plan-failed", message: `${unit.run.project}: ${failureMessage(fresh)}` };
+    if (!fresh.ok) return { code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`) };
     const fingerprint = changeFingerprint(fresh.planJson);
     if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
   }
@@ -175,5 +177,27 @@ async function openCheck(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, group:
     await setCheckRunId(deps.pool, group.id, checkRunId);
   } catch (error) {
     ctx.log.warn({ err: error }, "could not open plangate/apply; the report will create it");
+  }
+}
+
+/** A job's attempt: its number and how many it gets. */
+export interface Attempt {
+  number: number;
+  max: number;
+}
+
+/**
+ * Runs an apply job's body; when its last attempt fails with a system error
+ * (git, the database, a crash of plangate itself), the apply ends refused
+ * with that error instead of staying unanswered, and its locks are released.
+ */
+export async function answerEvenIfBroken(deps: WorkerDeps, ctx: ApplyContext, attempt: Attempt, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    if (attempt.number < attempt.max) throw error;
+    ctx.log.error({ err: error }, "apply failed with a system error on its last attempt");
+    const message = String((error as Error).message ?? error).split("\n", 1)[0]!.slice(0, 500);
+    await refuseApply(deps, ctx, { code: "system-error", message });
   }
 }
