@@ -14,6 +14,14 @@ export interface Item {
   drift?: boolean;
   /** A heading: shown only with the item after it. */
   heading?: boolean;
+  /** A heading's text when only `listed` of the resources under it are listed. */
+  retitle?: (listed: number) => string;
+  /** The resource's type, for summarising what is left out. */
+  type?: string;
+  /** A destroy's or replace's address alone (no diff), for when its diff does not fit. */
+  compact?: string;
+  /** Outputs: shown or left out as a whole. */
+  outputs?: boolean;
 }
 
 /** A project's `<details>` wrapper and its items; `open(true)` for a section continued from an earlier part. */
@@ -33,7 +41,12 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
   const close = wrap(false)[1] ?? "";
   const items: Item[] = [];
-  const add = (text: string, more: Omit<Item, "text" | "resources"> & { resources?: number } = {}) => items.push({ resources: 0, ...more, text: clip(text, maxItem) });
+  const add = (text: string | (() => string), more: Omit<Item, "text" | "resources"> & { resources?: number } = {}) => {
+    if (typeof text === "string") return items.push({ resources: 0, ...more, text: clip(text, maxItem) });
+    // A resource's diff is rendered when first read: a plan too large for the comment shows few of them.
+    let rendered: string | undefined;
+    return items.push(Object.defineProperty({ resources: 0, ...more } as Item, "text", { get: () => (rendered ??= clip(text(), maxItem)), enumerable: true }));
+  };
   const failure = project.failure;
   const wrapUp = () => ({ open: (continued: boolean) => wrap(continued)[0] ?? "", close, items });
   if (project.status === "failed" && failure && failure.stage !== "policy") {
@@ -46,25 +59,34 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   const changes = project.changes;
   if (!changes?.resources.length && !changes?.outputs?.length) add(t.render("plan-no-changes", project));
   const resource = (change: ResourceChange, drift = false) => {
-    const diff = attributeDiff(change);
-    const replacePaths = change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p)));
-    add(t.render("plan-resource", { ...change, symbol: ACTION_LABELS[change.action].symbol, replacePaths, diff, fence: fenceFor(diff) }), { resources: 1, action: change.action, ...(drift ? { drift } : {}) });
+    const symbol = ACTION_LABELS[change.action].symbol;
+    const compact = !drift && (change.action === "delete" || change.action === "replace") ? t.render("plan-resource-address", { ...change, symbol }) : undefined;
+    const text = () => {
+      const diff = attributeDiff(change);
+      const replacePaths = change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p)));
+      return t.render("plan-resource", { ...change, symbol, replacePaths, diff, fence: fenceFor(diff) });
+    };
+    add(text, { resources: 1, action: change.action, type: change.type, ...(compact ? { compact } : {}), ...(drift ? { drift } : {}) });
   };
+  const counts = new Map<ChangeAction, number>();
+  for (const change of changes?.resources ?? []) counts.set(change.action, (counts.get(change.action) ?? 0) + 1);
   let current: string | undefined;
   for (const change of changes?.resources ?? []) {
     if (change.action !== current) {
       current = change.action;
-      const count = changes!.resources.filter((r) => r.action === current).length;
-      add(t.render("plan-action", { label: ACTION_LABELS[change.action].label, count }), { heading: true });
+      const label = ACTION_LABELS[change.action].label;
+      const count = counts.get(change.action)!;
+      add(t.render("plan-action", { label, count }), { heading: true, retitle: (listed) => t.render("plan-action", { label, count, listed, partial: listed < count }) });
     }
     resource(change);
   }
   if (changes?.outputs?.length) {
     const diff = outputDiff(changes.outputs);
-    add(t.render("plan-outputs", { count: changes.outputs.length, diff, fence: fenceFor(diff) }));
+    add(t.render("plan-outputs", { count: changes.outputs.length, diff, fence: fenceFor(diff) }), { outputs: true });
   }
   if (changes?.drift?.length) {
-    add(t.render("plan-drift", { count: changes.drift.length }), { heading: true });
+    const count = changes.drift.length;
+    add(t.render("plan-drift", { count }), { heading: true, retitle: (listed) => t.render("plan-drift", { count, listed, partial: listed < count }) });
     changes.drift.forEach((change) => resource(change, true));
   }
   return wrapUp();

@@ -90,7 +90,8 @@ describe("plan output", () => {
       expect((c.match(/<details/g) ?? []).length).toBe((c.match(/<\/details>/g) ?? []).length);
     });
     const shown = big.comments.join("").match(/`terraform_data\.r\[\d+\]`/g)!.length;
-    expect(big.comments[2]).toContain(`${3000 - shown} more resource changes are not shown here`);
+    expect(big.comments[2]).toContain(`${3000 - shown} more resource changes are not listed here: they are counted below by type.`);
+    expect(big.comments[2]).toContain(`| create | \`terraform_data\` | ${3000 - shown} |`);
     expect(big.comments[2]).toMatch(/The \[full plan\]\(https:\/\/plangate\.example\.com\/runs\/\d+\?expires=\d+&token=[\w-]+\) is on the run page/);
     // operator wording from PLANGATE_TEMPLATES_DIR
     expect(big.comments[2]).toContain("ACME infra: plans by plangate.");

@@ -147,6 +147,8 @@ resource "terraform_data" "as_is" {}
     const capped = renderPlanComment(templates, report, { maxParts: 2 });
     expect(capped).toHaveLength(2);
     const shown = capped.join("").match(/`terraform_data\.many\[\d+\]`/g)?.length ?? 0;
-    expect(capped[1]).toContain(`${3000 - shown} more resource changes are not shown here`);
+    expect(capped[1]).toContain(`${3000 - shown} more resource changes are not listed here: they are counted below by type.`);
+    expect(capped[1]).toContain(`| create | \`terraform_data\` | ${3000 - shown} |`);
+    expect(capped[0]).toContain(`**create** (3000; ${shown} listed here, the rest counted below)`);
   });
 });
