@@ -50,6 +50,8 @@ export interface Refusal {
   missing?: { project: string; have: number; needed: number }[];
   mismatches?: { project: string; approved: string; fresh: string }[];
   message?: string;
+  /** The tail of terraform's (or synth's) output that explains a failure, masked. */
+  output?: string;
   /** A refusal that leaves nothing undone (already applied, no changes): neutral, not failure. */
   neutral?: boolean;
 }

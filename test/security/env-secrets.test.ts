@@ -121,4 +121,20 @@ describe("secrets", () => {
     expect(comment).toContain("env of applyonly");
     await prs.close(p);
   });
+
+  engineTest("an apply credential echoed by a failing merge-commit plan is masked in the refusal, the check run and the audit log", async () => {
+    h.fake.permissions.set(`${OWNER}/${NAME}:alice`, "write");
+    const p = await prs.open({ "applyonly/main.tf": applyOnly }, ["applyonly/main.tf"]);
+    await prs.review(p, "alice");
+    // After the approval, main gains a precondition whose message prints the credential the merge-commit plan gets.
+    const echo = 'resource "terraform_data" "echo" {\n  input = "x"\n  lifecycle {\n    precondition {\n      condition     = var.apply_token == "never"\n      error_message = "the token is ${var.apply_token}"\n    }\n  }\n}\n';
+    repo.commit({ "applyonly/echo.tf": echo }, "main");
+    const mergeSha = await prs.merge(p);
+    const said = prs.comments(p).at(-1)!;
+    expect(said).toContain("plangate plans the merge commit afresh before applying, and that plan failed");
+    expect(said).toContain("the token is");
+    const everywhere = [said, JSON.stringify(prs.check("plangate/apply", mergeSha)), JSON.stringify(await prs.audit(p)), JSON.stringify((await h.db.pool.query("select outcome from run_groups")).rows)].join("\n");
+    expect(everywhere).not.toContain("apply-only-credential-77");
+    repo.commit({ "applyonly/echo.tf": null }, "main");
+  });
 });

@@ -15,7 +15,7 @@ import { changeFingerprint } from "../../plans/fingerprint.js";
 import { maskDeep } from "../../plans/mask.js";
 import { seal } from "../../plans/seal.js";
 import { clipText } from "../../render/plan-check.js";
-import { checkTitle } from "../../render/templates.js";
+import { checkTitle, fenceFor } from "../../render/templates.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 import { approvalStatus } from "../approval/approval-status.js";
 import { baseRulesBeforeMerge } from "../base-rules.js";
@@ -23,7 +23,7 @@ import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
-import type { Attempt } from "./run-apply.js";
+import { REFUSAL_OUTPUT_LIMIT, type Attempt } from "./run-apply.js";
 import { reviewedUnits, Workspace, type Unit } from "./apply-units.js";
 
 /**
@@ -98,7 +98,7 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
         const run = runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace)!;
         const fresh = await workspace.planAgain(unit);
         await storeQueuePlan(deps, run, unit, fresh);
-        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`) });
+        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) });
         const fingerprint = changeFingerprint(fresh.planJson);
         if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
       }
@@ -149,7 +149,7 @@ async function report(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGro
   const runUrl = deps.runLinks?.url(group.id);
   const marker = `plangate:queue group=${group.id}`;
   const body = refused
-    ? deps.templates.render("queue-refused", { ...outcome, marker: `<!-- ${marker} part=1 -->`, queue: true, shortSha: group.sha.slice(0, 7), runUrl })
+    ? deps.templates.render("queue-refused", { ...outcome, fence: fenceFor(outcome.output ?? ""), marker: `<!-- ${marker} part=1 -->`, queue: true, shortSha: group.sha.slice(0, 7), runUrl })
     : "";
   const title = checkTitle(deps.templates, refused ? "queue-refused" : outcome.result === "verified" ? "queue-verified" : "queue-nothing");
   const summary = refused ? body : title;

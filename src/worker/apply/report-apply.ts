@@ -44,7 +44,7 @@ function render(deps: WorkerDeps, group: RunGroup, outcome: GroupOutcome, runs: 
     const body = deps.templates.render("apply-interrupted", { ...common, projects: runs.filter((r) => r.status === "interrupted").map((r) => r.project) });
     return { body, title: checkTitle(deps.templates, "apply-interrupted"), summary: body };
   }
-  const body = deps.templates.render("apply-denied", { ...common, ...outcome });
+  const body = deps.templates.render("apply-denied", { ...common, ...outcome, fence: fenceFor(outcome.result === "refused" ? outcome.output ?? "" : "") });
   return { body, title: checkTitle(deps.templates, outcome.result === "refused" && outcome.neutral ? "apply-nothing" : "apply-denied"), summary: body };
 }
 

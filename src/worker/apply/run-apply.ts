@@ -19,6 +19,8 @@ import { Workspace, type Unit } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
 
 export const APPLY_CHECK = "plangate/apply";
+/** How much of terraform's output a refusal keeps to say why a fresh plan failed (the run page has the rest). */
+export const REFUSAL_OUTPUT_LIMIT = 8_000;
 
 /** Everything an apply needs to know about where it comes from. */
 export interface ApplyContext {
@@ -111,7 +113,7 @@ async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: s
   const mismatches: NonNullable<Refusal["mismatches"]> = [];
   for (const { unit } of admitted.filter((a) => a.verify)) {
     const fresh = await workspace.planAgain(unit);
-    if (!fresh.ok) return { code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`) };
+    if (!fresh.ok) return { code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) };
     const fingerprint = changeFingerprint(fresh.planJson);
     if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
   }
