@@ -245,7 +245,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     jobTimeoutMs: v.PLANGATE_JOB_TIMEOUT ?? 30 * 60_000,
     workerStaleAfterMs: v.PLANGATE_WORKER_STALE_AFTER ?? 60_000,
     maskPatterns: v.PLANGATE_MASK_PATTERNS ?? [],
-    maxComments: v.PLANGATE_MAX_COMMENTS ?? 5,
+    maxComments: v.PLANGATE_MAX_COMMENTS ?? 3,
     templatesDir: v.PLANGATE_TEMPLATES_DIR ? path.resolve(cwd, v.PLANGATE_TEMPLATES_DIR) : undefined,
     publicUrl: v.PLANGATE_PUBLIC_URL?.replace(/\/+$/, ""),
     envAllow: v.PLANGATE_ENV_ALLOW ?? envAllowlist([]),
