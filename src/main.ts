@@ -17,6 +17,7 @@ import { plangateApp } from "./index.js";
 import { loadTemplates, type Templates } from "./render/templates.js";
 import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
+import { dashboardHandler } from "./web/dashboard.js";
 import { limitRequestBodies } from "./web/body-limit.js";
 import { encryptionKeyFor } from "./settings/encryption-key.js";
 import { verifyEncryptionKey } from "./db/encryption-key-check.js";
@@ -119,10 +120,11 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     await database.stop();
     throw error;
   }
+  const publicUrl = publicUrlOf(settings, log);
   const shared: Shared = {
     templates: await loadTemplates(settings.templatesDir),
     encryptionKey,
-    runLinks: new RunLinks(encryptionKey, publicUrlOf(settings, log)),
+    runLinks: new RunLinks(encryptionKey, publicUrl),
     metrics: new Metrics(pool),
   };
   const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log };
@@ -131,6 +133,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
     server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
     server.addHandler(healthHandler(pool, shared.metrics));
+    server.addHandler(dashboardHandler({ ...shared, pool, publicUrl, githubWebUrl: settings.githubWebUrl, githubApiUrl: settings.githubApiUrl, oauthClient: settings.oauthClient, log }));
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
     limitRequestBodies(await server.start(), log);
   }

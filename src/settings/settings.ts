@@ -57,6 +57,8 @@ export interface Settings {
   providerMirror?: ProviderMirror;
   /** Where apply outcomes are announced (Slack-compatible JSON), and the HMAC key that signs them. */
   notify?: { url: string; secret: string };
+  /** The App's OAuth client, for the dashboard's "Login with GitHub" (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET). */
+  oauthClient?: { id: string; secret: string };
 }
 
 const booleanText = z
@@ -163,6 +165,8 @@ const variables = {
   PLANGATE_PUBLIC_URL: z.url("must be a URL such as https://plangate.example.com").optional(),
   PLANGATE_NOTIFY_URL: z.url("must be a URL such as https://hooks.slack.com/services/…").optional(),
   PLANGATE_NOTIFY_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  GITHUB_CLIENT_ID: z.string().trim().regex(/^[A-Za-z0-9._-]+$/, "must be the App's client ID").optional(),
+  GITHUB_CLIENT_SECRET: z.string().trim().min(16, "must be the App's client secret").optional(),
   PLANGATE_ENV_ALLOW: envAllow.optional(),
   PLANGATE_APPLY_ENV_ALLOW: envAllow.optional(),
   PLANGATE_SANDBOX_EGRESS_ALLOW: egressRules.optional(),
@@ -223,6 +227,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
   if (v.APP_ID && !v.WEBHOOK_SECRET) throw new SettingsError("APP_ID is set, so WEBHOOK_SECRET is required");
   if (v.GHE_PROTOCOL && !v.GHE_HOST) throw new SettingsError("GHE_PROTOCOL is set without GHE_HOST");
   if (v.PLANGATE_NOTIFY_URL && !v.PLANGATE_NOTIFY_SECRET) throw new SettingsError("PLANGATE_NOTIFY_URL is set, so PLANGATE_NOTIFY_SECRET is required (notifications are signed)");
+  if (!v.GITHUB_CLIENT_ID !== !v.GITHUB_CLIENT_SECRET) throw new SettingsError("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together (the dashboard's GitHub login): set both or neither");
   const protocol = v.GHE_PROTOCOL ?? "https";
   return {
     appId: v.APP_ID,
@@ -257,5 +262,6 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     sandboxDiskBytes: v.PLANGATE_SANDBOX_DISK ?? 10 * 1024 ** 3,
     providerMirror: v.PLANGATE_PROVIDER_MIRROR,
     notify: v.PLANGATE_NOTIFY_URL ? { url: v.PLANGATE_NOTIFY_URL, secret: v.PLANGATE_NOTIFY_SECRET! } : undefined,
+    oauthClient: v.GITHUB_CLIENT_ID ? { id: v.GITHUB_CLIENT_ID, secret: v.GITHUB_CLIENT_SECRET! } : undefined,
   };
 }

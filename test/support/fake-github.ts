@@ -68,6 +68,16 @@ export class FakeGitHub {
   private nextId = 1000;
   /** x-ratelimit-remaining of the next API response: one less per request, as GitHub counts. */
   rateLimitRemaining = 5000;
+  /** The App's OAuth client; the token exchange refuses any other. */
+  oauthApp?: { clientId: string; clientSecret: string };
+  /** Who "logs in" when a browser reaches /login/oauth/authorize (GitHub would ask them). */
+  oauthUser?: string;
+  /** The installation repositories each user can see (GET /user/installations/:id/repositories), with their permissions. */
+  readonly userRepos = new Map<string, { full_name: string; permissions: { admin: boolean; push: boolean; pull: boolean } }[]>();
+  /** OAuth codes handed out and user tokens issued, each to a login. */
+  private readonly oauthCodes = new Map<string, string>();
+  readonly userTokens = new Map<string, string>();
+  private webRoutes: [string, RegExp, (req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer) => void][] = [];
   private server = http.createServer((req, res) => void this.handle(req, res));
   private routes: [string, RegExp, Route][] = [];
 
@@ -212,6 +222,61 @@ export class FakeGitHub {
       this.comments.splice(index, 1);
       return [204, undefined];
     });
+    this.oauthRoutes();
+  }
+
+  /** GitHub's web OAuth endpoints (at the root, outside /api/v3) and the API calls made with a user's token. */
+  private oauthRoutes(): void {
+    this.webRoutes.push(["GET", /^\/login\/oauth\/authorize$/, (_req, res, url) => {
+      const clientId = url.searchParams.get("client_id");
+      const redirectUri = url.searchParams.get("redirect_uri");
+      const state = url.searchParams.get("state");
+      if (!this.oauthApp || clientId !== this.oauthApp.clientId) throw new Unexpected(`authorize with unknown client_id ${clientId}`);
+      if (!redirectUri || !state) throw new Unexpected("authorize without redirect_uri or state");
+      if (!this.oauthUser) throw new Unexpected("authorize: no fake.oauthUser to log in as");
+      const code = `code${this.nextId++}`;
+      this.oauthCodes.set(code, this.oauthUser);
+      const back = new URL(redirectUri);
+      back.searchParams.set("code", code);
+      back.searchParams.set("state", state);
+      res.writeHead(302, { location: back.toString() }).end();
+    }]);
+    this.webRoutes.push(["POST", /^\/login\/oauth\/access_token$/, (req, res, _url, raw) => {
+      const text = raw.toString("utf8");
+      const fields = String(req.headers["content-type"]).startsWith("application/json") ? (JSON.parse(text) as Record<string, string>) : Object.fromEntries(new URLSearchParams(text));
+      if (req.headers.accept !== "application/json") throw new Unexpected("access_token without Accept: application/json");
+      if (!this.oauthApp || fields.client_id !== this.oauthApp.clientId || fields.client_secret !== this.oauthApp.clientSecret) throw new Unexpected("access_token with a wrong client id or secret");
+      const login = this.oauthCodes.get(fields.code ?? "");
+      this.oauthCodes.delete(fields.code ?? "");
+      const body = login ? { access_token: this.issueUserToken(login), token_type: "bearer", scope: "" } : { error: "bad_verification_code", error_description: "The code passed is incorrect or expired." };
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    }]);
+    this.route("GET", /^\/user$/, (req) => [200, { login: this.requireUserToken(req), type: "User" }]);
+    this.route("GET", /^\/user\/installations$/, (req, _p, _b, url) => {
+      const login = this.requireUserToken(req);
+      const installations = this.userRepos.get(login)?.length ? [{ id: 424242, account: { login: "Codertocat" } }] : [];
+      return [200, { total_count: installations.length, installations: this.page(installations, url) }];
+    });
+    this.route("GET", /^\/user\/installations\/(\d+)\/repositories$/, (req, [id], _b, url) => {
+      const login = this.requireUserToken(req);
+      if (id !== "424242" || !this.userRepos.get(login)?.length) return [404, { message: "Not Found" }];
+      const repos = this.userRepos.get(login)!;
+      return [200, { total_count: repos.length, repositories: this.page(repos, url) }];
+    });
+  }
+
+  /** A user token for `login`, as the OAuth exchange issues (tests may call it to act as a user directly). */
+  issueUserToken(login: string): string {
+    const token = `gho_fake${this.nextId++}`;
+    this.userTokens.set(token, login);
+    return token;
+  }
+
+  private requireUserToken(req: http.IncomingMessage): string {
+    const token = /^(?:token|Bearer) (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const login = token && this.userTokens.get(token);
+    if (!login) throw new Unexpected(`user endpoint called without an issued user token: ${req.method} ${req.url}`);
+    return login;
   }
 
   /** Adds or replaces an endpoint (path relative to /api/v3). */
@@ -269,6 +334,8 @@ export class FakeGitHub {
     const url = new URL(req.url ?? "/", "http://fake");
     this.requests.push({ method: req.method ?? "", path: url.pathname + url.search, authorization: req.headers.authorization, at: Date.now() });
     try {
+      const web = this.webRoutes.find(([method, pattern]) => method === req.method && pattern.test(url.pathname));
+      if (web) return web[2](req, res, url, await readBody(req));
       if (!url.pathname.startsWith(API)) return await this.serveGit(req, res, url);
       const raw = await readBody(req);
       const body = raw.length ? JSON.parse(raw.toString("utf8")) : undefined;

@@ -1,0 +1,45 @@
+import type { Queryable } from "./pool.js";
+
+/** A repository a dashboard user can read, and whether they can write to it. */
+export interface RepoAccess {
+  repo: string;
+  write: boolean;
+}
+
+export interface DashboardSession {
+  login: string;
+  /** The user's OAuth token, sealed. */
+  token: Buffer;
+  repos: RepoAccess[];
+  csrf: string;
+}
+
+/** Remembers a login's state (by hash) until `ttlMs` from now. */
+export async function storeOAuthState(db: Queryable, stateHash: string, ttlMs: number): Promise<void> {
+  await db.query("delete from oauth_states where expires_at < now()");
+  await db.query("insert into oauth_states (state_hash, expires_at) values ($1, now() + $2 * interval '1 millisecond')", [stateHash, ttlMs]);
+}
+
+/** Uses up a login's state: true once, only for a state stored and not expired. */
+export async function consumeOAuthState(db: Queryable, stateHash: string): Promise<boolean> {
+  const { rowCount } = await db.query("delete from oauth_states where state_hash = $1 and expires_at > now()", [stateHash]);
+  return rowCount === 1;
+}
+
+export async function createSession(db: Queryable, idHash: string, session: DashboardSession, ttlMs: number): Promise<void> {
+  await db.query("delete from dashboard_sessions where expires_at < now()");
+  await db.query(
+    "insert into dashboard_sessions (id_hash, login, token, repos, csrf, expires_at) values ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond')",
+    [idHash, session.login, session.token, JSON.stringify(session.repos), session.csrf, ttlMs],
+  );
+}
+
+/** The unexpired session with this id hash, if any. */
+export async function findSession(db: Queryable, idHash: string): Promise<DashboardSession | undefined> {
+  const { rows } = await db.query<DashboardSession>("select login, token, repos, csrf from dashboard_sessions where id_hash = $1 and expires_at > now()", [idHash]);
+  return rows[0];
+}
+
+export async function deleteSession(db: Queryable, idHash: string): Promise<void> {
+  await db.query("delete from dashboard_sessions where id_hash = $1", [idHash]);
+}

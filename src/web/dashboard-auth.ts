@@ -1,0 +1,136 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { Pool } from "../db/pool.js";
+import { consumeOAuthState, createSession, deleteSession, findSession, storeOAuthState, type DashboardSession, type RepoAccess } from "../db/sessions.js";
+import { seal, unseal } from "../plans/seal.js";
+import type { Templates } from "../render/templates.js";
+import { cookieHeader, readCookies } from "./cookies.js";
+import { GitHubOAuth, OAuthError } from "./github-oauth.js";
+import { formFields, redirect, sendHtml } from "./html-response.js";
+
+export const SESSION_COOKIE = "plangate_session";
+export const STATE_COOKIE = "plangate_oauth_state";
+const SESSION_TTL_MS = 8 * 3_600_000;
+const STATE_TTL_MS = 10 * 60_000;
+
+const token = () => randomBytes(32).toString("base64url");
+const hashOf = (value: string) => createHash("sha256").update(value).digest("hex");
+
+export interface SessionInfo extends DashboardSession {
+  idHash: string;
+}
+
+export interface DashboardAuthDeps {
+  pool: Pool;
+  templates: Templates;
+  encryptionKey: Buffer;
+  /** Where users reach this server (the run links' base): the OAuth callback and the cookies' Secure flag follow it. */
+  publicUrl: string;
+  oauth: GitHubOAuth;
+  log: Logger;
+}
+
+/**
+ * "Login with GitHub" and the sessions it opens: /login, /login/callback,
+ * POST /logout; sessions in Postgres behind an HttpOnly, SameSite=Lax cookie
+ * (Secure when the public URL is https), a CSRF token per session.
+ */
+export class DashboardAuth {
+  private readonly secure: boolean;
+  private readonly origin: string;
+
+  constructor(private readonly deps: DashboardAuthDeps) {
+    this.secure = new URL(deps.publicUrl).protocol === "https:";
+    this.origin = new URL(deps.publicUrl).origin;
+  }
+
+  private get callbackUrl(): string {
+    return `${this.deps.publicUrl}/login/callback`;
+  }
+
+  /** Answers /login, /login/callback and /logout; false for any other path. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (url.pathname === "/login" && req.method === "GET") return this.login(res);
+    if (url.pathname === "/login/callback" && req.method === "GET") return this.callback(req, res, url);
+    if (url.pathname === "/logout" && req.method === "POST") return this.logout(req, res);
+    return false;
+  }
+
+  private async login(res: ServerResponse): Promise<true> {
+    const state = token();
+    await storeOAuthState(this.deps.pool, hashOf(state), STATE_TTL_MS);
+    const cookie = cookieHeader(STATE_COOKIE, state, { path: "/login", maxAge: STATE_TTL_MS / 1000, secure: this.secure });
+    return redirect(res, this.deps.oauth.authorizeUrl(this.callbackUrl, state), { "set-cookie": cookie }, 302);
+  }
+
+  private fail(res: ServerResponse, status: number, message: string): true {
+    return sendHtml(res, status, this.deps.templates.render("dashboard-login", { title: "Login failed", failure: message }));
+  }
+
+  private async callback(req: IncomingMessage, res: ServerResponse, url: URL): Promise<true> {
+    const state = url.searchParams.get("state") ?? "";
+    const code = url.searchParams.get("code") ?? "";
+    const cookieState = readCookies(req).get(STATE_COOKIE) ?? "";
+    const clearState = cookieHeader(STATE_COOKIE, "", { path: "/login", maxAge: 0, secure: this.secure });
+    // The state must be the one this browser was given and one this server issued, used once.
+    if (!state || !code || !sameText(state, cookieState) || !(await consumeOAuthState(this.deps.pool, hashOf(state)))) {
+      return this.fail(res, 400, "The login could not be verified (it expired or did not start here). Start again.");
+    }
+    let login: string;
+    let userToken: string;
+    let repos;
+    try {
+      userToken = await this.deps.oauth.exchange(code, this.callbackUrl);
+      login = await this.deps.oauth.login(userToken);
+      repos = await this.deps.oauth.readableRepos(userToken);
+    } catch (error) {
+      if (!(error instanceof OAuthError) && !(error instanceof TypeError)) throw error;
+      this.deps.log.warn({ err: error.message }, "dashboard login failed at GitHub");
+      return this.fail(res, 502, `GitHub did not complete the login: ${error.message}`);
+    }
+    const id = token();
+    await createSession(this.deps.pool, hashOf(id), { login, token: seal(this.deps.encryptionKey, Buffer.from(userToken)), repos, csrf: token() }, SESSION_TTL_MS);
+    this.deps.log.info({ login, repos: repos.length }, "dashboard login");
+    const cookie = cookieHeader(SESSION_COOKIE, id, { path: "/", maxAge: SESSION_TTL_MS / 1000, secure: this.secure });
+    return redirect(res, "/", { "set-cookie": [cookie, clearState] });
+  }
+
+  private async logout(req: IncomingMessage, res: ServerResponse): Promise<true> {
+    const session = await this.sessionOf(req);
+    if (session && !this.formAllowed(req, session)) return forbidden(res, this.deps.templates);
+    if (session) await deleteSession(this.deps.pool, session.idHash);
+    return redirect(res, "/", { "set-cookie": cookieHeader(SESSION_COOKIE, "", { path: "/", maxAge: 0, secure: this.secure }) });
+  }
+
+  /** The request's unexpired session, if it has one. */
+  async sessionOf(req: IncomingMessage): Promise<SessionInfo | undefined> {
+    const id = readCookies(req).get(SESSION_COOKIE);
+    if (!id) return undefined;
+    const idHash = hashOf(id);
+    const session = await findSession(this.deps.pool, idHash);
+    return session && { ...session, idHash };
+  }
+
+  /** The repositories the session's user can read now, asked of GitHub with their own token. */
+  async liveRepos(session: SessionInfo): Promise<RepoAccess[]> {
+    return this.deps.oauth.readableRepos(unseal(this.deps.encryptionKey, session.token).toString("utf8"));
+  }
+
+  /** A form POST counts only with the session's CSRF token, and from this server's own pages when the browser says where from. */
+  formAllowed(req: IncomingMessage, session: SessionInfo): boolean {
+    const origin = req.headers.origin;
+    if (origin && origin !== this.origin) return false;
+    return sameText(formFields(req).get("csrf") ?? "", session.csrf);
+  }
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length > 0 && x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function forbidden(res: ServerResponse, templates: Templates, message = "This form was not sent from a page of this dashboard (its CSRF token is missing or wrong). Reload the page and try again."): true {
+  return sendHtml(res, 403, templates.render("dashboard-login", { title: "Refused", failure: message }));
+}

@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { appendAuditEvent } from "../audit/audit-log.js";
+import { verifyAuditChain } from "../audit/verify.js";
+import { auditEvents, currentLocks, driftStatus, recentRuns, releaseLock } from "../db/dashboard-queries.js";
+import { inTransaction, type Pool } from "../db/pool.js";
+import type { RepoAccess } from "../db/sessions.js";
+import type { Templates } from "../render/templates.js";
+import { DashboardAuth, forbidden, type SessionInfo } from "./dashboard-auth.js";
+import { GitHubOAuth, OAuthError } from "./github-oauth.js";
+import { formFields, redirect, sendHtml } from "./html-response.js";
+import type { RunLinks } from "./run-links.js";
+
+export interface DashboardDeps {
+  pool: Pool;
+  templates: Templates;
+  runLinks: RunLinks;
+  encryptionKey: Buffer;
+  publicUrl: string;
+  githubWebUrl: string;
+  githubApiUrl: string;
+  /** The App's OAuth client; without it the dashboard only says it needs one. */
+  oauthClient?: { id: string; secret: string };
+  log: Logger;
+}
+
+const PAGES = new Set(["/", "/locks", "/audit", "/drift", "/locks/release", "/login", "/login/callback", "/logout"]);
+
+/** A query-string value, trimmed; undefined when empty. */
+const param = (url: URL, name: string) => url.searchParams.get(name)?.trim() || undefined;
+/** The outcomes a run can show, for the filter. */
+const OUTCOMES = ["succeeded", "failed", "running", "interrupted", "applied", "refused", "verified"];
+const when = (d: Date) => d.toISOString().replace("T", " ").slice(0, 19) + " UTC";
+
+/**
+ * The dashboard: recent runs (/), locks (/locks, with release), the audit log
+ * (/audit) and drift (/drift), for users logged in with GitHub, each seeing
+ * only the repositories of the App's installations they can read.
+ */
+export function dashboardHandler(deps: DashboardDeps) {
+  const { pool, templates } = deps;
+  const auth = deps.oauthClient
+    ? new DashboardAuth({
+        pool,
+        templates,
+        encryptionKey: deps.encryptionKey,
+        publicUrl: deps.publicUrl,
+        log: deps.log,
+        oauth: new GitHubOAuth({ clientId: deps.oauthClient.id, clientSecret: deps.oauthClient.secret, webUrl: deps.githubWebUrl, apiUrl: deps.githubApiUrl }),
+      })
+    : undefined;
+
+  const page = (res: ServerResponse, name: string, session: SessionInfo, data: object, status = 200) =>
+    sendHtml(res, status, templates.render(`dashboard-${name}`, { ...data, user: session.login, csrf: session.csrf, [`on${name}`]: true }));
+
+  const runs = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
+    const pr = param(url, "pr");
+    const filter = { repo: param(url, "repo"), pullNumber: pr && /^\d+$/.test(pr) ? Number(pr) : undefined, project: param(url, "project"), outcome: param(url, "outcome") };
+    const rows = await recentRuns(pool, repos, filter);
+    const view = rows.map((r) => ({ ...r, shortSha: r.sha.slice(0, 7), at: when(r.created_at), link: deps.runLinks.url(r.id) }));
+    return page(res, "runs", session, { title: "Runs", runs: view, filter: { ...filter, pr }, repos: session.repos, outcomes: OUTCOMES });
+  };
+
+  const locks = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
+    const writable = new Set(session.repos.filter((r) => r.write).map((r) => r.repo.toLowerCase()));
+    const rows = (await currentLocks(pool, repos)).map((l) => ({ ...l, at: when(l.acquired_at), canRelease: writable.has(l.repo.toLowerCase()) }));
+    return page(res, "locks", session, { title: "Locks", locks: rows, released: param(url, "released") });
+  };
+
+  const audit = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
+    const filter = { repo: param(url, "repo"), action: param(url, "action") };
+    const [rows, chain] = await Promise.all([auditEvents(pool, repos, filter), verifyAuditChain(pool)]);
+    const events = rows.map((e) => ({ ...e, at: when(e.created_at), details: Object.keys(e.details ?? {}).length ? JSON.stringify(e.details) : "", shortSha: e.sha?.slice(0, 7) }));
+    return page(res, "audit", session, { title: "Audit log", events, filter, chain });
+  };
+
+  const drift = async (res: ServerResponse, session: SessionInfo, repos: string[]) => {
+    const rows = (await driftStatus(pool, repos)).map((d) => ({ ...d, at: when(d.checked_at), shortSha: d.sha.slice(0, 7), [d.status]: true }));
+    return page(res, "drift", session, { title: "Drift", checks: rows });
+  };
+
+  /** POST /locks/release: the CSRF token, then write permission checked now with the user's own token, then delete + audit in one transaction. */
+  const release = async (req: IncomingMessage, res: ServerResponse, session: SessionInfo) => {
+    if (!auth!.formAllowed(req, session)) return forbidden(res, templates);
+    const form = formFields(req);
+    const key = { repo: form.get("repo") ?? "", project: form.get("project") ?? "", workspace: form.get("workspace") ?? "" };
+    let access: RepoAccess | undefined;
+    try {
+      const live = await auth!.liveRepos(session);
+      access = live.find((r) => r.repo.toLowerCase() === key.repo.toLowerCase());
+    } catch (error) {
+      if (!(error instanceof OAuthError) && !(error instanceof TypeError)) throw error;
+      return forbidden(res, templates, `GitHub did not confirm your permission on ${key.repo}: ${error.message}. Log in again.`);
+    }
+    if (!access?.write) return forbidden(res, templates, `Releasing a lock of ${key.repo} needs write permission on it.`);
+    const pullNumber = await inTransaction(pool, async (tx) => {
+      const holder = await releaseLock(tx, { ...key, repo: access.repo });
+      if (holder !== undefined) {
+        await appendAuditEvent(tx, { action: "lock.released", actor: session.login, repo: access.repo, pullNumber: holder, project: key.project, workspace: key.workspace, details: { reason: "dashboard" } });
+      }
+      return holder;
+    });
+    deps.log.info({ login: session.login, ...key, pullNumber }, "dashboard lock release");
+    const released = pullNumber === undefined ? "none" : `${key.project}`;
+    return redirect(res, `/locks?${new URLSearchParams({ released })}`);
+  };
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? "/", "http://plangate");
+    if (!PAGES.has(url.pathname)) return false;
+    if (!auth) return sendHtml(res, 503, templates.render("dashboard-login", { title: "Dashboard not configured", unconfigured: true }));
+    if (await auth.handle(req, res, url)) return true;
+    const session = await auth.sessionOf(req);
+    if (!session) {
+      if (req.method !== "GET") return forbidden(res, templates, "Log in first.");
+      return sendHtml(res, 401, templates.render("dashboard-login", { title: "Log in" }));
+    }
+    const repos = session.repos.map((r) => r.repo.toLowerCase());
+    if (req.method === "POST" && url.pathname === "/locks/release") return release(req, res, session);
+    if (req.method !== "GET") return false;
+    if (url.pathname === "/") return runs(res, session, repos, url);
+    if (url.pathname === "/locks") return locks(res, session, repos, url);
+    if (url.pathname === "/audit") return audit(res, session, repos, url);
+    if (url.pathname === "/drift") return drift(res, session, repos);
+    return false;
+  };
+}
