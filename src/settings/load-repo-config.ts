@@ -1,4 +1,4 @@
-import { isMap, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isAlias, isCollection, isMap, isPair, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { repoConfigSchema, type RepoConfig } from "./repo-config.js";
 
 export const CONFIG_FILE = ".plangate.yml";
@@ -27,6 +27,27 @@ function offsetOf(doc: Document, path: PropertyKey[], key?: string): number {
   return 0;
 }
 
+/** Deeper nesting than any real config needs; past it YAML's own conversion takes seconds per byte. */
+const MAX_DEPTH = 32;
+/** Aliases a config may use at all (a few anchors are fine; fan-out is an attack). */
+const MAX_ALIASES = 100;
+
+/** The first node nested deeper than MAX_DEPTH (keys count: a map can be a key), or too many aliases; with where it starts. */
+function tooComplex(doc: Document): { offset: number; message: string } | undefined {
+  let aliases = 0;
+  const walk = (node: unknown, depth: number): { offset: number; message: string } | undefined => {
+    if (isAlias(node) && ++aliases > MAX_ALIASES) return { offset: node.range?.[0] ?? 0, message: `more than ${MAX_ALIASES} aliases` };
+    if (!isCollection(node)) return undefined;
+    if (depth > MAX_DEPTH) return { offset: node.range?.[0] ?? 0, message: `nested more than ${MAX_DEPTH} levels deep` };
+    for (const item of node.items as unknown[]) {
+      const found = isPair(item) ? walk(item.key, depth + 1) ?? walk(item.value, depth + 1) : walk(item, depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return walk(doc.contents, 1);
+}
+
 const describePath = (path: PropertyKey[]) => path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
 
 /**
@@ -41,7 +62,15 @@ export function loadRepoConfig(text: string): ConfigResult {
     const problems = doc.errors.map((e) => ({ line: at(e.pos[0]).line, column: at(e.pos[0]).col, message: e.message.split("\n")[0]! }));
     return { ok: false, problems };
   }
-  const raw = doc.toJS() ?? {};
+  const complex = tooComplex(doc);
+  if (complex) return { ok: false, problems: [{ line: at(complex.offset).line, column: at(complex.offset).col, message: complex.message }] };
+  let raw: unknown;
+  try {
+    // Unresolved aliases, alias fan-out and bad merge keys are only found while converting.
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
+  } catch (error) {
+    return { ok: false, problems: [{ line: 1, column: 1, message: (error as Error).message.split("\n")[0]! }] };
+  }
   const parsed = repoConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue) => {

@@ -89,3 +89,30 @@ policies:
     expect(committed).toEqual(JSON.parse(JSON.stringify(repoConfigJsonSchema())));
   });
 });
+
+describe("hostile .plangate.yml (found by bench/fuzz.mjs)", () => {
+  const problemOf = (text: string) => {
+    const result = loadRepoConfig(text);
+    expect(result.ok).toBe(false);
+    return result.ok ? undefined : result.problems[0];
+  };
+
+  test("an unresolved alias is a problem, not a crash", () => {
+    expect(problemOf("version: *a\n")?.message).toMatch(/alias|anchor/i);
+  });
+
+  test("alias fan-out is refused as a problem", () => {
+    const fanOut = `a: &a [x]\nb: &b [${Array(10).fill("*a").join(", ")}]\nc: [${Array(10).fill("*b").join(", ")}]\nd: [${Array(10).fill("*b").join(", ")}]\n`;
+    expect(problemOf(fanOut)?.message).toMatch(/alias/i);
+  });
+
+  test("a YAML 1.1 merge key whose value is not a map is a problem", () => {
+    expect(problemOf("%YAML 1.1\n---\n<<: 0\n")?.message).toMatch(/merge/i);
+  });
+
+  test("deep nesting, as values or as keys, is refused before YAML converts it", () => {
+    expect(problemOf("{".repeat(225) + "1" + "}".repeat(225))).toMatchObject({ line: 1, message: "nested more than 32 levels deep" });
+    expect(problemOf("version: 1\nprojects: " + "[{".repeat(150) + "1" + "}]".repeat(150))).toMatchObject({ line: 2, message: "nested more than 32 levels deep" });
+  });
+});
+
