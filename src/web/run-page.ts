@@ -44,7 +44,7 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
       violations: p.failure?.violations ?? [],
     }));
     const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
-    const html = templates.render("run-page", { ...view, projects, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code });
+    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code });
     res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", "x-robots-tag": "noindex" }).end(html);
     return true;
   };

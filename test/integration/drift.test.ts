@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
@@ -91,4 +93,20 @@ describe("drift detection", () => {
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toContain('plangate_drift_projects{status="clean"} 1');
   });
+
+  engineTest("a cdktf program is drift-checked too: every stack synthesized and planned, its addresses under their stack", async () => {
+    const dir = "test/fixtures/cdktf-app";
+    const program = Object.fromEntries(readdirSync(dir).map((f) => [`cdk/${f}`, readFileSync(path.join(dir, f), "utf8")]));
+    const config = 'version: 1\nprojects:\n  - dir: infra\n    drift: { schedule: "0 6 * * *" }\n  - name: cdk\n    dir: cdk\n    engine: cdktf\n    drift: { schedule: "0 7 * * *" }\n';
+    repo.commit({ ".plangate.yml": config, ...program });
+    await driftNow();
+    await waitFor("the cdktf drift issue", () => driftIssues().some((i) => i.title === "plangate: drift in cdk (default)"), 240_000);
+    await queueDrained(h.db);
+    const issue = driftIssues().find((i) => i.title === "plangate: drift in cdk (default)")!;
+    expect(issue.body).toMatch(/`base\/terraform_data\.[\w-]+`/);
+    expect(issue.body).toMatch(/`web\/terraform_data\.[\w-]+`/);
+    expect(issue.body).toContain('+ input = "from-base"');
+    expect((await driftAudit()).filter((a) => a.action === "drift.detected").map((a) => a.project)).toEqual(["infra", "cdk"]);
+  });
 });
+

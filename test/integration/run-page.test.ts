@@ -36,6 +36,7 @@ describe("run pages", () => {
     expect(html).toContain("<h3>Outputs</h3>");
     expect(html).toMatch(/greeting/);
     expect(html).toContain("terraform output (the log)");
+    expect(html).toContain(`<p>Codertocat/Hello-World · pull request #${p.number} · commit <code>${p.sha}</code>`);
     await prs.close(p);
   });
 });

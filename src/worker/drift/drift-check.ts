@@ -6,7 +6,8 @@ import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { failureMessage, terraformPlan } from "../../engines/terraform.js";
 import type { DriftCheckPayload } from "../../jobs/jobs.js";
-import { parsePlanChanges } from "../../plans/changes.js";
+import { countChanges, parsePlanChanges, type PlanChanges } from "../../plans/changes.js";
+import { cdktfSynth } from "../../engines/cdktf.js";
 import { maskDeep } from "../../plans/mask.js";
 import { resolveInside } from "../../projects/safe-dir.js";
 import { attributeDiff } from "../../render/attribute-diff.js";
@@ -24,6 +25,12 @@ export const DRIFT_LABEL = "plangate:drift";
 const SHOWN_RESOURCES = 100;
 const GITHUB_ISSUE_LIMIT = 65_536;
 
+/** One project's changes from its plans (a cdktf program has one per stack). */
+function combine(plans: PlanChanges[]): PlanChanges {
+  const resources = plans.flatMap((p) => p.resources);
+  return { resources, counts: countChanges(resources), outputs: plans.flatMap((p) => p.outputs ?? []), drift: plans.flatMap((p) => p.drift ?? []) };
+}
+
 /**
  * Plans one project at the default branch head. Changes mean the
  * infrastructure differs from the branch (drift): its plangate:drift issue is
@@ -39,10 +46,6 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
   const project = loaded.ok ? loaded.config.projects.find((p) => p.name === job.project) : undefined;
   if (!project) return; // gone from the branch since the scan
   const log = deps.log.child({ repo: job.repo, project: project.name, workspace: project.workspace, drift: true });
-  if (project.engine === "cdktf") {
-    log.warn({}, "drift checks of cdktf programs are not supported yet");
-    return;
-  }
   const workRoot = path.join(deps.dataDir, "runs", `drift-${job.repo.replace(/\W/g, "_")}-${project.name.replace(/\W/g, "_")}-${Date.now()}`);
   const outcome = await withProjectLocks(deps.pool, [{ repo: job.repo, project: project.name, workspace: project.workspace }], async () => {
     try {
@@ -51,8 +54,21 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
       await resolveInside(checkoutDir, project.dir);
       const env = projectEnv(deps, project.env, "plan");
       if (!env.ok) return { ok: false as const, message: env.message };
-      const planned = await withTerraformJob(deps, project, { checkoutDir, projectDir: project.dir, outDir: path.join(workRoot, "out") }, env.env, terraformPlan);
-      return planned.ok ? { ok: true as const, planJson: planned.planJson } : { ok: false as const, message: failureMessage(planned) };
+      if (project.engine !== "cdktf") {
+        const planned = await withTerraformJob(deps, project, { checkoutDir, projectDir: project.dir, outDir: path.join(workRoot, "out") }, env.env, terraformPlan);
+        return planned.ok ? { ok: true as const, changes: [parsePlanChanges(planned.planJson)] } : { ok: false as const, message: failureMessage(planned) };
+      }
+      // A cdktf program: synth once (no network), then plan every stack; their changes add up, each address under its stack.
+      const synth = await cdktfSynth({ sandbox: deps.sandbox, checkoutDir, projectDir: project.dir, env: env.env, timeoutMs: deps.jobTimeoutMs, depsCacheDir: path.join(deps.dataDir, "cdktf-deps"), stacks: project.stacks });
+      if (!synth.ok) return { ok: false as const, message: synth.message };
+      const changes = [];
+      for (const stack of synth.stacks) {
+        const planned = await withTerraformJob(deps, project, { checkoutDir, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env.env, terraformPlan);
+        if (!planned.ok) return { ok: false as const, message: `${stack.name}: ${failureMessage(planned)}` };
+        const stackChanges = parsePlanChanges(planned.planJson);
+        changes.push({ ...stackChanges, resources: stackChanges.resources.map((r) => ({ ...r, address: `${stack.name}/${r.address}` })) });
+      }
+      return { ok: true as const, changes };
     } finally {
       await rm(workRoot, { recursive: true, force: true });
     }
@@ -65,7 +81,7 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
     await inTransaction(deps.pool, (tx) => recordDriftCheck(tx, { repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha, status: "failed", issue_number: open?.number ?? null }));
     return;
   }
-  const changes = maskDeep(parsePlanChanges(outcome.planJson), maskerFor(deps, project.env));
+  const changes = maskDeep(combine(outcome.changes), maskerFor(deps, project.env));
   if (!changes.resources.length) {
     if (open) await gh.updateIssue(repo, open.number, { body: deps.templates.render("drift-issue", { marker, resolved: true, project: project.name, workspace: project.workspace, branch: job.branch, shortSha: job.sha.slice(0, 7) }), state: "closed" });
     await inTransaction(deps.pool, async (tx) => {
