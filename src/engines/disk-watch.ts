@@ -3,7 +3,7 @@ import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 
 /** Polling bounds: a small workspace is measured often; walking takes at most a twentieth of the time. */
-const MIN_INTERVAL_MS = 50;
+const MIN_INTERVAL_MS = 20;
 const MAX_INTERVAL_MS = 5000;
 const WALK_SHARE = 20;
 
