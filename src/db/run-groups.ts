@@ -41,7 +41,6 @@ export type RefusalCode =
   | "prepare-failed"
   | "fresh-plan-failed"
   | "fingerprint-mismatch"
-  | "queue-not-verified"
   | "system-error";
 
 export interface Refusal {

@@ -27,6 +27,9 @@ export interface Unit {
   rules: ProjectRules;
 }
 
+/** Whether two runs stand for the same (project, workspace): a plan run and the apply or queue run made for it. */
+export const sameProject = (a: Pick<Run, "project" | "workspace">, b: Pick<Run, "project" | "workspace">) => a.project === b.project && a.workspace === b.workspace;
+
 /**
  * The reviewed plans at the group's commit that `mode` may apply under
  * `base`'s rules (apply mode, depends_on, env), in dependency order; spent

@@ -23,8 +23,8 @@ import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
-import { REFUSAL_OUTPUT_LIMIT, type Attempt } from "./run-apply.js";
-import { reviewedUnits, Workspace, type Unit } from "./apply-units.js";
+import { REFUSAL_OUTPUT_LIMIT, systemErrorMessage, type Attempt } from "./run-apply.js";
+import { reviewedUnits, sameProject, Workspace, type Unit } from "./apply-units.js";
 
 /**
  * merge_group.checks_requested: plans the queue commit and sets
@@ -41,12 +41,11 @@ export async function verifyMergeGroup(deps: WorkerDeps, job: MergeGroupPayload,
     if (attempt.number < attempt.max) throw error;
     // The queue must never wait on plangate: a last failed attempt fails both checks, saying why.
     deps.log.error({ err: error }, "merge queue verification failed with a system error on its last attempt");
-    const message = String((error as Error).message ?? error).split("\n", 1)[0]!.slice(0, 500);
     const repoName = `${job.owner}/${job.repo}`;
     const { group } = await inTransaction(deps.pool, (tx) =>
       createRunGroup(tx, { kind: "queue", trigger_id: job.trigger, installation_id: job.installationId, repo: repoName, pull_number: queuedPullNumber(job.headRef)!, sha: job.headSha, author: null }, []),
     );
-    const outcome = group.outcome ?? ({ mode: "queue", result: "refused", code: "system-error", message } as const);
+    const outcome = group.outcome ?? ({ mode: "queue", result: "refused", code: "system-error", message: systemErrorMessage(error) } as const);
     if (!group.outcome) await record(deps, group, outcome);
     await report(deps, await deps.github.forInstallation(job.installationId), { owner: job.owner, name: job.repo }, group, outcome);
   }
@@ -95,7 +94,7 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
       if (problem) return refuse({ code: "prepare-failed", message: mask(problem) });
       const mismatches: NonNullable<Refusal["mismatches"]> = [];
       for (const { unit } of admitted) {
-        const run = runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace)!;
+        const run = runs.find((r) => sameProject(r, unit.run))!;
         const fresh = await workspace.planAgain(unit);
         await storeQueuePlan(deps, run, unit, fresh);
         if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) });

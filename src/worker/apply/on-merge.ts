@@ -8,7 +8,7 @@ import { approvalStatus } from "../approval/approval-status.js";
 import { baseRulesBeforeMerge } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
-import { reviewedUnits } from "./apply-units.js";
+import { reviewedUnits, sameProject } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
 import { answerEvenIfBroken, refuseApply, runApply, type ApplyContext, type Attempt } from "./run-apply.js";
 
@@ -64,7 +64,7 @@ async function withQueuePlans(deps: WorkerDeps, repo: string, pullNumber: number
   const runs = await leafRuns(deps.pool, queue.id);
   const plans = await plansOfRuns(deps.pool, runs.map((r) => r.id));
   const verified = admitted.map(({ unit, verify }) => {
-    const run = runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace);
+    const run = runs.find((r) => sameProject(r, unit.run));
     const plan = run && plans.get(run.id);
     return plan && !plan.consumed_at && !unit.plan.consumed_at && plan.fingerprint === unit.plan.fingerprint ? { unit: { ...unit, queuePlan: plan }, verify: false } : { unit, verify };
   });

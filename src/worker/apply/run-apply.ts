@@ -15,7 +15,7 @@ import type { Logger, WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { enqueueNotification } from "../notify.js";
 import type { Admitted } from "./apply-gate.js";
-import { Workspace, type Unit } from "./apply-units.js";
+import { sameProject, Workspace, type Unit } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
 
 export const APPLY_CHECK = "plangate/apply";
@@ -87,7 +87,7 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
     if (rest.length) await runApply(deps, gh, { ...ctx, trigger: `${ctx.trigger}:after-${group.id}` }, rest);
     return;
   }
-  const applyRun = (unit: Unit) => runs.find((r) => r.project === unit.run.project && r.workspace === unit.run.workspace)!;
+  const applyRun = (unit: Unit) => runs.find((r) => sameProject(r, unit.run))!;
   await openCheck(deps, gh, ctx, group, units);
   const keys = units.map((u) => ({ repo: full(ctx), project: u.run.project, workspace: u.run.workspace }));
   await withProjectLocks(deps.pool, keys, async () => {
@@ -153,14 +153,13 @@ async function interrupted(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup,
   return inTransaction(deps.pool, async (tx) => {
     const stopped = await interruptRunning(tx, group.id);
     await closeQueuedRuns(tx, group.id, "skipped");
-    const stoppedKeys = new Set(stopped.map((r) => `${r.project}\u0000${r.workspace}`));
-    const spent = units.filter((u) => stoppedKeys.has(`${u.run.project}\u0000${u.run.workspace}`));
+    const spent = units.filter((u) => stopped.some((r) => sameProject(r, u.run)));
     await consumePlans(tx, spent.map((u) => u.run.id), `interrupted:${group.id}`);
     for (const run of stopped) {
       await appendAuditEvent(tx, { action: "apply.interrupted", actor: "plangate", repo: full(ctx), pullNumber: ctx.pullNumber, project: run.project, workspace: run.workspace, sha: ctx.sha, runId: run.id, details: { mode: ctx.mode } });
     }
     const applied = (await groupRuns(tx, group.id)).filter((r) => r.status === "succeeded");
-    const done = new Set(units.filter((u) => applied.some((r) => r.project === u.run.project && r.workspace === u.run.workspace)).map((u) => u.run.id));
+    const done = new Set(units.filter((u) => applied.some((r) => sameProject(r, u.run))).map((u) => u.run.id));
     // The interruption is reported now; a merged PR's locks stay for the fresh attempt that follows, which releases them.
     await conclude(deps, tx, ctx, group, { mode: ctx.mode, result: "interrupted" }, done.size < units.length);
     return done;
@@ -182,6 +181,9 @@ async function openCheck(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, group:
   }
 }
 
+/** The first line of a system error, bounded, as a refusal shows it. */
+export const systemErrorMessage = (error: unknown) => String((error as Error).message ?? error).split("\n", 1)[0]!.slice(0, 500);
+
 /** A job's attempt: its number and how many it gets. */
 export interface Attempt {
   number: number;
@@ -199,7 +201,6 @@ export async function answerEvenIfBroken(deps: WorkerDeps, ctx: ApplyContext, at
   } catch (error) {
     if (attempt.number < attempt.max) throw error;
     ctx.log.error({ err: error }, "apply failed with a system error on its last attempt");
-    const message = String((error as Error).message ?? error).split("\n", 1)[0]!.slice(0, 500);
-    await refuseApply(deps, ctx, { code: "system-error", message });
+    await refuseApply(deps, ctx, { code: "system-error", message: systemErrorMessage(error) });
   }
 }
