@@ -21,6 +21,7 @@ async function main() {
   for (let i = 0; i < ROUNDS; i++) {
     const sha = repo.commit({ "infra/main.tf": config(i) }, "feature");
     h.fake.pullFiles.set("Codertocat/Hello-World#2", ["infra/main.tf"]);
+    h.fake.pulls.set("Codertocat/Hello-World#2", { headSha: sha });
     const payload = examplePayload("pull_request", "synchronize");
     payload.pull_request.head.sha = sha;
     const started = performance.now();

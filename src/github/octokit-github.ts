@@ -121,19 +121,14 @@ class OctokitGitHub implements GitHub {
     }
   }
 
-  async syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: Record<string, string>): Promise<void> {
+  async syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: readonly string[]): Promise<void> {
     const base = { owner: repo.owner, repo: repo.name };
     const current = (await this.octokit.paginate(this.octokit.rest.issues.listLabelsOnIssue, { ...base, issue_number: issueNumber, per_page: 100 })).map((l) => l.name);
-    for (const name of current) {
-      if (name !== wanted && Object.hasOwn(managed, name)) await this.octokit.rest.issues.removeLabel({ ...base, issue_number: issueNumber, name });
-    }
-    if (!wanted || current.includes(wanted)) return;
-    try {
-      await this.octokit.rest.issues.createLabel({ ...base, name: wanted, color: managed[wanted] ?? "ededed" });
-    } catch (error) {
-      if ((error as { status?: number }).status !== 422) throw error; // it exists already
-    }
-    await this.octokit.rest.issues.addLabels({ ...base, issue_number: issueNumber, labels: [wanted] });
+    const next = current.filter((name) => name === wanted || !managed.includes(name));
+    if (wanted && !next.includes(wanted)) next.push(wanted);
+    if (next.length === current.length && next.every((name) => current.includes(name))) return;
+    // One write whatever changes; GitHub creates a label the repository does not have yet.
+    await this.octokit.rest.issues.setLabels({ ...base, issue_number: issueNumber, labels: next });
   }
 
   async defaultBranch(repo: RepoRef): Promise<string> {
