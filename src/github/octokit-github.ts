@@ -19,11 +19,20 @@ function checkRunFields(update: CheckRunUpdate) {
   };
 }
 
+/** An installation token for git, kept until ten minutes before it expires. */
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+const TOKEN_REUSE_MARGIN_MS = 10 * 60_000;
+
 class OctokitGitHub implements GitHub {
   constructor(
     private readonly octokit: Octokit,
     private readonly appOctokit: () => Promise<Octokit>,
     private readonly installationId: number,
+    private readonly cloneTokens: Map<number, CachedToken>,
   ) {}
 
   async listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]> {
@@ -151,9 +160,13 @@ class OctokitGitHub implements GitHub {
   }
 
   async cloneToken(): Promise<string> {
+    // One token per installation while it is fresh: a plan's fetches and checkouts would otherwise each ask GitHub for one.
+    const cached = this.cloneTokens.get(this.installationId);
+    if (cached && cached.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS) return cached.token;
     // Through the app client, not octokit.auth(): the latter asks the public host even under GHE_HOST (FIELD-NOTES).
     const app = await this.appOctokit();
     const { data } = await app.rest.apps.createInstallationAccessToken({ installation_id: this.installationId });
+    this.cloneTokens.set(this.installationId, { token: data.token, expiresAt: Date.parse(data.expires_at) });
     return data.token;
   }
 }
@@ -180,9 +193,10 @@ function observe(octokit: Octokit, observer?: GitHubObserver): Octokit {
 
 /** GitHub access through Probot's authenticated Octokit (honours GHE_HOST/GHE_PROTOCOL). */
 export function octokitGitHubFactory(probot: Probot, observer?: GitHubObserver): GitHubFactory {
+  const cloneTokens = new Map<number, CachedToken>();
   return {
     async forInstallation(installationId: number) {
-      return new OctokitGitHub(observe(await probot.auth(installationId), observer), async () => observe(await probot.auth(), observer), installationId);
+      return new OctokitGitHub(observe(await probot.auth(installationId), observer), async () => observe(await probot.auth(), observer), installationId, cloneTokens);
     },
   };
 }

@@ -47,21 +47,25 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const gh = await deps.github.forInstallation(job.pull.installationId);
   const token = () => gh.cloneToken();
-  // The PR as it is now, read while the commit is fetched: events arrive late and out of order.
-  const [now, loaded] = await Promise.all([gh.getPull(repo, job.pull.number), loadProjects(deps.mirrors, repo, job.pull.headSha, token)]);
-  if (now.state !== "open" || now.headSha !== job.pull.headSha) {
+  // The PR as it is now, the commit, the base branch's rules and the changed files, read side by side: events arrive late and out of order.
+  const now = gh.getPull(repo, job.pull.number);
+  const [current, loaded, base, changed] = await Promise.all([
+    now,
+    loadProjects(deps.mirrors, repo, job.pull.headSha, token),
+    // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
+    now.then((p) => loadBranchRules(deps.mirrors, repo, job.pull.baseRef ?? p.baseRef, token)),
+    gh.listPullFiles(repo, job.pull.number),
+  ]);
+  if (current.state !== "open" || current.headSha !== job.pull.headSha) {
     // A newer push (or the close) has its own event: planning this head would only show an outdated plan.
-    deps.log.info({ sha: job.pull.headSha, head: now.headSha, state: now.state }, "not planned: no longer the open PR's head");
+    deps.log.info({ sha: job.pull.headSha, head: current.headSha, state: current.state }, "not planned: no longer the open PR's head");
     return;
   }
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
-  const pull = { ...job.pull, author: job.pull.author || now.author, baseRef: job.pull.baseRef ?? now.baseRef };
+  const pull = { ...job.pull, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef };
   if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
-  // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
-  const base = await loadBranchRules(deps.mirrors, repo, pull.baseRef!, token);
   // A base config that schedules drift checks puts the repository on the drift scan's list.
   if (base.config && (base.config.defaults?.drift || base.config.projects.some((p) => p.drift))) await registerDriftRepo(deps.pool, fullName(repo), pull.installationId);
-  const changed = await gh.listPullFiles(repo, pull.number);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
   if (!projects.length) {
     if (job.selection.mode === "command") {
