@@ -57,10 +57,25 @@ async function plangate(h: Harness, repo: GitRepo, number: number, dir: string, 
   }, 300_000);
   const allParts = (performance.now() - started) / 1000;
   await queueDrained(h.db);
+  if (process.env.BENCH_TRACE) await trace(h, sha, from);
   const writes = h.fake.requests.slice(from).filter((r) => r.method !== "GET" && r.path.startsWith("/api/v3/repos/")).map((r) => `${r.method} ${r.path.replace(`/api/v3/repos/${REPO}`, "")}`);
   // GitHub's write pacing (one a second per installation) settles before the next push.
   await new Promise((r) => setTimeout(r, 1200));
   return { comment, allParts, writes };
+}
+
+/** Where one round's time went: the stored timestamps and the fake's request log, relative to the delivery. */
+async function trace(h: Harness, sha: string, from: number) {
+  const { rows } = await h.db.pool.query(
+    `select d.received_at, g.created_at as group_at, min(r.started_at) as started, max(r.finished_at) as finished, g.reported_at
+       from run_groups g join runs r on r.group_id = g.id join webhook_deliveries d on d.id = g.trigger_id where g.sha = $1 group by 1, 2, 5`,
+    [sha],
+  );
+  const r = rows[0];
+  if (!r) return console.log(`trace ${sha.slice(0, 7)}: no plan group`);
+  const at = (d: Date) => `+${d.getTime() - r.received_at.getTime()}ms`;
+  console.log(`trace ${sha.slice(0, 7)}: group ${at(r.group_at)} runs started ${at(r.started)} finished ${at(r.finished)} reported ${at(r.reported_at)}`);
+  for (const q of h.fake.requests.slice(from)) console.log(`  ${`+${q.at - r.received_at.getTime()}ms`} ${q.method} ${q.path.slice(0, 70)}`);
 }
 
 async function main() {
