@@ -64,6 +64,7 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
   };
   return {
     outcome: "enqueued:plan",
-    jobs: [{ task: TASKS.planPullRequest, payload, queueName, jobKey: `plan-pr:${deliveryId}` }],
+    // One waiting plan per PR: a later event replaces it (the job plans the PR's head as it is when it runs), so a burst of pushes plans once.
+    jobs: [{ task: TASKS.planPullRequest, payload, queueName, jobKey: `plan-pr:${event.repository.full_name}#${pr.number}` }],
   };
 }

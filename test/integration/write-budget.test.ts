@@ -96,6 +96,27 @@ describe("the newest head wins", () => {
     expect(prs.comments(newer)[0]).toContain(newer.sha.slice(0, 7));
   });
 
+  engineTest("a burst of pushes, delivered at once and out of order, plans the newest head once", async () => {
+    const number = 780;
+    const branch = `pr-${number}`;
+    const heads = [1, 2, 3, 4, 5].map((i) => repo.commit({ "burst/main.tf": project(`v${i}`) }, branch));
+    const newest = heads.at(-1)!;
+    h.fake.pullFiles.set(`${prs.full}#${number}`, ["burst/main.tf"]);
+    h.fake.pulls.set(`${prs.full}#${number}`, { headSha: newest });
+    const p = { number, branch, sha: newest };
+    // GitHub delivers late and out of order: the newest push's event comes third.
+    const order = [heads[0]!, heads[1]!, newest, heads[3]!, heads[2]!];
+    const writes = await writesDuring(() => Promise.all(order.map((sha, i) => deliverSynchronize(p, sha, `burst-${i}`))));
+    const { rows } = await h.db.pool.query("select sha from run_groups where pull_number = $1", [number]);
+    expect(rows.map((r) => r.sha)).toEqual([newest]);
+    expect(writes.filter((w) => w.startsWith("POST /issues/"))).toHaveLength(1);
+    const comments = h.fake.commentsOn(prs.full, number);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain(newest.slice(0, 7));
+    const { rows: deliveries } = await h.db.pool.query("select count(*)::int as n from webhook_deliveries where id like 'burst-%'");
+    expect(deliveries[0].n).toBe(5); // every event was accepted and recorded
+  });
+
   engineTest("a slow plan of an older head that finishes last never replaces the newer head's comment", async () => {
     // The older head changes a big project (a slow plan); the newer head reverts it and changes a small one.
     const number = 790;
