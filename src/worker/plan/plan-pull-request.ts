@@ -12,7 +12,7 @@ import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
-import { loadBranchRules, loadProjects, type LoadedProjects } from "./load-projects.js";
+import { loadBranchRules, loadProjects } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
 import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
@@ -47,32 +47,24 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const gh = await deps.github.forInstallation(job.pull.installationId);
   const token = () => gh.cloneToken();
-  // The PR as it is now, the commit, the base branch's rules and the changed files, read side by side: events arrive late and out of order.
-  const now = gh.getPull(repo, job.pull.number);
-  const [current, loadedAtEvent, base, changed] = await Promise.all([
-    now,
-    // A head the PR has left may be gone from GitHub (force-pushed away): its failure matters only if it is still the head.
-    loadProjects(deps.mirrors, repo, job.pull.headSha, token).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
-    // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
-    now.then((p) => loadBranchRules(deps.mirrors, repo, job.pull.baseRef ?? p.baseRef, token)),
-    gh.listPullFiles(repo, job.pull.number),
-  ]);
+  // The PR as it is now first: events arrive late and out of order, and a head the PR has left is not fetched at all.
+  const current = await gh.getPull(repo, job.pull.number);
   if (current.state !== "open") {
     deps.log.info({ sha: job.pull.headSha, state: current.state }, "not planned: the PR is closed");
     return;
   }
-  let loaded: LoadedProjects;
-  if (current.headSha === job.pull.headSha) {
-    if (loadedAtEvent instanceof Error) throw loadedAtEvent;
-    loaded = loadedAtEvent;
-  } else {
-    // The PR has moved on since this event (it came late, or a burst of pushes was folded into one job): plan the head it has now, once.
-    if (await latestPlanGroup(deps.pool, fullName(repo), job.pull.number, current.headSha)) {
-      deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
-      return;
-    }
-    loaded = await loadProjects(deps.mirrors, repo, current.headSha, token);
+  // The PR has moved on since this event (it came late, or a burst of pushes was folded into one job): plan the head it has now, once.
+  if (current.headSha !== job.pull.headSha && (await latestPlanGroup(deps.pool, fullName(repo), job.pull.number, current.headSha))) {
+    deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
+    return;
   }
+  // The commit, the base branch's rules and the changed files, side by side.
+  const [loaded, base, changed] = await Promise.all([
+    loadProjects(deps.mirrors, repo, current.headSha, token),
+    // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
+    loadBranchRules(deps.mirrors, repo, job.pull.baseRef ?? current.baseRef, token),
+    gh.listPullFiles(repo, job.pull.number),
+  ]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
   const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef };
   if (!loaded.ok) return reportConfigError(deps, gh, repo, { ...job, pull }, loaded.problems);
