@@ -41,6 +41,8 @@ export interface SandboxRequest {
   stdoutFile?: string;
   /** Lines added to the sandbox's generated /etc/hosts (bubblewrap only). */
   hosts?: HostEntry[];
+  /** Told right before the program is started (everything the sandbox prepares is done). */
+  started?: () => void;
 }
 
 export interface SandboxOptions {
@@ -111,7 +113,9 @@ export class Sandbox {
     await mkdir(home, { recursive: true });
     const binds = request.binds ?? [];
     if (this.kind !== "bwrap" && binds.some((b) => b.source !== b.target)) throw new Error("a sandbox bind to another path needs bubblewrap");
-    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable).map((b) => b.source)]);
+    const inWorkDir = (p: string) => p === request.workDir || p.startsWith(request.workDir + path.sep);
+    // Writable binds from inside the workspace are given away with it.
+    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable && !inWorkDir(b.source)).map((b) => b.source)]);
     const cwd = request.cwd ?? request.workDir;
     if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
     // Network never means the host's: a namespace of its own whose only way out is the egress filter.
@@ -130,6 +134,7 @@ export class Sandbox {
     let result: ExecResult | undefined;
     let exceeded: string[] = [];
     try {
+      request.started?.();
       result = await execute({
         argv,
         cwd,
