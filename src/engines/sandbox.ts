@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { lchown, lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
@@ -201,10 +201,27 @@ export class Sandbox {
   }
 
   private async giveToNobody(paths: string[]): Promise<void> {
-    for (const p of paths) {
-      await execute({ argv: ["chown", "-R", `${NOBODY}:${NOBODY}`, p], cwd: "/", env: {}, timeoutMs: 60_000 });
-    }
+    for (const p of paths) await chownTree(p, NOBODY);
   }
+}
+
+/**
+ * `chown -R id:id` in-process (a spawned chown costs more than a small
+ * workspace's walk): links are changed themselves, never followed. Nothing
+ * of the sandbox runs meanwhile; an entry that vanished is skipped.
+ */
+async function chownTree(p: string, id: number): Promise<void> {
+  const stats = await lstat(p).catch(() => undefined);
+  if (!stats) return;
+  await lchown(p, id, id).catch(() => undefined);
+  if (!stats.isDirectory()) return;
+  const entries = await readdir(p, { withFileTypes: true }).catch(() => []);
+  await Promise.all(
+    entries.map((entry) => {
+      const full = path.join(p, entry.name);
+      return entry.isDirectory() ? chownTree(full, id) : lchown(full, id, id).catch(() => undefined);
+    }),
+  );
 }
 
 /** Picks the sandbox for PLANGATE_SANDBOX; `auto` falls back to none with one warning. */
