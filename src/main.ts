@@ -12,6 +12,7 @@ import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
 import { healthHandler } from "./web/health.js";
 import { Metrics } from "./web/metrics.js";
+import { CommitExports } from "./github/commit-exports.js";
 import { RepoMirrors } from "./github/repo-mirror.js";
 import { plangateApp } from "./index.js";
 import { loadTemplates, type Templates } from "./render/templates.js";
@@ -60,13 +61,18 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   const env = process.env;
   const caps = new SandboxCaps(capSettings(settings));
   const { summary, ...how } = caps.mechanism;
+  const mirrors = new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl);
+  // The data dir is this process's alone: exports left by a process that died are swept here.
+  const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, () => shared.metrics.commitExports.inc());
+  await exports.sweep();
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   return {
     pool,
     github: octokitGitHubFactory(probot, shared.metrics.github),
     metrics: shared.metrics,
     notify: settings.notify,
-    mirrors: new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl),
+    mirrors,
+    exports,
     // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
     sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) }),
     terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),

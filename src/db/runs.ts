@@ -97,6 +97,12 @@ export async function groupRuns(db: Queryable, groupId: number): Promise<Run[]> 
   return (await db.query<Run>("select * from runs where group_id = $1 order by project, workspace", [groupId])).rows;
 }
 
+/** How many of the group's runs are still queued or running. */
+export async function unfinishedRunCount(db: Queryable, groupId: number): Promise<number> {
+  const { rows } = await db.query<{ count: string }>("select count(*) from runs where group_id = $1 and status in ('queued', 'running')", [groupId]);
+  return Number(rows[0]?.count ?? 0);
+}
+
 /** Marks a queued (or retried) run as running; false when it already finished. */
 export async function startRun(db: Queryable, id: number): Promise<boolean> {
   const { rowCount } = await db.query(

@@ -5,11 +5,14 @@ import path from "node:path";
 import { findBinary } from "../settings/find-binary.js";
 import { makeReadOnlyTree } from "./read-only-tree.js";
 import { parsePrJson, readInside, WorkspaceFileError } from "./safe-read.js";
+import type { TreeMounts } from "./project-workspace.js";
 import type { Sandbox } from "./sandbox.js";
 
 export interface DependencyJob {
   sandbox: Sandbox;
   checkoutDir: string;
+  /** A shared read-only export laid at checkoutDir (see project-workspace.ts). */
+  tree?: TreeMounts;
   /** The program's folder (host path, links resolved, inside the checkout). */
   programDir: string;
   /** Published node_modules, one folder per key. */
@@ -110,7 +113,8 @@ export async function installDependencies(job: DependencyJob): Promise<Installed
   }
   const install = await job.sandbox.run({
     command: [findBinary("npm") ?? "npm", ...(lockName ? ["ci"] : ["install", "--no-package-lock"]), "--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier"],
-    workDir: job.checkoutDir,
+    workDir: job.tree?.workDir ?? job.checkoutDir,
+    binds: job.tree?.binds,
     cwd: job.programDir,
     network: true,
     // The sandbox's HOME is in the checkout: a committed .home/.npmrc must not configure npm.

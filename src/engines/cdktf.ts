@@ -1,8 +1,9 @@
-import { realpath, rm } from "node:fs/promises";
+import { mkdir, realpath, rm } from "node:fs/promises";
 import path from "node:path";
 import { resolveInside } from "../projects/safe-dir.js";
 import { installDependencies, withProblems } from "./cdktf-deps.js";
 import { readManifest, type SynthesizedStack } from "./cdktf-manifest.js";
+import type { TreeMounts } from "./project-workspace.js";
 import { parsePrJson, readTextInside, WorkspaceFileError } from "./safe-read.js";
 import type { Sandbox } from "./sandbox.js";
 
@@ -10,8 +11,10 @@ export type { SynthesizedStack } from "./cdktf-manifest.js";
 
 export interface SynthJob {
   sandbox: Sandbox;
-  /** The checkout: the sandbox's writable workspace. */
+  /** The checkout: the sandbox's writable workspace, unless `tree` says otherwise. */
   checkoutDir: string;
+  /** A shared read-only export laid at checkoutDir, with the program's folder and CDKTF_OUT_DIR writable over it. */
+  tree?: TreeMounts;
   /** The cdktf program's directory, relative to the checkout. */
   projectDir: string;
   env: Record<string, string>;
@@ -26,7 +29,9 @@ export type SynthOutcome =
   | { ok: true; stacks: SynthesizedStack[]; output: string; cachedDependencies: boolean }
   | { ok: false; stage: "install" | "synth"; message: string; output: string; timedOut: boolean };
 
-const OUT_DIR = ".plangate-cdktf.out";
+/** Where the synth writes, at the checkout's root (a shared export holds an empty one to mount a private copy on). */
+export const CDKTF_OUT_DIR = ".plangate-cdktf.out";
+const OUT_DIR = CDKTF_OUT_DIR;
 
 /** cdktf.json's `app`, read without following links; a problem is a message that never quotes the file. */
 async function appCommand(checkoutDir: string, programDir: string): Promise<string> {
@@ -80,14 +85,16 @@ export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
     return fail("synth", (error as Error).message);
   }
 
-  const installed = await installDependencies({ sandbox: job.sandbox, checkoutDir: job.checkoutDir, programDir, depsCacheDir: job.depsCacheDir, deadline });
+  const installed = await installDependencies({ sandbox: job.sandbox, checkoutDir: job.checkoutDir, tree: job.tree, programDir, depsCacheDir: job.depsCacheDir, deadline });
   if (!installed.ok) return { ...installed, stage: "install" };
 
   const outDir = path.join(job.checkoutDir, OUT_DIR);
   await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir); // empty, and a mount's source when the tree is shared
   const synth = await job.sandbox.run({
     command: ["/bin/sh", "-c", app],
-    workDir: job.checkoutDir,
+    workDir: job.tree?.workDir ?? job.checkoutDir,
+    binds: job.tree?.binds,
     cwd: programDir,
     network: false,
     env: { ...job.env, CDKTF_OUTDIR: outDir, CI: "1", NODE_OPTIONS: "" },

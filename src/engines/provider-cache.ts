@@ -5,6 +5,7 @@ import path from "node:path";
 import type { ExecResult } from "./exec.js";
 import { makeReadOnlyTree } from "./read-only-tree.js";
 import { readInside } from "./safe-read.js";
+import type { TreeMounts } from "./project-workspace.js";
 import type { Sandbox, SandboxBind } from "./sandbox.js";
 import type { TerraformHome } from "./terraform-home.js";
 
@@ -25,6 +26,7 @@ export interface ProviderCacheJob {
   checkoutDir: string;
   projectDir: string;
   outDir: string;
+  tree?: TreeMounts;
 }
 
 interface CacheState {
@@ -105,7 +107,7 @@ export class ProviderCacheLease {
       { source: this.state.dir, target: PROVIDER_CACHE_PATH, writable: this.state.writable },
       // HOME is in the checkout: ~/.terraform.d holds an implicit provider mirror and
       // credentials, and git (module installs, while a cache is writable) obeys ~/.gitconfig.
-      { source: this.job.home.emptyHome, target: path.join(this.job.checkoutDir, ".home"), writable: false },
+      { source: this.job.home.emptyHome, target: path.join(this.job.tree?.workDir ?? this.job.checkoutDir, ".home"), writable: false },
     ];
   }
 

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { lchown, lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
@@ -41,6 +41,8 @@ export interface SandboxRequest {
   stdoutFile?: string;
   /** Lines added to the sandbox's generated /etc/hosts (bubblewrap only). */
   hosts?: HostEntry[];
+  /** Told right before the program is started (everything the sandbox prepares is done). */
+  started?: () => void;
 }
 
 export interface SandboxOptions {
@@ -111,7 +113,9 @@ export class Sandbox {
     await mkdir(home, { recursive: true });
     const binds = request.binds ?? [];
     if (this.kind !== "bwrap" && binds.some((b) => b.source !== b.target)) throw new Error("a sandbox bind to another path needs bubblewrap");
-    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable).map((b) => b.source)]);
+    const inWorkDir = (p: string) => p === request.workDir || p.startsWith(request.workDir + path.sep);
+    // Writable binds from inside the workspace are given away with it.
+    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable && !inWorkDir(b.source)).map((b) => b.source)]);
     const cwd = request.cwd ?? request.workDir;
     if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
     // Network never means the host's: a namespace of its own whose only way out is the egress filter.
@@ -130,6 +134,7 @@ export class Sandbox {
     let result: ExecResult | undefined;
     let exceeded: string[] = [];
     try {
+      request.started?.();
       result = await execute({
         argv,
         cwd,
@@ -196,10 +201,27 @@ export class Sandbox {
   }
 
   private async giveToNobody(paths: string[]): Promise<void> {
-    for (const p of paths) {
-      await execute({ argv: ["chown", "-R", `${NOBODY}:${NOBODY}`, p], cwd: "/", env: {}, timeoutMs: 60_000 });
-    }
+    for (const p of paths) await chownTree(p, NOBODY);
   }
+}
+
+/**
+ * `chown -R id:id` in-process (a spawned chown costs more than a small
+ * workspace's walk): links are changed themselves, never followed. Nothing
+ * of the sandbox runs meanwhile; an entry that vanished is skipped.
+ */
+async function chownTree(p: string, id: number): Promise<void> {
+  const stats = await lstat(p).catch(() => undefined);
+  if (!stats) return;
+  await lchown(p, id, id).catch(() => undefined);
+  if (!stats.isDirectory()) return;
+  const entries = await readdir(p, { withFileTypes: true }).catch(() => []);
+  await Promise.all(
+    entries.map((entry) => {
+      const full = path.join(p, entry.name);
+      return entry.isDirectory() ? chownTree(full, id) : lchown(full, id, id).catch(() => undefined);
+    }),
+  );
 }
 
 /** Picks the sandbox for PLANGATE_SANDBOX; `auto` falls back to none with one warning. */

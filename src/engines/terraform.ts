@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { TreeMounts } from "./project-workspace.js";
 import { ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "./safe-read.js";
 import type { Sandbox } from "./sandbox.js";
@@ -9,8 +10,10 @@ export interface TerraformJob {
   /** Absolute path of terraform or tofu. */
   bin: string;
   home: TerraformHome;
-  /** The checkout (the sandbox's writable workspace). */
+  /** The checkout (the sandbox's writable workspace, unless `tree` says otherwise). */
   checkoutDir: string;
+  /** A shared read-only export laid at checkoutDir, with the job's own folders writable over it. */
+  tree?: TreeMounts;
   /** The project's directory, relative to the checkout. */
   projectDir: string;
   workspace: string;
@@ -19,6 +22,8 @@ export interface TerraformJob {
   timeoutMs: number;
   /** Where plan artefacts go, outside the checkout. */
   outDir: string;
+  /** Told as each sandboxed command is about to start (the job's overhead ends at the first). */
+  started?: () => void;
 }
 
 export type PlanOutcome =
@@ -58,19 +63,25 @@ function runner(job: TerraformJob, cache: ProviderCacheLease) {
   return (args: string[], stdoutFile?: string) =>
     job.sandbox.run({
       command: [job.bin, chdir, ...args],
-      workDir: job.checkoutDir,
+      workDir: workDirOf(job),
+      cwd: job.checkoutDir,
       network: true, // providers and state backends need it (DESIGN.md section 3)
       env,
       readOnly: [path.dirname(job.bin), ...job.home.readOnly],
-      binds: cache.binds(), // the provider cache is writable only while init populates a cache of this job's own
+      // The tree first; the provider cache is writable only while init populates a cache of this job's own.
+      binds: [...(job.tree?.binds ?? []), ...cache.binds()],
       timeoutMs: Math.max(1, deadline - Date.now()),
       stdoutFile,
+      started: job.started,
     });
 }
 
-/** The plan file of a project directory, inside the checkout (the sandbox can write nowhere else). */
-export const planFilePath = (job: Pick<TerraformJob, "checkoutDir" | "projectDir">) =>
-  path.join(job.checkoutDir, `.plangate-tfplan-${job.projectDir.replace(/[^A-Za-z0-9]+/g, "_")}`);
+/** The sandbox's writable workspace of a job: its checkout, or the private folder a shared tree is laid in. */
+export const workDirOf = (job: Pick<TerraformJob, "checkoutDir" | "tree">) => job.tree?.workDir ?? job.checkoutDir;
+
+/** The plan file of a project directory, inside the workspace (the sandbox can write nowhere else). */
+export const planFilePath = (job: Pick<TerraformJob, "checkoutDir" | "projectDir" | "tree">) =>
+  path.join(workDirOf(job), `.plangate-tfplan-${job.projectDir.replace(/[^A-Za-z0-9]+/g, "_")}`);
 
 function initSteps(job: TerraformJob): [string, string[]][] {
   return [
@@ -99,7 +110,7 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
   if (show.exitCode !== 0 || show.timedOut) return { ok: false, stage: "show", output: show.output, timedOut: show.timedOut, problems: show.problems };
   try {
     // The plan step ran PR-chosen provider code in the workspace: the plan file may have been swapped for a link.
-    const planFile = await readInside(job.checkoutDir, planPath, { shown: "the plan file" });
+    const planFile = await readInside(workDirOf(job), planPath, { shown: "the plan file" });
     const planJson = parsePrJson(await readTextInside(job.outDir, jsonPath), "terraform show -json output");
     return { ok: true, output: outputs.join("\n"), planFile, planJson };
   } catch (error) {

@@ -11,6 +11,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly jobDuration: Histogram<"task" | "outcome">;
   readonly planDuration: Histogram<"engine" | "outcome">;
+  readonly planOverhead: Histogram<"engine">;
+  readonly commitExports: Counter;
   readonly githubRequests: Counter<"method" | "status">;
   readonly githubRateLimitRemaining: Gauge;
 
@@ -18,6 +20,8 @@ export class Metrics {
     const registers = [this.registry];
     this.jobDuration = new Histogram({ name: "plangate_job_duration_seconds", help: "Queue jobs run by this process, by task and outcome.", labelNames: ["task", "outcome"], buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900], registers });
     this.planDuration = new Histogram({ name: "plangate_plan_duration_seconds", help: "Project plans (checkout, init, plan, show) run by this process.", labelNames: ["engine", "outcome"], buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900], registers });
+    this.planOverhead = new Histogram({ name: "plangate_plan_overhead_seconds", help: "Project plans: from the job's start to its first terraform command's start (export, workspace, sandbox set-up).", labelNames: ["engine"], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers });
+    this.commitExports = new Counter({ name: "plangate_commit_exports_total", help: "Commits exported for planning (one per plan group, shared read-only by its project jobs).", registers });
     this.githubRequests = new Counter({ name: "plangate_github_requests_total", help: "GitHub API requests made by this process, by method and status.", labelNames: ["method", "status"], registers });
     this.githubRateLimitRemaining = new Gauge({ name: "plangate_github_rate_limit_remaining", help: "x-ratelimit-remaining of the last GitHub API response.", registers });
     new Gauge({

@@ -2,6 +2,7 @@ import type { Pool } from "../db/pool.js";
 import type { Sandbox } from "../engines/sandbox.js";
 import type { TerraformHomes } from "../engines/terraform-home.js";
 import type { GitHubFactory } from "../github/github.js";
+import type { CommitExports } from "../github/commit-exports.js";
 import type { RepoMirrors } from "../github/repo-mirror.js";
 import type { Templates } from "../render/templates.js";
 import type { Metrics } from "../web/metrics.js";
@@ -21,6 +22,8 @@ export interface WorkerDeps extends EnvPolicy {
   pool: Pool;
   github: GitHubFactory;
   mirrors: RepoMirrors;
+  /** One read-only export of a commit per plan group, shared by its project jobs. */
+  exports: CommitExports;
   sandbox: Sandbox;
   terraformHomes: TerraformHomes;
   templates: Templates;

@@ -11,7 +11,7 @@ import type { WorkerDeps } from "./deps.js";
 export async function withTerraformJob<T>(
   deps: WorkerDeps,
   run: Pick<Run, "engine" | "workspace">,
-  where: { checkoutDir: string; projectDir: string; outDir: string },
+  where: Pick<TerraformJob, "checkoutDir" | "projectDir" | "outDir" | "tree" | "started">,
   env: Record<string, string>,
   fn: (job: TerraformJob) => Promise<T>,
 ): Promise<T> {

@@ -4,9 +4,10 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, startRun, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, startRun, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup } from "../../db/run-groups.js";
-import { cdktfSynth } from "../../engines/cdktf.js";
+import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
+import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-workspace.js";
 import { failureMessage, terraformPlan, type PlanOutcome } from "../../engines/terraform.js";
 import type { GitHub } from "../../github/github.js";
 import type { PlanProjectPayload } from "../../jobs/jobs.js";
@@ -39,11 +40,13 @@ function describeDuration(ms: number): string {
  * A cdktf program: synth once, then plan every stack in dependency order, each
  * as a run of its own (project NAME/STACK). A failed synth fails the program's run.
  */
-async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workRoot: string, env: Record<string, string>): Promise<RunFailure | "expanded"> {
+async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspace, workRoot: string, env: Record<string, string>): Promise<RunFailure | "expanded"> {
+  const { checkoutDir, tree } = workspace;
   const synth = await cdktfSynth({
     sandbox: deps.sandbox,
     checkoutDir,
-    projectDir: run.dir,
+    tree,
+    projectDir: workspace.ownDirs[0]!,
     env,
     timeoutMs: deps.jobTimeoutMs,
     depsCacheDir: path.join(deps.dataDir, "cdktf-deps"),
@@ -56,30 +59,43 @@ async function planStacks(deps: WorkerDeps, run: Run, checkoutDir: string, workR
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
       return created;
     });
-    await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, { checkoutDir, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env, terraformPlan));
+    await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, { checkoutDir, tree, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env, terraformPlan));
   }
   await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, runEnvNames(run))(synth.output) });
   return "expanded";
 }
 
-/** Checks out the run's commit and plans its project in the sandbox. Failures of the plan are results, not errors. */
-async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string): Promise<PlanOutcome | RunFailure | "expanded"> {
-  const checkoutDir = path.join(workRoot, "checkout");
+/** The plan group's one export of its commit (see CommitExports). */
+const exportKey = (run: Run) => `${run.group_id}-${run.sha}`;
+
+/**
+ * Plans the run's project in the sandbox, over the plan group's shared export
+ * of the commit (read-only) with a private writable copy of the project's
+ * folder. Failures of the plan are results, not errors.
+ */
+async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string, started: () => void): Promise<PlanOutcome | RunFailure | "expanded"> {
   const [owner, name] = run.repo.split("/") as [string, string];
-  await deps.mirrors.checkout({ owner, name }, run.sha, checkoutDir, () => gh.cloneToken());
+  const shared = await deps.exports.acquire(exportKey(run), { owner, name }, run.sha, () => gh.cloneToken());
   try {
-    await resolveInside(checkoutDir, run.dir);
-  } catch (error) {
-    return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
+    try {
+      await resolveInside(shared.tree, run.dir);
+    } catch (error) {
+      return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
+    }
+    const env = projectEnv(deps, runEnvNames(run), "plan");
+    if (!env.ok) return { stage: "config", message: env.message };
+    const workspace = await projectWorkspace(deps.sandbox.kind, shared.tree, path.join(workRoot, "checkout"), run.engine === "cdktf" ? [run.dir, CDKTF_OUT_DIR] : [run.dir]);
+    if (run.engine === "cdktf") return await planStacks(deps, run, workspace, workRoot, env.env);
+    const where = { checkoutDir: workspace.checkoutDir, tree: workspace.tree, projectDir: workspace.ownDirs[0]!, outDir: path.join(workRoot, "out"), started };
+    return await withTerraformJob(deps, run, where, env.env, terraformPlan);
+  } finally {
+    shared.release();
   }
-  const env = projectEnv(deps, runEnvNames(run), "plan");
-  if (!env.ok) return { stage: "config", message: env.message };
-  if (run.engine === "cdktf") return planStacks(deps, run, checkoutDir, workRoot, env.env);
-  return withTerraformJob(deps, run, { checkoutDir, projectDir: run.dir, outDir: path.join(workRoot, "out") }, env.env, terraformPlan);
 }
 
 /** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the report once the group is done. */
 export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
+  const jobStart = performance.now();
   const found = await getRun(deps.pool, job.runId);
   if (!found) throw new Error(`run ${job.runId} does not exist`);
   const run = found;
@@ -95,7 +111,13 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     try {
       // Plans and applies of one project never overlap, whichever process runs them.
       const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
-      const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, gh, workRoot));
+      let overheadSeen = false;
+      const started = () => {
+        if (overheadSeen) return;
+        overheadSeen = true;
+        deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
+      };
+      const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, gh, workRoot, started));
       timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
       if (outcome !== "expanded") await recordOutcome(deps, run, outcome);
     } catch (error) {
@@ -106,6 +128,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
       await rm(workRoot, { recursive: true, force: true });
     }
   }
+  // The group's export goes once none of its runs is left to plan (a retried run is still running).
+  if ((await unfinishedRunCount(deps.pool, run.group_id)) === 0) await deps.exports.discard(exportKey(run));
   await reportPlanGroupIfDone(deps, run.group_id, gh);
 }
 

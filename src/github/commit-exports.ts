@@ -1,0 +1,111 @@
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { CDKTF_OUT_DIR } from "../engines/cdktf.js";
+import { makeReadOnlyTree } from "../engines/read-only-tree.js";
+import type { RepoRef } from "./github.js";
+import type { RepoMirrors } from "./repo-mirror.js";
+
+/** A shared export in use by one job; `release` when the job no longer reads it. */
+export interface CommitExport {
+  /** The exported tree (host path): scrubbed of terraform tooling, root-owned and read-only. */
+  tree: string;
+  release(): void;
+}
+
+interface Entry {
+  ready: Promise<string>;
+  users: number;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * One export of a commit per key (a plan group), made once and shared
+ * read-only by the group's project jobs: each job lays it read-only under
+ * its own workspace and gets a private writable copy of only its own folder
+ * (see project-workspace.ts). Jobs of one process share an export through
+ * this object; an export is written aside and renamed into place, so a
+ * retried job finds it whole or makes it again. `discard` removes it once the
+ * group is done; `sweep` removes what a process that died left behind.
+ */
+export class CommitExports {
+  private readonly entries = new Map<string, Entry>();
+
+  /** `exported` is told of every export made (plangate_commit_exports_total). */
+  constructor(
+    private readonly root: string,
+    private readonly mirrors: RepoMirrors,
+    private readonly exported: () => void = () => undefined,
+  ) {}
+
+  /** Removes every export on disk (at start: the data dir is this process's alone). */
+  async sweep(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+    await mkdir(this.root, { recursive: true });
+    await chmod(this.root, 0o755); // the sandbox's user (nobody) reaches the trees through it
+  }
+
+  /** The export of `sha` for `key`, made if no job has made it yet. */
+  async acquire(key: string, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<CommitExport> {
+    if (!SAFE_KEY.test(key)) throw new Error(`refusing unexpected export key: ${key}`);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      const made: Entry = { ready: this.make(key, repo, sha, token), users: 0 };
+      made.ready.catch(() => {
+        if (this.entries.get(key) === made) this.entries.delete(key);
+      });
+      this.entries.set(key, made);
+      entry = made;
+    }
+    entry.users++;
+    const holder = entry;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      holder.users--;
+    };
+    try {
+      return { tree: await holder.ready, release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** Removes the export of `key` unless a job of this process still reads it. */
+  async discard(key: string): Promise<void> {
+    if (!SAFE_KEY.test(key)) return;
+    const entry = this.entries.get(key);
+    if (entry && entry.users > 0) return;
+    this.entries.delete(key);
+    await rm(path.join(this.root, key), { recursive: true, force: true });
+  }
+
+  private async make(key: string, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
+    const final = path.join(this.root, key);
+    const tree = path.join(final, "tree");
+    if (existsSync(tree)) return tree; // renamed into place whole by an earlier attempt
+    await mkdir(this.root, { recursive: true });
+    const staging = path.join(this.root, `.staging-${randomUUID()}`);
+    try {
+      await mkdir(staging, { mode: 0o755 });
+      this.exported();
+      await this.mirrors.checkout(repo, sha, path.join(staging, "tree"), token);
+      // The one folder a cdktf synth writes outside its program: an empty mount point for a job's private copy.
+      await rm(path.join(staging, "tree", CDKTF_OUT_DIR), { recursive: true, force: true });
+      await mkdir(path.join(staging, "tree", CDKTF_OUT_DIR));
+      await chmod(staging, 0o755);
+      // Unwritable for the sandbox's user even where no read-only mount covers it.
+      if (process.getuid?.() === 0) await makeReadOnlyTree(path.join(staging, "tree"), "the commit's export");
+      await rename(staging, final);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      if (existsSync(tree)) return tree;
+      throw error;
+    }
+    return tree;
+  }
+}

@@ -1,0 +1,94 @@
+import { existsSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { jest } from "@jest/globals";
+import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
+import { GitRepo } from "../support/git-repo.js";
+import { PullRequests } from "../support/pull-requests.js";
+
+jest.setTimeout(240_000);
+
+let h: Harness;
+let repo: GitRepo;
+let prs: PullRequests;
+
+beforeAll(async () => {
+  h = await startHarness();
+  repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+  repo.commit({ "README.md": "root" });
+  prs = new PullRequests(h, repo, "Codertocat", 700);
+});
+afterAll(async () => h?.close());
+afterEach(() => expect(h.fake.unexpected).toEqual([]));
+
+/** plangate_commit_exports_total from /metrics. */
+async function exportsMade(): Promise<number> {
+  const text = await (await fetch(`${h.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("plangate_commit_exports_total "));
+  return Number(line?.split(" ")[1] ?? NaN);
+}
+
+const exportDirs = () => readdirSync(path.join(h.settings.dataDir, "exports"));
+
+const runsOf = async (sha: string) =>
+  (await h.db.pool.query<{ project: string; status: string; output: string; summary: { add: number } | null }>("select project, status, output, summary from runs where sha = $1 order by project", [sha])).rows;
+
+describe("one export of the commit per plan group, shared read-only", () => {
+  engineTest("a PR touching three projects exports its commit once; each project reads local modules and shared files from it; the export is gone afterwards", async () => {
+    const before = await exportsMade();
+    const files: Record<string, string> = {
+      "modules/tagged/main.tf": 'variable "name" {}\noutput "value" {\n  value = "${var.name}-${trimspace(file("${path.module}/../../shared/suffix.txt"))}"\n}\n',
+      "shared/suffix.txt": "shared-suffix\n",
+    };
+    for (const env of ["dev", "stage", "prod"]) {
+      files[`envs/${env}/main.tf`] = `module "tagged" {\n  source = "../../modules/tagged"\n  name   = "${env}"\n}\nresource "terraform_data" "${env}" {\n  input = module.tagged.value\n}\n`;
+    }
+    const pr = await prs.open(files, Object.keys(files));
+
+    expect(prs.check("plangate/plan", pr.sha)?.conclusion).toBe("success");
+    const body = h.fake.commentsOn(prs.full, pr.number).at(-1)!.body;
+    for (const env of ["dev", "stage", "prod"]) {
+      expect(body).toContain(`| \`envs/${env}\` | \`default\` | ✅ planned | 1 | 0 | 0 | 0 |`);
+      expect(body).toContain(`+ input = "${env}-shared-suffix"`);
+    }
+    expect(await exportsMade()).toBe(before + 1);
+    expect(exportDirs()).toEqual([]);
+    expect(readdirSync(path.join(h.settings.dataDir, "runs"))).toEqual([]);
+  });
+
+  engineTest("a project's code cannot write into the shared tree or another project's folder; the other project's plan is unaffected", async () => {
+    // A cdktf program runs its app (PR code) in the sandbox: here it tries to write everywhere it should not.
+    const hostile = [
+      "for f in ../b-victim/main.tf ../b-victim/injected.tf ../injected.tf ../modules/m/main.tf own.txt; do",
+      '  if echo \'resource "terraform_data" "injected" {}\' > "$f" 2>/dev/null; then echo "WROTE $f"; else echo "REFUSED $f"; fi',
+      "done",
+      'if rm -rf ../b-victim 2>/dev/null && [ ! -e ../b-victim ]; then echo "REMOVED ../b-victim"; else echo "REFUSED rm ../b-victim"; fi',
+      'if mkdir ../b-victim/.terraform 2>/dev/null; then echo "WROTE ../b-victim/.terraform"; else echo "REFUSED ../b-victim/.terraform"; fi',
+      "exit 1",
+    ].join("\n");
+    const files: Record<string, string> = {
+      "a-hostile/cdktf.json": JSON.stringify({ language: "typescript", app: "sh hostile.sh" }),
+      "a-hostile/hostile.sh": hostile,
+      "b-victim/main.tf": 'module "m" {\n  source = "../modules/m"\n}\nresource "terraform_data" "victim" {\n  input = module.m.value\n}\n',
+      "modules/m/main.tf": 'output "value" {\n  value = "from-module"\n}\n',
+    };
+    const pr = await prs.open(files, Object.keys(files));
+
+    const runs = await runsOf(pr.sha);
+    const attacker = runs.find((r) => r.project === "a-hostile")!;
+    expect(attacker.status).toBe("failed");
+    for (const target of ["../b-victim/main.tf", "../b-victim/injected.tf", "../injected.tf", "../modules/m/main.tf", "rm ../b-victim", "../b-victim/.terraform"]) {
+      expect(attacker.output).toContain(`REFUSED ${target}`);
+    }
+    expect(attacker.output).toContain("WROTE own.txt"); // its own folder is a private writable copy
+    expect(attacker.output).not.toMatch(/WROTE \.\.|REMOVED/);
+
+    const victim = runs.find((r) => r.project === "b-victim")!;
+    expect(victim).toMatchObject({ status: "succeeded", summary: expect.objectContaining({ add: 1 }) });
+    const body = h.fake.commentsOn(prs.full, pr.number).at(-1)!.body;
+    expect(body).toContain("| `b-victim` | `default` | ✅ planned | 1 | 0 | 0 | 0 |");
+    expect(body).toContain('+ input = "from-module"');
+    expect(body).not.toContain("terraform_data.injected");
+    expect(existsSync(path.join(h.settings.dataDir, "exports"))).toBe(true);
+    expect(exportDirs()).toEqual([]);
+  });
+});
