@@ -1,4 +1,6 @@
+import { constants } from "node:os";
 import path from "node:path";
+import type { ExecResult } from "./exec.js";
 import { ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "./safe-read.js";
 import type { Sandbox } from "./sandbox.js";
@@ -44,6 +46,18 @@ export function failureMessage(failure: Pick<StepFailure, "stage" | "timedOut" |
   return failure.problems.length ? `${head}: ${failure.problems.join("; ")}` : head;
 }
 
+/**
+ * A program killed by a signal (something outside it: the OOM killer, an
+ * operator, a dying host) says which, rather than only "failed". bwrap reports
+ * its child's death by signal N as exit 128 + N.
+ */
+function namingSignal(result: ExecResult): ExecResult {
+  if (result.timedOut || result.exitCode === 0) return result;
+  const number = result.exitCode !== null && result.exitCode > 128 ? result.exitCode - 128 : undefined;
+  const name = result.signal ?? Object.entries(constants.signals).find(([, n]) => n === number)?.[0];
+  return name ? { ...result, problems: [...result.problems, `killed by signal ${name}`] } : result;
+}
+
 /** The sandboxed terraform runner of one job: every command shares the job's deadline. */
 function runner(job: TerraformJob, cache: ProviderCacheLease) {
   const deadline = Date.now() + job.timeoutMs;
@@ -65,7 +79,7 @@ function runner(job: TerraformJob, cache: ProviderCacheLease) {
       binds: cache.binds(), // the provider cache is writable only while init populates a cache of this job's own
       timeoutMs: Math.max(1, deadline - Date.now()),
       stdoutFile,
-    });
+    }).then(namingSignal);
 }
 
 /** The plan file of a project directory, inside the checkout (the sandbox can write nowhere else). */
