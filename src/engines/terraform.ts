@@ -47,12 +47,12 @@ export function failureMessage(failure: Pick<StepFailure, "stage" | "timedOut" |
 }
 
 /**
- * A program killed by a signal (something outside it: the OOM killer, an
- * operator, a dying host) says which, rather than only "failed". bwrap reports
+ * A program killed by a signal from outside (the OOM killer, an operator, a
+ * dying host) says which, rather than only "failed". bwrap reports
  * its child's death by signal N as exit 128 + N.
  */
 function namingSignal(result: ExecResult): ExecResult {
-  if (result.timedOut || result.exitCode === 0) return result;
+  if (result.timedOut || result.exitCode === 0 || result.problems.length) return result; // a cap it exceeded says more
   const number = result.exitCode !== null && result.exitCode > 128 ? result.exitCode - 128 : undefined;
   const name = result.signal ?? Object.entries(constants.signals).find(([, n]) => n === number)?.[0];
   return name ? { ...result, problems: [...result.problems, `killed by signal ${name}`] } : result;
