@@ -13,7 +13,7 @@ jest.setTimeout(170_000);
  * lock. The next push plans normally.
  */
 const REPO = "Codertocat/Hello-World";
-const FETCH = /^\/Codertocat\/Hello-World\.git\/info\/refs$/;
+const FETCH = /^\/Codertocat\/Hello-World\.git\/info\/refs/; // (requests are recorded with their query)
 const ATTEMPTS = 5; // plan-pull-request jobs' max_attempts
 let h: Harness;
 let repo: GitRepo;
