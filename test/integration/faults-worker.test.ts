@@ -13,8 +13,8 @@ jest.setTimeout(170_000);
 /**
  * A plan's own machinery failing under it: terraform killed by a signal, the
  * data directory full. The project fails with a clear message (comment, failed
- * plangate/plan, plan.failed audit event), no advisory lock (plangate's project
- * lock, terraform's pg state lock) outlives it, and the next push plans normally.
+ * plangate/plan, plan.failed audit event), plangate's advisory project lock
+ * does not outlive it, and the next push plans normally.
  */
 const REPO = "Codertocat/Hello-World";
 let h: Harness;
@@ -43,12 +43,8 @@ afterAll(async () => {
 });
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
-/** `count` terraform_data resources in `dir`; with `stateIn`, state in that Postgres (terraform's pg backend, whose state lock is an advisory lock). */
-const resources = (dir: string, count: number, stateIn?: string) => ({
-  [`${dir}/main.tf`]:
-    (stateIn ? `terraform {\n  backend "pg" {\n    conn_str    = "${stateIn}?sslmode=disable"\n    schema_name = "faults_${dir}"\n  }\n}\n` : "") +
-    `resource "terraform_data" "r" {\n  count = ${count}\n  input = "\${count.index}"\n}\n`,
-});
+/** `count` terraform_data resources in `dir` (local state: each run's checkout starts without one). */
+const resources = (dir: string, count: number) => ({ [`${dir}/main.tf`]: `resource "terraform_data" "r" {\n  count = ${count}\n  input = "\${count.index}"\n}\n` });
 
 /** Pushes `files` to PR `n` (opened the first time, synchronize after) and returns the head sha. */
 async function push(n: number, files: Record<string, string>, action: "opened" | "synchronize"): Promise<string> {
@@ -85,7 +81,7 @@ function terraformPid(dir: string, verb: string): number | undefined {
 }
 
 /** The failed run's outcome, then a new push that plans normally. */
-async function expectFailedThenRecovers(n: number, sha: string, dir: string, says: RegExp, stateIn?: string) {
+async function expectFailedThenRecovers(n: number, sha: string, dir: string, says: RegExp) {
   const failed = await outcome(n, sha);
   expect(failed.check.conclusion).toBe("failure");
   expect(failed.comment).toContain(`| \`${dir}\` | \`default\` | ❌ failed |`);
@@ -95,7 +91,7 @@ async function expectFailedThenRecovers(n: number, sha: string, dir: string, say
   expect(failed.locks).toEqual([{ project: dir }]);
   expect(failed.advisoryLocks).toBe(0);
 
-  const next = await push(n, resources(dir, 2, stateIn), "synchronize");
+  const next = await push(n, resources(dir, 2), "synchronize");
   const ok = await outcome(n, next);
   expect(ok.check.conclusion).toBe("success");
   expect(ok.comment).toContain(`| \`${dir}\` | \`default\` | ✅ planned | 2 | 0 | 0 | 0 |`);
@@ -106,11 +102,11 @@ async function expectFailedThenRecovers(n: number, sha: string, dir: string, say
 
 describe("a plan's machinery failing", () => {
   engineTest("terraform killed by a signal mid-plan: the project fails saying so, the next push plans", async () => {
-    const sha = await push(61, resources("killed", 15000, h.db.url), "opened");
+    const sha = await push(61, resources("killed", 15000), "opened");
     const pid = await waitFor("terraform plan to run", () => terraformPid("killed", "plan"), 120_000);
     await new Promise((r) => setTimeout(r, 1000)); // terraform is busy planning
     process.kill(pid, "SIGKILL");
-    await expectFailedThenRecovers(61, sha, "killed", /terraform plan failed: killed by signal SIGKILL/, h.db.url);
+    await expectFailedThenRecovers(61, sha, "killed", /terraform plan failed: killed by signal SIGKILL/);
   });
 
   (mounted ? engineTest : test)(`the data directory full${mounted ? "" : " (needs root to mount a tmpfs)"}: the project fails saying so, the next push plans once space is free`, async () => {
