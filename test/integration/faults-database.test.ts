@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { appendFileSync, chmodSync, mkdtempSync } from "node:fs";
+import { chmodSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
@@ -67,10 +67,7 @@ beforeAll(async () => {
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const keep = (chunk: Buffer) => {
-    appLog = (appLog + chunk.toString()).slice(-20_000);
-    if (process.env.FAULTS_APP_LOG) appendFileSync(process.env.FAULTS_APP_LOG, chunk);
-  };
+  const keep = (chunk: Buffer) => (appLog = (appLog + chunk.toString()).slice(-20_000));
   app.stdout!.on("data", keep);
   app.stderr!.on("data", keep);
   await waitFor("plangate to be ready", async () => (await fetch(`${appUrl}/readyz`).catch(() => undefined))?.status === 200, 60_000);
@@ -165,15 +162,11 @@ describe("the database restarted mid-load", () => {
       expect(app.exitCode).toBeNull();
       expect(fake.unexpected).toEqual([]);
     } catch (error) {
+      // What plangate said and what the queue holds, to tell a stuck worker from a slow one.
       console.log(`plangate's output (tail):\n${appLog.slice(-6000)}`);
-      if (process.env.FAULTS_APP_LOG) {
-        const p = createPool(pgServer.urlOf("plangate"), 1);
-        const dump = async (sql: string) => console.log(sql, JSON.stringify((await p.query(sql)).rows, null, 1));
-        await dump("select id, task_identifier, attempts, max_attempts, locked_by, locked_at, run_at, last_error from graphile_worker.jobs");
-        await dump("select id, group_id, pull_number, status, project, created_at from runs order by id");
-        await dump("select id, pull_number, sha, check_run_id from run_groups order by id");
-        await p.end();
-      }
+      pool ??= createPool(pgServer.urlOf("plangate"), 1);
+      const jobs = await pool.query("select id, task_identifier, attempts, locked_by, run_at, last_error from graphile_worker.jobs").catch(() => undefined);
+      if (jobs) console.log("jobs left:", JSON.stringify(jobs.rows));
       throw error;
     }
   });
