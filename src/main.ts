@@ -10,6 +10,7 @@ import { egressFilterFor } from "./engines/egress/egress-from-settings.js";
 import { capSettings, formatSize, SandboxCaps } from "./engines/limits.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
+import { PlangateOctokit } from "./github/rate-limits.js";
 import { healthHandler } from "./web/health.js";
 import { Metrics } from "./web/metrics.js";
 import { CommitExports } from "./github/commit-exports.js";
@@ -133,7 +134,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     runLinks: new RunLinks(encryptionKey, publicUrl),
     metrics: new Metrics(pool),
   };
-  const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log };
+  const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log, Octokit: PlangateOctokit };
   let server: Server | undefined;
   if (options.server) {
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { isDatabaseUnavailable } from "./unavailable.js";
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -14,6 +15,17 @@ export function createPool(connectionString: string, max = 10): Pool {
   const lost = (error: Error) => console.error(`[db] connection lost: ${error.message}`);
   pool.on("error", lost);
   pool.on("connect", (client) => client.on("error", lost));
+  // graphile-worker takes its clients with connect() and, when writing a job's
+  // completion or failure, waits out only the errors it knows as transient
+  // (57P03 "cannot connect now" among them, not ECONNREFUSED): any other error
+  // there is an unhandled rejection that ends the process. A database that is
+  // down or restarting is reported to it as 57P03, which it retries (3 s to 2 min apart).
+  const connect = pool.connect.bind(pool);
+  pool.connect = ((callback?: Parameters<typeof connect>[0]) =>
+    callback ? connect(callback) : connect().catch((error: Error & { code?: string }) => {
+      if (isDatabaseUnavailable(error)) error.code = "57P03";
+      throw error;
+    })) as typeof pool.connect;
   return pool;
 }
 

@@ -1,4 +1,6 @@
+import { constants } from "node:os";
 import path from "node:path";
+import type { ExecResult } from "./exec.js";
 import type { TreeMounts } from "./project-workspace.js";
 import { ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "./safe-read.js";
@@ -49,6 +51,18 @@ export function failureMessage(failure: Pick<StepFailure, "stage" | "timedOut" |
   return failure.problems.length ? `${head}: ${failure.problems.join("; ")}` : head;
 }
 
+/**
+ * A program killed by a signal from outside (the OOM killer, an operator, a
+ * dying host) says which, rather than only "failed". bwrap reports
+ * its child's death by signal N as exit 128 + N.
+ */
+function namingSignal(result: ExecResult): ExecResult {
+  if (result.timedOut || result.exitCode === 0 || result.problems.length) return result; // a cap it exceeded says more
+  const number = result.exitCode !== null && result.exitCode > 128 ? result.exitCode - 128 : undefined;
+  const name = result.signal ?? Object.entries(constants.signals).find(([, n]) => n === number)?.[0];
+  return name ? { ...result, problems: [...result.problems, `killed by signal ${name}`] } : result;
+}
+
 /** The sandboxed terraform runner of one job: every command shares the job's deadline. */
 function runner(job: TerraformJob, cache: ProviderCacheLease) {
   const deadline = Date.now() + job.timeoutMs;
@@ -73,7 +87,7 @@ function runner(job: TerraformJob, cache: ProviderCacheLease) {
       timeoutMs: Math.max(1, deadline - Date.now()),
       stdoutFile,
       started: job.started,
-    });
+    }).then(namingSignal);
 }
 
 /** The sandbox's writable workspace of a job: its checkout, or the private folder a shared tree is laid in. */

@@ -37,7 +37,8 @@ export class RepoMirrors {
 
   private async git(args: string[], token?: string): Promise<string> {
     const result = await execute({ argv: ["git", ...args], cwd: this.root, env: this.gitEnv(token), timeoutMs: GIT_TIMEOUT_MS });
-    if (result.exitCode !== 0) throw new Error(`git ${args[2] ?? args[0]} failed: ${result.output.trim()}`);
+    // Named by its subcommand ("git fetch failed: ..."), not by an option before it.
+    if (result.exitCode !== 0) throw new Error(`git ${args.find((a) => !a.startsWith("-")) ?? args[0]} failed: ${result.output.trim()}`);
     return result.output;
   }
 

@@ -13,8 +13,8 @@ import { driftScan } from "./drift/drift-scan.js";
 import { Heartbeat } from "./heartbeat.js";
 import { sendNotification } from "./notify.js";
 import { planProject } from "./plan/plan-project.js";
-import { planPullRequest } from "./plan/plan-pull-request.js";
 import { openPlanCheck } from "./plan/open-plan-check.js";
+import { planPullRequestOrReport } from "./plan/plan-not-started.js";
 import { postNotice } from "./post-notice.js";
 import { runCommand } from "./run-command.js";
 
@@ -40,7 +40,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     await (deps.metrics ? deps.metrics.timeJob(helpers.job.task_identifier, run) : run());
   };
   const taskList: Record<string, Task> = {
-    [TASKS.planPullRequest]: task<PlanPullRequestPayload>(planPullRequest),
+    [TASKS.planPullRequest]: task<PlanPullRequestPayload>(planPullRequestOrReport),
     [TASKS.planProject]: task<PlanProjectPayload>(planProject),
     [TASKS.command]: task<CommandPayload>(runCommand),
     [TASKS.notice]: task<NoticePayload>(postNotice),

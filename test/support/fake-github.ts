@@ -32,6 +32,8 @@ export interface RecordedRequest {
   at: number;
 }
 
+type FaultHeaders = Record<string, string> | (() => Record<string, string>);
+
 type Route = (req: http.IncomingMessage, params: string[], body: unknown, url: URL) => Promise<[number, unknown]> | [number, unknown];
 
 const API = "/api/v3";
@@ -62,7 +64,7 @@ export class FakeGitHub {
   readonly issueLabels = new Map<string, string[]>();
   readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
-  private readonly faults: { method: string; path: RegExp; status: number; times: number }[] = [];
+  private readonly faults: { method: string; path: RegExp; status: number; times: number; headers?: FaultHeaders; message?: string }[] = [];
   /** Issues (not pull requests) per "owner/repo", as plangate's drift checks open and close them. */
   readonly issues: { repo: string; number: number; title: string; body: string; labels: string[]; state: "open" | "closed" }[] = [];
   private nextId = 1000;
@@ -329,9 +331,22 @@ export class FakeGitHub {
     if (!token || !this.issuedTokens.includes(token)) throw new Unexpected(`installation endpoint called without an issued token: ${req.method} ${req.url}`);
   }
 
-  /** Makes the next `times` requests of `method` to an API path matching `path` fail with `status`. */
-  fail(method: string, path: RegExp, status: number, times: number): void {
-    this.faults.push({ method, path, status, times });
+  /**
+   * Makes the next `times` requests of `method` to an API path matching `path`
+   * fail with `status` (and `headers`, `message`: a rate limit's retry-after or
+   * x-ratelimit-reset; a function gives them at answer time). A git path (outside /api/v3, e.g. `/o/r.git/git-upload-pack`) fails the same way.
+   */
+  fail(method: string, path: RegExp, status: number, times: number, answer: { headers?: FaultHeaders; message?: string } = {}): void {
+    this.faults.push({ method, path, status, times, ...answer });
+  }
+
+  /** Answers a fault's response if one matches (counting it down). */
+  private faulted(method: string | undefined, path: string, res: http.ServerResponse): boolean {
+    const fault = this.faults.find((f) => f.times > 0 && f.method === method && f.path.test(path));
+    if (!fault) return false;
+    fault.times--;
+    res.writeHead(fault.status, { "content-type": "application/json", ...(typeof fault.headers === "function" ? fault.headers() : fault.headers) }).end(JSON.stringify({ message: fault.message ?? "Server Error" }));
+    return true;
   }
 
   /** Requests made so far to an API path matching `path` with `method`. */
@@ -345,16 +360,11 @@ export class FakeGitHub {
     try {
       const web = this.webRoutes.find(([method, pattern]) => method === req.method && pattern.test(url.pathname));
       if (web) return web[2](req, res, url, await readBody(req));
-      if (!url.pathname.startsWith(API)) return await this.serveGit(req, res, url);
+      if (!url.pathname.startsWith(API)) return this.faulted(req.method, url.pathname, res) ? undefined : await this.serveGit(req, res, url);
       const raw = await readBody(req);
       const body = raw.length ? JSON.parse(raw.toString("utf8")) : undefined;
       const apiPath = url.pathname.slice(API.length);
-      const fault = this.faults.find((f) => f.times > 0 && f.method === req.method && f.path.test(apiPath));
-      if (fault) {
-        fault.times--;
-        res.writeHead(fault.status, { "content-type": "application/json" }).end(JSON.stringify({ message: "Server Error" }));
-        return;
-      }
+      if (this.faulted(req.method, apiPath, res)) return;
       for (const [method, pattern, handler] of this.routes) {
         const match = method === req.method ? pattern.exec(apiPath) : null;
         if (!match) continue;

@@ -1,0 +1,137 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { jest } from "@jest/globals";
+import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { GitRepo } from "../support/git-repo.js";
+import { asShown } from "../support/markdown.js";
+import { deliver, examplePayload } from "../support/webhooks.js";
+
+jest.setTimeout(170_000);
+
+/**
+ * A plan's own machinery failing under it: terraform killed by a signal, the
+ * data directory full. The project fails with a clear message (comment, failed
+ * plangate/plan, plan.failed audit event), plangate's advisory project lock
+ * does not outlive it, and the next push plans normally.
+ */
+const REPO = "Codertocat/Hello-World";
+let h: Harness;
+let repo: GitRepo;
+/** The data directory: a small tmpfs of its own, so the test can fill it (as root; else a plain directory). */
+const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-faults-data-"));
+const mounted = (() => {
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=96m,mode=755", "tmpfs", dataDir], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+beforeAll(async () => {
+  chmodSync(dataDir, 0o755);
+  h = await startHarness({ PLANGATE_DATA_DIR: dataDir, PLANGATE_WORKERS: "1" });
+  repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+  repo.commit({ "README.md": "root" });
+});
+afterAll(async () => {
+  await h?.close();
+  if (mounted) execFileSync("umount", ["-l", dataDir]);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+afterEach(() => expect(h.fake.unexpected).toEqual([]));
+
+/** `count` terraform_data resources in `dir` (local state: each run's checkout starts without one). */
+const resources = (dir: string, count: number) => ({ [`${dir}/main.tf`]: `resource "terraform_data" "r" {\n  count = ${count}\n  input = "\${count.index}"\n}\n` });
+
+/** Pushes `files` to PR `n` (opened the first time, synchronize after) and returns the head sha. */
+async function push(n: number, files: Record<string, string>, action: "opened" | "synchronize"): Promise<string> {
+  const sha = repo.commit(files, `faults-${n}`);
+  h.fake.pullFiles.set(`${REPO}#${n}`, Object.keys(files));
+  const payload = examplePayload("pull_request", action);
+  Object.assign(payload.pull_request, { number: n, draft: false });
+  payload.pull_request.head.sha = sha;
+  expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
+  return sha;
+}
+
+async function outcome(n: number, sha: string) {
+  const check = await waitFor("plangate/plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 150_000);
+  await queueDrained(h.db);
+  const audit = await h.db.pool.query("select action, details from audit_events where sha = $1 and action like 'plan.%' order by id", [sha]);
+  const locks = await h.db.pool.query("select project from locks where pull_number = $1", [n]);
+  const advisory = await h.db.pool.query("select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())");
+  return { check, comment: asShown(h.fake.commentsOn(REPO, n).at(-1)?.body ?? ""), audit: audit.rows, locks: locks.rows, advisoryLocks: advisory.rows[0].n as number };
+}
+
+/** The pid of the terraform process running `verb` for project directory `dir` (inside the sandbox, visible from here). */
+function terraformPid(dir: string, verb: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && argv.includes(`-chdir=${dir}`) && argv.includes(verb)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** The failed run's outcome, then a new push that plans normally. */
+async function expectFailedThenRecovers(n: number, sha: string, dir: string, says: RegExp) {
+  const failed = await outcome(n, sha);
+  expect(failed.check.conclusion).toBe("failure");
+  expect(failed.comment).toContain(`| \`${dir}\` | \`default\` | ❌ failed |`);
+  expect(failed.comment).toMatch(says);
+  expect(failed.audit.map((r) => r.action)).toEqual(["plan.started", "plan.failed"]);
+  // The PR keeps its own lock on the project (DESIGN: held until merge, close or /unlock); nothing else is held.
+  expect(failed.locks).toEqual([{ project: dir }]);
+  expect(failed.advisoryLocks).toBe(0);
+
+  const next = await push(n, resources(dir, 2), "synchronize");
+  const ok = await outcome(n, next);
+  expect(ok.check.conclusion).toBe("success");
+  expect(ok.comment).toContain(`| \`${dir}\` | \`default\` | ✅ planned | 2 | 0 | 0 | 0 |`);
+  expect(ok.audit.map((r) => r.action)).toEqual(["plan.started", "plan.succeeded"]);
+  expect(ok.locks).toEqual([{ project: dir }]);
+  expect(ok.advisoryLocks).toBe(0);
+}
+
+describe("a plan's machinery failing", () => {
+  engineTest("terraform killed by a signal mid-plan: the project fails saying so, the next push plans", async () => {
+    const sha = await push(61, resources("killed", 15000), "opened");
+    const pid = await waitFor("terraform plan to run", () => terraformPid("killed", "plan"), 120_000);
+    await new Promise((r) => setTimeout(r, 1000)); // terraform is busy planning
+    process.kill(pid, "SIGKILL");
+    await expectFailedThenRecovers(61, sha, "killed", /terraform plan failed: killed by signal SIGKILL/);
+  });
+
+  (mounted ? engineTest : test)(`the data directory full${mounted ? "" : " (needs root to mount a tmpfs)"}: the project fails saying so, the next push plans once space is free`, async () => {
+    if (!mounted) return console.warn("!!! cannot mount a tmpfs here: the full data directory test DID NOT RUN !!!");
+    const filler = path.join(dataDir, "filler");
+    // The test holds the project's lock, so its plan waits (run started, nothing checked out yet) until the disk is full.
+    const holder = await h.db.pool.connect();
+    await holder.query("select pg_advisory_lock(7263002, hashtext($1))", [JSON.stringify([REPO, "full", "default"])]);
+    try {
+      const sha = await push(62, resources("full", 1), "opened");
+      await waitFor("the plan to wait for the project's lock", async () => (await h.db.pool.query("select status from runs where sha = $1", [sha])).rows[0]?.status === "running", 60_000);
+      // Fill what is free, leaving nothing for the checkout, the plan or its output.
+      const free = Number(execFileSync("df", ["--output=avail", "-B1", dataDir], { encoding: "utf8" }).split("\n")[1]);
+      try {
+        writeFileSync(filler, Buffer.alloc(free));
+      } catch (error) {
+        if ((error as { code?: string }).code !== "ENOSPC") throw error; // full either way
+      }
+      await holder.query("select pg_advisory_unlock_all()");
+      await waitFor("plangate/plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 150_000);
+      rmSync(filler);
+      await expectFailedThenRecovers(62, sha, "full", /no space left on device/i);
+    } finally {
+      holder.release();
+      rmSync(filler, { force: true });
+    }
+  });
+});
