@@ -13,6 +13,7 @@ const files = (touch: number) =>
 async function timePlan(h: Harness, repo: GitRepo, number: number): Promise<number> {
   const sha = repo.commit(files(number), `cdk-${number}`);
   h.fake.pullFiles.set(`Codertocat/Hello-World#${number}`, ["app/main.js"]);
+  h.fake.pulls.set(`Codertocat/Hello-World#${number}`, { headSha: sha });
   const payload = examplePayload("pull_request", "opened");
   Object.assign(payload.pull_request, { number, draft: false });
   payload.pull_request.head.sha = sha;

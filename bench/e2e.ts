@@ -1,63 +1,117 @@
 // End to end: seconds from a signed pull_request webhook to the plan comment on
-// the (fake, HTTP-level) GitHub, against bare `terraform init && terraform plan`
-// of the same directory. Run: npm run bench:e2e
+// the (fake, HTTP-level) GitHub, side by side with bare `terraform init && plan
+// && show -json` of the same directory, for a 1-resource and a 3,000-resource
+// project. Run: DATABASE_URL=postgres://... npm run bench:e2e
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startHarness, waitFor, WEBHOOK_SECRET } from "../test/support/app-harness.js";
+import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../test/support/app-harness.js";
 import { GitRepo } from "../test/support/git-repo.js";
 import { deliver, examplePayload } from "../test/support/webhooks.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const REPO = "Codertocat/Hello-World";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const config = (i: number) => `resource "terraform_data" "a" {\n  input = "round-${i}"\n}\nresource "terraform_data" "b" {\n  input = ["x", "y"]\n}\n`;
+const round3 = (x: number) => +x.toFixed(3);
+
+const SIZES: Record<string, (i: number) => string> = {
+  "1 resource": (i) => `resource "terraform_data" "a" {\n  input = "round-${i}"\n}\n`,
+  "3,000 resources": (i) => `resource "terraform_data" "many" {\n  count = 3000\n  input = { round = ${i}, index = count.index, name = "item-\${count.index}" }\n}\n`,
+};
+
+/** Bare terraform in a fresh directory, as a person would run it: init, plan -out, show -json. */
+function bare(config: string): number {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-bare-"));
+  writeFileSync(path.join(dir, "main.tf"), config);
+  writeFileSync(path.join(dir, "none.tfrc"), "");
+  const env = { PATH: process.env.PATH, HOME: dir, TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(dir, "none.tfrc") };
+  const started = performance.now();
+  execFileSync("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env, stdio: "ignore" });
+  execFileSync("terraform", ["plan", "-input=false", "-no-color", "-out=tfplan"], { cwd: dir, env, stdio: "ignore" });
+  execFileSync("terraform", ["show", "-json", "tfplan"], { cwd: dir, env, stdio: "ignore", maxBuffer: 1 << 30 });
+  const seconds = (performance.now() - started) / 1000;
+  rmSync(dir, { recursive: true, force: true });
+  return seconds;
+}
+
+interface Round { comment: number; allParts: number; writes: string[] }
+
+/** One push to PR #number: webhook → first comment part naming the commit, and → every part. */
+async function plangate(h: Harness, repo: GitRepo, number: number, dir: string, config: string): Promise<Round> {
+  const sha = repo.commit({ [`${dir}/main.tf`]: config }, `feature-${number}`);
+  h.fake.pullFiles.set(`${REPO}#${number}`, [`${dir}/main.tf`]);
+  h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
+  const payload = examplePayload("pull_request", "synchronize");
+  Object.assign(payload.pull_request, { number, draft: false });
+  payload.pull_request.head.sha = sha;
+  const from = h.fake.requests.length;
+  const started = performance.now();
+  await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
+  const short = sha.slice(0, 7);
+  await waitFor("comment", () => h.fake.commentsOn(REPO, number).some((c) => c.body.includes(short)), 300_000);
+  const comment = (performance.now() - started) / 1000;
+  await waitFor("every part", () => {
+    const parts = h.fake.commentsOn(REPO, number);
+    return parts.length > 0 && parts.every((c) => c.body.includes(short));
+  }, 300_000);
+  const allParts = (performance.now() - started) / 1000;
+  await queueDrained(h.db);
+  if (process.env.BENCH_TRACE) await trace(h, sha, from);
+  const writes = h.fake.requests.slice(from).filter((r) => r.method !== "GET" && r.path.startsWith("/api/v3/repos/")).map((r) => `${r.method} ${r.path.replace(`/api/v3/repos/${REPO}`, "")}`);
+  // GitHub's write pacing (one a second per installation) settles before the next push.
+  await new Promise((r) => setTimeout(r, 1200));
+  return { comment, allParts, writes };
+}
+
+/** Where one round's time went: the stored timestamps and the fake's request log, relative to the delivery. */
+async function trace(h: Harness, sha: string, from: number) {
+  const { rows } = await h.db.pool.query(
+    `select d.received_at, g.created_at as group_at, min(r.started_at) as started, max(r.finished_at) as finished, g.reported_at
+       from run_groups g join runs r on r.group_id = g.id join webhook_deliveries d on d.id = g.trigger_id where g.sha = $1 group by 1, 2, 5`,
+    [sha],
+  );
+  const r = rows[0];
+  if (!r) return console.log(`trace ${sha.slice(0, 7)}: no plan group`);
+  const at = (d: Date) => `+${d.getTime() - r.received_at.getTime()}ms`;
+  console.log(`trace ${sha.slice(0, 7)}: group ${at(r.group_at)} runs started ${at(r.started)} finished ${at(r.finished)} reported ${at(r.reported_at)}`);
+  for (const q of h.fake.requests.slice(from)) console.log(`  ${`+${q.at - r.received_at.getTime()}ms`} ${q.method} ${q.path.slice(0, 70)}`);
+}
 
 async function main() {
   const h = await startHarness({ PLANGATE_WORKERS: "2" });
   const repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "base" }); // the base branch, whose .plangate.yml (none) gives the rules
-  const plangate: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const sha = repo.commit({ "infra/main.tf": config(i) }, "feature");
-    h.fake.pullFiles.set("Codertocat/Hello-World#2", ["infra/main.tf"]);
-    const payload = examplePayload("pull_request", "synchronize");
-    payload.pull_request.head.sha = sha;
-    const started = performance.now();
-    const t0 = Date.now();
-    if (process.env.BENCH_TRACE) h.fake.requests.length = 0;
-    await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
-    await waitFor("comment", () => h.fake.commentsOn("Codertocat/Hello-World", 2).some((c) => c.body.includes(sha.slice(0, 7))), 120_000);
-    plangate.push((performance.now() - started) / 1000);
-    // Pushes to one PR are not a second apart: let GitHub's write pacing (1 s per installation) settle.
-    await new Promise((r) => setTimeout(r, Number(process.env.BENCH_PAUSE_MS ?? 2500)));
-    if (process.env.BENCH_TRACE) console.log(h.fake.requests.map((r) => `+${r.at - t0} ${r.method} ${r.path.slice(0, 60)}`).join("\n"));
-  }
-  if (process.env.BENCH_TRACE) {
-    const { rows } = await h.db.pool.query(`select g.id, d.received_at, g.created_at as group_at, r.created_at as run_at, r.started_at, r.finished_at, g.reported_at
-      from run_groups g join runs r on r.group_id = g.id join webhook_deliveries d on d.id = g.trigger_id order by g.id`);
-    for (const r of rows) console.log(r.id, ["group_at", "run_at", "started_at", "finished_at", "reported_at"].map((k) => `${k}=+${r[k] - r.received_at}ms`).join(" "));
+  const results: Record<string, unknown> = {};
+  let number = 10;
+  for (const [size, config] of Object.entries(SIZES)) {
+    number++;
+    const dir = `p${number}`;
+    const cold = await plangate(h, repo, number, dir, config(0));
+    const rounds: Round[] = [];
+    const bares: number[] = [];
+    // Side by side: each plangate round is followed by a bare terraform round of the same configuration.
+    for (let i = 1; i <= ROUNDS; i++) {
+      rounds.push(await plangate(h, repo, number, dir, config(i)));
+      bares.push(bare(config(i)));
+    }
+    const comment = median(rounds.map((r) => r.comment));
+    const bareMedian = median(bares);
+    results[size] = {
+      plangateColdSeconds: round3(cold.comment),
+      plangateCommentSecondsMedian: round3(comment),
+      plangateAllPartsSecondsMedian: round3(median(rounds.map((r) => r.allParts))),
+      bareInitPlanShowSecondsMedian: round3(bareMedian),
+      aboveBareSeconds: round3(comment - bareMedian),
+      ratio: +(comment / bareMedian).toFixed(2),
+      commentSeconds: rounds.map((r) => round3(r.comment)),
+      bareSeconds: bares.map(round3),
+      writesPerPlan: rounds.map((r) => r.writes.length),
+      writesOfLastRound: rounds.at(-1)!.writes,
+    };
   }
   await h.close();
-
-  const bare: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-bare-"));
-    writeFileSync(path.join(dir, "main.tf"), config(i));
-    writeFileSync(path.join(dir, "none.tfrc"), "");
-    const env = { PATH: process.env.PATH, HOME: dir, TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(dir, "none.tfrc") };
-    const started = performance.now();
-    execFileSync("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env, stdio: "ignore" });
-    execFileSync("terraform", ["plan", "-input=false", "-no-color", "-out=tfplan"], { cwd: dir, env, stdio: "ignore" });
-    bare.push((performance.now() - started) / 1000);
-  }
-  const warm = plangate.slice(1);
-  console.log(JSON.stringify({
-    rounds: ROUNDS,
-    plangateSeconds: { cold: +plangate[0]!.toFixed(3), warmMedian: +median(warm).toFixed(3) },
-    bareInitPlanSecondsMedian: +median(bare).toFixed(3),
-    ratioWarm: +(median(warm) / median(bare)).toFixed(2),
-  }, null, 2));
+  console.log(JSON.stringify({ rounds: ROUNDS, date: new Date().toISOString(), results }, null, 2));
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

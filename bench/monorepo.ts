@@ -13,6 +13,7 @@ async function timePlan(h: Harness, repo: GitRepo, files: Record<string, string>
   const number = ++pr;
   const sha = repo.commit(files, `bench-${number}`);
   h.fake.pullFiles.set("Codertocat/Hello-World#" + number, Object.keys(files));
+  h.fake.pulls.set("Codertocat/Hello-World#" + number, { headSha: sha });
   const payload = examplePayload("pull_request", "opened");
   Object.assign(payload.pull_request, { number, draft: false });
   payload.pull_request.head.sha = sha;

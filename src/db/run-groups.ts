@@ -1,5 +1,5 @@
 import type { PolicyConfig } from "../settings/repo-config.js";
-import type { Queryable } from "./pool.js";
+import { inTransaction, type Pool, type Queryable } from "./pool.js";
 import { groupRuns, insertRuns, type NewRun, type Run } from "./runs.js";
 
 export interface RunGroup {
@@ -90,6 +90,35 @@ export async function createRunGroup(
 
 export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: number): Promise<void> {
   await db.query("update run_groups set check_run_id = $2 where id = $1", [groupId, checkRunId]);
+}
+
+/**
+ * Runs `open` with the group's row locked, when the group is neither reported
+ * nor given a check run yet; stores the check run it returns. The report's
+ * claim waits on the same row lock, so a group gets either an in-progress
+ * check run that the report completes, or none and the report creates it.
+ */
+export async function openCheckRunUnlessReported(db: Pool, groupId: number, open: () => Promise<number>): Promise<boolean> {
+  return inTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ open: boolean }>(
+      "select (reported_at is null and check_run_id is null) as open from run_groups where id = $1 for update",
+      [groupId],
+    );
+    if (!rows[0]?.open) return false;
+    await setCheckRunId(tx, groupId, await open());
+    return true;
+  });
+}
+
+/** Whether a later plan of the same PR exists: its report, not this one, is what the PR shows. */
+export async function supersededPlan(db: Queryable, group: RunGroup): Promise<boolean> {
+  if (group.kind !== "plan" || group.pull_number === null) return false;
+  const { rowCount } = await db.query("select 1 from run_groups where kind = 'plan' and repo = $1 and pull_number = $2 and id > $3 limit 1", [
+    group.repo,
+    group.pull_number,
+    group.id,
+  ]);
+  return rowCount === 1;
 }
 
 export async function getGroupOrUndefined(db: Queryable, id: number): Promise<RunGroup | undefined> {

@@ -39,8 +39,8 @@ export interface GitHub {
   listReviews(repo: RepoRef, pullNumber: number): Promise<Review[]>;
   /** Whether the user is an active member of the team (org/slug) of the repository's owner. */
   isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean>;
-  /** Puts `wanted` on the issue and takes the other `managed` labels off; creates a missing label with its colour. */
-  syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: Record<string, string>): Promise<void>;
+  /** Puts `wanted` on the issue and takes the other `managed` labels off, in one write and only when that changes anything. */
+  syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: readonly string[]): Promise<void>;
   /** The repository's default branch (drift is checked on it). */
   defaultBranch(repo: RepoRef): Promise<string>;
   /** Open issues carrying `label`, with their bodies. */

@@ -19,11 +19,20 @@ function checkRunFields(update: CheckRunUpdate) {
   };
 }
 
+/** An installation token for git, kept until ten minutes before it expires. */
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+const TOKEN_REUSE_MARGIN_MS = 10 * 60_000;
+
 class OctokitGitHub implements GitHub {
   constructor(
     private readonly octokit: Octokit,
     private readonly appOctokit: () => Promise<Octokit>,
     private readonly installationId: number,
+    private readonly cloneTokens: Map<number, CachedToken>,
   ) {}
 
   async listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]> {
@@ -121,19 +130,14 @@ class OctokitGitHub implements GitHub {
     }
   }
 
-  async syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: Record<string, string>): Promise<void> {
+  async syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: readonly string[]): Promise<void> {
     const base = { owner: repo.owner, repo: repo.name };
     const current = (await this.octokit.paginate(this.octokit.rest.issues.listLabelsOnIssue, { ...base, issue_number: issueNumber, per_page: 100 })).map((l) => l.name);
-    for (const name of current) {
-      if (name !== wanted && Object.hasOwn(managed, name)) await this.octokit.rest.issues.removeLabel({ ...base, issue_number: issueNumber, name });
-    }
-    if (!wanted || current.includes(wanted)) return;
-    try {
-      await this.octokit.rest.issues.createLabel({ ...base, name: wanted, color: managed[wanted] ?? "ededed" });
-    } catch (error) {
-      if ((error as { status?: number }).status !== 422) throw error; // it exists already
-    }
-    await this.octokit.rest.issues.addLabels({ ...base, issue_number: issueNumber, labels: [wanted] });
+    const next = current.filter((name) => name === wanted || !managed.includes(name));
+    if (wanted && !next.includes(wanted)) next.push(wanted);
+    if (next.length === current.length && next.every((name) => current.includes(name))) return;
+    // One write whatever changes; GitHub creates a label the repository does not have yet.
+    await this.octokit.rest.issues.setLabels({ ...base, issue_number: issueNumber, labels: next });
   }
 
   async defaultBranch(repo: RepoRef): Promise<string> {
@@ -156,9 +160,13 @@ class OctokitGitHub implements GitHub {
   }
 
   async cloneToken(): Promise<string> {
+    // One token per installation while it is fresh: a plan's fetches and checkouts would otherwise each ask GitHub for one.
+    const cached = this.cloneTokens.get(this.installationId);
+    if (cached && cached.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS) return cached.token;
     // Through the app client, not octokit.auth(): the latter asks the public host even under GHE_HOST (FIELD-NOTES).
     const app = await this.appOctokit();
     const { data } = await app.rest.apps.createInstallationAccessToken({ installation_id: this.installationId });
+    this.cloneTokens.set(this.installationId, { token: data.token, expiresAt: Date.parse(data.expires_at) });
     return data.token;
   }
 }
@@ -185,9 +193,10 @@ function observe(octokit: Octokit, observer?: GitHubObserver): Octokit {
 
 /** GitHub access through Probot's authenticated Octokit (honours GHE_HOST/GHE_PROTOCOL). */
 export function octokitGitHubFactory(probot: Probot, observer?: GitHubObserver): GitHubFactory {
+  const cloneTokens = new Map<number, CachedToken>();
   return {
     async forInstallation(installationId: number) {
-      return new OctokitGitHub(observe(await probot.auth(installationId), observer), async () => observe(await probot.auth(), observer), installationId);
+      return new OctokitGitHub(observe(await probot.auth(installationId), observer), async () => observe(await probot.auth(), observer), installationId, cloneTokens);
     },
   };
 }

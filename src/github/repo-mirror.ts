@@ -68,7 +68,7 @@ export class RepoMirrors {
    * The current head of a branch, fetched into the mirror (for the base
    * branch's rules: read there, never from the PR).
    */
-  async branchHead(repo: RepoRef, branch: string, token: () => Promise<string>): Promise<string> {
+  async branchHead(repo: RepoRef, branch: string, token: () => Promise<string>): Promise<{ mirror: string; sha: string }> {
     if (!SAFE_BRANCH.test(branch) || branch.split("/").some((part) => part === ".." || part.startsWith(".") || part.endsWith(".lock"))) {
       throw new Error(`refusing unexpected branch name: ${branch}`);
     }
@@ -76,7 +76,7 @@ export class RepoMirrors {
     const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
     await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
     const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
-    return output.trim();
+    return { mirror: dir, sha: output.trim() };
   }
 
   /** The first parent of a commit (for a merge: the base branch as it stood before the PR landed). */

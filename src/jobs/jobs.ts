@@ -106,6 +106,12 @@ export interface PlanProjectPayload {
   installationId: number;
 }
 
+/** Opens an in-progress `plangate/plan` for a plan group that is still running a moment after it started. */
+export interface OpenPlanCheckPayload {
+  groupId: number;
+  installationId: number;
+}
+
 export const TASKS = {
   planPullRequest: "plan-pull-request",
   planProject: "plan-project",
@@ -118,6 +124,7 @@ export const TASKS = {
   driftScan: "drift-scan",
   driftCheck: "drift-check",
   mergeGroup: "merge-group",
+  openPlanCheck: "open-plan-check",
 } as const;
 
 export type TaskName = (typeof TASKS)[keyof typeof TASKS];
@@ -130,16 +137,19 @@ export interface JobRequest {
   /** A job with the same key replaces a pending one instead of adding another. */
   jobKey?: string;
   maxAttempts?: number;
+  /** Not before this time (default: now). */
+  runAt?: Date;
 }
 
 /** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
 export async function enqueue(db: Queryable, job: JobRequest): Promise<void> {
-  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5)", [
+  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5, run_at => $6)", [
     job.task,
     JSON.stringify(job.payload),
     job.queueName ?? null,
     job.maxAttempts ?? 5,
     job.jobKey ?? null,
+    job.runAt?.toISOString() ?? null,
   ]);
 }
 

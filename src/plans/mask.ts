@@ -60,10 +60,23 @@ export function createMasker(secrets: string[], patterns: RegExp[] = []): Masker
   };
 }
 
-/** Masks every string inside a JSON-like value. */
+/** Masks every string (keys included) inside a JSON-like value; a new value, the given one is left as it is. */
 export function maskDeep<T>(value: T, mask: Masker): T {
   if (typeof value === "string") return mask(value) as T;
-  if (Array.isArray(value)) return value.map((v) => maskDeep(v, mask)) as T;
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, mask)])) as T;
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = maskDeep(value[i], mask);
+    return out as T;
+  }
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      const masked = maskDeep((value as Record<string, unknown>)[key], mask);
+      // "__proto__" is data in a plan (JSON.parse makes it an own key): define it, never assign it.
+      if (key === "__proto__") Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
+      else out[mask(key)] = masked;
+    }
+    return out as T;
+  }
   return value;
 }

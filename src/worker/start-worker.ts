@@ -1,7 +1,7 @@
 import { run, type Runner, type Task } from "graphile-worker";
 import { quietLogger } from "../db/queue-logger.js";
 import type { DriftCheckPayload, DriftScanPayload } from "../jobs/jobs.js";
-import type { CommandPayload, MergeGroupPayload, NoticePayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReviewPayload } from "../jobs/jobs.js";
+import type { CommandPayload, MergeGroupPayload, NoticePayload, OpenPlanCheckPayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReviewPayload } from "../jobs/jobs.js";
 import { TASKS } from "../jobs/jobs.js";
 import { onPullClosed } from "./apply/on-merge.js";
 import { reportApply } from "./apply/report-apply.js";
@@ -14,6 +14,7 @@ import { Heartbeat } from "./heartbeat.js";
 import { sendNotification } from "./notify.js";
 import { planProject } from "./plan/plan-project.js";
 import { planPullRequest } from "./plan/plan-pull-request.js";
+import { openPlanCheck } from "./plan/open-plan-check.js";
 import { postNotice } from "./post-notice.js";
 import { runCommand } from "./run-command.js";
 
@@ -50,6 +51,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.driftScan]: task<DriftScanPayload>(driftScan),
     [TASKS.driftCheck]: task<DriftCheckPayload>(driftCheck),
     [TASKS.mergeGroup]: task<MergeGroupPayload>(verifyMergeGroup),
+    [TASKS.openPlanCheck]: task<OpenPlanCheckPayload>(openPlanCheck),
   };
   // Every minute one process (the queue's cron) looks for projects whose drift check is due.
   const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;

@@ -32,6 +32,7 @@ async function openPr(files: Record<string, string>, changed: string[]) {
   const number = ++pr;
   const sha = repo.commit(files, `cdk-${number}`);
   h.fake.pullFiles.set(`${REPO}#${number}`, changed);
+  h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
   const payload = examplePayload("pull_request", "opened");
   Object.assign(payload.pull_request, { number, draft: false });
   payload.pull_request.head.sha = sha;

@@ -37,6 +37,7 @@ function pullRequestEvent(action: string, sha: string) {
 async function planFor(action: string, files: Record<string, string | null>, changed: string[]) {
   const sha = repo.commit(files, "feature");
   h.fake.pullFiles.set(`${REPO}#2`, changed);
+  h.fake.pulls.set(`${REPO}#2`, { headSha: sha, author: "Codertocat" });
   const res = await deliver(h.url, "pull_request", pullRequestEvent(action, sha), WEBHOOK_SECRET);
   expect(res.status).toBe(200);
   const check = await waitFor("plangate/plan to complete", () =>
@@ -121,6 +122,7 @@ describe("pull request to plan comment", () => {
   engineTest("the same delivery twice gives one plan and one comment", async () => {
     const sha = repo.commit({ "infra/main.tf": module({ first: '"again"' }) }, "feature");
     h.fake.pullFiles.set(`${REPO}#2`, ["infra/main.tf"]);
+    h.fake.pulls.set(`${REPO}#2`, { headSha: sha, author: "Codertocat" });
     const payload = pullRequestEvent("synchronize", sha);
     const first = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, "dup-delivery-1");
     const second = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, "dup-delivery-1");

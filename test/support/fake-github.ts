@@ -173,6 +173,15 @@ export class FakeGitHub {
       this.issueLabels.set(key, [...new Set([...(this.issueLabels.get(key) ?? []), ...names])]);
       return [200, this.issueLabels.get(key)!.map((name) => ({ name }))];
     });
+    this.route("PUT", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/labels$/, (req, [o, r, n], body) => {
+      this.requireInstallationToken(req);
+      const key = `${o}/${r}#${n}`;
+      const names = (body as { labels: string[] }).labels;
+      // As GitHub does, a label the repository does not have yet is created (in its default colour).
+      for (const name of names) if (!this.labels.has(name)) this.labels.set(name, "ededed");
+      this.issueLabels.set(key, [...new Set(names)]);
+      return [200, names.map((name) => ({ name }))];
+    });
     this.route("DELETE", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/labels\/([^/]+)$/, (req, [o, r, n, name]) => {
       this.requireInstallationToken(req);
       const key = `${o}/${r}#${n}`;

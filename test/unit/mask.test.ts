@@ -15,6 +15,12 @@ describe("masking", () => {
   test("every string inside plan changes", () => {
     const mask = createMasker(["s3cr3t"]);
     expect(maskDeep({ a: ["s3cr3t", 1, { b: "pre-s3cr3t-post" }], c: null }, mask)).toEqual({ a: ["***", 1, { b: "pre-***-post" }], c: null });
+    // A map keyed by a secret does not show it either; "__proto__" stays a plain key, never the prototype.
+    expect(maskDeep({ "key-s3cr3t": 1 }, mask)).toEqual({ "key-***": 1 });
+    const hostile = maskDeep(JSON.parse('{"__proto__": {"polluted": "s3cr3t"}}'), mask) as Record<string, unknown>;
+    expect(Object.keys(hostile)).toEqual(["__proto__"]);
+    expect((hostile as { polluted?: string }).polluted).toBeUndefined();
+    expect(Object.getOwnPropertyDescriptor(hostile, "__proto__")?.value).toEqual({ polluted: "***" });
   });
 
   test.each([

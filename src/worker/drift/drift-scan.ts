@@ -35,7 +35,7 @@ export async function driftScan(deps: WorkerDeps, job: DriftScanPayload): Promis
     const gh = await deps.github.forInstallation(target.installation_id);
     const token = () => gh.cloneToken();
     const branch = await gh.defaultBranch(repo);
-    const sha = await deps.mirrors.branchHead(repo, branch, token);
+    const { sha } = await deps.mirrors.branchHead(repo, branch, token);
     const loaded = await loadProjects(deps.mirrors, repo, sha, token);
     if (!loaded.ok) {
       deps.log.warn({ repo: target.repo, branch }, "the default branch's .plangate.yml is invalid: drift is not checked");

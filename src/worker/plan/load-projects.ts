@@ -17,18 +17,22 @@ export type LoadedProjects =
  */
 export async function loadProjects(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<LoadedProjects> {
   const mirror = await mirrors.ensureCommit(repo, sha, token);
-  const moduleCalls = localModuleCalls(await mirrors.moduleSourceLines(mirror, sha));
-  const text = await mirrors.readFile(mirror, sha, CONFIG_FILE);
+  // Three reads of the same commit, side by side (the file list is needed only to discover projects, but costs no wait).
+  const [sources, text, files] = await Promise.all([mirrors.moduleSourceLines(mirror, sha), mirrors.readFile(mirror, sha, CONFIG_FILE), mirrors.listFiles(mirror, sha)]);
+  const moduleCalls = localModuleCalls(sources);
   const loaded = text === undefined ? undefined : loadRepoConfig(text);
   if (loaded && !loaded.ok) return loaded;
   if (loaded?.config.projects.length) return { ok: true, config: loaded.config, moduleCalls };
-  const projects = discoverProjects(await mirrors.listFiles(mirror, sha), allModuleDirs(moduleCalls));
+  const projects = discoverProjects(files, allModuleDirs(moduleCalls));
   return { ok: true, config: { fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [], defaults: loaded?.config.defaults }, moduleCalls };
 }
 
 /** The rules of the base branch at `sha` (its .plangate.yml), never of the PR. */
 export async function loadBaseRules(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<BaseRules> {
-  const mirror = await mirrors.ensureCommit(repo, sha, token);
+  return rulesAt(mirrors, await mirrors.ensureCommit(repo, sha, token), sha);
+}
+
+async function rulesAt(mirrors: RepoMirrors, mirror: string, sha: string): Promise<BaseRules> {
   const text = await mirrors.readFile(mirror, sha, CONFIG_FILE);
   if (text === undefined) return { sha, state: "none" };
   const loaded = loadRepoConfig(text);
@@ -37,5 +41,6 @@ export async function loadBaseRules(mirrors: RepoMirrors, repo: RepoRef, sha: st
 
 /** The rules of a branch as it stands now: its head is fetched, then its .plangate.yml read. */
 export async function loadBranchRules(mirrors: RepoMirrors, repo: RepoRef, branch: string, token: () => Promise<string>): Promise<BaseRules> {
-  return loadBaseRules(mirrors, repo, await mirrors.branchHead(repo, branch, token), token);
+  const head = await mirrors.branchHead(repo, branch, token);
+  return rulesAt(mirrors, head.mirror, head.sha); // just fetched: no need to look for the commit again
 }

@@ -4,9 +4,9 @@ import { registerDriftRepo } from "../../db/drift.js";
 import { acquireLock } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
 import { finishRun, groupRuns, type Run } from "../../db/runs.js";
-import { createRunGroup, setCheckRunId } from "../../db/run-groups.js";
+import { createRunGroup } from "../../db/run-groups.js";
 import { fullName, type GitHub, type RepoRef } from "../../github/github.js";
-import { enqueue, projectQueue, TASKS, type PlanProjectPayload, type PlanPullRequestPayload, type PullRequestRef } from "../../jobs/jobs.js";
+import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
 import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
@@ -14,10 +14,13 @@ import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config
 import type { WorkerDeps } from "../deps.js";
 import { loadBranchRules, loadProjects } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
-import { reportPlanGroupIfDone } from "./report-plan.js";
+import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 
-export const PLAN_CHECK = "plangate/plan";
+export { PLAN_CHECK } from "./report-plan.js";
+
+/** How long a plan runs before `plangate/plan` shows it in progress: a quicker plan's first GitHub write is its comment. */
+export const PLAN_CHECK_AFTER_MS = 1000;
 
 /** A broken .plangate.yml: a failed `plangate/plan`, a comment naming each place, and an audit event. Nothing else runs. */
 async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, job: PlanPullRequestPayload, problems: ConfigProblem[]): Promise<void> {
@@ -36,22 +39,33 @@ async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, jo
 }
 
 /**
- * Reads the repository's config at the PR head, selects the projects to plan,
- * opens `plangate/plan` and queues one job per project.
+ * Reads the repository's config at the PR head, selects the projects to plan
+ * and queues one job per project, plus the job that opens `plangate/plan` in
+ * progress if planning is still running a moment later.
  */
 export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayload): Promise<void> {
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const gh = await deps.github.forInstallation(job.pull.installationId);
-  // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
-  const pull = job.pull.author && job.pull.baseRef ? job.pull : await completePull(gh, repo, job.pull);
   const token = () => gh.cloneToken();
-  const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, token);
+  // The PR as it is now, the commit, the base branch's rules and the changed files, read side by side: events arrive late and out of order.
+  const now = gh.getPull(repo, job.pull.number);
+  const [current, loaded, base, changed] = await Promise.all([
+    now,
+    loadProjects(deps.mirrors, repo, job.pull.headSha, token),
+    // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
+    now.then((p) => loadBranchRules(deps.mirrors, repo, job.pull.baseRef ?? p.baseRef, token)),
+    gh.listPullFiles(repo, job.pull.number),
+  ]);
+  if (current.state !== "open" || current.headSha !== job.pull.headSha) {
+    // A newer push (or the close) has its own event: planning this head would only show an outdated plan.
+    deps.log.info({ sha: job.pull.headSha, head: current.headSha, state: current.state }, "not planned: no longer the open PR's head");
+    return;
+  }
+  // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
+  const pull = { ...job.pull, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef };
   if (!loaded.ok) return reportConfigError(deps, gh, repo, job, loaded.problems);
-  // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
-  const base = await loadBranchRules(deps.mirrors, repo, pull.baseRef!, token);
   // A base config that schedules drift checks puts the repository on the drift scan's list.
   if (base.config && (base.config.defaults?.drift || base.config.projects.some((p) => p.drift))) await registerDriftRepo(deps.pool, fullName(repo), pull.installationId);
-  const changed = await gh.listPullFiles(repo, pull.number);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
   if (!projects.length) {
     if (job.selection.mode === "command") {
@@ -83,26 +97,20 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
     return created.group;
   });
-  if (!group.check_run_id) {
-    const checkRunId = await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
-      status: "in_progress",
-      output: { title: checkTitle(deps.templates, "plan-progress", { count: projects.length }), summary: checkSummary(deps.templates, "progress", { projects: projects.map((p) => p.name) }) },
-    });
-    await setCheckRunId(deps.pool, group.id, checkRunId);
-  }
   await inTransaction(deps.pool, async (tx) => {
-    for (const run of (await groupRuns(tx, group.id)).filter((r) => r.status === "queued")) {
+    const queued = (await groupRuns(tx, group.id)).filter((r) => r.status === "queued");
+    for (const run of queued) {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId };
       await enqueue(tx, { task: TASKS.planProject, payload, queueName: projectQueue(group.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3 });
+    }
+    // The comment is the plan's first GitHub write; `plangate/plan` shows "in progress" only for a plan that takes a while.
+    if (queued.length) {
+      const payload: OpenPlanCheckPayload = { groupId: group.id, installationId: pull.installationId };
+      await enqueue(tx, { task: TASKS.openPlanCheck, payload, jobKey: `open-plan-check:${group.id}`, runAt: new Date(Date.now() + PLAN_CHECK_AFTER_MS), maxAttempts: 3 });
     }
   });
   // When every project was refused for a lock, nothing else will report.
   await reportPlanGroupIfDone(deps, group.id, gh);
-}
-
-async function completePull(gh: GitHub, repo: RepoRef, pull: PullRequestRef): Promise<PullRequestRef> {
-  const info = await gh.getPull(repo, pull.number);
-  return { ...pull, author: pull.author || info.author, baseRef: pull.baseRef ?? info.baseRef };
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */

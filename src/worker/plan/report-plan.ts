@@ -1,5 +1,5 @@
 import { loadGroupResults } from "../../db/plan-report.js";
-import { claimGroupReport, getGroup, releaseGroupReport } from "../../db/run-groups.js";
+import { claimGroupReport, getGroup, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
 import { renderPlanCheck } from "../../render/plan-check.js";
@@ -8,8 +8,10 @@ import { baseRulesAtPlan } from "../base-rules.js";
 import { planReportOf, type PlanReport } from "../../render/plan-report.js";
 import type { WorkerDeps } from "../deps.js";
 
-/** The labels plangate keeps on a PR, with fixed colours. */
-export const PLAN_LABELS: Record<string, string> = { "plangate:no-changes": "c2e0c6", "plangate:changes": "fbca04", "plangate:destroy": "d93f0b" };
+export const PLAN_CHECK = "plangate/plan";
+
+/** The labels plangate keeps on a PR. */
+export const PLAN_LABELS = ["plangate:no-changes", "plangate:changes", "plangate:destroy"] as const;
 
 /** The label for the latest plan: destroy beats changes beats no changes; none when nothing planned. */
 export function planLabel(report: PlanReport): string | undefined {
@@ -21,9 +23,13 @@ export function planLabel(report: PlanReport): string | undefined {
 }
 
 /**
- * Posts the plan comment and completes `plangate/plan` once every run of the
- * group has finished. Exactly one worker reports; if GitHub refuses, the claim
- * is given back so the job's retry reports instead.
+ * Reports a plan group once every run in it has finished: the comment first
+ * (the write a PR author waits for), then `plangate/plan` completed (the
+ * in-progress one if a slow plan opened it, else a new one), the label when it
+ * changes, and `plangate/approval`. A plan overtaken by a later plan of the
+ * same PR only completes its own check run: the PR shows the later one.
+ * Exactly one worker reports; if GitHub refuses, the claim is given back so
+ * the job's retry reports instead.
  */
 export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub): Promise<void> {
   if (!(await claimGroupReport(deps.pool, groupId))) return;
@@ -33,11 +39,13 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     const report = planReportOf(await loadGroupResults(deps.pool, groupId), runUrl);
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
-    if (group.pull_number !== null) await gh.syncComments(repo, group.pull_number, PLAN_COMMENT_MARKER, renderPlanComment(deps.templates, report, { maxParts: deps.maxComments }));
-    if (group.check_run_id !== null) {
-      const { conclusion, output } = renderPlanCheck(deps.templates, report);
-      await gh.updateCheckRun(repo, group.check_run_id, { status: "completed", conclusion, output, detailsUrl: runUrl });
-    }
+    const superseded = await supersededPlan(deps.pool, group);
+    if (group.pull_number !== null && !superseded) await gh.syncComments(repo, group.pull_number, PLAN_COMMENT_MARKER, renderPlanComment(deps.templates, report, { maxParts: deps.maxComments }));
+    const { conclusion, output } = renderPlanCheck(deps.templates, report);
+    const completed = { status: "completed", conclusion, output, detailsUrl: runUrl } as const;
+    if (group.check_run_id !== null) await gh.updateCheckRun(repo, group.check_run_id, completed);
+    else if (!superseded) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
+    if (superseded) return;
     if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
     await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
   } catch (error) {

@@ -1,0 +1,26 @@
+import { groupRuns } from "../../db/runs.js";
+import { getGroup, openCheckRunUnlessReported } from "../../db/run-groups.js";
+import type { OpenPlanCheckPayload } from "../../jobs/jobs.js";
+import { checkSummary, checkTitle } from "../../render/templates.js";
+import type { WorkerDeps } from "../deps.js";
+import { PLAN_CHECK } from "./plan-pull-request.js";
+
+/**
+ * Opens `plangate/plan` in progress for a plan still running a moment after
+ * it started. Until then the check is simply missing, which branch
+ * protection treats as pending, so nothing can merge in between.
+ */
+export async function openPlanCheck(deps: WorkerDeps, job: OpenPlanCheckPayload): Promise<void> {
+  const group = await getGroup(deps.pool, job.groupId);
+  if (group.reported_at || group.check_run_id) return;
+  const projects = [...new Set((await groupRuns(deps.pool, group.id)).map((r) => r.project))];
+  const [owner, name] = group.repo.split("/") as [string, string];
+  const gh = await deps.github.forInstallation(job.installationId);
+  await openCheckRunUnlessReported(deps.pool, group.id, () =>
+    gh.createCheckRun({ owner, name }, PLAN_CHECK, group.sha, {
+      status: "in_progress",
+      output: { title: checkTitle(deps.templates, "plan-progress", { count: projects.length }), summary: checkSummary(deps.templates, "progress", { projects }) },
+      detailsUrl: deps.runLinks?.url(group.id),
+    }),
+  );
+}
