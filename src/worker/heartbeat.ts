@@ -21,6 +21,8 @@ export class Heartbeat {
     private readonly staleAfterMs: number,
     private readonly log: Logger,
   ) {
+    // graphile-worker 0.17 locks jobs in the name of the pool (locked_by = pool id), not of its workers: beat for both.
+    this.events.on("pool:create", ({ workerPool }) => this.workerIds.add(workerPool.id));
     this.events.on("worker:create", ({ worker }) => this.workerIds.add(worker.workerId));
   }
 
