@@ -93,6 +93,7 @@ interface Sent {
 async function sendPr(n: number): Promise<Sent> {
   const sha = repo.commit({ [`p${n}/main.tf`]: `resource "terraform_data" "r" {\n  input = "${n}"\n}\n` }, `db-${n}`);
   fake.pullFiles.set(`${REPO}#${n}`, [`p${n}/main.tf`]);
+  fake.pulls.set(`${REPO}#${n}`, { headSha: sha });
   const payload = examplePayload("pull_request", "opened");
   Object.assign(payload.pull_request, { number: n, draft: false });
   payload.pull_request.head.sha = sha;

@@ -29,6 +29,7 @@ afterEach(() => expect(h.fake.unexpected).toEqual([]));
 async function push(n: number, count: number, action: "opened" | "synchronize"): Promise<string> {
   const sha = repo.commit({ "fetched/main.tf": `resource "terraform_data" "r" {\n  count = ${count}\n  input = "\${count.index}"\n}\n` }, `git-${n}`);
   h.fake.pullFiles.set(`${REPO}#${n}`, ["fetched/main.tf"]);
+  h.fake.pulls.set(`${REPO}#${n}`, { headSha: sha });
   const payload = examplePayload("pull_request", action);
   Object.assign(payload.pull_request, { number: n, draft: false });
   payload.pull_request.head.sha = sha;
@@ -45,10 +46,11 @@ async function outcome(n: number, sha: string) {
 }
 
 engineTest("git fetch failing on every attempt: the PR is told why, audited, no lock; the next push plans", async () => {
-  h.fake.fail("GET", FETCH, 500, ATTEMPTS, { message: "git is down" });
+  // Each attempt fetches the head commit and the base branch (side by side): both fail, every time.
+  h.fake.fail("GET", FETCH, 500, 2 * ATTEMPTS, { message: "git is down" });
   const sha = await push(71, 1, "opened");
   const failed = await outcome(71, sha);
-  expect(h.fake.requestsTo("GET", FETCH)).toHaveLength(ATTEMPTS);
+  expect(h.fake.requestsTo("GET", FETCH)).toHaveLength(2 * ATTEMPTS);
   expect(failed.check.conclusion).toBe("failure");
   expect(failed.check.output?.title).toBe("plangate could not plan");
   expect(failed.comments).toHaveLength(1);

@@ -29,6 +29,7 @@ const commentsPath = (n: number) => new RegExp(`^/repos/${REPO}/issues/${n}/comm
 async function planPr(n: number) {
   const sha = repo.commit({ [`p${n}/main.tf`]: `resource "terraform_data" "r" {\n  input = "${n}"\n}\n` }, `faults-${n}`);
   h.fake.pullFiles.set(`${REPO}#${n}`, [`p${n}/main.tf`]);
+  h.fake.pulls.set(`${REPO}#${n}`, { headSha: sha });
   const payload = examplePayload("pull_request", "opened");
   Object.assign(payload.pull_request, { number: n, draft: false });
   payload.pull_request.head.sha = sha;

@@ -50,6 +50,7 @@ const resources = (dir: string, count: number) => ({ [`${dir}/main.tf`]: `resour
 async function push(n: number, files: Record<string, string>, action: "opened" | "synchronize"): Promise<string> {
   const sha = repo.commit(files, `faults-${n}`);
   h.fake.pullFiles.set(`${REPO}#${n}`, Object.keys(files));
+  h.fake.pulls.set(`${REPO}#${n}`, { headSha: sha });
   const payload = examplePayload("pull_request", action);
   Object.assign(payload.pull_request, { number: n, draft: false });
   payload.pull_request.head.sha = sha;
