@@ -2,8 +2,15 @@ import type { Dirent } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 
-/** Polling bounds: a small workspace is measured often; walking takes at most a twentieth of the time. */
+/**
+ * Polling bounds: a small workspace is measured often; walking takes at most a
+ * twentieth of the time, except while the workspace grows fast enough to
+ * reach the cap soon: then it is measured again before half the room left is
+ * gone, down to every few milliseconds (a loaded machine delays timers and
+ * slows walks, and a filler writes hundreds of MB a second).
+ */
 const MIN_INTERVAL_MS = 20;
+const FAST_INTERVAL_MS = 3;
 const MAX_INTERVAL_MS = 5000;
 const WALK_SHARE = 20;
 
@@ -56,12 +63,19 @@ export function watchDisk(dir: string, capBytes: number, exceeded: (bytes: numbe
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> = Promise.resolve();
+  let last: { at: number; bytes: number } | undefined;
   const measure = async () => {
     const started = Date.now();
     const bytes = await diskUsage(dir, capBytes).catch(() => 0);
     if (stopped) return;
     if (bytes >= capBytes) return exceeded(bytes);
-    const interval = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, (Date.now() - started) * WALK_SHARE));
+    const now = Date.now();
+    let interval = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, (now - started) * WALK_SHARE));
+    if (last && bytes > last.bytes) {
+      const bytesPerMs = (bytes - last.bytes) / Math.max(1, now - last.at);
+      interval = Math.max(FAST_INTERVAL_MS, Math.min(interval, (capBytes - bytes) / bytesPerMs / 2));
+    }
+    last = { at: now, bytes };
     timer = setTimeout(() => (current = measure()), interval);
   };
   current = measure();
