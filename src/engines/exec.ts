@@ -12,6 +12,8 @@ export interface ExecRequest {
   maxOutputBytes?: number;
   /** Write stdout to this file instead of capturing it (for large machine-readable output). */
   stdoutFile?: string;
+  /** Files created (mode 0600) and handed to the program as fds 3, 4, …: outputs of the program's own choosing. */
+  fdFiles?: string[];
   /** Aborting kills the whole group at once (a watchdog saw the program exceed a cap). */
   stop?: AbortSignal;
 }
@@ -81,12 +83,16 @@ class CappedOutput {
 export function execute(request: ExecRequest): Promise<ExecResult> {
   const output = new CappedOutput(request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
   const stdoutFd = request.stdoutFile ? openSync(request.stdoutFile, "w", 0o600) : undefined;
+  const extraFds = (request.fdFiles ?? []).map((file) => openSync(file, "w", 0o600));
+  const closeFiles = () => {
+    for (const fd of [...(stdoutFd === undefined ? [] : [stdoutFd]), ...extraFds]) closeSync(fd);
+  };
   return new Promise((resolve, reject) => {
     const child = spawn(request.argv[0]!, request.argv.slice(1), {
       cwd: request.cwd,
       env: request.env,
       detached: true, // a new process group, so the timeout can kill every descendant
-      stdio: ["ignore", stdoutFd ?? "pipe", "pipe"],
+      stdio: ["ignore", stdoutFd ?? "pipe", "pipe", ...extraFds],
     });
     let timedOut = false;
     const killGroup = (signal: NodeJS.Signals) => {
@@ -109,13 +115,13 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
     child.on("error", (error) => {
       clearTimeout(timer);
       request.stop?.removeEventListener("abort", onStop);
-      if (stdoutFd !== undefined) closeSync(stdoutFd);
+      closeFiles();
       reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`));
     });
     child.on("close", (exitCode, signal) => {
       clearTimeout(timer);
       request.stop?.removeEventListener("abort", onStop);
-      if (stdoutFd !== undefined) closeSync(stdoutFd);
+      closeFiles();
       // Anything the program left behind in its group goes with it.
       killGroup("SIGKILL");
       resolve({ exitCode, signal, timedOut, output: output.text(), droppedBytes: output.dropped, problems: [] });

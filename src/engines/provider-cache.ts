@@ -95,6 +95,11 @@ export class ProviderCacheLease {
     return new ProviderCacheLease(job, { dir, writable: true, shared: false });
   }
 
+  /** True while this job's init is to populate a cache other jobs will share: init must run alone, before any PR code. */
+  get populatesShared(): boolean {
+    return this.state.publishTo !== undefined;
+  }
+
   /** The cache folder as terraform sees it (TF_PLUGIN_CACHE_DIR). */
   get path(): string {
     return this.job.sandbox.kind === "bwrap" ? PROVIDER_CACHE_PATH : this.state.dir;
@@ -112,13 +117,14 @@ export class ProviderCacheLease {
   }
 
   /**
-   * Runs `init` with the cache writable only if this job populates it, then
+   * Runs `init` (with the steps after it, unless this job populates the
+   * cache) with the cache writable only if this job populates it, then
    * publishes it and turns it read-only for the job's later commands. A shared
    * cache that lacks a provider the configuration needs (its lock file is
    * behind) makes init fail on the read-only path: init runs again with a
    * private cache.
    */
-  async init(runInit: () => Promise<ExecResult>): Promise<ExecResult> {
+  async init<R extends ExecResult>(runInit: () => Promise<R>): Promise<R> {
     const result = await runInit();
     if (succeeded(result)) {
       await this.seal();

@@ -39,6 +39,8 @@ export interface SandboxRequest {
   timeoutMs: number;
   maxOutputBytes?: number;
   stdoutFile?: string;
+  /** Host files handed in as fds 3, 4, … (created 0600: when plangate runs as root, `nobody` cannot reopen them through /proc). */
+  fdFiles?: string[];
   /** Lines added to the sandbox's generated /etc/hosts (bubblewrap only). */
   hosts?: HostEntry[];
   /** Told right before the program is started (everything the sandbox prepares is done). */
@@ -142,6 +144,7 @@ export class Sandbox {
         timeoutMs: request.timeoutMs,
         maxOutputBytes: request.maxOutputBytes,
         stdoutFile: request.stdoutFile,
+        fdFiles: request.fdFiles,
         stop: stop.signal,
       });
     } finally {

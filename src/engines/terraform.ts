@@ -1,4 +1,5 @@
 import { constants } from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ExecResult } from "./exec.js";
 import type { TreeMounts } from "./project-workspace.js";
@@ -63,6 +64,28 @@ function namingSignal(result: ExecResult): ExecResult {
   return name ? { ...result, problems: [...result.problems, `killed by signal ${name}`] } : result;
 }
 
+/** One terraform command of a job, named by its stage ("init", "plan", …). */
+interface Step {
+  stage: string;
+  args: string[];
+  /** Its stdout goes to this host file rather than into the output. */
+  stdoutFile?: string;
+}
+
+type StepsResult = ExecResult & { stage: string };
+
+/**
+ * Runs a job's steps in order inside one sandbox entry, stopping at the first
+ * failure (each entry costs a process chain, a cgroup and a disk watch). The
+ * steps run under a fixed shell script: it writes each stage's name to fd 4
+ * before running it, and hands fd 3 (a host file) only to the step whose
+ * stdout goes there; every other step runs with fds 3 and 4 closed. The exit
+ * code is the failed step's own, so a signal is still named.
+ */
+const STEPS_SCRIPT = 'step() { printf "%s\\n" "$1" >&4; shift; "$@" 3>&- 4>&-; rc=$?; [ "$rc" -eq 0 ] || exit "$rc"; }';
+
+const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+
 /** The sandboxed terraform runner of one job: every command shares the job's deadline. */
 function runner(job: TerraformJob, cache: ProviderCacheLease) {
   const deadline = Date.now() + job.timeoutMs;
@@ -74,9 +97,13 @@ function runner(job: TerraformJob, cache: ProviderCacheLease) {
     TF_CLI_CONFIG_FILE: job.home.cliConfigFile,
     TF_PLUGIN_CACHE_DIR: cache.path,
   };
-  return (args: string[], stdoutFile?: string) =>
-    job.sandbox.run({
-      command: [job.bin, chdir, ...args],
+  return async (steps: Step[]): Promise<StepsResult> => {
+    const outFile = steps.find((s) => s.stdoutFile)?.stdoutFile;
+    if (steps.filter((s) => s.stdoutFile).length > 1) throw new Error("only one step's stdout can go to a file");
+    const stagesFile = path.join(job.outDir, `.stages-${steps.map((s) => s.stage).join("-")}`);
+    const lines = steps.map((s) => `step ${[s.stage, job.bin, chdir, ...s.args].map(shellQuote).join(" ")}${s.stdoutFile ? " >&3" : ""}`);
+    const result = await job.sandbox.run({
+      command: ["/bin/sh", "-c", [STEPS_SCRIPT, ...lines].join("\n"), "plangate-steps"],
       workDir: workDirOf(job),
       cwd: job.checkoutDir,
       network: true, // providers and state backends need it (DESIGN.md section 3)
@@ -85,10 +112,16 @@ function runner(job: TerraformJob, cache: ProviderCacheLease) {
       // The tree first; the provider cache is writable only while init populates a cache of this job's own.
       binds: [...(job.tree?.binds ?? []), ...cache.binds()],
       timeoutMs: Math.max(1, deadline - Date.now()),
-      stdoutFile,
+      // fd 3: the one step's stdout (or nowhere); fd 4: the stages as they start.
+      fdFiles: [outFile ?? "/dev/null", stagesFile],
       started: job.started,
-    }).then(namingSignal);
+    });
+    const started = (await readFile(stagesFile, "utf8").catch(() => "")).split("\n").filter(Boolean);
+    return { ...namingSignal(result), stage: started.at(-1) ?? steps[0]!.stage };
+  };
 }
+
+const failed = (r: ExecResult) => r.exitCode !== 0 || r.timedOut;
 
 /** The sandbox's writable workspace of a job: its checkout, or the private folder a shared tree is laid in. */
 export const workDirOf = (job: Pick<TerraformJob, "checkoutDir" | "tree">) => job.tree?.workDir ?? job.checkoutDir;
@@ -97,31 +130,40 @@ export const workDirOf = (job: Pick<TerraformJob, "checkoutDir" | "tree">) => jo
 export const planFilePath = (job: Pick<TerraformJob, "checkoutDir" | "projectDir" | "tree">) =>
   path.join(workDirOf(job), `.plangate-tfplan-${job.projectDir.replace(/[^A-Za-z0-9]+/g, "_")}`);
 
-function initSteps(job: TerraformJob): [string, string[]][] {
+function initSteps(job: TerraformJob): Step[] {
   return [
-    ["init", ["init", "-input=false", "-no-color"]],
-    ...(job.workspace !== "default" ? [["workspace", ["workspace", "select", "-or-create=true", "-no-color", job.workspace]] as [string, string[]]] : []),
+    { stage: "init", args: ["init", "-input=false", "-no-color"] },
+    ...(job.workspace !== "default" ? [{ stage: "workspace", args: ["workspace", "select", "-or-create=true", "-no-color", job.workspace] }] : []),
   ];
 }
 
-/** Runs init, plan -out and show -json for one project, in the sandbox, with one overall deadline. */
+const stepFailure = (r: StepsResult): StepFailure => ({ ok: false, stage: r.stage, output: r.output, timedOut: r.timedOut, problems: r.problems });
+
+/**
+ * Runs init, plan -out and show -json for one project, in the sandbox, with
+ * one overall deadline: in one sandbox entry, unless this job's init
+ * populates a shared provider cache, which is sealed before any later step
+ * runs PR-chosen provider code.
+ */
 export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
   const cache = await ProviderCacheLease.forInit(job);
   const run = runner(job, cache);
   const planPath = planFilePath(job);
   const jsonPath = path.join(job.outDir, "plan.json");
   const outputs: string[] = [];
-  const steps: [string, string[]][] = [
-    ...initSteps(job),
-    ["plan", ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`]],
+  const planSteps: Step[] = [
+    { stage: "plan", args: ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`] },
+    { stage: "show", args: ["show", "-json", "-no-color", planPath], stdoutFile: jsonPath },
   ];
-  for (const [stage, args] of steps) {
-    const result = stage === "init" ? await cache.init(() => run(args)) : await run(args);
-    outputs.push(result.output);
-    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut, problems: result.problems };
+  const alone = cache.populatesShared;
+  const first = await cache.init(() => run(alone ? initSteps(job) : [...initSteps(job), ...planSteps]));
+  if (failed(first)) return stepFailure(first);
+  outputs.push(first.output);
+  if (alone) {
+    const rest = await run(planSteps);
+    if (failed(rest)) return stepFailure(rest);
+    outputs.push(rest.output);
   }
-  const show = await run(["show", "-json", "-no-color", planPath], jsonPath);
-  if (show.exitCode !== 0 || show.timedOut) return { ok: false, stage: "show", output: show.output, timedOut: show.timedOut, problems: show.problems };
   try {
     // The plan step ran PR-chosen provider code in the workspace: the plan file may have been swapped for a link.
     const planFile = await readInside(workDirOf(job), planPath, { shown: "the plan file" });
@@ -141,14 +183,13 @@ export async function terraformApply(job: TerraformJob, initialise: boolean): Pr
   const cache = initialise ? await ProviderCacheLease.forInit(job) : await ProviderCacheLease.afterInit(job);
   const run = runner(job, cache);
   const outputs: string[] = [];
-  const steps: [string, string[]][] = [
-    ...(initialise ? initSteps(job) : []),
-    ["apply", ["apply", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, planFilePath(job)]],
-  ];
-  for (const [stage, args] of steps) {
-    const result = stage === "init" ? await cache.init(() => run(args)) : await run(args);
-    outputs.push(result.output);
-    if (result.exitCode !== 0 || result.timedOut) return { ok: false, stage, output: result.output, timedOut: result.timedOut, problems: result.problems };
+  if (initialise) {
+    const init = await cache.init(() => run(initSteps(job)));
+    if (failed(init)) return stepFailure(init);
+    outputs.push(init.output);
   }
+  const apply = await run([{ stage: "apply", args: ["apply", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, planFilePath(job)] }]);
+  if (failed(apply)) return stepFailure(apply);
+  outputs.push(apply.output);
   return { ok: true, output: outputs.join("\n") };
 }

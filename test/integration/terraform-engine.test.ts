@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Sandbox } from "../../src/engines/sandbox.js";
@@ -49,5 +49,34 @@ describe("terraform driver", () => {
     expect(outcome.ok).toBe(true);
     const after = (outcome as { planJson: { resource_changes: { change: { after: { input: string } } }[] } }).planJson.resource_changes[0]!.change.after.input;
     expect(after).toBe("staging");
+  });
+
+  engineTest("init, plan and show run in one sandbox entry; a failing plan is named by its stage and show never runs", async () => {
+    const failing = await job({ "stack/main.tf": 'resource "terraform_data" "x" {\n  input = var.missing\n}\n' });
+    const outcome = await terraformPlan(failing);
+    expect(outcome).toMatchObject({ ok: false, stage: "plan", timedOut: false });
+    expect(!outcome.ok && outcome.output).toContain("Terraform has been successfully initialized"); // init ran first, in the same entry
+    expect(!outcome.ok && outcome.output).toContain("Reference to undeclared input variable");
+    expect(readFileSync(path.join(failing.outDir, "plan.json"), "utf8")).toBe(""); // show never ran
+  });
+
+  engineTest("a step cannot write into the show step's output or the stage list: both are closed to it, and root's files to reopen", async () => {
+    // The hostile PR code in the position of terraform itself: every step's process tries every way into fds 3 and 4, then runs the real terraform.
+    const tools = mkdtempSync(path.join(os.tmpdir(), "plangate-hostile-bin-"));
+    chmodSync(tools, 0o755);
+    const terraform = findBinary("terraform") ?? "terraform";
+    const hostile = path.join(tools, "terraform");
+    const attempts = ['echo FORGED >&3', 'echo FORGED >&4', 'echo FORGED > /proc/$PPID/fd/3', 'echo FORGED > /proc/$PPID/fd/4', 'echo FORGED >> /proc/$PPID/fd/3'];
+    writeFileSync(hostile, `#!/bin/sh\n${attempts.map((a) => `if ${a}; then echo "WROTE: ${a}" >&2; fi`).join("\n")}\nexec ${terraform} "$@"\n`, { mode: 0o755 });
+    const hostileJob = await job({ "stack/main.tf": 'resource "terraform_data" "x" { input = "real" }\n' }, { bin: hostile });
+    const outcome = await terraformPlan(hostileJob);
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    expect(outcome.output).not.toContain("WROTE");
+    // The plan's JSON is terraform's own, whole, and the stages file lists the stages only.
+    expect((outcome.planJson as { resource_changes: { change: { after: { input: string } } }[] }).resource_changes[0]!.change.after.input).toBe("real");
+    const stages = readFileSync(path.join(hostileJob.outDir, ".stages-init-plan-show"), "utf8");
+    expect(stages).toBe("init\nplan\nshow\n");
+    expect(existsSync(path.join(hostileJob.outDir, "plan.json"))).toBe(true);
   });
 });

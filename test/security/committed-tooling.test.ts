@@ -180,6 +180,9 @@ describe("nothing a pull request commits runs as terraform's tooling", () => {
   });
 });
 
+/** A sandbox request that runs terraform's `stage` (a job's steps run in one sandbox entry, under a shell script naming each). */
+const runs = (stage: string) => (r: SandboxRequest) => r.command.join(" ").includes(`step '${stage}' `);
+
 describe("the provider cache", () => {
   const LOCKED = { "stack/main.tf": 'resource "terraform_data" "x" { input = "a" }\n', "stack/.terraform.lock.hcl": "# providers: none but the built-in one\n" };
   const PLANT = 'd="$TF_PLUGIN_CACHE_DIR/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64"; mkdir -p "$d" && echo "#!/bin/sh" > "$d/terraform-provider-aws_v5.100.0_x5" && touch "$TF_PLUGIN_CACHE_DIR/planted" && echo PLANTED';
@@ -192,7 +195,7 @@ describe("the provider cache", () => {
     expect((await plan(sandbox, homes, first, checkoutDir)).ok).toBe(true);
 
     // The PR's code, with exactly the mounts and environment terraform's plan step had:
-    const planStep = sandbox.requests.find((r) => r.command.includes("plan"))!;
+    const planStep = sandbox.requests.find(runs("plan"))!;
     const attempt = await new Sandbox("bwrap").run({ ...planStep, command: ["/bin/sh", "-c", PLANT], stdoutFile: undefined });
     expect(attempt.exitCode).not.toBe(0);
     expect(attempt.output).toMatch(/Read-only file system/);
@@ -213,7 +216,7 @@ describe("the provider cache", () => {
     const later = new RecordingSandbox("bwrap");
     const other = await checkoutPr(second, { ...LOCKED, "stack/main.tf": 'resource "terraform_data" "y" {}\n' });
     expect((await plan(later, homes, second, other.checkoutDir)).ok).toBe(true);
-    const laterPlan = later.requests.find((r) => r.command.includes("plan"))!;
+    const laterPlan = later.requests.find(runs("plan"))!;
     expect(laterPlan.binds?.find((b) => b.target === laterPlan.env.TF_PLUGIN_CACHE_DIR)?.source).toBe(cache!.source);
     const listing = await new Sandbox("bwrap").run({ ...laterPlan, command: ["/bin/sh", "-c", 'find "$TF_PLUGIN_CACHE_DIR" -mindepth 1'], stdoutFile: undefined });
     expect(listing.output.trim()).toBe("");
@@ -250,7 +253,7 @@ describe("the provider cache", () => {
     const second = await checkoutPr(withAws, { "stack/main.tf": 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n', "stack/.terraform.lock.hcl": lock });
     const outcome = await plan(sandbox, homes, withAws, second.checkoutDir);
     expect(outcome).toMatchObject({ ok: true });
-    const inits = sandbox.requests.filter((r) => r.command.includes("init")).map((r) => r.binds?.find((b) => b.target === r.env.TF_PLUGIN_CACHE_DIR));
+    const inits = sandbox.requests.filter(runs("init")).map((r) => r.binds?.find((b) => b.target === r.env.TF_PLUGIN_CACHE_DIR));
     expect(inits.map((b) => b?.writable)).toEqual([false, true]);
     expect(inits[1]!.source.startsWith(path.join(withAws, "out"))).toBe(true);
   });
