@@ -3,7 +3,6 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { CDKTF_OUT_DIR } from "../engines/cdktf.js";
-import { makeReadOnlyTree } from "../engines/read-only-tree.js";
 import type { RepoRef } from "./github.js";
 import type { RepoMirrors } from "./repo-mirror.js";
 
@@ -93,13 +92,12 @@ export class CommitExports {
     try {
       await mkdir(staging, { mode: 0o755 });
       this.exported();
-      await this.mirrors.checkout(repo, sha, path.join(staging, "tree"), token);
+      // Root's and unwritable for the sandbox's user even where no read-only mount covers it.
+      await this.mirrors.checkout(repo, sha, path.join(staging, "tree"), token, { readOnly: true });
       // The one folder a cdktf synth writes outside its program: an empty mount point for a job's private copy.
       await rm(path.join(staging, "tree", CDKTF_OUT_DIR), { recursive: true, force: true });
-      await mkdir(path.join(staging, "tree", CDKTF_OUT_DIR));
+      await mkdir(path.join(staging, "tree", CDKTF_OUT_DIR), { mode: 0o555 });
       await chmod(staging, 0o755);
-      // Unwritable for the sandbox's user even where no read-only mount covers it.
-      if (process.getuid?.() === 0) await makeReadOnlyTree(path.join(staging, "tree"), "the commit's export");
       await rename(staging, final);
     } catch (error) {
       await rm(staging, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { execute } from "../engines/exec.js";
 import { scrubCheckout } from "../engines/scrub.js";
@@ -9,6 +9,7 @@ import type { RepoRef } from "./github.js";
 const GIT_TIMEOUT_MS = 10 * 60_000;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const SAFE_BRANCH = /^[A-Za-z0-9._/-]{1,250}$/;
+const SHA = /^[0-9a-f]{40}$/;
 
 /**
  * One bare mirror per repository under the data dir: the first run fetches,
@@ -54,10 +55,9 @@ export class RepoMirrors {
 
   /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
   async ensureCommit(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
-    if (!/^[0-9a-f]{40}$/.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+    if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
     const dir = await this.mirrorDir(repo);
-    const present = await execute({ argv: ["git", `--git-dir=${dir}`, "cat-file", "-e", `${sha}^{commit}`], cwd: this.root, env: this.gitEnv(), timeoutMs: 30_000 });
-    if (present.exitCode !== 0) {
+    if (!(await this.holds(dir, sha))) {
       const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
       // A ref per commit keeps fetched objects safe from gc; concurrent fetches touch different refs.
       await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+${sha}:refs/plangate/${sha}`], await token());
@@ -70,14 +70,26 @@ export class RepoMirrors {
    * branch's rules: read there, never from the PR).
    */
   async branchHead(repo: RepoRef, branch: string, token: () => Promise<string>): Promise<{ mirror: string; sha: string }> {
+    const { mirror, branchSha } = await this.fetchCommitAndBranch(repo, undefined, branch, token);
+    return { mirror, sha: branchSha };
+  }
+
+  /**
+   * A commit (fetched unless the mirror holds it) and the current head of a
+   * branch, in one fetch: a PR's head and its base branch, whose rules apply.
+   */
+  async fetchCommitAndBranch(repo: RepoRef, sha: string | undefined, branch: string, token: () => Promise<string>): Promise<{ mirror: string; branchSha: string }> {
     if (!SAFE_BRANCH.test(branch) || branch.split("/").some((part) => part === ".." || part.startsWith(".") || part.endsWith(".lock"))) {
       throw new Error(`refusing unexpected branch name: ${branch}`);
     }
+    if (sha !== undefined && !SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
     const dir = await this.mirrorDir(repo);
     const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
-    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
+    const refspecs = [`+refs/heads/${branch}:refs/plangate/heads/${branch}`];
+    if (sha !== undefined && !(await this.holds(dir, sha))) refspecs.unshift(`+${sha}:refs/plangate/${sha}`);
+    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...refspecs], await token());
     const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
-    return { mirror: dir, sha: output.trim() };
+    return { mirror: dir, branchSha: output.trim() };
   }
 
   /** The first parent of a commit (for a merge: the base branch as it stood before the PR landed). */
@@ -85,6 +97,11 @@ export class RepoMirrors {
     const mirror = await this.ensureCommit(repo, sha, token);
     const { output } = await this.gitIn(mirror, ["rev-parse", "--verify", `${sha}^1^{commit}`]);
     return output.trim();
+  }
+
+  private async holds(mirror: string, sha: string): Promise<boolean> {
+    const present = await execute({ argv: ["git", `--git-dir=${mirror}`, "cat-file", "-e", `${sha}^{commit}`], cwd: this.root, env: this.gitEnv(), timeoutMs: 30_000 });
+    return present.exitCode === 0;
   }
 
   private async gitIn(mirror: string, args: string[], okCodes = [0]): Promise<{ code: number | null; output: string }> {
@@ -121,13 +138,18 @@ export class RepoMirrors {
   /**
    * Writes the tree of `sha` into `into` (no .git inside: the sandbox gets files only),
    * scrubbed of terraform tooling (scrubCheckout); returns the scrubbed paths.
+   * `readOnly` (when plangate runs as root): everything written is root's and
+   * unwritable, as it is extracted.
    */
-  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>): Promise<string[]> {
+  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>, options: { readOnly?: boolean } = {}): Promise<string[]> {
     const mirror = await this.ensureCommit(repo, sha, token);
     await mkdir(into, { recursive: true });
+    const readOnly = options.readOnly && process.getuid?.() === 0;
+    // root ignores the missing write bits while extracting and scrubbing; the sandbox's user (nobody) does not.
+    const extract = readOnly ? ["/bin/sh", "-c", 'umask 0222 && exec tar -x --no-same-owner --no-same-permissions -C "$1"', "extract", into] : ["tar", "-x", "-C", into];
     await new Promise<void>((resolve, reject) => {
       const archive = spawn("git", [`--git-dir=${mirror}`, "archive", "--format=tar", sha], { env: this.gitEnv(), stdio: ["ignore", "pipe", "pipe"] });
-      const tar = spawn("tar", ["-x", "-C", into], { stdio: ["pipe", "ignore", "pipe"] });
+      const tar = spawn(extract[0]!, extract.slice(1), { stdio: ["pipe", "ignore", "pipe"] });
       let errors = "";
       archive.stderr.on("data", (d: Buffer) => (errors += d));
       tar.stderr.on("data", (d: Buffer) => (errors += d));
@@ -142,6 +164,8 @@ export class RepoMirrors {
       archive.on("error", reject);
       tar.on("error", reject);
     });
-    return scrubCheckout(into);
+    const scrubbed = await scrubCheckout(into);
+    if (readOnly) await chmod(into, 0o555);
+    return scrubbed;
   }
 }

@@ -1,6 +1,9 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
+import { CommitExports } from "../../src/github/commit-exports.js";
+import { RepoMirrors } from "../../src/github/repo-mirror.js";
 import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests } from "../support/pull-requests.js";
@@ -32,7 +35,28 @@ const exportDirs = () => readdirSync(path.join(h.settings.dataDir, "exports"));
 const runsOf = async (sha: string) =>
   (await h.db.pool.query<{ project: string; status: string; output: string; summary: { add: number } | null }>("select project, status, output, summary from runs where sha = $1 order by project", [sha])).rows;
 
+/** Every entry under `dir` (itself included) with its owner and write bits. */
+function walk(dir: string): { path: string; uid: number; writable: number }[] {
+  const stat = lstatSync(dir);
+  const here = { path: dir, uid: stat.uid, writable: stat.isSymbolicLink() ? 0 : stat.mode & 0o222 };
+  if (!stat.isDirectory()) return [here];
+  return [here, ...readdirSync(dir).flatMap((name) => walk(path.join(dir, name)))];
+}
+
 describe("one export of the commit per plan group, shared read-only", () => {
+  engineTest("the export is root's and has no write bit anywhere, even where a mount does not cover it", async () => {
+    expect(process.getuid?.()).toBe(0); // plangate drops to nobody only when it runs as root, as the tests do
+    const sha = repo.commit({ "a/main.tf": "# a\n", "a/deep/er/x.txt": "x", "tool.sh": "#!/bin/sh\n", "link": { symlink: "a/main.tf" } }, "export-modes");
+    const mirrors = new RepoMirrors(mkdtempSync(path.join(os.tmpdir(), "plangate-mirrors-")), `file://${h.fake.gitRoot}`);
+    const exports = new CommitExports(mkdtempSync(path.join(os.tmpdir(), "plangate-exports-")), mirrors);
+    const made = await exports.acquire("modes-1", { owner: "Codertocat", name: "Hello-World" }, sha, async () => "unused");
+    const entries = walk(made.tree);
+    expect(entries.map((e) => path.relative(made.tree, e.path)).sort()).toEqual(["", "a", "a/deep", "a/deep/er", "a/deep/er/x.txt", "a/main.tf", ".plangate-cdktf.out", "link", "README.md", "tool.sh"].sort());
+    expect(entries.filter((e) => e.uid !== 0 || e.writable !== 0)).toEqual([]);
+    made.release();
+    await exports.discard("modes-1");
+  });
+
   engineTest("a PR touching three projects exports its commit once; each project reads local modules and shared files from it; the export is gone afterwards", async () => {
     const before = await exportsMade();
     const files: Record<string, string> = {

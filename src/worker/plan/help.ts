@@ -3,7 +3,7 @@ import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { ProjectConfig } from "../../settings/repo-config.js";
 import { effectivePolicies, effectiveRules, type BaseRules, type ProjectRules } from "../../settings/rules.js";
 import type { WorkerDeps } from "../deps.js";
-import { loadBranchRules, loadProjects } from "./load-projects.js";
+import { loadPullInputs } from "./load-projects.js";
 
 function approvalText(approvals: ProjectRules["approvals"]): string {
   const who = [...approvals.teams.map((t) => `team ${t}`), ...approvals.users].join(", ");
@@ -27,8 +27,7 @@ function helpProject(base: BaseRules, p: ProjectConfig, listed: boolean) {
 /** /help: the commands, and the repository's projects with their effective rules at the PR's head. */
 export async function helpReply(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull: PullRequestInfo): Promise<string> {
   const token = () => gh.cloneToken();
-  const loaded = await loadProjects(deps.mirrors, repo, pull.headSha, token);
-  const base = await loadBranchRules(deps.mirrors, repo, pull.baseRef, token);
+  const { loaded, base } = await loadPullInputs(deps.mirrors, repo, pull.headSha, pull.baseRef, token);
   const rulesView = { baseRef: pull.baseRef, baseSha: base.sha.slice(0, 7), baseState: base.state, basePolicies: base.config?.policies.length ?? 0 };
   const view = loaded.ok
     ? {

@@ -16,7 +16,20 @@ export type LoadedProjects =
  * discovers).
  */
 export async function loadProjects(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<LoadedProjects> {
-  const mirror = await mirrors.ensureCommit(repo, sha, token);
+  return projectsAt(mirrors, await mirrors.ensureCommit(repo, sha, token), sha);
+}
+
+/**
+ * A PR's projects at its head and the rules of its base branch as it stands
+ * now (never the PR's), from one fetch of both.
+ */
+export async function loadPullInputs(mirrors: RepoMirrors, repo: RepoRef, headSha: string, baseBranch: string, token: () => Promise<string>): Promise<{ loaded: LoadedProjects; base: BaseRules }> {
+  const { mirror, branchSha } = await mirrors.fetchCommitAndBranch(repo, headSha, baseBranch, token);
+  const [loaded, base] = await Promise.all([projectsAt(mirrors, mirror, headSha), rulesAt(mirrors, mirror, branchSha)]);
+  return { loaded, base };
+}
+
+async function projectsAt(mirrors: RepoMirrors, mirror: string, sha: string): Promise<LoadedProjects> {
   // Three reads of the same commit, side by side (the file list is needed only to discover projects, but costs no wait).
   const [sources, text, files] = await Promise.all([mirrors.moduleSourceLines(mirror, sha), mirrors.readFile(mirror, sha, CONFIG_FILE), mirrors.listFiles(mirror, sha)]);
   const moduleCalls = localModuleCalls(sources);

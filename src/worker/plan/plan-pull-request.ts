@@ -12,7 +12,7 @@ import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
-import { loadBranchRules, loadProjects } from "./load-projects.js";
+import { loadPullInputs } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
 import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
@@ -58,11 +58,10 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
     return;
   }
-  // The commit, the base branch's rules and the changed files, side by side.
-  const [loaded, base, changed] = await Promise.all([
-    loadProjects(deps.mirrors, repo, current.headSha, token),
+  // The commit and the base branch's rules (one fetch), and the changed files, side by side.
+  const [{ loaded, base }, changed] = await Promise.all([
     // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
-    loadBranchRules(deps.mirrors, repo, job.pull.baseRef ?? current.baseRef, token),
+    loadPullInputs(deps.mirrors, repo, current.headSha, job.pull.baseRef ?? current.baseRef, token),
     gh.listPullFiles(repo, job.pull.number),
   ]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
