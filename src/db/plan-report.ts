@@ -11,6 +11,9 @@ export interface GroupResults {
   changes: Map<number, PlanChanges>;
 }
 
-export async function loadGroupResults(db: Queryable, groupId: number): Promise<GroupResults> {
-  return { group: await getGroup(db, groupId), runs: await leafRuns(db, groupId), changes: await groupChanges(db, groupId) };
+/** `known`: changes this process has just stored (a large plan's are not read back from Postgres). */
+export async function loadGroupResults(db: Queryable, groupId: number, known: ReadonlyMap<number, PlanChanges> = new Map()): Promise<GroupResults> {
+  const changes = await groupChanges(db, groupId, [...known.keys()]);
+  for (const [runId, stored] of known) changes.set(runId, stored);
+  return { group: await getGroup(db, groupId), runs: await leafRuns(db, groupId), changes };
 }

@@ -51,11 +51,11 @@ export async function consumePlans(db: Queryable, runIds: number[], by: string):
   return rowCount ?? 0;
 }
 
-/** The stored changes of every run in a group that produced a plan, by run id. */
-export async function groupChanges(db: Queryable, groupId: number): Promise<Map<number, PlanChanges>> {
+/** The stored changes of every run in a group that produced a plan (but the `except` runs), by run id. */
+export async function groupChanges(db: Queryable, groupId: number, except: number[] = []): Promise<Map<number, PlanChanges>> {
   const { rows } = await db.query<{ run_id: number; changes: PlanChanges }>(
-    "select p.run_id, p.changes from plans p join runs r on r.id = p.run_id where r.group_id = $1",
-    [groupId],
+    "select p.run_id, p.changes from plans p join runs r on r.id = p.run_id where r.group_id = $1 and not (p.run_id = any($2::bigint[]))",
+    [groupId, except],
   );
   return new Map(rows.map((r) => [r.run_id, r.changes]));
 }

@@ -11,7 +11,7 @@ import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-w
 import { failureMessage, terraformPlan, type PlanOutcome } from "../../engines/terraform.js";
 import type { GitHub } from "../../github/github.js";
 import type { PlanProjectPayload } from "../../jobs/jobs.js";
-import { parsePlanChanges } from "../../plans/changes.js";
+import { parsePlanChanges, type PlanChanges } from "../../plans/changes.js";
 import { changeFingerprint } from "../../plans/fingerprint.js";
 import { maskDeep } from "../../plans/mask.js";
 import { evaluatePolicies } from "../../plans/policy.js";
@@ -106,6 +106,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     return ok;
   });
   const gh = await deps.github.forInstallation(job.installationId);
+  // The changes this job stored, handed to the report rather than read back.
+  let stored: PlanChanges | undefined;
   if (started) {
     const workRoot = path.join(deps.dataDir, "runs", String(run.id));
     try {
@@ -119,7 +121,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
       };
       const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, gh, workRoot, started));
       timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
-      if (outcome !== "expanded") await recordOutcome(deps, run, outcome);
+      if (outcome !== "expanded") stored = await recordOutcome(deps, run, outcome);
     } catch (error) {
       if (attempt.number < attempt.max) throw error;
       deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
@@ -130,10 +132,11 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   }
   // The group's export goes once none of its runs is left to plan (a retried run is still running).
   if ((await unfinishedRunCount(deps.pool, run.group_id)) === 0) await deps.exports.discard(exportKey(run));
-  await reportPlanGroupIfDone(deps, run.group_id, gh);
+  await reportPlanGroupIfDone(deps, run.group_id, gh, stored && new Map([[run.id, stored]]));
 }
 
-async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<void> {
+/** Stores a project's result; returns the changes of a plan it stored. */
+async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<PlanChanges | undefined> {
   const mask = maskerFor(deps, runEnvNames(run));
   if ("ok" in outcome && outcome.ok) {
     const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
@@ -151,7 +154,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
       await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: mask(outcome.output), error: { stage: "policy", message, violations } });
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
     });
-    return;
+    return changes;
   }
   const failure: RunFailure =
     "ok" in outcome
@@ -169,4 +172,5 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
     await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", ...auditFields(run), details: { ...failure } });
     if (failure.stage === "config") await appendAuditEvent(tx, { action: "config.invalid", actor: "plangate", ...auditFields(run), details: { ...failure } });
   });
+  return undefined;
 }

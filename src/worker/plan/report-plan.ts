@@ -1,6 +1,7 @@
 import { loadGroupResults } from "../../db/plan-report.js";
 import { claimGroupReport, getGroup, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
+import type { PlanChanges } from "../../plans/changes.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
 import { renderPlanCheck } from "../../render/plan-check.js";
 import { updateApprovalCheck } from "../approval/approval-check.js";
@@ -31,12 +32,12 @@ export function planLabel(report: PlanReport): string | undefined {
  * Exactly one worker reports; if GitHub refuses, the claim is given back so
  * the job's retry reports instead.
  */
-export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub): Promise<void> {
+export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub, known?: ReadonlyMap<number, PlanChanges>): Promise<void> {
   if (!(await claimGroupReport(deps.pool, groupId))) return;
   try {
     const group = await getGroup(deps.pool, groupId);
     const runUrl = deps.runLinks?.url(groupId);
-    const report = planReportOf(await loadGroupResults(deps.pool, groupId), runUrl);
+    const report = planReportOf(await loadGroupResults(deps.pool, groupId, known), runUrl);
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
     const superseded = await supersededPlan(deps.pool, group);
