@@ -75,8 +75,9 @@ export class RepoMirrors {
   }
 
   /**
-   * A commit (fetched unless the mirror holds it) and the current head of a
-   * branch, in one fetch: a PR's head and its base branch, whose rules apply.
+   * A commit and the current head of a branch, in one fetch: a PR's head and
+   * its base branch, whose rules apply. The commit is asked for even when the
+   * mirror holds it (the branch is fetched anyway; asking first costs a spawn).
    */
   async fetchCommitAndBranch(repo: RepoRef, sha: string | undefined, branch: string, token: () => Promise<string>): Promise<{ mirror: string; branchSha: string }> {
     if (!SAFE_BRANCH.test(branch) || branch.split("/").some((part) => part === ".." || part.startsWith(".") || part.endsWith(".lock"))) {
@@ -86,7 +87,7 @@ export class RepoMirrors {
     const dir = await this.mirrorDir(repo);
     const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
     const refspecs = [`+refs/heads/${branch}:refs/plangate/heads/${branch}`];
-    if (sha !== undefined && !(await this.holds(dir, sha))) refspecs.unshift(`+${sha}:refs/plangate/${sha}`);
+    if (sha !== undefined) refspecs.unshift(`+${sha}:refs/plangate/${sha}`);
     await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...refspecs], await token());
     const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
     return { mirror: dir, branchSha: output.trim() };
