@@ -25,12 +25,19 @@ export interface CheckRunUpdate {
  * Everything plangate asks of GitHub for one installation: the port the
  * workers and handlers use, so tests swap only the HTTP edge behind it.
  */
+/** A PR's comments carrying one marker, as found: `sync` makes them read exactly `bodies`. */
+export interface MarkedComments {
+  sync(bodies: string[]): Promise<void>;
+}
+
 export interface GitHub {
   listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]>;
   createCheckRun(repo: RepoRef, name: string, headSha: string, update: CheckRunUpdate): Promise<number>;
   updateCheckRun(repo: RepoRef, checkRunId: number, update: CheckRunUpdate): Promise<void>;
   /** Makes the PR's comments carrying `marker` read exactly `bodies`: edits in place, adds, deletes surplus. */
   syncComments(repo: RepoRef, issueNumber: number, marker: string, bodies: string[]): Promise<void>;
+  /** syncComments in two steps: the comments are found first (e.g. while the bodies are being rendered). */
+  findComments(repo: RepoRef, issueNumber: number, marker: string): Promise<MarkedComments>;
   createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void>;
   addReaction(repo: RepoRef, commentId: number, content: "eyes" | "+1" | "-1"): Promise<void>;
   /** The user's permission on the repository (collaborator permission API). */

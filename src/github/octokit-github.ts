@@ -1,5 +1,5 @@
 import type { Probot } from "probot";
-import type { CheckRunUpdate, GitHub, GitHubFactory, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
+import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -61,6 +61,10 @@ class OctokitGitHub implements GitHub {
   }
 
   async syncComments(repo: RepoRef, issueNumber: number, marker: string, bodies: string[]): Promise<void> {
+    await (await this.findComments(repo, issueNumber, marker)).sync(bodies);
+  }
+
+  async findComments(repo: RepoRef, issueNumber: number, marker: string): Promise<MarkedComments> {
     const existing = await this.octokit.paginate(this.octokit.rest.issues.listComments, {
       owner: repo.owner,
       repo: repo.name,
@@ -72,6 +76,10 @@ class OctokitGitHub implements GitHub {
       const part = markerPart(comment.body ?? "", marker);
       if (part !== undefined && !byPart.has(part)) byPart.set(part, comment.id);
     }
+    return { sync: (bodies) => this.writeParts(repo, issueNumber, byPart, bodies) };
+  }
+
+  private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, number>, bodies: string[]): Promise<void> {
     for (const [index, body] of bodies.entries()) {
       const commentId = byPart.get(index + 1);
       if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body });

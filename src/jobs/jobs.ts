@@ -104,6 +104,8 @@ export interface DriftCheckPayload {
 export interface PlanProjectPayload {
   runId: number;
   installationId: number;
+  /** The plan group's export of its commit, begun by the job that queued this one (older jobs: none). */
+  exportKey?: string;
 }
 
 /** Opens an in-progress `plangate/plan` for a plan group that is still running a moment after it started. */

@@ -23,9 +23,18 @@ export async function loadProjects(mirrors: RepoMirrors, repo: RepoRef, sha: str
  * A PR's projects at its head and the rules of its base branch as it stands
  * now (never the PR's), from one fetch of both.
  */
-export async function loadPullInputs(mirrors: RepoMirrors, repo: RepoRef, headSha: string, baseBranch: string, token: () => Promise<string>): Promise<{ loaded: LoadedProjects; base: BaseRules }> {
-  const { mirror, branchSha } = await mirrors.fetchCommitAndBranch(repo, headSha, baseBranch, token);
-  const [loaded, base] = await Promise.all([projectsAt(mirrors, mirror, headSha), rulesAt(mirrors, mirror, branchSha)]);
+export async function loadPullInputs(mirrors: RepoMirrors, repo: RepoRef, headSha: string, baseBranch: string, token: () => Promise<string>): Promise<PullInputs> {
+  return readPullInputs(mirrors, await mirrors.fetchCommitAndBranch(repo, headSha, baseBranch, token), headSha);
+}
+
+export interface PullInputs {
+  loaded: LoadedProjects;
+  base: BaseRules;
+}
+
+/** loadPullInputs once the fetch is done (RepoMirrors.fetchCommitAndBranch). */
+export async function readPullInputs(mirrors: RepoMirrors, fetched: { mirror: string; branchSha: string }, headSha: string): Promise<PullInputs> {
+  const [loaded, base] = await Promise.all([projectsAt(mirrors, fetched.mirror, headSha), rulesAt(mirrors, fetched.mirror, fetched.branchSha)]);
   return { loaded, base };
 }
 

@@ -65,17 +65,17 @@ async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspac
   return "expanded";
 }
 
-/** The plan group's one export of its commit (see CommitExports). */
-const exportKey = (run: Run) => `${run.group_id}-${run.sha}`;
+/** The plan group's one export of its commit (see CommitExports): named by the job that queued the group's runs. */
+const exportKey = (run: Run, job: PlanProjectPayload) => job.exportKey ?? `${run.group_id}-${run.sha}`;
 
 /**
  * Plans the run's project in the sandbox, over the plan group's shared export
  * of the commit (read-only) with a private writable copy of the project's
  * folder. Failures of the plan are results, not errors.
  */
-async function plan(deps: WorkerDeps, run: Run, gh: GitHub, workRoot: string, started: () => void): Promise<PlanOutcome | RunFailure | "expanded"> {
+async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void): Promise<PlanOutcome | RunFailure | "expanded"> {
   const [owner, name] = run.repo.split("/") as [string, string];
-  const shared = await deps.exports.acquire(exportKey(run), { owner, name }, run.sha, () => gh.cloneToken());
+  const shared = await deps.exports.acquire(exportKey(run, job), { owner, name }, run.sha, () => gh.cloneToken());
   try {
     try {
       await resolveInside(shared.tree, run.dir);
@@ -119,7 +119,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
         overheadSeen = true;
         deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
       };
-      const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, gh, workRoot, started));
+      const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
       timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
       if (outcome !== "expanded") stored = await recordOutcome(deps, run, outcome);
     } catch (error) {
@@ -131,7 +131,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     }
   }
   // The group's export goes once none of its runs is left to plan (a retried run is still running).
-  if ((await unfinishedRunCount(deps.pool, run.group_id)) === 0) await deps.exports.discard(exportKey(run));
+  if ((await unfinishedRunCount(deps.pool, run.group_id)) === 0) await deps.exports.discard(exportKey(run, job));
   await reportPlanGroupIfDone(deps, run.group_id, gh, stored && new Map([[run.id, stored]]));
 }
 

@@ -1,18 +1,20 @@
+import { randomUUID } from "node:crypto";
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { inTransaction } from "../../db/pool.js";
 import { registerDriftRepo } from "../../db/drift.js";
 import { acquireLock } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
-import { finishRun, groupRuns, type Run } from "../../db/runs.js";
+import { finishRun, groupRuns, unfinishedRunCount, type Run } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
-import { fullName, type GitHub, type RepoRef } from "../../github/github.js";
+import type { CommitExport } from "../../github/commit-exports.js";
+import { fullName, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
 import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
-import { loadPullInputs } from "./load-projects.js";
+import { readPullInputs } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
 import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
@@ -58,15 +60,53 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
     return;
   }
-  // The commit and the base branch's rules (one fetch), and the changed files, side by side.
-  const [{ loaded, base }, changed] = await Promise.all([
-    // The rules come from the base branch as it stands now, never from the PR (DESIGN.md section 2).
-    loadPullInputs(deps.mirrors, repo, current.headSha, job.pull.baseRef ?? current.baseRef, token),
-    gh.listPullFiles(repo, job.pull.number),
-  ]);
+  const fetched = deps.mirrors.fetchCommitAndBranch(repo, current.headSha, job.pull.baseRef ?? current.baseRef, token);
+  // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
+  const exportKey = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
+  const early = fetched.then(() => deps.exports.acquire(exportKey, repo, current.headSha, token));
+  early.catch(() => undefined); // the project jobs make it again
+  let groupId: number | undefined;
+  try {
+    groupId = await planHead(deps, job, gh, current, fetched, exportKey);
+  } finally {
+    void settleEarlyExport(deps, early, exportKey, groupId);
+  }
+}
+
+/** How long an export begun for project jobs waits for them (they may run in another process) before it goes. */
+const ORPHANED_EXPORT_MS = 30 * 60_000;
+
+/**
+ * Lets go of the export begun for the project jobs: it goes at once when no
+ * job was queued or the group is done already, else when the group's last
+ * job of this process is done (planProject), or after ORPHANED_EXPORT_MS.
+ */
+async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>, key: string, groupId: number | undefined): Promise<void> {
+  const made = await early.catch(() => undefined);
+  made?.release();
+  try {
+    if (groupId === undefined || (await unfinishedRunCount(deps.pool, groupId)) === 0) return await deps.exports.discard(key);
+    setTimeout(() => void deps.exports.discard(key).catch(() => undefined), ORPHANED_EXPORT_MS).unref();
+  } catch (error) {
+    deps.log.warn({ err: error, key }, "could not let go of a plan's export");
+  }
+}
+
+/**
+ * Plans the PR's current head, once fetched with its base branch: reads the
+ * config (the rules from the base branch as it stands now, never from the
+ * PR: DESIGN.md section 2), selects the projects and queues their jobs.
+ * Returns the plan group when project jobs were queued.
+ */
+async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHub, current: PullRequestInfo, fetched: Promise<{ mirror: string; branchSha: string }>, exportKey: string): Promise<number | undefined> {
+  const repo = { owner: job.pull.owner, name: job.pull.repo };
+  const [{ loaded, base }, changed] = await Promise.all([fetched.then((f) => readPullInputs(deps.mirrors, f, current.headSha)), gh.listPullFiles(repo, job.pull.number)]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
   const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef };
-  if (!loaded.ok) return reportConfigError(deps, gh, repo, { ...job, pull }, loaded.problems);
+  if (!loaded.ok) {
+    await reportConfigError(deps, gh, repo, { ...job, pull }, loaded.problems);
+    return undefined;
+  }
   // A base config that schedules drift checks puts the repository on the drift scan's list.
   if (base.config && (base.config.defaults?.drift || base.config.projects.some((p) => p.drift))) await registerDriftRepo(deps.pool, fullName(repo), pull.installationId);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
@@ -75,7 +115,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       const { selector } = job.selection;
       const selectorText = [selector.project && `-p ${selector.project}`, selector.dir && `-d ${selector.dir}`, selector.workspace && `-w ${selector.workspace}`].filter(Boolean).join(" ");
       await gh.createComment(repo, pull.number, deps.templates.render("command-reply", { reason: "no-projects", command: "plan", selectorText, known: loaded.config.projects.map((p) => p.name) }));
-      return;
+      return undefined;
     }
     // Both checks branch protection may require are answered: a PR that changes no project never waits on plangate.
     for (const name of [PLAN_CHECK, APPROVAL_CHECK]) {
@@ -85,7 +125,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
         output: { title: checkTitle(deps.templates, "plan-nothing"), summary: checkSummary(deps.templates, "plan-nothing") },
       });
     }
-    return;
+    return undefined;
   }
   const group = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
@@ -100,10 +140,10 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
     return created.group;
   });
-  await inTransaction(deps.pool, async (tx) => {
+  const queuedAny = await inTransaction(deps.pool, async (tx) => {
     const queued = (await groupRuns(tx, group.id)).filter((r) => r.status === "queued");
     for (const run of queued) {
-      const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId };
+      const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
       await enqueue(tx, { task: TASKS.planProject, payload, queueName: projectQueue(group.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3 });
     }
     // The comment is the plan's first GitHub write; `plangate/plan` shows "in progress" only for a plan that takes a while.
@@ -111,9 +151,11 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       const payload: OpenPlanCheckPayload = { groupId: group.id, installationId: pull.installationId };
       await enqueue(tx, { task: TASKS.openPlanCheck, payload, jobKey: `open-plan-check:${group.id}`, runAt: new Date(Date.now() + PLAN_CHECK_AFTER_MS), maxAttempts: 3 });
     }
+    return queued.length > 0;
   });
   // When every project was refused for a lock, nothing else will report.
   await reportPlanGroupIfDone(deps, group.id, gh);
+  return queuedAny ? group.id : undefined;
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */

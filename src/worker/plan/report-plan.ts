@@ -36,12 +36,18 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
   if (!(await claimGroupReport(deps.pool, groupId))) return;
   try {
     const group = await getGroup(deps.pool, groupId);
-    const runUrl = deps.runLinks?.url(groupId);
-    const report = planReportOf(await loadGroupResults(deps.pool, groupId, known), runUrl);
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
     const superseded = await supersededPlan(deps.pool, group);
-    if (group.pull_number !== null && !superseded) await gh.syncComments(repo, group.pull_number, PLAN_COMMENT_MARKER, renderPlanComment(deps.templates, report, { maxParts: deps.maxComments }));
+    // The PR's plan comments are looked up while the results are read and rendered.
+    const comments = group.pull_number !== null && !superseded ? gh.findComments(repo, group.pull_number, PLAN_COMMENT_MARKER) : undefined;
+    comments?.catch(() => undefined); // a failed lookup is thrown where it is awaited, below
+    const runUrl = deps.runLinks?.url(groupId);
+    const report = planReportOf(await loadGroupResults(deps.pool, groupId, known), runUrl);
+    if (comments) {
+      const bodies = renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
+      await (await comments).sync(bodies);
+    }
     const { conclusion, output } = renderPlanCheck(deps.templates, report);
     const completed = { status: "completed", conclusion, output, detailsUrl: runUrl } as const;
     if (group.check_run_id !== null) await gh.updateCheckRun(repo, group.check_run_id, completed);
