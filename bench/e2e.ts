@@ -1,14 +1,35 @@
 // End to end: seconds from a signed pull_request webhook to the plan comment on
 // the (fake, HTTP-level) GitHub, side by side with bare `terraform init && plan
 // && show -json` of the same directory, for a 1-resource and a 3,000-resource
-// project. Run: DATABASE_URL=postgres://... npm run bench:e2e
+// project. plangate runs as its own process (`plangate start`, as deployed), so
+// the fake GitHub's work is not done on plangate's event loop; BENCH_APP=in-process
+// runs it inside the bench instead (the test suite's harness).
+// Run: DATABASE_URL=postgres://... npm run bench:e2e
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../test/support/app-harness.js";
+import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET } from "../test/support/app-harness.js";
+import type { TestDatabase } from "../test/support/database.js";
+import type { FakeGitHub } from "../test/support/fake-github.js";
 import { GitRepo } from "../test/support/git-repo.js";
 import { deliver, examplePayload } from "../test/support/webhooks.js";
+import { deployment, startProcess } from "./processes.js";
+
+/** A running plangate, the fake GitHub it talks to and its database. */
+interface Target {
+  fake: FakeGitHub;
+  db: TestDatabase;
+  url: string;
+  close(): Promise<void>;
+}
+
+async function target(): Promise<Target> {
+  if (process.env.BENCH_APP === "in-process") return startHarness({ PLANGATE_WORKERS: "2" });
+  const d = await deployment({ PLANGATE_WORKERS: "2" });
+  const started = await startProcess(d, "start");
+  return { fake: d.fake, db: d.db, url: started.url!, close: () => d.close() };
+}
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const REPO = "Codertocat/Hello-World";
@@ -38,7 +59,7 @@ function bare(config: string): number {
 interface Round { comment: number; allParts: number; writes: string[] }
 
 /** One push to PR #number: webhook → first comment part naming the commit, and → every part. */
-async function plangate(h: Harness, repo: GitRepo, number: number, dir: string, config: string): Promise<Round> {
+async function plangate(h: Target, repo: GitRepo, number: number, dir: string, config: string): Promise<Round> {
   const sha = repo.commit({ [`${dir}/main.tf`]: config }, `feature-${number}`);
   h.fake.pullFiles.set(`${REPO}#${number}`, [`${dir}/main.tf`]);
   h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
@@ -66,7 +87,7 @@ async function plangate(h: Harness, repo: GitRepo, number: number, dir: string, 
 }
 
 /** Where one round's time went: the stored timestamps and the fake's request log, relative to the delivery. */
-async function trace(h: Harness, sha: string, from: number) {
+async function trace(h: Target, sha: string, from: number) {
   const { rows } = await h.db.pool.query(
     `select d.received_at, g.created_at as group_at, min(r.started_at) as started, max(r.finished_at) as finished, g.reported_at
        from run_groups g join runs r on r.group_id = g.id join webhook_deliveries d on d.id = g.trigger_id where g.sha = $1 group by 1, 2, 5`,
@@ -80,7 +101,7 @@ async function trace(h: Harness, sha: string, from: number) {
 }
 
 async function main() {
-  const h = await startHarness({ PLANGATE_WORKERS: "2" });
+  const h = await target();
   const repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "base" }); // the base branch, whose .plangate.yml (none) gives the rules
   const results: Record<string, unknown> = {};
@@ -112,7 +133,7 @@ async function main() {
     };
   }
   await h.close();
-  console.log(JSON.stringify({ rounds: ROUNDS, date: new Date().toISOString(), results }, null, 2));
+  console.log(JSON.stringify({ rounds: ROUNDS, app: process.env.BENCH_APP === "in-process" ? "in the bench process" : "its own process", date: new Date().toISOString(), results }, null, 2));
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
