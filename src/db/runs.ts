@@ -1,6 +1,6 @@
 import type { PlanChanges } from "../plans/changes.js";
 import type { PolicyViolation } from "../plans/policy.js";
-import type { PolicyConfig, ProjectConfig } from "../settings/repo-config.js";
+import type { ProjectConfig } from "../settings/repo-config.js";
 import type { ProjectRules } from "../settings/rules.js";
 import type { Queryable } from "./pool.js";
 import type { RunGroup } from "./run-groups.js";

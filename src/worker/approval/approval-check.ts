@@ -1,7 +1,6 @@
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { inTransaction } from "../../db/pool.js";
-import { headRuns } from "../../db/runs.js";
-import { getGroup, recordApprovalState, type RunGroup } from "../../db/run-groups.js";
+import { getGroup, recordApprovalState } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
 import type { BaseRules } from "../../settings/rules.js";
 import { baseRulesNow } from "../base-rules.js";
