@@ -61,6 +61,7 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
     trigger: deliveryId,
     pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "", baseRef: pr.base.ref },
     selection: { mode: "autoplan" },
+    action: event.action,
   };
   return {
     outcome: "enqueued:plan",

@@ -19,6 +19,8 @@ export interface PlanPullRequestPayload {
   trigger: string;
   pull: PullRequestRef;
   selection: Selection;
+  /** The `pull_request` action that asked (opened, synchronize, …); none for a re-run or a command. */
+  action?: string;
 }
 
 /** A comment command, accepted by the parser; permissions are checked by the worker. */

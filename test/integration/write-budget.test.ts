@@ -96,6 +96,37 @@ describe("the newest head wins", () => {
     expect(prs.comments(newer)[0]).toContain(newer.sha.slice(0, 7));
   });
 
+  engineTest("a push's own event, arriving after an older event's job planned its head, plans nothing and writes nothing", async () => {
+    const number = 781;
+    const branch = `pr-${number}`;
+    const older = repo.commit({ "own/main.tf": project("v1") }, branch);
+    const newest = repo.commit({ "own/main.tf": project("v2") }, branch);
+    h.fake.pullFiles.set(`${prs.full}#${number}`, ["own/main.tf"]);
+    h.fake.pulls.set(`${prs.full}#${number}`, { headSha: newest });
+    const p = { number, branch, sha: newest };
+    // The older push's event comes first and its job plans the PR's head as it is now: the newest.
+    await writesDuring(() => deliverSynchronize(p, older, "own-older"));
+    const groups = async () => (await h.db.pool.query("select sha from run_groups where pull_number = $1", [number])).rows.map((r) => r.sha);
+    expect(await groups()).toEqual([newest]);
+    // Then the newest push's own event.
+    expect(await writesDuring(() => deliverSynchronize(p, newest, "own-newest"))).toEqual([]);
+    expect(await groups()).toEqual([newest]);
+    const started = await h.db.pool.query("select count(*)::int as n from audit_events where action = 'plan.started' and pull_number = $1", [number]);
+    expect(started.rows[0].n).toBe(1);
+    expect(h.fake.commentsOn(prs.full, number)).toHaveLength(1);
+  });
+
+  engineTest("a reopened PR plans its head again, though it was planned before it was closed", async () => {
+    const p = await prs.open({ "reopen/main.tf": project("1") }, ["reopen/main.tf"]);
+    const payload = examplePayload("pull_request", "reopened");
+    Object.assign(payload.pull_request, { number: p.number, draft: false });
+    payload.pull_request.head.sha = p.sha;
+    expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, "reopen-1")).status).toBe(200);
+    await queueDrained(h.db);
+    const { rows } = await h.db.pool.query("select sha from run_groups where pull_number = $1 and kind = 'plan'", [p.number]);
+    expect(rows.map((r) => r.sha)).toEqual([p.sha, p.sha]);
+  });
+
   engineTest("a burst of pushes, delivered at once and out of order, plans the newest head once", async () => {
     const number = 780;
     const branch = `pr-${number}`;

@@ -56,7 +56,9 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     return;
   }
   // The PR has moved on since this event (it came late, or a burst of pushes was folded into one job): plan the head it has now, once.
-  if (current.headSha !== job.pull.headSha && (await latestPlanGroup(deps.pool, fullName(repo), job.pull.number, current.headSha))) {
+  // A push's own event is late too when an older event's job has planned its head already. A reopened PR plans again (closing used up its plans).
+  const late = current.headSha !== job.pull.headSha || (job.action !== undefined && job.action !== "reopened");
+  if (late && (await latestPlanGroup(deps.pool, fullName(repo), job.pull.number, current.headSha))) {
     deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
     return;
   }
