@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
@@ -99,6 +99,8 @@ describe("two worker processes on one database", () => {
     expect(deliveries[0].n).toBe(prs.length);
     // Each worker fetched into a mirror of its own data dir: both ran plans.
     for (const w of workers) expect(existsSync(path.join(w.dataDir, "mirrors", "Codertocat", "Hello-World.git"))).toBe(true);
+    // The export a planning job begins is gone once its group is done, also where the projects ran in the other process.
+    await waitFor("every export gone", () => workers.every((w) => readdirSync(path.join(w.dataDir, "exports")).length === 0), 30_000);
   });
 
   engineTest("a project's lock holds across the processes: the second PR is refused naming the holder, and gets the lock once the holder closes", async () => {

@@ -75,23 +75,31 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   }
 }
 
-/** How long an export begun for project jobs waits for them (they may run in another process) before it goes. */
+/** How often an export begun for project jobs of another process looks whether their group is done, and for how long. */
+const ORPHAN_CHECK_MS = 5000;
 const ORPHANED_EXPORT_MS = 30 * 60_000;
 
 /**
- * Lets go of the export begun for the project jobs: it goes at once when no
- * job was queued or the group is done already, else when the group's last
- * job of this process is done (planProject), or after ORPHANED_EXPORT_MS.
+ * Lets go of the export begun for the project jobs. It goes at once when no
+ * job was queued or the group is done already; else when the group's last
+ * job of this process is done (planProject), or, when the jobs ran in
+ * another worker process, once this one sees the group done (looked at every
+ * ORPHAN_CHECK_MS, for at most ORPHANED_EXPORT_MS).
  */
 async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>, key: string, groupId: number | undefined): Promise<void> {
   const made = await early.catch(() => undefined);
   made?.release();
-  try {
-    if (groupId === undefined || (await unfinishedRunCount(deps.pool, groupId)) === 0) return await deps.exports.discard(key);
-    setTimeout(() => void deps.exports.discard(key).catch(() => undefined), ORPHANED_EXPORT_MS).unref();
-  } catch (error) {
-    deps.log.warn({ err: error, key }, "could not let go of a plan's export");
-  }
+  if (!made) return;
+  const giveUpAt = Date.now() + ORPHANED_EXPORT_MS;
+  const look = async (): Promise<void> => {
+    try {
+      if (groupId === undefined || Date.now() > giveUpAt || (await unfinishedRunCount(deps.pool, groupId)) === 0) return await deps.exports.discard(key);
+    } catch (error) {
+      deps.log.warn({ err: error, key }, "could not look at a plan's export");
+    }
+    setTimeout(() => void look(), ORPHAN_CHECK_MS).unref();
+  };
+  await look();
 }
 
 /**
