@@ -4,7 +4,7 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, startRun, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, startRun, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup } from "../../db/run-groups.js";
 import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
 import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-workspace.js";
@@ -23,6 +23,7 @@ import { projectEnv } from "../project-env.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
+import { discardWhenGroupDone } from "./export-lifetime.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
 
@@ -130,8 +131,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
       await rm(workRoot, { recursive: true, force: true });
     }
   }
-  // The group's export goes once none of its runs is left to plan (a retried run is still running).
-  if ((await unfinishedRunCount(deps.pool, run.group_id)) === 0) await deps.exports.discard(exportKey(run, job));
+  // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
+  await discardWhenGroupDone(deps, exportKey(run, job), run.group_id);
   await reportPlanGroupIfDone(deps, run.group_id, gh, stored && new Map([[run.id, stored]]));
 }
 

@@ -4,7 +4,7 @@ import { inTransaction } from "../../db/pool.js";
 import { registerDriftRepo } from "../../db/drift.js";
 import { acquireLock } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
-import { finishRun, groupRuns, unfinishedRunCount, type Run } from "../../db/runs.js";
+import { finishRun, groupRuns, type Run } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../github/commit-exports.js";
 import { fullName, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
@@ -17,6 +17,7 @@ import type { WorkerDeps } from "../deps.js";
 import { readPullInputs } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
 import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
+import { discardWhenGroupDone } from "./export-lifetime.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 
 export { PLAN_CHECK } from "./report-plan.js";
@@ -75,31 +76,16 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   }
 }
 
-/** How often an export begun for project jobs of another process looks whether their group is done, and for how long. */
-const ORPHAN_CHECK_MS = 5000;
-const ORPHANED_EXPORT_MS = 30 * 60_000;
-
 /**
- * Lets go of the export begun for the project jobs. It goes at once when no
- * job was queued or the group is done already; else when the group's last
- * job of this process is done (planProject), or, when the jobs ran in
- * another worker process, once this one sees the group done (looked at every
- * ORPHAN_CHECK_MS, for at most ORPHANED_EXPORT_MS).
+ * Lets go of the export begun for the project jobs: it goes at once when no
+ * job was queued, else once the group is done (see discardWhenGroupDone).
  */
 async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>, key: string, groupId: number | undefined): Promise<void> {
   const made = await early.catch(() => undefined);
   made?.release();
   if (!made) return;
-  const giveUpAt = Date.now() + ORPHANED_EXPORT_MS;
-  const look = async (): Promise<void> => {
-    try {
-      if (groupId === undefined || Date.now() > giveUpAt || (await unfinishedRunCount(deps.pool, groupId)) === 0) return await deps.exports.discard(key);
-    } catch (error) {
-      deps.log.warn({ err: error, key }, "could not look at a plan's export");
-    }
-    setTimeout(() => void look(), ORPHAN_CHECK_MS).unref();
-  };
-  await look();
+  if (groupId === undefined) return deps.exports.discard(key);
+  await discardWhenGroupDone(deps, key, groupId);
 }
 
 /**
