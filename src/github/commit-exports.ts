@@ -31,6 +31,8 @@ const SAFE_KEY = /^[A-Za-z0-9._-]+$/;
  */
 export class CommitExports {
   private readonly entries = new Map<string, Entry>();
+  /** Keys a discardWhen is looking at again and again: one watch per key, whoever asks. */
+  private readonly watched = new Set<string>();
 
   /** `exported` is told of every export made (plangate_commit_exports_total). */
   constructor(
@@ -81,6 +83,30 @@ export class CommitExports {
     if (entry && entry.users > 0) return;
     this.entries.delete(key);
     await rm(path.join(this.root, key), { recursive: true, force: true });
+  }
+
+  /**
+   * Removes the export of `key` once `done` says so: asked now, then (one
+   * watch per key however many callers ask) every `everyMs` while it says
+   * no, for `forMs` at most. An export a job of this process still reads
+   * stays; its job asks again when it ends.
+   */
+  async discardWhen(key: string, done: () => Promise<boolean>, watch: { everyMs: number; forMs: number; warn: (error: unknown) => void }): Promise<void> {
+    const giveUpAt = Date.now() + watch.forMs;
+    const look = async (scheduled: boolean): Promise<void> => {
+      try {
+        if (Date.now() > giveUpAt || (await done())) {
+          this.watched.delete(key);
+          return await this.discard(key);
+        }
+      } catch (error) {
+        watch.warn(error);
+      }
+      if (!scheduled && this.watched.has(key)) return; // another caller's watch looks again
+      this.watched.add(key);
+      setTimeout(() => void look(true), watch.everyMs).unref();
+    };
+    await look(false);
   }
 
   private async make(key: string, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {

@@ -8,18 +8,12 @@ const LOOK_FOR_MS = 30 * 60_000;
 /**
  * Removes this process's export `key` once the plan group has no run left
  * to plan: at once if it is done, else once this process sees it done (its
- * other runs may be planned by another worker process). An export a job of
- * this process still reads stays; that job looks again when it ends.
+ * other runs may be planned by another worker process).
  */
-export async function discardWhenGroupDone(deps: WorkerDeps, key: string, groupId: number): Promise<void> {
-  const giveUpAt = Date.now() + LOOK_FOR_MS;
-  const look = async (): Promise<void> => {
-    try {
-      if (Date.now() > giveUpAt || (await unfinishedRunCount(deps.pool, groupId)) === 0) return await deps.exports.discard(key);
-    } catch (error) {
-      deps.log.warn({ err: error, key }, "could not look at a plan group's export");
-    }
-    setTimeout(() => void look(), LOOK_EVERY_MS).unref();
-  };
-  await look();
+export function discardWhenGroupDone(deps: WorkerDeps, key: string, groupId: number): Promise<void> {
+  return deps.exports.discardWhen(key, async () => (await unfinishedRunCount(deps.pool, groupId)) === 0, {
+    everyMs: LOOK_EVERY_MS,
+    forMs: LOOK_FOR_MS,
+    warn: (error) => deps.log.warn({ err: error, key }, "could not look at a plan group's export"),
+  });
 }

@@ -72,7 +72,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   try {
     groupId = await planHead(deps, job, gh, current, fetched, exportKey);
   } finally {
-    void settleEarlyExport(deps, early, exportKey, groupId);
+    void settleEarlyExport(deps, early, exportKey, groupId).catch((error) => deps.log.warn({ err: error, key: exportKey }, "could not let go of a plan's export"));
   }
 }
 
