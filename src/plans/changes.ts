@@ -55,10 +55,11 @@ function applyMask(value: unknown, mask: Mask, stand: unknown): unknown {
   if (!mask || typeof mask !== "object") return value;
   if (Array.isArray(value)) return value.map((v, i) => applyMask(v, (mask as Mask[])[i], stand));
   if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = applyMask(v, (mask as Record<string, Mask>)[k], stand);
+    // No prototype: "__proto__" is data in a plan (JSON.parse makes it an own key), shown like any other key.
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) out[k] = applyMask(v, Object.hasOwn(mask, k) ? (mask as Record<string, Mask>)[k] : undefined, stand);
     // Unknown attributes may be absent from `after` altogether.
-    for (const [k, m] of Object.entries(mask as Record<string, Mask>)) if (!(k in out) && m === true) out[k] = stand;
+    for (const [k, m] of Object.entries(mask as Record<string, Mask>)) if (!Object.hasOwn(out, k) && m === true) out[k] = stand;
     return out;
   }
   return value;

@@ -16,9 +16,10 @@ function planned(value: unknown, unknown: Mask, sensitive: Mask): unknown {
   if (value && typeof value === "object") {
     const u = (unknown && typeof unknown === "object" ? unknown : {}) as Record<string, Mask>;
     const s = (sensitive && typeof sensitive === "object" ? sensitive : {}) as Record<string, Mask>;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = planned(v, u[k], s[k]);
-    for (const [k, m] of Object.entries(u)) if (!(k in out) && m === true) out[k] = { unknown: true };
+    // No prototype: a "__proto__" key of a planned value is a key like any other, in the fingerprint.
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) out[k] = planned(v, Object.hasOwn(u, k) ? u[k] : undefined, Object.hasOwn(s, k) ? s[k] : undefined);
+    for (const [k, m] of Object.entries(u)) if (!Object.hasOwn(out, k) && m === true) out[k] = { unknown: true };
     return out;
   }
   return value ?? null;

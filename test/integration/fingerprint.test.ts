@@ -22,6 +22,14 @@ describe("change fingerprint", () => {
     expect(changeFingerprint(realPlanJson(config("x", "other-secret")))).not.toBe(first);
   });
 
+  engineTest('a map key named "__proto__" is content like any other: changing its value changes the fingerprint', () => {
+    // A PR author's map key that a plain JavaScript object would swallow as its prototype.
+    const keyed = (value: string) => `resource "terraform_data" "m" {\n  input = { "__proto__" = "${value}", other = "same" }\n}\n`;
+    const first = changeFingerprint(realPlanJson(keyed("reviewed")));
+    expect(changeFingerprint(realPlanJson(keyed("reviewed")))).toBe(first);
+    expect(changeFingerprint(realPlanJson(keyed("swapped")))).not.toBe(first);
+  });
+
   test("independent of resource order and of plan metadata", () => {
     const rc = (address: string, input: string) => ({ address, type: "terraform_data", change: { actions: ["create"], after: { input }, after_unknown: { id: true }, after_sensitive: {} } });
     const one = { timestamp: "2026-01-01T00:00:00Z", resource_changes: [rc("a", "1"), rc("b", "2")] };

@@ -120,6 +120,14 @@ resource "terraform_data" "as_is" {}
     expect(body).toMatch(/\*\*import\*\* \(1\)\n\n🔵 ← `terraform_data.as_is`\n/);
   });
 
+  engineTest('a map key named "__proto__" and its value are shown like any other key', () => {
+    // A PR author's key that a plain JavaScript object would swallow as its prototype, hiding its value from the reviewer.
+    const body = render(realPlanJson('resource "terraform_data" "m" {\n  input = { "__proto__" = { hidden = "from-the-reviewer" }, other = "shown" }\n}\n')).join("\n");
+    expect(body).toContain("__proto__");
+    expect(body).toContain("from-the-reviewer");
+    expect(body).toContain("shown");
+  });
+
   engineTest("no changes says so", () => {
     const config = 'resource "terraform_data" "a" { input = "x" }\n';
     const body = render(realPlanJson(config, config))[0]!;
