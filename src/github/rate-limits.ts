@@ -1,4 +1,5 @@
 import { ProbotOctokit } from "probot";
+import { yieldWithoutTimers } from "./bottleneck-yield.js";
 
 /**
  * GitHub's rate limits, waited out by Octokit's throttling plugin (Probot's
@@ -19,6 +20,8 @@ const waitOut = (kind: keyof typeof RATE_LIMIT_RETRIES): Handler => (retryAfter,
   octokit.log.warn(`GitHub ${kind} rate limit on ${options.method} ${options.url}: ${retry ? `retrying in ${retryAfter} s` : "giving up"} (retry ${retryCount + 1} of ${RATE_LIMIT_RETRIES[kind]})`);
   return retry;
 };
+
+yieldWithoutTimers();
 
 /** Probot's Octokit with plangate's rate-limit handlers (they replace Probot's in every client it makes). */
 export const PlangateOctokit = ProbotOctokit.defaults((options: ConstructorParameters<typeof ProbotOctokit>[0] = {}) => ({
