@@ -4,7 +4,7 @@ import { lchown, lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
-import { SandboxCaps } from "./limits.js";
+import { SandboxCaps, type RunCaps } from "./limits.js";
 import { writeSandboxEtc, type HostEntry, type SandboxEtc } from "./sandbox-etc.js";
 
 /** A host folder (source) seen at target inside the sandbox. */
@@ -116,19 +116,27 @@ export class Sandbox {
     const binds = request.binds ?? [];
     if (this.kind !== "bwrap" && binds.some((b) => b.source !== b.target)) throw new Error("a sandbox bind to another path needs bubblewrap");
     const inWorkDir = (p: string) => p === request.workDir || p.startsWith(request.workDir + path.sep);
-    // Writable binds from inside the workspace are given away with it.
-    if (this.dropPrivileges) await this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable && !inWorkDir(b.source)).map((b) => b.source)]);
     const cwd = request.cwd ?? request.workDir;
     if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
-    // Network never means the host's: a namespace of its own whose only way out is the egress filter.
-    const egress = request.network && this.kind === "bwrap" ? await this.egress.lease(findProgram("bwrap") ?? "bwrap", this.privilegeArgs()) : undefined;
-    const env = { ...request.env, ...egress?.env, PATH: [...(request.pathPrefix ?? []), SANDBOX_PATH].join(":"), HOME: home };
-    const etc = this.kind === "bwrap" ? await this.writeEtc({ ...request, hosts: [...(request.hosts ?? []), ...(egress?.hosts ?? [])] }, home) : undefined;
-    const caps = await this.caps.start(request.workDir).catch(async (error) => {
+    // Side by side, as none needs another: the workspace given away (writable binds from inside it go with it),
+    // the network (never the host's: a namespace of its own whose only way out is the egress filter) and the run's cgroup.
+    const made = await Promise.allSettled([
+      this.dropPrivileges ? this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable && !inWorkDir(b.source)).map((b) => b.source)]) : undefined,
+      request.network && this.kind === "bwrap" ? this.egress.lease(findProgram("bwrap") ?? "bwrap", this.privilegeArgs()) : undefined,
+      this.caps.start(request.workDir),
+    ]);
+    const [given, leased, started] = made;
+    const egress = leased.status === "fulfilled" ? leased.value : undefined;
+    const undo = async (error: unknown): Promise<never> => {
       egress?.finish("");
-      await etc?.remove();
+      if (started.status === "fulfilled") await started.value.finish(undefined);
       throw error;
-    });
+    };
+    for (const step of [given, leased, started]) if (step.status === "rejected") await undo(step.reason);
+    const caps = (started as PromiseFulfilledResult<RunCaps>).value;
+    const env = { ...request.env, ...egress?.env, PATH: [...(request.pathPrefix ?? []), SANDBOX_PATH].join(":"), HOME: home };
+    // /etc is written after the workspace is given away: its files stay root's.
+    const etc = this.kind === "bwrap" ? await this.writeEtc({ ...request, hosts: [...(request.hosts ?? []), ...(egress?.hosts ?? [])] }, home).catch(undo) : undefined;
     const inner = etc ? [...this.bwrapArgs(request, env, etc, egress), "--", ...(egress?.command(request.command) ?? request.command)] : request.command;
     const argv = [...(egress?.prefix ?? []), ...caps.enterArgs(), ...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
     const stop = new AbortController();
@@ -150,7 +158,7 @@ export class Sandbox {
     } finally {
       const refused = egress?.finish(result?.output ?? "") ?? [];
       if (result && refused.length) result.problems.push(...refused);
-      exceeded = await caps.finish(result).finally(() => etc?.remove());
+      [exceeded] = await Promise.all([caps.finish(result), etc?.remove()]);
     }
     // A run over a cap never counts as a success, even when its program ignored the loss of a child.
     return exceeded.length ? { ...result, exitCode: result.exitCode === 0 ? 1 : result.exitCode, problems: [...result.problems, ...exceeded] } : result;
