@@ -61,9 +61,11 @@ export function auditHash(prevHash: string, row: AuditRowContent): string {
  */
 export async function appendAuditEvent(tx: Queryable, event: AuditEvent): Promise<number> {
   await tx.query("select pg_advisory_xact_lock($1)", [AUDIT_CHAIN_LOCK]);
-  const last = await tx.query<{ hash: string }>("select hash from audit_events order by id desc limit 1");
-  const prevHash = last.rows[0]?.hash ?? GENESIS_HASH;
-  const { rows } = await tx.query<{ id: number }>("select nextval('audit_events_id_seq')::bigint as id");
+  // After the lock, in a statement of its own: it sees the event a transaction that held the lock before committed.
+  const { rows } = await tx.query<{ hash: string | null; id: number }>(
+    "select (select hash from audit_events order by id desc limit 1) as hash, nextval('audit_events_id_seq')::bigint as id",
+  );
+  const prevHash = rows[0]!.hash ?? GENESIS_HASH;
   const row: AuditRowContent = {
     id: rows[0]!.id,
     created_at: new Date().toISOString(),
