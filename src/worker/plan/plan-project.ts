@@ -109,31 +109,37 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   const gh = await deps.github.forInstallation(job.installationId);
   // The changes this job stored, handed to the report rather than read back.
   let stored: PlanChanges | undefined;
-  if (started) {
-    const workRoot = path.join(deps.dataDir, "runs", String(run.id));
-    try {
-      // Plans and applies of one project never overlap, whichever process runs them.
-      const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
-      let overheadSeen = false;
-      const started = () => {
-        if (overheadSeen) return;
-        overheadSeen = true;
-        deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
-      };
-      const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
-      timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
-      if (outcome !== "expanded") stored = await recordOutcome(deps, run, outcome);
-    } catch (error) {
-      if (attempt.number < attempt.max) throw error;
-      deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
-      await recordOutcome(deps, run, { stage: "plangate", message: failureText(deps, { kind: "system", message: (error as Error).message }) });
-    } finally {
-      await rm(workRoot, { recursive: true, force: true });
-    }
+  const workRoot = path.join(deps.dataDir, "runs", String(run.id));
+  try {
+    if (started) stored = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart);
+    // The comment is what the PR's author waits for: the clean-up below comes after it.
+    await reportPlanGroupIfDone(deps, run.group_id, gh, stored && new Map([[run.id, stored]]));
+  } finally {
+    // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
+    await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id)]);
   }
-  // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
-  await discardWhenGroupDone(deps, exportKey(run, job), run.group_id);
-  await reportPlanGroupIfDone(deps, run.group_id, gh, stored && new Map([[run.id, stored]]));
+}
+
+/** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
+async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number): Promise<PlanChanges | undefined> {
+  try {
+    // Plans and applies of one project never overlap, whichever process runs them.
+    const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
+    let overheadSeen = false;
+    const started = () => {
+      if (overheadSeen) return;
+      overheadSeen = true;
+      deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
+    };
+    const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
+    timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
+    return outcome === "expanded" ? undefined : await recordOutcome(deps, run, outcome);
+  } catch (error) {
+    if (attempt.number < attempt.max) throw error;
+    deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
+    await recordOutcome(deps, run, { stage: "plangate", message: failureText(deps, { kind: "system", message: (error as Error).message }) });
+    return undefined;
+  }
 }
 
 /** Stores a project's result; returns the changes of a plan it stored. */
