@@ -43,6 +43,8 @@ export interface GitHub {
   /** The user's permission on the repository (collaborator permission API). */
   permissionOf(repo: RepoRef, user: string): Promise<Permission>;
   getPull(repo: RepoRef, pullNumber: number): Promise<PullRequestInfo>;
+  /** The commit a branch points at now (git ref API). */
+  branchSha(repo: RepoRef, branch: string): Promise<string>;
   listReviews(repo: RepoRef, pullNumber: number): Promise<Review[]>;
   /** Whether the user is an active member of the team (org/slug) of the repository's owner. */
   isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean>;

@@ -123,6 +123,12 @@ class OctokitGitHub implements GitHub {
     };
   }
 
+  async branchSha(repo: RepoRef, branch: string): Promise<string> {
+    const { data } = await this.octokit.rest.git.getRef({ owner: repo.owner, repo: repo.name, ref: `heads/${branch}` });
+    if (data.object.type !== "commit") throw new Error(`branch ${branch} of ${repo.owner}/${repo.name} does not point at a commit`);
+    return data.object.sha;
+  }
+
   async listReviews(repo: RepoRef, pullNumber: number): Promise<Review[]> {
     const reviews = await this.octokit.paginate(this.octokit.rest.pulls.listReviews, { owner: repo.owner, repo: repo.name, pull_number: pullNumber, per_page: 100 });
     return reviews.map((r) => ({ user: r.user?.login ?? "", state: r.state, commitId: r.commit_id ?? "", submittedAt: r.submitted_at ?? "" }));

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { execute } from "../engines/exec.js";
 import { scrubCheckout } from "../engines/scrub.js";
+import { CommitReader } from "./commit-reader.js";
 import type { RepoRef } from "./github.js";
 
 const GIT_TIMEOUT_MS = 10 * 60_000;
@@ -70,27 +70,14 @@ export class RepoMirrors {
    * branch's rules: read there, never from the PR).
    */
   async branchHead(repo: RepoRef, branch: string, token: () => Promise<string>): Promise<{ mirror: string; sha: string }> {
-    const { mirror, branchSha } = await this.fetchCommitAndBranch(repo, undefined, branch, token);
-    return { mirror, sha: branchSha };
-  }
-
-  /**
-   * A commit and the current head of a branch, in one fetch: a PR's head and
-   * its base branch, whose rules apply. The commit is asked for even when the
-   * mirror holds it (the branch is fetched anyway; asking first costs a spawn).
-   */
-  async fetchCommitAndBranch(repo: RepoRef, sha: string | undefined, branch: string, token: () => Promise<string>): Promise<{ mirror: string; branchSha: string }> {
     if (!SAFE_BRANCH.test(branch) || branch.split("/").some((part) => part === ".." || part.startsWith(".") || part.endsWith(".lock"))) {
       throw new Error(`refusing unexpected branch name: ${branch}`);
     }
-    if (sha !== undefined && !SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
     const dir = await this.mirrorDir(repo);
     const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
-    const refspecs = [`+refs/heads/${branch}:refs/plangate/heads/${branch}`];
-    if (sha !== undefined) refspecs.unshift(`+${sha}:refs/plangate/${sha}`);
-    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...refspecs], await token());
+    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
     const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
-    return { mirror: dir, branchSha: output.trim() };
+    return { mirror: dir, sha: output.trim() };
   }
 
   /** The first parent of a commit (for a merge: the base branch as it stood before the PR landed). */
@@ -111,29 +98,25 @@ export class RepoMirrors {
     return { code: result.exitCode, output: result.output };
   }
 
-  /** Every file path in the tree of `sha`. */
-  async listFiles(mirror: string, sha: string): Promise<string[]> {
-    const { output } = await this.gitIn(mirror, ["ls-tree", "-r", "-z", "--name-only", sha]);
-    return output.split("\0").filter(Boolean);
+  /** A reader of the repository's mirror (one process for many reads): close it when done. */
+  async reader(repo: RepoRef): Promise<{ mirror: string; reader: CommitReader }> {
+    const mirror = await this.mirrorDir(repo);
+    return { mirror, reader: new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS) };
   }
 
-  /** A file's text at `sha`, or undefined when it does not exist there. */
-  async readFile(mirror: string, sha: string, file: string): Promise<string | undefined> {
-    const { code, output } = await this.gitIn(mirror, ["cat-file", "-p", `${sha}:${file}`], [0, 128]);
-    return code === 0 ? output : undefined;
-  }
-
-  /** Lines of terraform files at `sha` that set a module `source` (for local module detection). */
-  async moduleSourceLines(mirror: string, sha: string): Promise<{ file: string; text: string }[]> {
-    const { output } = await this.gitIn(mirror, ["grep", "-z", "-E", "^\\s*source\\s*=", sha, "--", "*.tf"], [0, 1]);
-    // -z output: "<sha>:<file>\0<text>\n"
-    return output
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => {
-        const [where = "", text = ""] = line.split("\0");
-        return { file: where.slice(sha.length + 1), text };
-      });
+  /**
+   * Makes sure the mirror holds every commit of `shas`, in one fetch of
+   * exactly those it lacks (asking for commits by id, git lists no refs:
+   * one request fewer than fetching a branch).
+   */
+  async fetchCommits(repo: RepoRef, shas: string[], reader: CommitReader, token: () => Promise<string>): Promise<void> {
+    for (const sha of shas) if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+    const dir = await this.mirrorDir(repo);
+    const held = await Promise.all(shas.map((sha) => reader.holds(sha)));
+    const missing = [...new Set(shas.filter((_, i) => !held[i]))];
+    if (!missing.length) return;
+    const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
+    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...missing.map((sha) => `+${sha}:refs/plangate/${sha}`)], await token());
   }
 
   /**
@@ -143,30 +126,32 @@ export class RepoMirrors {
    * unwritable, as it is extracted.
    */
   async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>, options: { readOnly?: boolean } = {}): Promise<string[]> {
-    const mirror = await this.ensureCommit(repo, sha, token);
+    if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+    const mirror = await this.mirrorDir(repo);
+    const readOnly = !!options.readOnly && process.getuid?.() === 0;
     await mkdir(into, { recursive: true });
-    const readOnly = options.readOnly && process.getuid?.() === 0;
-    // root ignores the missing write bits while extracting and scrubbing; the sandbox's user (nobody) does not.
-    const extract = readOnly ? ["/bin/sh", "-c", 'umask 0222 && exec tar -x --no-same-owner --no-same-permissions -C "$1"', "extract", into] : ["tar", "-x", "-C", into];
-    await new Promise<void>((resolve, reject) => {
-      const archive = spawn("git", [`--git-dir=${mirror}`, "archive", "--format=tar", sha], { env: this.gitEnv(), stdio: ["ignore", "pipe", "pipe"] });
-      const tar = spawn(extract[0]!, extract.slice(1), { stdio: ["pipe", "ignore", "pipe"] });
-      let errors = "";
-      archive.stderr.on("data", (d: Buffer) => (errors += d));
-      tar.stderr.on("data", (d: Buffer) => (errors += d));
-      archive.stdout.pipe(tar.stdin);
-      let pending = 2;
-      const done = (code: number | null) => {
-        if (code !== 0) errors ||= `exit ${code}`;
-        if (--pending === 0) (errors ? reject(new Error(`checkout of ${sha} failed: ${errors.trim()}`)) : resolve());
-      };
-      archive.on("close", done);
-      tar.on("close", done);
-      archive.on("error", reject);
-      tar.on("error", reject);
-    });
+    // Usually the commit is in the mirror already (a plan fetched it): asking first would cost a spawn, so a failure asks.
+    const first = await this.extract(mirror, sha, into, readOnly);
+    if (first.exitCode !== 0) {
+      await rm(into, { recursive: true, force: true });
+      await mkdir(into, { recursive: true });
+      await this.ensureCommit(repo, sha, token);
+      const again = await this.extract(mirror, sha, into, readOnly);
+      if (again.exitCode !== 0) throw new Error(`checkout of ${sha} failed: ${again.output.trim() || `exit ${again.exitCode}`}`);
+    }
     const scrubbed = await scrubCheckout(into);
     if (readOnly) await chmod(into, 0o555);
     return scrubbed;
+  }
+
+  /**
+   * `git archive | tar -x` in one spawn (bash for pipefail: a failed archive
+   * fails the pipeline). `readOnly`: root ignores the missing write bits
+   * while extracting and scrubbing; the sandbox's user (nobody) does not.
+   */
+  private extract(mirror: string, sha: string, into: string, readOnly: boolean) {
+    const extract = readOnly ? "umask 0222; tar -x --no-same-owner --no-same-permissions" : "tar -x";
+    const script = `set -o pipefail; git --git-dir="$1" archive --format=tar "$2" | { ${extract} -C "$3"; }`;
+    return execute({ argv: ["/bin/bash", "-c", script, "checkout", mirror, sha, into], cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
   }
 }

@@ -127,6 +127,19 @@ describe("monorepo without a config file", () => {
 });
 
 describe(".plangate.yml", () => {
+  test("a .plangate.yml too large to read fails plangate/plan saying so, without reading it", async () => {
+    // A hostile PR's 9 MiB config: refused by its size before any of it is read into memory.
+    const huge = `version: 1\n# ${"x".repeat(9 * 1024 * 1024)}\n`;
+    const { sha, number } = await openPr({ ".plangate.yml": huge }, ["c/main.tf"]);
+    const check = await completedPlan(sha);
+    expect(check.conclusion).toBe("failure");
+    expect(check.output?.title).toBe(".plangate.yml is invalid");
+    expect(lastComment(number)).toContain(`.plangate.yml is ${huge.length} bytes; plangate reads files of at most 8388608 bytes`);
+    expect(await plannedProjects(sha)).toEqual([]);
+    await queueDrained(h.db);
+    expect((await audit(sha)).map((a) => a.action)).toEqual(["config.invalid"]);
+  });
+
   test("a YAML syntax error fails plangate/plan with the file, line and column", async () => {
     const { sha, number } = await openPr({ ".plangate.yml": "version: 1\nprojects:\n  - dir: [c\n" }, ["c/main.tf"]);
     const check = await completedPlan(sha);

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { createPublicKey, verify as verifySignature } from "node:crypto";
 import { mkdtempSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -107,6 +108,15 @@ export class FakeGitHub {
       const permission = this.permissions.get(`${o}/${r}:${user}`);
       if (!permission) return [404, { message: "Not Found" }];
       return [200, { permission: permission === "maintain" ? "write" : permission, role_name: permission, user: { login: user } }];
+    });
+    // A branch's head, read from the real repository the fake serves over git (its ref files: as quick as GitHub's answer, no spawn).
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/git\/ref\/(.+)$/, async (req, [o, r, ref]) => {
+      this.requireInstallationToken(req);
+      const name = decodeURIComponent(ref!);
+      if (!/^heads\/[A-Za-z0-9._/-]+$/.test(name) || name.includes("..")) throw new Unexpected(`unexpected ref ${name}`);
+      const sha = await refSha(path.join(this.gitRoot, o!, `${r}.git`), `refs/${name}`);
+      if (!sha) return [404, { message: "Not Found" }];
+      return [200, { ref: `refs/${name}`, object: { sha, type: "commit", url: "" } }];
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/, (req, [o, r, n]) => {
       this.requireInstallationToken(req);
@@ -426,6 +436,14 @@ export class FakeGitHub {
 }
 
 class Unexpected extends Error {}
+
+/** A ref's commit in a bare repository: its loose ref file, else its line in packed-refs. */
+async function refSha(gitDir: string, ref: string): Promise<string | undefined> {
+  const loose = await readFile(path.join(gitDir, ref), "utf8").catch(() => undefined);
+  if (loose) return loose.trim();
+  const packed = await readFile(path.join(gitDir, "packed-refs"), "utf8").catch(() => "");
+  return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0];
+}
 
 function readBody(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {

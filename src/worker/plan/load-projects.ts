@@ -1,7 +1,8 @@
+import { FileTooLarge, type CommitReader, type TreeFile } from "../../github/commit-reader.js";
 import type { RepoRef } from "../../github/github.js";
 import type { RepoMirrors } from "../../github/repo-mirror.js";
 import { discoverProjects } from "../../projects/discover.js";
-import { allModuleDirs, localModuleCalls } from "../../projects/modules.js";
+import { allModuleDirs, localModuleCalls, type ModuleSourceLine } from "../../projects/modules.js";
 import { CONFIG_FILE, loadRepoConfig, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { RepoConfig } from "../../settings/repo-config.js";
 import type { BaseRules } from "../../settings/rules.js";
@@ -10,53 +11,102 @@ export type LoadedProjects =
   | { ok: true; config: RepoConfig; moduleCalls: Map<string, Set<string>> }
   | { ok: false; problems: ConfigProblem[] };
 
+export interface PullInputs {
+  loaded: LoadedProjects;
+  base: BaseRules;
+}
+
+/** Runs `read` over a reader of the repository's mirror, closed afterwards. */
+async function withReader<T>(mirrors: RepoMirrors, repo: RepoRef, read: (reader: CommitReader) => Promise<T>): Promise<T> {
+  const { reader } = await mirrors.reader(repo);
+  try {
+    return await read(reader);
+  } finally {
+    reader.close();
+  }
+}
+
 /**
  * The repository's projects at `sha`: .plangate.yml's list when it has one,
  * else discovered projects (a file with only `defaults:` or `policies:` still
  * discovers).
  */
 export async function loadProjects(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<LoadedProjects> {
-  return projectsAt(mirrors, await mirrors.ensureCommit(repo, sha, token), sha);
+  return withReader(mirrors, repo, async (reader) => {
+    await mirrors.fetchCommits(repo, [sha], reader, token);
+    return projectsAt(reader, sha);
+  });
 }
 
 /**
- * A PR's projects at its head and the rules of its base branch as it stands
- * now (never the PR's), from one fetch of both.
+ * A PR's projects at its head and the rules of its base branch at `baseSha`
+ * (its head as GitHub has it now, never the PR's), after one fetch of
+ * whichever of the two the mirror lacks.
  */
-export async function loadPullInputs(mirrors: RepoMirrors, repo: RepoRef, headSha: string, baseBranch: string, token: () => Promise<string>): Promise<PullInputs> {
-  return readPullInputs(mirrors, await mirrors.fetchCommitAndBranch(repo, headSha, baseBranch, token), headSha);
+export async function loadPullInputs(mirrors: RepoMirrors, repo: RepoRef, headSha: string, baseSha: string, token: () => Promise<string>): Promise<PullInputs> {
+  return withReader(mirrors, repo, async (reader) => {
+    await mirrors.fetchCommits(repo, [headSha, baseSha], reader, token);
+    return readPullInputs(reader, headSha, baseSha);
+  });
 }
 
-export interface PullInputs {
-  loaded: LoadedProjects;
-  base: BaseRules;
-}
-
-/** loadPullInputs once the fetch is done (RepoMirrors.fetchCommitAndBranch). */
-export async function readPullInputs(mirrors: RepoMirrors, fetched: { mirror: string; branchSha: string }, headSha: string): Promise<PullInputs> {
-  const [loaded, base] = await Promise.all([projectsAt(mirrors, fetched.mirror, headSha), rulesAt(mirrors, fetched.mirror, fetched.branchSha)]);
+/** loadPullInputs once both commits are in the mirror. */
+export async function readPullInputs(reader: CommitReader, headSha: string, baseSha: string): Promise<PullInputs> {
+  const [loaded, base] = await Promise.all([projectsAt(reader, headSha), rulesAt(reader, baseSha)]);
   return { loaded, base };
 }
 
-async function projectsAt(mirrors: RepoMirrors, mirror: string, sha: string): Promise<LoadedProjects> {
-  // Three reads of the same commit, side by side (the file list is needed only to discover projects, but costs no wait).
-  const [sources, text, files] = await Promise.all([mirrors.moduleSourceLines(mirror, sha), mirrors.readFile(mirror, sha, CONFIG_FILE), mirrors.listFiles(mirror, sha)]);
-  const moduleCalls = localModuleCalls(sources);
+/** The config's text at `sha`; a file too large to read is a problem of the config. */
+async function configText(reader: CommitReader, sha: string): Promise<string | undefined | ConfigProblem> {
+  try {
+    return await reader.text(sha, CONFIG_FILE);
+  } catch (error) {
+    if (error instanceof FileTooLarge) return { line: 1, column: 1, message: error.message };
+    throw error;
+  }
+}
+
+async function projectsAt(reader: CommitReader, sha: string): Promise<LoadedProjects> {
+  const [text, files] = await Promise.all([configText(reader, sha), reader.files(sha)]);
+  if (typeof text === "object") return { ok: false, problems: [text] };
+  const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files));
   const loaded = text === undefined ? undefined : loadRepoConfig(text);
   if (loaded && !loaded.ok) return loaded;
   if (loaded?.config.projects.length) return { ok: true, config: loaded.config, moduleCalls };
-  const projects = discoverProjects(files, allModuleDirs(moduleCalls));
+  const projects = discoverProjects(files.map((f) => f.path), allModuleDirs(moduleCalls));
   return { ok: true, config: { fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [], defaults: loaded?.config.defaults }, moduleCalls };
+}
+
+const MODULE_SOURCE = /^\s*source\s*=/;
+const REGULAR_FILE = /^100(644|755)$/;
+
+/** Lines of the commit's terraform files that set a module `source` (for local module detection); binary files are skipped, as git grep does. */
+async function moduleSourceLines(reader: CommitReader, files: TreeFile[]): Promise<ModuleSourceLine[]> {
+  const terraform = files.filter((f) => f.path.endsWith(".tf") && REGULAR_FILE.test(f.mode));
+  const bodies = await Promise.all(terraform.map((f) => reader.blob(f.oid, f.path)));
+  return terraform.flatMap((f, i) => {
+    const body = bodies[i]!;
+    if (body.subarray(0, 8000).includes(0)) return [];
+    return body
+      .toString("utf8")
+      .split("\n")
+      .filter((line) => MODULE_SOURCE.test(line))
+      .map((text) => ({ file: f.path, text }));
+  });
 }
 
 /** The rules of the base branch at `sha` (its .plangate.yml), never of the PR. */
 export async function loadBaseRules(mirrors: RepoMirrors, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<BaseRules> {
-  return rulesAt(mirrors, await mirrors.ensureCommit(repo, sha, token), sha);
+  return withReader(mirrors, repo, async (reader) => {
+    await mirrors.fetchCommits(repo, [sha], reader, token);
+    return rulesAt(reader, sha);
+  });
 }
 
-async function rulesAt(mirrors: RepoMirrors, mirror: string, sha: string): Promise<BaseRules> {
-  const text = await mirrors.readFile(mirror, sha, CONFIG_FILE);
+async function rulesAt(reader: CommitReader, sha: string): Promise<BaseRules> {
+  const text = await configText(reader, sha);
   if (text === undefined) return { sha, state: "none" };
+  if (typeof text === "object") return { sha, state: "invalid" };
   const loaded = loadRepoConfig(text);
   return loaded.ok ? { sha, state: "file", config: loaded.config } : { sha, state: "invalid" };
 }
@@ -64,5 +114,5 @@ async function rulesAt(mirrors: RepoMirrors, mirror: string, sha: string): Promi
 /** The rules of a branch as it stands now: its head is fetched, then its .plangate.yml read. */
 export async function loadBranchRules(mirrors: RepoMirrors, repo: RepoRef, branch: string, token: () => Promise<string>): Promise<BaseRules> {
   const head = await mirrors.branchHead(repo, branch, token);
-  return rulesAt(mirrors, head.mirror, head.sha); // just fetched: no need to look for the commit again
+  return withReader(mirrors, repo, (reader) => rulesAt(reader, head.sha));
 }

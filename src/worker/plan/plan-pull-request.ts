@@ -14,7 +14,7 @@ import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
-import { readPullInputs } from "./load-projects.js";
+import { readPullInputs, type PullInputs } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
 import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
@@ -51,7 +51,11 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const gh = await deps.github.forInstallation(job.pull.installationId);
   const token = () => gh.cloneToken();
   // The PR as it is now first: events arrive late and out of order, and a head the PR has left is not fetched at all.
-  const current = await gh.getPull(repo, job.pull.number);
+  // Beside it, the base branch's head (whose rules apply) when the event names the branch.
+  const pulled = gh.getPull(repo, job.pull.number);
+  const baseAsked = job.pull.baseRef === undefined ? undefined : gh.branchSha(repo, job.pull.baseRef);
+  baseAsked?.catch(() => undefined); // thrown where it is awaited
+  const current = await pulled;
   if (current.state !== "open") {
     deps.log.info({ sha: job.pull.headSha, state: current.state }, "not planned: the PR is closed");
     return;
@@ -63,16 +67,24 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
     return;
   }
-  const fetched = deps.mirrors.fetchCommitAndBranch(repo, current.headSha, job.pull.baseRef ?? current.baseRef, token);
-  // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
-  const exportKey = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
-  const early = fetched.then(() => deps.exports.acquire(exportKey, repo, current.headSha, token));
-  early.catch(() => undefined); // the project jobs make it again
+  // One reader of the mirror for every read of this plan, started while the base branch's head is asked for.
+  const { reader } = await deps.mirrors.reader(repo);
   let groupId: number | undefined;
+  let early: { key: string; made: Promise<CommitExport> } | undefined;
   try {
-    groupId = await planHead(deps, job, gh, current, fetched, exportKey);
+    const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
+    const fetched = deps.mirrors.fetchCommits(repo, [current.headSha, baseSha], reader, token);
+    // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
+    const key = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
+    early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token)) };
+    early.made.catch(() => undefined); // the project jobs make it again
+    groupId = await planHead(deps, job, gh, current, fetched.then(() => readPullInputs(reader, current.headSha, baseSha)), key);
   } finally {
-    void settleEarlyExport(deps, early, exportKey, groupId).catch((error) => deps.log.warn({ err: error, key: exportKey }, "could not let go of a plan's export"));
+    reader.close();
+    if (early) {
+      const { key, made } = early;
+      void settleEarlyExport(deps, made, key, groupId).catch((error) => deps.log.warn({ err: error, key }, "could not let go of a plan's export"));
+    }
   }
 }
 
@@ -94,9 +106,9 @@ async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>,
  * PR: DESIGN.md section 2), selects the projects and queues their jobs.
  * Returns the plan group when project jobs were queued.
  */
-async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHub, current: PullRequestInfo, fetched: Promise<{ mirror: string; branchSha: string }>, exportKey: string): Promise<number | undefined> {
+async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHub, current: PullRequestInfo, inputs: Promise<PullInputs>, exportKey: string): Promise<number | undefined> {
   const repo = { owner: job.pull.owner, name: job.pull.repo };
-  const [{ loaded, base }, changed] = await Promise.all([fetched.then((f) => readPullInputs(deps.mirrors, f, current.headSha)), gh.listPullFiles(repo, job.pull.number)]);
+  const [{ loaded, base }, changed] = await Promise.all([inputs, gh.listPullFiles(repo, job.pull.number)]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
   const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef };
   if (!loaded.ok) {
@@ -123,7 +135,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     }
     return undefined;
   }
-  const group = await inTransaction(deps.pool, async (tx) => {
+  const { group, queuedAny } = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
       tx,
       {
@@ -134,20 +146,18 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: effectiveRules(base, p, loaded.config.projectsListed).rules })),
     );
     if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
-    return created.group;
-  });
-  const queuedAny = await inTransaction(deps.pool, async (tx) => {
-    const queued = (await groupRuns(tx, group.id)).filter((r) => r.status === "queued");
+    // The jobs are queued with the group they plan: both or neither.
+    const queued = (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
     for (const run of queued) {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
-      await enqueue(tx, { task: TASKS.planProject, payload, queueName: projectQueue(group.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3 });
+      await enqueue(tx, { task: TASKS.planProject, payload, queueName: projectQueue(created.group.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3 });
     }
     // The comment is the plan's first GitHub write; `plangate/plan` shows "in progress" only for a plan that takes a while.
     if (queued.length) {
-      const payload: OpenPlanCheckPayload = { groupId: group.id, installationId: pull.installationId };
-      await enqueue(tx, { task: TASKS.openPlanCheck, payload, jobKey: `open-plan-check:${group.id}`, runAt: new Date(Date.now() + PLAN_CHECK_AFTER_MS), maxAttempts: 3 });
+      const payload: OpenPlanCheckPayload = { groupId: created.group.id, installationId: pull.installationId };
+      await enqueue(tx, { task: TASKS.openPlanCheck, payload, jobKey: `open-plan-check:${created.group.id}`, runAt: new Date(Date.now() + PLAN_CHECK_AFTER_MS), maxAttempts: 3 });
     }
-    return queued.length > 0;
+    return { group: created.group, queuedAny: queued.length > 0 };
   });
   // When every project was refused for a lock, nothing else will report.
   await reportPlanGroupIfDone(deps, group.id, gh);
