@@ -39,7 +39,9 @@ describe("terraform driver", () => {
 
   engineTest("a deadline shorter than terraform needs ends in a timed-out failure", async () => {
     const outcome = await terraformPlan(await job({ "stack/main.tf": 'resource "terraform_data" "x" {}\n' }, { timeoutMs: 1 }));
-    expect(outcome).toMatchObject({ ok: false, stage: "init", timedOut: true });
+    expect(outcome).toMatchObject({ ok: false, timedOut: true });
+    // The step the deadline caught: init when the 1 ms timer fires on time, a later one when a loaded machine runs it late.
+    expect(["init", "plan", "show"]).toContain(!outcome.ok && outcome.stage);
   });
 
   engineTest("a non-default workspace is created when missing and selected for the plan", async () => {
