@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setOwn } from "../plans/own-key.js";
 
 /** A key an object orders before all others whatever its insertion order (an array index): JSON.stringify cannot sort it. */
 const INDEX_LIKE = /^\d+$/;
@@ -15,9 +16,8 @@ function sortKeys(_key: string, value: unknown): unknown {
     if (i > 0 && keys[i - 1]! > keys[i]!) sorted = false;
   }
   if (sorted) return value;
-  // No prototype: a "__proto__" key (JSON.parse makes it an own key) stays a key.
-  const out = Object.create(null) as Record<string, unknown>;
-  for (const key of keys.sort()) out[key] = (value as Record<string, unknown>)[key];
+  const out: Record<string, unknown> = {};
+  for (const key of keys.sort()) setOwn(out, key, (value as Record<string, unknown>)[key]);
   return out;
 }
 

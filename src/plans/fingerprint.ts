@@ -1,4 +1,5 @@
 import { canonicalJson, sha256Hex } from "../audit/canonical.js";
+import { setOwn } from "./own-key.js";
 
 type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
 
@@ -16,10 +17,9 @@ function planned(value: unknown, unknown: Mask, sensitive: Mask): unknown {
   if (value && typeof value === "object") {
     const u = (unknown && typeof unknown === "object" ? unknown : {}) as Record<string, Mask>;
     const s = (sensitive && typeof sensitive === "object" ? sensitive : {}) as Record<string, Mask>;
-    // No prototype: a "__proto__" key of a planned value is a key like any other, in the fingerprint.
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(value)) out[k] = planned(v, Object.hasOwn(u, k) ? u[k] : undefined, Object.hasOwn(s, k) ? s[k] : undefined);
-    for (const [k, m] of Object.entries(u)) if (!Object.hasOwn(out, k) && m === true) out[k] = { unknown: true };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, planned(v, Object.hasOwn(u, k) ? u[k] : undefined, Object.hasOwn(s, k) ? s[k] : undefined));
+    for (const [k, m] of Object.entries(u)) if (!Object.hasOwn(out, k) && m === true) setOwn(out, k, { unknown: true });
     return out;
   }
   return value ?? null;

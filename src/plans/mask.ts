@@ -1,3 +1,5 @@
+import { setOwn } from "./own-key.js";
+
 export const MASK = "***";
 const MIN_SECRET_LENGTH = 4;
 /** Encoded forms shorter than this are not masked on their own (too likely to hit innocent text). */
@@ -72,9 +74,8 @@ export function maskDeep<T>(value: T, mask: Masker): T {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(value)) {
       const masked = maskDeep((value as Record<string, unknown>)[key], mask);
-      // "__proto__" is data in a plan (JSON.parse makes it an own key): define it, never assign it.
-      if (key === "__proto__") Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
-      else out[mask(key)] = masked;
+      // A key can hold a secret too; "__proto__" holds none.
+      setOwn(out, key === "__proto__" ? key : mask(key), masked);
     }
     return out as T;
   }
