@@ -11,9 +11,17 @@ export interface GroupResults {
   changes: Map<number, PlanChanges>;
 }
 
-/** `known`: changes this process has just stored (a large plan's are not read back from Postgres). */
-export async function loadGroupResults(db: Queryable, groupId: number, known: ReadonlyMap<number, PlanChanges> = new Map()): Promise<GroupResults> {
-  const changes = await groupChanges(db, groupId, [...known.keys()]);
+/**
+ * `known`: changes this process has just stored (a large plan's are not read
+ * back from Postgres). `forComment`: the group is at hand, and only failed
+ * runs' output is read (the plan comment shows no other).
+ */
+export async function loadGroupResults(db: Queryable, groupId: number, known: ReadonlyMap<number, PlanChanges> = new Map(), forComment?: { group: RunGroup }): Promise<GroupResults> {
+  const [changes, group, runs] = await Promise.all([
+    groupChanges(db, groupId, [...known.keys()]),
+    forComment?.group ?? getGroup(db, groupId),
+    leafRuns(db, groupId, forComment ? "failed" : "all"),
+  ]);
   for (const [runId, stored] of known) changes.set(runId, stored);
-  return { group: await getGroup(db, groupId), runs: await leafRuns(db, groupId), changes };
+  return { group, runs, changes };
 }

@@ -87,8 +87,18 @@ export async function headRuns(db: Queryable, group: RunGroup): Promise<Run[]> {
 }
 
 /** The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs. */
-export async function leafRuns(db: Queryable, groupId: number): Promise<Run[]> {
-  const all = await groupRuns(db, groupId);
+/** Every column of runs but the output: a plan's output is megabytes for thousands of resources. */
+const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, created_at, started_at, finished_at";
+
+/**
+ * The group's runs that are not a cdktf program's synth (its stacks are runs of their own).
+ * `output: "failed"` reads the output of runs that failed only (what the plan comment shows: a failure's output).
+ */
+export async function leafRuns(db: Queryable, groupId: number, output: "all" | "failed" = "all"): Promise<Run[]> {
+  const all =
+    output === "all"
+      ? await groupRuns(db, groupId)
+      : (await db.query<Run>(`select ${COLUMNS_BUT_OUTPUT}, case when error is not null then output end as output from runs where group_id = $1 order by project, workspace`, [groupId])).rows;
   const parents = new Set(all.map((r) => r.parent_run_id).filter((id) => id !== null));
   return all.filter((r) => !parents.has(r.id));
 }
@@ -115,15 +125,20 @@ export async function startRun(db: Queryable, id: number): Promise<boolean> {
 export async function finishRun(
   db: Queryable,
   id: number,
-  result: { status: "succeeded" | "failed"; summary?: PlanChanges["counts"]; output: string; error?: RunFailure },
+  result: { status: "succeeded" | "failed"; summary?: PlanChanges["counts"]; output?: string; error?: RunFailure },
 ): Promise<void> {
-  await db.query("update runs set status = $2, summary = $3, output = $4, error = $5, finished_at = now() where id = $1", [
+  await db.query("update runs set status = $2, summary = $3, output = coalesce($4, output), error = $5, finished_at = now() where id = $1", [
     id,
     result.status,
     result.summary ? JSON.stringify(result.summary) : null,
-    result.output,
+    result.output ?? null,
     result.error ? JSON.stringify(result.error) : null,
   ]);
+}
+
+/** A finished run's output, stored after the fact (a successful plan's: once its comment is posted). */
+export async function storeRunOutput(db: Queryable, id: number, output: string): Promise<void> {
+  await db.query("update runs set output = $2 where id = $1", [id, output]);
 }
 
 /** The group's runs still queued end as `status` (denied: nothing applied; skipped: an earlier project failed). */

@@ -25,7 +25,7 @@ describe("plangate CLI", () => {
     chmodSync(dataDir, 0o755);
     const first = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
     expect(first.stderr).toBe("");
-    expect(first).toMatchObject({ code: 0, stdout: "applied: 001_initial.sql, 002_approvals_locks_applies.sql, 003_policies.sql, 004_trust_model.sql, 005_apply_path.sql, 006_drift.sql, 007_sessions.sql, 008_plans_changes_json.sql\n" });
+    expect(first).toMatchObject({ code: 0, stdout: "applied: 001_initial.sql, 002_approvals_locks_applies.sql, 003_policies.sql, 004_trust_model.sql, 005_apply_path.sql, 006_drift.sql, 007_sessions.sql, 008_plans_changes_json.sql, 009_lz4_large_values.sql\n" });
     const again = await plangate(["migrate"], { DATABASE_URL: undefined, PLANGATE_DATA_DIR: dataDir });
     expect(again).toMatchObject({ code: 0, stdout: "database is up to date\n" });
   });

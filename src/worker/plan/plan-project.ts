@@ -4,12 +4,12 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, startRun, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup } from "../../db/run-groups.js";
 import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
 import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-workspace.js";
 import { failureMessage, terraformPlan, type PlanOutcome } from "../../engines/terraform.js";
-import type { GitHub } from "../../github/github.js";
+import type { GitHub, MarkedComments } from "../../github/github.js";
 import type { PlanProjectPayload } from "../../jobs/jobs.js";
 import { parsePlanChanges, type PlanChanges } from "../../plans/changes.js";
 import { changeFingerprint } from "../../plans/fingerprint.js";
@@ -23,6 +23,7 @@ import { projectEnv } from "../project-env.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { reportPlanGroupIfDone } from "./report-plan.js";
+import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
@@ -60,7 +61,8 @@ async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspac
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
       return created;
     });
-    await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, { checkoutDir, tree, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env, terraformPlan));
+    const recorded = await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, { checkoutDir, tree, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env, terraformPlan));
+    await recorded.output?.();
   }
   await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, runEnvNames(run))(synth.output) });
   return "expanded";
@@ -107,21 +109,43 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     return ok;
   });
   const gh = await deps.github.forInstallation(job.installationId);
-  // The changes this job stored, handed to the report rather than read back.
-  let stored: PlanChanges | undefined;
+  // The changes this job stored, handed to the report rather than read back, and the PR's comments if looked up early.
+  let planned: Planned = {};
   const workRoot = path.join(deps.dataDir, "runs", String(run.id));
   try {
-    if (started) stored = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart);
+    if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart);
     // The comment is what the PR's author waits for: the clean-up below comes after it.
-    await reportPlanGroupIfDone(deps, run.group_id, gh, stored && new Map([[run.id, stored]]));
+    await reportPlanGroupIfDone(deps, run.group_id, gh, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments });
   } finally {
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
-    await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id)]);
+    await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
   }
 }
 
+/** What a planned run hands its report: the changes it stored, the PR's plan comments when it looked them up. */
+interface Planned {
+  stored?: PlanChanges;
+  comments?: Promise<MarkedComments | undefined>;
+  /** Stores the run's output (a successful plan's, after its report). */
+  output?: () => Promise<void>;
+}
+
+/**
+ * The PR's plan comments, looked up while the run is stored when it is the
+ * last run of its group to finish (the report then finds them at hand);
+ * undefined otherwise.
+ */
+function commentsIfLast(deps: WorkerDeps, gh: GitHub, run: Run): Promise<MarkedComments | undefined> | undefined {
+  const pullNumber = run.pull_number;
+  if (pullNumber === null) return undefined;
+  const [owner, name] = run.repo.split("/") as [string, string];
+  const comments = unfinishedRunCount(deps.pool, run.group_id).then((left) => (left <= 1 ? gh.findComments({ owner, name }, pullNumber, PLAN_COMMENT_MARKER) : undefined));
+  comments.catch(() => undefined); // thrown where the report awaits it
+  return comments;
+}
+
 /** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
-async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number): Promise<PlanChanges | undefined> {
+async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number): Promise<Planned> {
   try {
     // Plans and applies of one project never overlap, whichever process runs them.
     const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
@@ -133,35 +157,45 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
     };
     const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
-    return outcome === "expanded" ? undefined : await recordOutcome(deps, run, outcome);
+    if (outcome === "expanded") return {};
+    // The PR's comments are looked up while the outcome is stored, when this run is its group's last.
+    const comments = commentsIfLast(deps, gh, run);
+    return { ...(await recordOutcome(deps, run, outcome)), comments };
   } catch (error) {
     if (attempt.number < attempt.max) throw error;
     deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
     await recordOutcome(deps, run, { stage: "plangate", message: failureText(deps, { kind: "system", message: (error as Error).message }) });
-    return undefined;
+    return {};
   }
 }
 
-/** Stores a project's result; returns the changes of a plan it stored. */
-async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<PlanChanges | undefined> {
+/**
+ * Stores a project's result; for a plan, returns the changes it stored and
+ * the storing of terraform's output (megabytes for thousands of resources,
+ * shown on the run page, not in the comment): left for after the report.
+ */
+async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<Pick<Planned, "stored" | "output">> {
   const mask = maskerFor(deps, runEnvNames(run));
   if ("ok" in outcome && outcome.ok) {
+    const group = getGroup(deps.pool, run.group_id); // read while the plan is parsed
+    group.catch(() => undefined); // thrown where it is awaited
     const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
     const sealed = seal(deps.encryptionKey, outcome.planFile);
-    const { violations } = evaluatePolicies((await getGroup(deps.pool, run.group_id)).policies, changes);
-    await inTransaction(deps.pool, async (tx) => {
+    const { violations } = evaluatePolicies((await group).policies, changes);
+    const succeeded = await inTransaction(deps.pool, async (tx) => {
       await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson));
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
       if (!violations.length) {
-        await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: mask(outcome.output) });
-        return;
+        await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts });
+        return true;
       }
       // A policy violation fails the project: its plan stays visible, it can never be approved or applied.
       const message = failureText(deps, { kind: "policy", count: violations.length });
       await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: mask(outcome.output), error: { stage: "policy", message, violations } });
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
+      return false;
     });
-    return changes;
+    return { stored: changes, output: succeeded ? () => storeRunOutput(deps.pool, run.id, mask(outcome.output)) : undefined };
   }
   const failure: RunFailure =
     "ok" in outcome
@@ -179,5 +213,5 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
     await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", ...auditFields(run), details: { ...failure } });
     if (failure.stage === "config") await appendAuditEvent(tx, { action: "config.invalid", actor: "plangate", ...auditFields(run), details: { ...failure } });
   });
-  return undefined;
+  return {};
 }

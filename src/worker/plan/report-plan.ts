@@ -1,6 +1,6 @@
 import { loadGroupResults } from "../../db/plan-report.js";
 import { claimGroupReport, getGroup, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
-import type { GitHub } from "../../github/github.js";
+import type { GitHub, MarkedComments } from "../../github/github.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
 import { renderPlanCheck } from "../../render/plan-check.js";
@@ -23,6 +23,12 @@ export function planLabel(report: PlanReport): string | undefined {
   return "plangate:no-changes";
 }
 
+/** What the job that finished a group's last run hands its report: changes it just stored, the PR's plan comments if it looked them up. */
+export interface HandedToReport {
+  known?: ReadonlyMap<number, PlanChanges>;
+  comments?: Promise<MarkedComments | undefined>;
+}
+
 /**
  * Reports a plan group once every run in it has finished: the comment first
  * (the write a PR author waits for), then `plangate/plan` completed (the
@@ -32,7 +38,8 @@ export function planLabel(report: PlanReport): string | undefined {
  * Exactly one worker reports; if GitHub refuses, the claim is given back so
  * the job's retry reports instead.
  */
-export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub, known?: ReadonlyMap<number, PlanChanges>): Promise<void> {
+export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub, handed: HandedToReport = {}): Promise<void> {
+  const { known, comments: lookedUp } = handed;
   if (!(await claimGroupReport(deps.pool, groupId))) return;
   try {
     const group = await getGroup(deps.pool, groupId);
@@ -40,10 +47,11 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     const repo = { owner, name };
     const superseded = await supersededPlan(deps.pool, group);
     // The PR's plan comments are looked up while the results are read and rendered.
-    const comments = group.pull_number !== null && !superseded ? gh.findComments(repo, group.pull_number, PLAN_COMMENT_MARKER) : undefined;
+    const pullNumber = group.pull_number;
+    const comments = pullNumber !== null && !superseded ? (lookedUp ?? Promise.resolve(undefined)).then((found) => found ?? gh.findComments(repo, pullNumber, PLAN_COMMENT_MARKER)) : undefined;
     comments?.catch(() => undefined); // a failed lookup is thrown where it is awaited, below
     const runUrl = deps.runLinks?.url(groupId);
-    const report = planReportOf(await loadGroupResults(deps.pool, groupId, known), runUrl);
+    const report = planReportOf(await loadGroupResults(deps.pool, groupId, known, { group }), runUrl);
     if (comments) {
       const bodies = renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
       await (await comments).sync(bodies);
