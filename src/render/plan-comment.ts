@@ -66,13 +66,13 @@ export function renderPlanComment(t: Templates, report: PlanReport, options: Spl
   });
   let bodies = over < 0 ? layout.pack(new Uint8Array(items.length).fill(SHOWN)) : [];
   if (over >= 0 || bodies.length > maxParts) {
-    const at = (k: number) => layout.pack(layout.states(steps, k));
+    const at = (k: number, countOnly = false) => layout.pack(layout.states(steps, k), countOnly);
     // Largest k whose layout fits: `lo` always fits (or is 0), `hi` never does.
     let lo = 0;
     let hi = over < 0 ? steps.length : over + 1;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (at(mid).length <= maxParts) lo = mid;
+      if (at(mid, true).length <= maxParts) lo = mid;
       else hi = mid;
     }
     bodies = at(lo);
@@ -140,13 +140,17 @@ class Layout {
     return states;
   }
 
-  /** The parts' bodies; the summary of what is left out closes the last one. */
-  pack(states: Uint8Array): string[] {
+  /**
+   * The parts' bodies; the summary of what is left out closes the last one.
+   * `countOnly`: the bodies are left empty (the search for the largest layout
+   * that fits asks only how many parts it takes).
+   */
+  pack(states: Uint8Array, countOnly = false): string[] {
     const parts: string[][] = [];
     let current: string[] = [];
     let length = 0;
     const put = (text: string) => {
-      current.push(text);
+      if (!countOnly) current.push(text);
       length += text.length;
     };
     const newPart = () => {
