@@ -139,17 +139,19 @@ export async function latestPlanGroup(db: Queryable, repo: string, pullNumber: n
 }
 
 /**
- * Claims the right to report a group once every run in it has finished.
- * Exactly one caller gets true: the row lock on run_groups serialises them.
+ * Claims the right to report a group once every run in it has finished;
+ * returns the group to the one caller that gets it (the row lock on
+ * run_groups serialises them), undefined to every other.
  */
-export async function claimGroupReport(db: Queryable, groupId: number): Promise<boolean> {
-  const { rowCount } = await db.query(
+export async function claimGroupReport(db: Queryable, groupId: number): Promise<RunGroup | undefined> {
+  const { rows } = await db.query<RunGroup>(
     `update run_groups g set reported_at = now()
       where g.id = $1 and g.reported_at is null
-        and not exists (select 1 from runs r where r.group_id = g.id and r.status in ('queued', 'running'))`,
+        and not exists (select 1 from runs r where r.group_id = g.id and r.status in ('queued', 'running'))
+      returning g.*`,
     [groupId],
   );
-  return rowCount === 1;
+  return rows[0];
 }
 
 /** Gives back a report claim after GitHub refused the report, so the job's retry reports instead. */

@@ -1,5 +1,5 @@
 import { loadGroupResults } from "../../db/plan-report.js";
-import { claimGroupReport, getGroup, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
+import { claimGroupReport, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
@@ -40,9 +40,9 @@ export interface HandedToReport {
  */
 export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub, handed: HandedToReport = {}): Promise<void> {
   const { known, comments: lookedUp } = handed;
-  if (!(await claimGroupReport(deps.pool, groupId))) return;
+  const group = await claimGroupReport(deps.pool, groupId);
+  if (!group) return;
   try {
-    const group = await getGroup(deps.pool, groupId);
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
     const superseded = await supersededPlan(deps.pool, group);
