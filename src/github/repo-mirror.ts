@@ -106,13 +106,14 @@ export class RepoMirrors {
 
   /**
    * Makes sure the mirror holds every commit of `shas`, in one fetch of
-   * exactly those it lacks (asking for commits by id, git lists no refs:
+   * exactly those its `reader` says it lacks (asking for commits by id, git lists no refs:
    * one request fewer than fetching a branch).
    */
-  async fetchCommits(repo: RepoRef, shas: string[], reader: CommitReader, token: () => Promise<string>): Promise<void> {
+  async fetchCommits(repo: RepoRef, shas: string[], reader: CommitReader | undefined, token: () => Promise<string>): Promise<void> {
     for (const sha of shas) if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
     const dir = await this.mirrorDir(repo);
-    const held = await Promise.all(shas.map((sha) => reader.holds(sha)));
+    // Without a reader every commit is asked for (a pushed head is new: asking the mirror first would delay the fetch).
+    const held = await Promise.all(shas.map((sha) => reader?.holds(sha) ?? false));
     const missing = [...new Set(shas.filter((_, i) => !held[i]))];
     if (!missing.length) return;
     const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;

@@ -222,10 +222,14 @@ describe("comment commands", () => {
     await queueDrained(h.db);
     const before = await plannedProjects(sha);
     expect(before).toEqual(["alpha", "charlie"]);
+    const gitRequests = () => h.fake.requests.filter((r) => /\.git\/(info\/refs|git-upload-pack)/.test(r.path)).length;
+    const fetchesBefore = gitRequests();
     const commentId = await comment(number, "/plan -p charlie\nplease");
     await waitFor("the command's plan", async () => (await plannedProjects(sha)).length === 3);
     await queueDrained(h.db);
     expect(await plannedProjects(sha)).toEqual(["alpha", "charlie", "charlie"]);
+    // The head was fetched for the PR's first plan: the re-plan asks the mirror and fetches nothing.
+    expect(gitRequests()).toBe(fetchesBefore);
     expect(h.fake.reactions).toContainEqual({ commentId, content: "eyes" });
     const actions = (await audit(sha)).filter((a) => a.action.startsWith("command."));
     expect(actions).toEqual([{ action: "command.received", actor: "writer", details: expect.objectContaining({ command: "plan", selector: { all: false, project: "charlie" } }) }]);

@@ -67,13 +67,19 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
     return;
   }
-  // One reader of the mirror for every read of this plan, started while the base branch's head is asked for.
+  const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
+  const shas = [current.headSha, baseSha];
+  // A push's head is new to the mirror: fetched at once, and the mirror's reader starts while git fetches.
+  // A re-plan (a comment, a check re-run, a reopened PR) asks the reader first and fetches only what the mirror lacks.
+  const pushed = job.action === "opened" || job.action === "synchronize";
+  const fetchedAtOnce = pushed ? deps.mirrors.fetchCommits(repo, shas, undefined, token) : undefined;
+  fetchedAtOnce?.catch(() => undefined); // thrown where it is awaited
+  // One reader of the mirror for every read of this plan.
   const { reader } = await deps.mirrors.reader(repo);
   let groupId: number | undefined;
   let early: { key: string; made: Promise<CommitExport> } | undefined;
   try {
-    const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
-    const fetched = deps.mirrors.fetchCommits(repo, [current.headSha, baseSha], reader, token);
+    const fetched = fetchedAtOnce ?? deps.mirrors.fetchCommits(repo, shas, reader, token);
     // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
     const key = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
     early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token)) };
