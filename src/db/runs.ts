@@ -86,12 +86,11 @@ export async function headRuns(db: Queryable, group: RunGroup): Promise<Run[]> {
   return rows;
 }
 
-/** The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs. */
 /** Every column of runs but the output: a plan's output is megabytes for thousands of resources. */
 const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, created_at, started_at, finished_at";
 
 /**
- * The group's runs that are not a cdktf program's synth (its stacks are runs of their own).
+ * The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs.
  * `output: "failed"` reads the output of runs that failed only (what the plan comment shows: a failure's output).
  */
 export async function leafRuns(db: Queryable, groupId: number, output: "all" | "failed" = "all"): Promise<Run[]> {

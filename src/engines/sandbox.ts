@@ -120,12 +120,11 @@ export class Sandbox {
     if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
     // Side by side, as none needs another: the workspace given away (writable binds from inside it go with it),
     // the network (never the host's: a namespace of its own whose only way out is the egress filter) and the run's cgroup.
-    const made = await Promise.allSettled([
+    const [given, leased, started] = await Promise.allSettled([
       this.dropPrivileges ? this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable && !inWorkDir(b.source)).map((b) => b.source)]) : undefined,
       request.network && this.kind === "bwrap" ? this.egress.lease(findProgram("bwrap") ?? "bwrap", this.privilegeArgs()) : undefined,
       this.caps.start(request.workDir),
     ]);
-    const [given, leased, started] = made;
     const egress = leased.status === "fulfilled" ? leased.value : undefined;
     const undo = async (error: unknown): Promise<never> => {
       egress?.finish("");

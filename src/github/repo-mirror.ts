@@ -53,15 +53,28 @@ export class RepoMirrors {
     return dir;
   }
 
+  private remoteUrl(repo: RepoRef): string {
+    return `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
+  }
+
+  private checkSha(repo: RepoRef, sha: string): void {
+    if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+  }
+
+  /**
+   * One fetch of commits by id (git lists no refs: one request fewer than
+   * fetching a branch). A ref per commit keeps fetched objects safe from gc;
+   * concurrent fetches touch different refs.
+   */
+  private async fetchByIds(dir: string, repo: RepoRef, shas: string[], token: () => Promise<string>): Promise<void> {
+    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", this.remoteUrl(repo), ...shas.map((sha) => `+${sha}:refs/plangate/${sha}`)], await token());
+  }
+
   /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
   async ensureCommit(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
-    if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+    this.checkSha(repo, sha);
     const dir = await this.mirrorDir(repo);
-    if (!(await this.holds(dir, sha))) {
-      const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
-      // A ref per commit keeps fetched objects safe from gc; concurrent fetches touch different refs.
-      await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+${sha}:refs/plangate/${sha}`], await token());
-    }
+    if (!(await this.holds(dir, sha))) await this.fetchByIds(dir, repo, [sha], token);
     return dir;
   }
 
@@ -74,8 +87,7 @@ export class RepoMirrors {
       throw new Error(`refusing unexpected branch name: ${branch}`);
     }
     const dir = await this.mirrorDir(repo);
-    const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
-    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
+    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", this.remoteUrl(repo), `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
     const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
     return { mirror: dir, sha: output.trim() };
   }
@@ -104,20 +116,14 @@ export class RepoMirrors {
     return { mirror, reader: new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS) };
   }
 
-  /**
-   * Makes sure the mirror holds every commit of `shas`, in one fetch of
-   * exactly those its `reader` says it lacks (asking for commits by id, git lists no refs:
-   * one request fewer than fetching a branch).
-   */
+  /** Makes sure the mirror holds every commit of `shas`, in one fetch of exactly those its `reader` says it lacks. */
   async fetchCommits(repo: RepoRef, shas: string[], reader: CommitReader | undefined, token: () => Promise<string>): Promise<void> {
-    for (const sha of shas) if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+    for (const sha of shas) this.checkSha(repo, sha);
     const dir = await this.mirrorDir(repo);
     // Without a reader every commit is asked for (a pushed head is new: asking the mirror first would delay the fetch).
     const held = await Promise.all(shas.map((sha) => reader?.holds(sha) ?? false));
     const missing = [...new Set(shas.filter((_, i) => !held[i]))];
-    if (!missing.length) return;
-    const url = `${this.gitWebUrl}/${repo.owner}/${repo.name}.git`;
-    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...missing.map((sha) => `+${sha}:refs/plangate/${sha}`)], await token());
+    if (missing.length) await this.fetchByIds(dir, repo, missing, token);
   }
 
   /**
@@ -127,7 +133,7 @@ export class RepoMirrors {
    * unwritable, as it is extracted.
    */
   async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>, options: { readOnly?: boolean } = {}): Promise<string[]> {
-    if (!SHA.test(sha)) throw new Error(`refusing unexpected commit: ${repo.owner}/${repo.name}@${sha}`);
+    this.checkSha(repo, sha);
     const mirror = await this.mirrorDir(repo);
     const readOnly = !!options.readOnly && process.getuid?.() === 0;
     await mkdir(into, { recursive: true });
