@@ -1,3 +1,5 @@
+import { setOwn } from "./own-key.js";
+
 /** What a reviewer needs from `terraform show -json`, with secrets already replaced. */
 
 export type ChangeAction = "create" | "update" | "replace" | "delete" | "read" | "move" | "import" | "forget";
@@ -55,11 +57,10 @@ function applyMask(value: unknown, mask: Mask, stand: unknown): unknown {
   if (!mask || typeof mask !== "object") return value;
   if (Array.isArray(value)) return value.map((v, i) => applyMask(v, (mask as Mask[])[i], stand));
   if (value && typeof value === "object") {
-    // No prototype: "__proto__" is data in a plan (JSON.parse makes it an own key), shown like any other key.
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(value)) out[k] = applyMask(v, Object.hasOwn(mask, k) ? (mask as Record<string, Mask>)[k] : undefined, stand);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, applyMask(v, Object.hasOwn(mask, k) ? (mask as Record<string, Mask>)[k] : undefined, stand));
     // Unknown attributes may be absent from `after` altogether.
-    for (const [k, m] of Object.entries(mask as Record<string, Mask>)) if (!Object.hasOwn(out, k) && m === true) out[k] = stand;
+    for (const [k, m] of Object.entries(mask as Record<string, Mask>)) if (!Object.hasOwn(out, k) && m === true) setOwn(out, k, stand);
     return out;
   }
   return value;
