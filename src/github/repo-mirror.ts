@@ -1,15 +1,42 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, rm } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execute } from "../engines/exec.js";
 import { scrubCheckout } from "../engines/scrub.js";
 import { CommitReader } from "./commit-reader.js";
+import { fetchPack, NotProtocolV2 } from "./pack-fetch.js";
 import type { RepoRef } from "./github.js";
 
 const GIT_TIMEOUT_MS = 10 * 60_000;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const SAFE_BRANCH = /^[A-Za-z0-9._/-]{1,250}$/;
 const SHA = /^[0-9a-f]{40}$/;
+/** At most this many commits a fetch says the mirror has (enough for the server to send only what is new). */
+const MAX_HAVES = 256;
+/** How long a mirror stays free of fetches before git's housekeeping of it runs. */
+const HOUSEKEEPING_AFTER_MS = 60_000;
+
+/** The HTTP Authorization of an installation token for git (GitHub's form: user x-access-token). */
+const basicAuth = (token: string) => `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
+
+/** The newest commits the mirror holds under refs/plangate (branch heads first), at most MAX_HAVES: a fetch's "have" lines. */
+async function mirrorTips(dir: string): Promise<string[]> {
+  const refs = path.join(dir, "refs", "plangate");
+  const [entries, heads, packed] = await Promise.all([
+    readdir(refs, { withFileTypes: true }).catch(() => []),
+    readdir(path.join(refs, "heads"), { recursive: true, withFileTypes: true }).catch(() => []),
+    readFile(path.join(dir, "packed-refs"), "utf8").catch(() => ""),
+  ]);
+  const branchTips = await Promise.all(heads.filter((e) => e.isFile()).map((e) => readFile(path.join(e.parentPath ?? e.path, e.name), "utf8").then((t) => t.trim(), () => "")));
+  let loose = entries.filter((e) => e.isFile() && SHA.test(e.name)).map((e) => e.name);
+  if (loose.length > MAX_HAVES) {
+    const when = new Map(await Promise.all(loose.map(async (sha) => [sha, (await stat(path.join(refs, sha)).catch(() => undefined))?.mtimeMs ?? 0] as const)));
+    loose = loose.sort((a, b) => when.get(b)! - when.get(a)!);
+  }
+  const packedTips = packed.split("\n").filter((line) => line.includes(" refs/plangate/")).map((line) => line.slice(0, 40));
+  return [...new Set([...branchTips, ...loose, ...packedTips].filter((sha) => SHA.test(sha)))].slice(0, MAX_HAVES);
+}
 
 /**
  * One bare mirror per repository under the data dir: the first run fetches,
@@ -17,9 +44,13 @@ const SHA = /^[0-9a-f]{40}$/;
  * HTTP header through git's environment, never in a URL, argument or log.
  */
 export class RepoMirrors {
+  private readonly housekeeping = new Map<string, NodeJS.Timeout>();
+
+  /** `housekeepingAfterMs`: how long a mirror is left without fetches before `git maintenance run --auto` (tests shorten it). */
   constructor(
     private readonly root: string,
     private readonly gitWebUrl: string,
+    private readonly housekeepingAfterMs = HOUSEKEEPING_AFTER_MS,
   ) {}
 
   private gitEnv(token?: string): Record<string, string> {
@@ -29,10 +60,7 @@ export class RepoMirrors {
       GIT_TERMINAL_PROMPT: "0",
       GIT_CONFIG_NOSYSTEM: "1",
     };
-    if (token) {
-      const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
-      Object.assign(env, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });
-    }
+    if (token) Object.assign(env, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: `Authorization: ${basicAuth(token)}` });
     return env;
   }
 
@@ -62,12 +90,57 @@ export class RepoMirrors {
   }
 
   /**
-   * One fetch of commits by id (git lists no refs: one request fewer than
-   * fetching a branch). A ref per commit keeps fetched objects safe from gc;
+   * One fetch of commits by id, in one HTTP request (fetchPack; by git when
+   * the server does not speak protocol version 2). A ref per commit keeps
+   * fetched objects safe from gc and tells later fetches what the mirror has;
    * concurrent fetches touch different refs.
    */
   private async fetchByIds(dir: string, repo: RepoRef, shas: string[], token: () => Promise<string>): Promise<void> {
-    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", this.remoteUrl(repo), ...shas.map((sha) => `+${sha}:refs/plangate/${sha}`)], await token());
+    const refspecs = shas.map((sha) => `+${sha}:refs/plangate/${sha}`);
+    if (!/^https?:\/\//.test(this.gitWebUrl)) return this.fetch(dir, repo, refspecs, token); // a local repository (tests, the CLI)
+    const [authorization, haves] = await Promise.all([token().then(basicAuth), mirrorTips(dir)]);
+    try {
+      await fetchPack({ url: this.remoteUrl(repo), authorization, wants: shas, haves, gitDir: dir, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
+    } catch (error) {
+      if (error instanceof NotProtocolV2) return this.fetch(dir, repo, refspecs, token);
+      throw new Error(`git fetch failed: ${(error as Error).message}`);
+    } finally {
+      this.keepHouseLater(dir);
+    }
+    // The refs are written as git writes loose refs: a file named for the ref, holding the commit id, renamed into place.
+    await mkdir(path.join(dir, "refs", "plangate"), { recursive: true });
+    await Promise.all(
+      shas.map(async (sha) => {
+        const ref = path.join(dir, "refs", "plangate", sha);
+        const written = `${ref}.${randomBytes(6).toString("hex")}.tmp`;
+        await writeFile(written, `${sha}\n`);
+        await rename(written, ref);
+      }),
+    );
+  }
+
+  /**
+   * A fetch into the mirror. git's housekeeping (packing loose objects, at
+   * git's own thresholds) is not left to the fetch, which would wait for it
+   * on a plan's way: it runs once the mirror has gone a while without fetches.
+   */
+  private async fetch(dir: string, repo: RepoRef, refspecs: string[], token: () => Promise<string>): Promise<void> {
+    try {
+      await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", this.remoteUrl(repo), ...refspecs], await token());
+    } finally {
+      this.keepHouseLater(dir);
+    }
+  }
+
+  private keepHouseLater(dir: string): void {
+    clearTimeout(this.housekeeping.get(dir));
+    const timer = setTimeout(() => {
+      this.housekeeping.delete(dir);
+      // A failure leaves the mirror as it was (only slower to read); the next quiet spell tries again.
+      void this.gitIn(dir, ["maintenance", "run", "--auto", "--quiet"]).catch(() => undefined);
+    }, this.housekeepingAfterMs);
+    timer.unref(); // a process that is done does not wait for it
+    this.housekeeping.set(dir, timer);
   }
 
   /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
@@ -87,7 +160,7 @@ export class RepoMirrors {
       throw new Error(`refusing unexpected branch name: ${branch}`);
     }
     const dir = await this.mirrorDir(repo);
-    await this.git([`--git-dir=${dir}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", this.remoteUrl(repo), `+refs/heads/${branch}:refs/plangate/heads/${branch}`], await token());
+    await this.fetch(dir, repo, [`+refs/heads/${branch}:refs/plangate/heads/${branch}`], token);
     const { output } = await this.gitIn(dir, ["rev-parse", "--verify", `refs/plangate/heads/${branch}^{commit}`]);
     return { mirror: dir, sha: output.trim() };
   }

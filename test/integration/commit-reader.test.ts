@@ -1,12 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { RepoMirrors } from "../../src/github/repo-mirror.js";
 import { loadProjects } from "../../src/worker/plan/load-projects.js";
 import { FakeGitHub } from "../support/fake-github.js";
 import { GitRepo } from "../support/git-repo.js";
+import { waitFor } from "../support/app-harness.js";
 
 const TOKEN = "ghs_reader";
 let fake: FakeGitHub;
@@ -79,14 +80,14 @@ describe("reading a commit through one git cat-file", () => {
       expect(await reader.holds(first)).toBe(false);
       const before = gitRequests();
       await mirrors.fetchCommits(ref, [first], reader, token);
-      // Commits asked for by id: git lists no refs (two requests: capabilities, then the pack).
-      expect(gitRequests() - before).toBe(2);
+      // Commits asked for by id, in one request (no capabilities first, no refs listed).
+      expect(gitRequests() - before).toBe(1);
       expect(await reader.holds(first)).toBe(true);
       expect(await reader.text(first, "p/main.tf")).toBe("# one\n");
       const second = repo.commit({ "p/main.tf": "# two\n" }, "fetches");
       const again = gitRequests();
       await mirrors.fetchCommits(ref, [first, second], reader, token);
-      expect(gitRequests() - again).toBe(2); // only the missing one
+      expect(gitRequests() - again).toBe(1); // only the missing one
       expect(await reader.text(second, "p/main.tf")).toBe("# two\n");
       const held = gitRequests();
       await mirrors.fetchCommits(ref, [first, second], reader, token);
@@ -99,9 +100,74 @@ describe("reading a commit through one git cat-file", () => {
   test("a commit GitHub does not have fails the fetch naming git's error; reads after close fail, never hang", async () => {
     const mirrors = newMirrors();
     const { reader } = await mirrors.reader(ref);
-    await expect(mirrors.fetchCommits(ref, ["0123456789abcdef0123456789abcdef01234567"], reader, token)).rejects.toThrow(/git fetch failed: .+/);
+    await expect(mirrors.fetchCommits(ref, ["0123456789abcdef0123456789abcdef01234567"], reader, token)).rejects.toThrow(/^git fetch failed: upload-pack: not our ref 0123456789abcdef/);
     await expect(mirrors.fetchCommits(ref, ["not-a-sha"], reader, token)).rejects.toThrow("refusing unexpected commit");
     reader.close();
     await expect(reader.files("0123456789abcdef0123456789abcdef01234567")).rejects.toThrow(/git cat-file ended/);
+  });
+
+  test("git's housekeeping of a mirror waits until fetches stop: a fetch never waits for it, and it runs afterwards", async () => {
+    const mirrors = new RepoMirrors(mkdtempSync(path.join(os.tmpdir(), "plangate-reader-")), `http://${fake.host}`, 500);
+    const { mirror, reader } = await mirrors.reader(ref);
+    const packs = () => readdirSync(path.join(mirror, "objects", "pack")).filter((f) => f.endsWith(".pack")).length;
+    // Each fetch keeps its own pack, more than one pack is what makes git's housekeeping repack, and it repacks before it returns.
+    for (const [key, value] of [["fetch.unpackLimit", "1"], ["gc.autoPackLimit", "1"], ["gc.autoDetach", "false"]]) execFileSync("git", [`--git-dir=${mirror}`, "config", key, value]);
+    try {
+      await mirrors.fetchCommits(ref, [repo.commit({ "h/main.tf": "# one\n" }, "housekeeping")], reader, token);
+      const second = repo.commit({ "h/main.tf": "# two\n" }, "housekeeping");
+      await mirrors.fetchCommits(ref, [second], reader, token);
+      expect(packs()).toBe(2); // git fetch would have repacked before it returned
+      await waitFor("the housekeeping's repack", () => packs() === 1 || undefined, 15_000);
+      expect(await reader.text(second, "h/main.tf")).toBe("# two\n");
+    } finally {
+      reader.close();
+    }
+  });
+
+  test("a fetch says what the mirror has: the second commit's pack holds only what changed, and its ref keeps it", async () => {
+    const mirrors = newMirrors();
+    const { mirror, reader } = await mirrors.reader(ref);
+    const packDir = path.join(mirror, "objects", "pack");
+    const newestPackObjects = () => {
+      const newest = readdirSync(packDir).filter((f) => f.endsWith(".idx")).map((f) => path.join(packDir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+      return execFileSync("git", [`--git-dir=${mirror}`, "show-index"], { input: readFileSync(newest) }).toString().trim().split("\n").length;
+    };
+    try {
+      const big = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`big/f${i}.tf`, `# file ${i}\n`]));
+      const first = repo.commit({ ...big, "small/main.tf": "# one\n" }, "haves");
+      await mirrors.fetchCommits(ref, [first], reader, token);
+      expect(newestPackObjects()).toBeGreaterThan(40);
+      const second = repo.commit({ "small/main.tf": "# two\n" }, "haves");
+      await mirrors.fetchCommits(ref, [second], reader, token);
+      // The new commit, its root tree, small/'s tree and the changed file (a delta, whose base index-pack appends): nothing of big/.
+      expect(newestPackObjects()).toBeLessThanOrEqual(5);
+      expect(await reader.text(second, "big/f7.tf")).toBe("# file 7\n");
+      const refs = execFileSync("git", [`--git-dir=${mirror}`, "for-each-ref", "--format=%(refname) %(objectname)", "refs/plangate/"]).toString();
+      expect(refs).toContain(`refs/plangate/${first} ${first}`);
+      expect(refs).toContain(`refs/plangate/${second} ${second}`);
+    } finally {
+      reader.close();
+    }
+  });
+
+  test("a server that speaks only git's protocol version 0 is fetched from by git itself", async () => {
+    const mirrors = newMirrors();
+    const { reader } = await mirrors.reader(ref);
+    fake.gitProtocolV0Only = true;
+    try {
+      const sha = repo.commit({ "v0/main.tf": "# v0\n" }, "v0");
+      const before = fake.requests.length;
+      await mirrors.fetchCommits(ref, [sha], reader, token);
+      expect(await reader.text(sha, "v0/main.tf")).toBe("# v0\n");
+      // The one-request fetch found no version 2 answer; git then asked for the refs and the pack.
+      expect(fake.requests.slice(before).map((r) => `${r.method} ${r.path.replace(/\?.*/, "")}`)).toEqual([
+        "POST /Codertocat/Hello-World.git/git-upload-pack",
+        "GET /Codertocat/Hello-World.git/info/refs",
+        "POST /Codertocat/Hello-World.git/git-upload-pack",
+      ]);
+    } finally {
+      fake.gitProtocolV0Only = false;
+      reader.close();
+    }
   });
 });

@@ -13,7 +13,7 @@ jest.setTimeout(170_000);
  * lock. The next push plans normally.
  */
 const REPO = "Codertocat/Hello-World";
-const FETCH = /^\/Codertocat\/Hello-World\.git\/info\/refs/; // (requests are recorded with their query)
+const FETCH = /^\/Codertocat\/Hello-World\.git\/git-upload-pack$/;
 const ATTEMPTS = 5; // plan-pull-request jobs' max_attempts
 let h: Harness;
 let repo: GitRepo;
@@ -46,11 +46,11 @@ async function outcome(n: number, sha: string) {
 }
 
 engineTest("git fetch failing on every attempt: the PR is told why, audited, no lock; the next push plans", async () => {
-  // Each attempt fetches the head commit and the base branch in one fetch: it fails, every time.
-  h.fake.fail("GET", FETCH, 500, ATTEMPTS, { message: "git is down" });
+  // Each attempt fetches the pushed head at once and, beside it, the base branch (the new mirror lacks it): both fail, every time.
+  h.fake.fail("POST", FETCH, 500, 2 * ATTEMPTS, { message: "git is down" });
   const sha = await push(71, 1, "opened");
   const failed = await outcome(71, sha);
-  expect(h.fake.requestsTo("GET", FETCH)).toHaveLength(ATTEMPTS);
+  expect(h.fake.requestsTo("POST", FETCH)).toHaveLength(2 * ATTEMPTS);
   expect(failed.check.conclusion).toBe("failure");
   expect(failed.check.output?.title).toBe("plangate could not plan");
   expect(failed.comments).toHaveLength(1);

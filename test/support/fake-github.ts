@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createPublicKey, verify as verifySignature } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -392,6 +392,19 @@ export class FakeGitHub {
     }
   }
 
+  /** When true, git is served as by a server that knows only protocol version 0 (it ignores the Git-Protocol header). */
+  gitProtocolV0Only = false;
+
+  /** git's own http-backend program (run directly: through `git http-backend` it is one process more per request). */
+  private readonly httpBackend = path.join(execFileSync("git", ["--exec-path"], { encoding: "utf8" }).trim(), "git-http-backend");
+
+  /**
+   * Protocol v2's capability advertisement (`GET info/refs` asking for version 2), per repository: it lists no refs,
+   * so it is the same bytes every time. Answered from memory after the first, as a server would, rather than with
+   * two process starts (git-http-backend, upload-pack) whose time would be counted as the client's.
+   */
+  private readonly v2Adverts = new Map<string, { status: number; headers: Record<string, string>; body: Buffer }>();
+
   /** Smart HTTP through the real `git http-backend`, for clients with an issued installation token. */
   private async serveGit(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     if (!/^\/[^/]+\/[^/]+\.git\/(info\/refs|git-upload-pack)$/.test(url.pathname)) throw new Unexpected(`no git route for ${req.method} ${url.pathname}`);
@@ -401,8 +414,15 @@ export class FakeGitHub {
       res.writeHead(401, { "www-authenticate": 'Basic realm="GitHub"' }).end();
       return;
     }
+    const gitProtocol = this.gitProtocolV0Only ? "" : String(req.headers["git-protocol"] ?? "");
+    const advert = req.method === "GET" && url.pathname.endsWith("/info/refs") && /version=2/.test(gitProtocol) ? `${url.pathname}${url.search}` : undefined;
+    const remembered = advert && this.v2Adverts.get(advert);
+    if (remembered) {
+      res.writeHead(remembered.status, remembered.headers).end(remembered.body);
+      return;
+    }
     const body = await readBody(req);
-    const child = spawn("git", ["http-backend"], {
+    const child = spawn(this.httpBackend, [], {
       env: {
         PATH: process.env.PATH,
         GIT_PROJECT_ROOT: this.gitRoot,
@@ -413,7 +433,7 @@ export class FakeGitHub {
         CONTENT_TYPE: req.headers["content-type"] ?? "",
         CONTENT_LENGTH: String(body.length),
         HTTP_CONTENT_ENCODING: req.headers["content-encoding"] ?? "",
-        GIT_PROTOCOL: String(req.headers["git-protocol"] ?? ""),
+        GIT_PROTOCOL: gitProtocol,
         REMOTE_ADDR: "127.0.0.1",
       },
     });
@@ -430,6 +450,7 @@ export class FakeGitHub {
       if (name?.toLowerCase() === "status") status = Number(value.split(" ")[0]);
       else if (name) headers[name] = value;
     }
+    if (advert && status === 200) this.v2Adverts.set(advert, { status, headers, body: out.subarray(split + 4) });
     res.writeHead(status, headers);
     res.end(out.subarray(split + 4));
   }
