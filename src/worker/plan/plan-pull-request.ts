@@ -50,7 +50,12 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const gh = await deps.github.forInstallation(job.pull.installationId);
   const token = () => gh.cloneToken();
-  // The PR as it is now first: events arrive late and out of order, and a head the PR has left is not fetched at all.
+  // A push's head is new to the mirror: its fetch begins at once, beside the lookups below (in the rare case that the
+  // PR has moved on meanwhile, it was fetched for nothing). Any other plan asks the mirror first, once it knows the head.
+  const pushed = job.action === "opened" || job.action === "synchronize";
+  const headFetched = pushed ? deps.mirrors.fetchCommits(repo, [job.pull.headSha], undefined, token) : undefined;
+  headFetched?.catch(() => undefined); // thrown where it is awaited
+  // The PR as it is now: events arrive late and out of order.
   // Beside it, the base branch's head (whose rules apply) when the event names the branch.
   const pulled = gh.getPull(repo, job.pull.number);
   const baseAsked = job.pull.baseRef === undefined ? undefined : gh.branchSha(repo, job.pull.baseRef);
@@ -68,18 +73,15 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
     return;
   }
   const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
-  const shas = [current.headSha, baseSha];
-  // A push's head is new to the mirror: fetched at once, and the mirror's reader starts while git fetches.
-  // A re-plan (a comment, a check re-run, a reopened PR) asks the reader first and fetches only what the mirror lacks.
-  const pushed = job.action === "opened" || job.action === "synchronize";
-  const fetchedAtOnce = pushed ? deps.mirrors.fetchCommits(repo, shas, undefined, token) : undefined;
-  fetchedAtOnce?.catch(() => undefined); // thrown where it is awaited
-  // One reader of the mirror for every read of this plan.
+  // One reader of the mirror for every read of this plan: it says which commits the mirror still lacks (usually
+  // none but a push's head, being fetched; the base branch's head when it moved since the last plan).
   const { reader } = await deps.mirrors.reader(repo);
   let groupId: number | undefined;
   let early: { key: string; made: Promise<CommitExport> } | undefined;
   try {
-    const fetched = fetchedAtOnce ?? deps.mirrors.fetchCommits(repo, shas, reader, token);
+    const fetchingHead = headFetched && current.headSha === job.pull.headSha;
+    const lacking = deps.mirrors.fetchCommits(repo, fetchingHead ? [baseSha] : [current.headSha, baseSha], reader, token);
+    const fetched = bothFetched(fetchingHead ? headFetched : undefined, lacking);
     // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
     const key = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
     early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token)) };
@@ -92,6 +94,13 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       void settleEarlyExport(deps, made, key, groupId).catch((error) => deps.log.warn({ err: error, key }, "could not let go of a plan's export"));
     }
   }
+}
+
+/** Waits for both fetches, even when one fails (the other is not left running past the job); throws the first failure. */
+async function bothFetched(head: Promise<void> | undefined, rest: Promise<void>): Promise<void> {
+  const settled = await Promise.allSettled([head, rest]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /**
