@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
-import { openSync, closeSync } from "node:fs";
+import { closeSync, fstat as fstatCallback, openSync, read as readCallback } from "node:fs";
+import { rm } from "node:fs/promises";
+import { promisify } from "node:util";
 
 export interface ExecRequest {
   /** argv[0] is the program; no shell is ever involved. */
@@ -12,6 +14,13 @@ export interface ExecRequest {
   maxOutputBytes?: number;
   /** Write stdout to this file instead of capturing it (for large machine-readable output). */
   stdoutFile?: string;
+  /**
+   * Capture stdout and stderr through this file (created mode 0600, read back
+   * through the same descriptor once the program ends, then removed) rather
+   * than a pipe: a program that prints line by line then costs plangate
+   * nothing while it runs. The file counts against whatever caps its folder.
+   */
+  outputFile?: string;
   /** Files created (mode 0600) and handed to the program as fds 3, 4, …: outputs of the program's own choosing. */
   fdFiles?: string[];
   /** Aborting kills the whole group at once (a watchdog saw the program exceed a cap). */
@@ -32,6 +41,8 @@ export interface ExecResult {
 }
 
 const DEFAULT_MAX_OUTPUT = 1024 * 1024;
+const fstat = promisify(fstatCallback);
+const read = promisify(readCallback);
 const KILL_GRACE_MS = 3000;
 
 /** Keeps the first and last halves of a stream once it exceeds the cap. */
@@ -70,10 +81,26 @@ class CappedOutput {
   }
 
   text(): string {
-    const head = Buffer.concat(this.head).toString("utf8");
-    const tail = Buffer.concat(this.tail).toString("utf8");
-    return this.dropped ? `${head}\n[... ${this.dropped} bytes of output omitted ...]\n${tail}` : head + tail;
+    return joinOutput(Buffer.concat(this.head), Buffer.concat(this.tail), this.dropped);
   }
+}
+
+function joinOutput(head: Buffer, tail: Buffer, dropped: number): string {
+  return dropped ? `${head.toString("utf8")}\n[... ${dropped} bytes of output omitted ...]\n${tail.toString("utf8")}` : head.toString("utf8") + tail.toString("utf8");
+}
+
+/** An output file's first and last halves of `cap` bytes, as CappedOutput keeps them. */
+async function readCapped(fd: number, cap: number): Promise<{ text: string; dropped: number }> {
+  const { size } = await fstat(fd);
+  const half = Math.floor(cap / 2);
+  const at = async (position: number, length: number) => {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await read(fd, buffer, 0, length, position);
+    return buffer.subarray(0, bytesRead);
+  };
+  if (size <= 2 * half) return { text: joinOutput(await at(0, size), Buffer.alloc(0), 0), dropped: 0 };
+  const dropped = size - 2 * half;
+  return { text: joinOutput(await at(0, half), await at(size - half, half), dropped), dropped };
 }
 
 /**
@@ -81,18 +108,31 @@ class CappedOutput {
  * bounded output, and a wall-clock timeout that kills the whole group.
  */
 export function execute(request: ExecRequest): Promise<ExecResult> {
-  const output = new CappedOutput(request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
+  const cap = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+  const output = new CappedOutput(cap);
   const stdoutFd = request.stdoutFile ? openSync(request.stdoutFile, "w", 0o600) : undefined;
   const extraFds = (request.fdFiles ?? []).map((file) => openSync(file, "w", 0o600));
+  const outputFd = request.outputFile ? openSync(request.outputFile, "w+", 0o600) : undefined;
   const closeFiles = () => {
     for (const fd of [...(stdoutFd === undefined ? [] : [stdoutFd]), ...extraFds]) closeSync(fd);
+  };
+  const captured = async (): Promise<{ text: string; dropped: number }> => {
+    if (outputFd === undefined) return { text: output.text(), dropped: output.dropped };
+    try {
+      return await readCapped(outputFd, cap);
+    } finally {
+      closeSync(outputFd);
+      await rm(request.outputFile!, { force: true }).catch(() => undefined); // (the program may have put something else there)
+    }
   };
   return new Promise((resolve, reject) => {
     const child = spawn(request.argv[0]!, request.argv.slice(1), {
       cwd: request.cwd,
       env: request.env,
       detached: true, // a new process group, so the timeout can kill every descendant
-      stdio: ["ignore", stdoutFd ?? "pipe", "pipe", ...extraFds],
+      // With the output in a file, an idle pipe every descendant inherits is what `close` waits for, as it waited for
+      // stdout's: the run ends once none of its processes is left (a killed sandbox's take a moment to go).
+      stdio: ["ignore", stdoutFd ?? outputFd ?? "pipe", outputFd ?? "pipe", ...extraFds, ...(outputFd === undefined ? [] : ["pipe" as const])],
     });
     let timedOut = false;
     const killGroup = (signal: NodeJS.Signals) => {
@@ -116,7 +156,7 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
       clearTimeout(timer);
       request.stop?.removeEventListener("abort", onStop);
       closeFiles();
-      reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`));
+      void captured().finally(() => reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`)));
     });
     child.on("close", (exitCode, signal) => {
       clearTimeout(timer);
@@ -124,7 +164,10 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
       closeFiles();
       // Anything the program left behind in its group goes with it.
       killGroup("SIGKILL");
-      resolve({ exitCode, signal, timedOut, output: output.text(), droppedBytes: output.dropped, problems: [] });
+      captured().then(
+        ({ text, dropped }) => resolve({ exitCode, signal, timedOut, output: text, droppedBytes: dropped, problems: [] }),
+        reject,
+      );
     });
   });
 }

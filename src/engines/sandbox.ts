@@ -152,6 +152,9 @@ export class Sandbox {
         maxOutputBytes: request.maxOutputBytes,
         stdoutFile: request.stdoutFile,
         fdFiles: request.fdFiles,
+        // Not a pipe: terraform prints a line at a time, and thousands of reads would take CPU from it. In the
+        // workspace, so the disk cap counts it; read back through plangate's own descriptor, never by its path.
+        outputFile: path.join(home, ".plangate-output"),
         stop: stop.signal,
       });
     } finally {

@@ -89,6 +89,42 @@ describe("sandbox (bubblewrap)", () => {
   });
 });
 
+describe("a sandboxed program's output (captured through a file, not a pipe)", () => {
+  sandboxTest("huge output is capped to its head and tail, stdout and stderr in the order written; the capture file is gone", async () => {
+    const work = workspace();
+    const result = await new Sandbox("bwrap").run({
+      command: ["/bin/sh", "-c", "echo FIRST-LINE; echo TO-STDERR >&2; seq 1 700000; echo LAST-LINE >&2"],
+      workDir: work,
+      network: false,
+      env: {},
+      timeoutMs: 20_000,
+      maxOutputBytes: 64 * 1024,
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.output.startsWith("FIRST-LINE\nTO-STDERR\n1\n2\n")).toBe(true);
+    expect(result.output.endsWith("700000\nLAST-LINE\n")).toBe(true);
+    expect(result.output).toMatch(/\[\.\.\. \d+ bytes of output omitted \.\.\.\]/);
+    expect(result.output.length).toBeLessThan(70 * 1024);
+    expect(result.droppedBytes).toBeGreaterThan(4_500_000);
+    expect(execFileSync("find", [work, "-name", ".plangate-output"], { encoding: "utf8" })).toBe("");
+  });
+
+  sandboxTest("a program that swaps its output file for a link to a host file shows its own output, never that file", async () => {
+    const secret = path.join(workspace(), "host-secret.txt");
+    writeFileSync(secret, "HOST-FILE-CONTENT");
+    chmodSync(secret, 0o600); // plangate (root) could read it by path; the sandbox cannot
+    const result = await new Sandbox("bwrap").run({
+      command: ["/bin/sh", "-c", `echo before; rm -f "$HOME/.plangate-output"; ln -s ${secret} "$HOME/.plangate-output"; echo after`],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 20_000,
+    });
+    expect(result.output).toBe("before\nafter\n");
+    expect(result.output).not.toContain("HOST-FILE-CONTENT");
+  });
+});
+
 describe("exec without a sandbox", () => {
   test("the environment is exactly what was passed", async () => {
     process.env.WEBHOOK_SECRET = APP_SECRETS.WEBHOOK_SECRET;
