@@ -55,18 +55,29 @@ export interface DiskWatch {
   stop(): Promise<number>;
 }
 
+/** Disk space used under all of `dirs` together (see diskUsage). */
+async function totalUsage(dirs: string[], stopAt: number): Promise<number> {
+  let total = 0;
+  for (const dir of dirs) {
+    if (total >= stopAt) break;
+    total += await diskUsage(dir, stopAt - total);
+  }
+  return total;
+}
+
 /**
- * Measures `dir` again and again while a run lasts and calls `exceeded` the
- * first time it holds `capBytes` or more (the caller kills the run).
+ * Measures `dirs` (together) again and again while a run lasts and calls
+ * `exceeded` the first time they hold `capBytes` or more (the caller kills
+ * the run).
  */
-export function watchDisk(dir: string, capBytes: number, exceeded: (bytes: number) => void): DiskWatch {
+export function watchDisk(dirs: string[], capBytes: number, exceeded: (bytes: number) => void): DiskWatch {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> = Promise.resolve();
   let last: { at: number; bytes: number } | undefined;
   const measure = async () => {
     const started = Date.now();
-    const bytes = await diskUsage(dir, capBytes).catch(() => 0);
+    const bytes = await totalUsage(dirs, capBytes).catch(() => 0);
     if (stopped) return;
     if (bytes >= capBytes) return exceeded(bytes);
     const now = Date.now();
@@ -84,7 +95,7 @@ export function watchDisk(dir: string, capBytes: number, exceeded: (bytes: numbe
       stopped = true;
       clearTimeout(timer);
       await current;
-      return diskUsage(dir, capBytes);
+      return totalUsage(dirs, capBytes);
     },
   };
 }

@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, fstat as fstatCallback, openSync, read as readCallback } from "node:fs";
-import { rm } from "node:fs/promises";
+import { closeSync, constants, fstat as fstatCallback, openSync, read as readCallback } from "node:fs";
 import { promisify } from "node:util";
 
 export interface ExecRequest {
@@ -15,10 +14,11 @@ export interface ExecRequest {
   /** Write stdout to this file instead of capturing it (for large machine-readable output). */
   stdoutFile?: string;
   /**
-   * Capture stdout and stderr through this file (created mode 0600, read back
-   * through the same descriptor once the program ends, then removed) rather
-   * than a pipe: a program that prints line by line then costs plangate
-   * nothing while it runs. The file counts against whatever caps its folder.
+   * Capture stdout and stderr through a new file of this name (created
+   * exclusively, mode 0600, never through a link; read back through the same
+   * descriptor once the program ends; the caller removes it) rather than a
+   * pipe: a program that prints line by line then costs plangate nothing
+   * while it runs. Its folder must be one the program cannot write.
    */
   outputFile?: string;
   /** Files created (mode 0600) and handed to the program as fds 3, 4, …: outputs of the program's own choosing. */
@@ -42,6 +42,8 @@ export interface ExecResult {
 
 const DEFAULT_MAX_OUTPUT = 1024 * 1024;
 const fstat = promisify(fstatCallback);
+/** A new file, never an existing one nor a link to one: read and written through one descriptor. */
+const OUTPUT_FILE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const read = promisify(readCallback);
 const KILL_GRACE_MS = 3000;
 
@@ -110,19 +112,20 @@ async function readCapped(fd: number, cap: number): Promise<{ text: string; drop
 export function execute(request: ExecRequest): Promise<ExecResult> {
   const cap = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
   const output = new CappedOutput(cap);
+  const outputFd = request.outputFile ? openSync(request.outputFile, OUTPUT_FILE_FLAGS, 0o600) : undefined;
   const stdoutFd = request.stdoutFile ? openSync(request.stdoutFile, "w", 0o600) : undefined;
   const extraFds = (request.fdFiles ?? []).map((file) => openSync(file, "w", 0o600));
-  const outputFd = request.outputFile ? openSync(request.outputFile, "w+", 0o600) : undefined;
   const closeFiles = () => {
     for (const fd of [...(stdoutFd === undefined ? [] : [stdoutFd]), ...extraFds]) closeSync(fd);
   };
-  const captured = async (): Promise<{ text: string; dropped: number }> => {
+  let reading: Promise<{ text: string; dropped: number }> | undefined;
+  const captured = () => (reading ??= readOutput());
+  const readOutput = async (): Promise<{ text: string; dropped: number }> => {
     if (outputFd === undefined) return { text: output.text(), dropped: output.dropped };
     try {
       return await readCapped(outputFd, cap);
     } finally {
       closeSync(outputFd);
-      await rm(request.outputFile!, { force: true }).catch(() => undefined); // (the program may have put something else there)
     }
   };
   return new Promise((resolve, reject) => {
@@ -134,6 +137,8 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
       // stdout's: the run ends once none of its processes is left (a killed sandbox's take a moment to go).
       stdio: ["ignore", stdoutFd ?? outputFd ?? "pipe", outputFd ?? "pipe", ...extraFds, ...(outputFd === undefined ? [] : ["pipe" as const])],
     });
+    // Whatever a program writes into that pipe is thrown away: a full pipe would stop it ever reaching its end.
+    if (outputFd !== undefined) (child.stdio.at(-1) as NodeJS.ReadableStream | null)?.resume();
     let timedOut = false;
     const killGroup = (signal: NodeJS.Signals) => {
       try {
@@ -156,7 +161,8 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
       clearTimeout(timer);
       request.stop?.removeEventListener("abort", onStop);
       closeFiles();
-      void captured().finally(() => reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`)));
+      const failed = () => reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`));
+      captured().then(failed, failed);
     });
     child.on("close", (exitCode, signal) => {
       clearTimeout(timer);

@@ -98,9 +98,10 @@ export class SandboxCaps {
   }
 
   /** Prepares one run: its cgroup (if any); `watch` starts the watchdogs, `finish` reads the counters and cleans up. */
-  async start(workDir: string): Promise<RunCaps> {
+  /** `alsoCounted`: folders outside the workspace whose disk use counts against the disk cap with it (the run's output). */
+  async start(workDir: string, alsoCounted: string[] = []): Promise<RunCaps> {
     const cgroup = this.cgroups ? await RunCgroup.create(this.cgroups, { pids: this.settings.pids, memoryBytes: this.settings.memoryBytes }) : undefined;
-    return new RunCaps(this.settings, workDir, cgroup);
+    return new RunCaps(this.settings, [workDir, ...alsoCounted], cgroup);
   }
 }
 
@@ -113,7 +114,8 @@ export class RunCaps {
 
   constructor(
     private readonly settings: CapSettings,
-    private readonly workDir: string,
+    /** The workspace, then any other folder whose disk use counts with it. */
+    private readonly counted: string[],
     private readonly cgroup: RunCgroup | undefined,
   ) {}
 
@@ -129,7 +131,7 @@ export class RunCaps {
       kill();
       void this.cgroup?.killAll();
     };
-    this.diskWatch = watchDisk(this.workDir, this.settings.diskBytes, () => {
+    this.diskWatch = watchDisk(this.counted, this.settings.diskBytes, () => {
       this.seen.disk = true;
       stop();
     });

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync } from "node:fs";
-import { lchown, lstat, mkdir, readdir } from "node:fs/promises";
+import { lchown, lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
@@ -120,15 +120,19 @@ export class Sandbox {
     if (cwd !== request.workDir && !cwd.startsWith(request.workDir + path.sep)) throw new Error(`sandbox cwd ${cwd} is outside its workspace`);
     // Side by side, as none needs another: the workspace given away (writable binds from inside it go with it),
     // the network (never the host's: a namespace of its own whose only way out is the egress filter) and the run's cgroup.
+    // The run's output goes to a file in a folder of plangate's own beside the workspace (the sandbox sees neither,
+    // nor can it plant a link there), counted against the disk cap with the workspace.
+    const outputDir = await mkdtemp(path.join(path.dirname(request.workDir), ".plangate-output-"));
     const [given, leased, started] = await Promise.allSettled([
       this.dropPrivileges ? this.giveToNobody([request.workDir, ...(request.writable ?? []), ...binds.filter((b) => b.writable && !inWorkDir(b.source)).map((b) => b.source)]) : undefined,
       request.network && this.kind === "bwrap" ? this.egress.lease(findProgram("bwrap") ?? "bwrap", this.privilegeArgs()) : undefined,
-      this.caps.start(request.workDir),
+      this.caps.start(request.workDir, [outputDir]),
     ]);
     const egress = leased.status === "fulfilled" ? leased.value : undefined;
     const undo = async (error: unknown): Promise<never> => {
       egress?.finish("");
       if (started.status === "fulfilled") await started.value.finish(undefined);
+      await rm(outputDir, { recursive: true, force: true });
       throw error;
     };
     for (const step of [given, leased, started]) if (step.status === "rejected") await undo(step.reason);
@@ -152,15 +156,15 @@ export class Sandbox {
         maxOutputBytes: request.maxOutputBytes,
         stdoutFile: request.stdoutFile,
         fdFiles: request.fdFiles,
-        // Not a pipe: terraform prints a line at a time, and thousands of reads would take CPU from it. In the
-        // workspace, so the disk cap counts it; read back through plangate's own descriptor, never by its path.
-        outputFile: path.join(home, ".plangate-output"),
+        // Not a pipe: terraform prints a line at a time, and thousands of reads would take CPU from it.
+        outputFile: path.join(outputDir, "output"),
         stop: stop.signal,
       });
     } finally {
       const refused = egress?.finish(result?.output ?? "") ?? [];
       if (result && refused.length) result.problems.push(...refused);
       [exceeded] = await Promise.all([caps.finish(result), etc?.remove()]);
+      await rm(outputDir, { recursive: true, force: true }); // measured by the caps' last look first
     }
     // A run over a cap never counts as a success, even when its program ignored the loss of a child.
     return exceeded.length ? { ...result, exitCode: result.exitCode === 0 ? 1 : result.exitCode, problems: [...result.problems, ...exceeded] } : result;

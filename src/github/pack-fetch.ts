@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 /**
  * A fetch of commits by id in one HTTP request: git's smart HTTP, protocol
@@ -34,8 +36,10 @@ export async function fetchPack(request: PackRequest): Promise<void> {
     indexer.on("error", () => resolve(null));
     indexer.on("close", (code) => resolve(code));
   });
+  const signal = AbortSignal.timeout(request.timeoutMs);
+  let response: Response | undefined;
   try {
-    const response = await fetch(`${request.url}/git-upload-pack`, {
+    response = await fetch(`${request.url}/git-upload-pack`, {
       method: "POST",
       headers: {
         authorization: request.authorization,
@@ -45,17 +49,19 @@ export async function fetchPack(request: PackRequest): Promise<void> {
         "user-agent": "git/plangate",
       },
       body: fetchCommand(request.wants, request.haves),
-      signal: AbortSignal.timeout(request.timeoutMs),
+      redirect: "error", // the token goes to GitHub's git endpoint only
+      signal,
     });
     if (response.status !== 200 || !response.body) throw new Error(`the server answered ${response.status} ${response.statusText} for ${request.url}`);
     if (response.headers.get("content-type") !== "application/x-git-upload-pack-result") throw new NotProtocolV2(`unexpected content type ${response.headers.get("content-type")}`);
-    await streamPack(new PktLines(response.body), indexer.stdin);
+    // Backpressure, index-pack dying midway and the deadline all end the copy (and this wait).
+    await pipeline(Readable.from(packData(new PktLines(response.body))), indexer.stdin, { signal });
   } catch (error) {
     indexer.kill("SIGKILL");
+    await response?.body?.cancel().catch(() => undefined);
     await exited;
     throw error;
   }
-  indexer.stdin.end();
   const code = await exited;
   if (code !== 0) throw new Error(`git index-pack failed: ${Buffer.concat(errors).toString().trim() || `exit ${code}`}`);
 }
@@ -75,19 +81,23 @@ function fetchCommand(wants: string[], haves: string[]): Buffer {
   ]);
 }
 
-/** The response's `packfile` section, band 1 of its side-band, written to `out` (band 2 is progress, band 3 the server's error). */
-async function streamPack(lines: PktLines, out: NodeJS.WritableStream): Promise<void> {
+/** A server's "ERR ..." line as an error. */
+const serverError = (line: Buffer) => (line.toString("latin1").startsWith("ERR ") ? new Error(line.toString().slice(4).trim()) : undefined);
+
+/** The response's `packfile` section: band 1 of its side-band (band 2 is progress, band 3 the server's error). */
+async function* packData(lines: PktLines): AsyncGenerator<Buffer> {
   const first = await lines.next();
-  if (first instanceof Buffer && first.toString("latin1").startsWith("ERR ")) throw new Error(first.toString().slice(4).trim());
+  if (first instanceof Buffer && serverError(first)) throw serverError(first);
   if (!(first instanceof Buffer) || first.toString("latin1") !== "packfile\n") throw new NotProtocolV2("the answer has no packfile section");
   for (;;) {
     const line = await lines.next();
     if (line === "flush") return;
     if (!(line instanceof Buffer)) throw new Error("the pack ended early");
+    const error = serverError(line);
+    if (error) throw error;
     const band = line[0];
     if (band === 3) throw new Error(line.subarray(1).toString().trim());
-    if (band !== 1) continue;
-    if (!out.write(line.subarray(1))) await new Promise((resolve) => out.once("drain", resolve));
+    if (band === 1) yield line.subarray(1);
   }
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -20,6 +19,29 @@ const HOUSEKEEPING_AFTER_MS = 60_000;
 /** The HTTP Authorization of an installation token for git (GitHub's form: user x-access-token). */
 const basicAuth = (token: string) => `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
 
+/** A lock older than this was left by a process that died while writing its ref. */
+const STALE_LOCK_MS = 10 * 60_000;
+
+/**
+ * Writes a loose ref as git does: its `.lock` file created exclusively (git's
+ * own lock: git and its housekeeping leave the ref alone meanwhile), then
+ * renamed into place. A lock held by another writer (of the same commit id)
+ * is left to it; a stale one is removed first.
+ */
+async function writeLooseRef(ref: string, sha: string, retried = false): Promise<void> {
+  const lock = `${ref}.lock`;
+  try {
+    await writeFile(lock, `${sha}\n`, { flag: "wx" });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    const held = await stat(lock).catch(() => undefined);
+    if (retried || (held && Date.now() - held.mtimeMs < STALE_LOCK_MS)) return;
+    await rm(lock, { force: true });
+    return writeLooseRef(ref, sha, true);
+  }
+  await rename(lock, ref);
+}
+
 /** The newest commits the mirror holds under refs/plangate (branch heads first), at most MAX_HAVES: a fetch's "have" lines. */
 async function mirrorTips(dir: string): Promise<string[]> {
   const refs = path.join(dir, "refs", "plangate");
@@ -34,7 +56,9 @@ async function mirrorTips(dir: string): Promise<string[]> {
     const when = new Map(await Promise.all(loose.map(async (sha) => [sha, (await stat(path.join(refs, sha)).catch(() => undefined))?.mtimeMs ?? 0] as const)));
     loose = loose.sort((a, b) => when.get(b)! - when.get(a)!);
   }
-  const packedTips = packed.split("\n").filter((line) => line.includes(" refs/plangate/")).map((line) => line.slice(0, 40));
+  // Packed (by housekeeping): branch heads first, as for loose refs.
+  const packedLines = packed.split("\n").filter((line) => line.includes(" refs/plangate/"));
+  const packedTips = [...packedLines.filter((line) => line.includes(" refs/plangate/heads/")), ...packedLines].map((line) => line.slice(0, 40));
   return [...new Set([...branchTips, ...loose, ...packedTips].filter((sha) => SHA.test(sha)))].slice(0, MAX_HAVES);
 }
 
@@ -107,16 +131,8 @@ export class RepoMirrors {
     } finally {
       this.keepHouseLater(dir);
     }
-    // The refs are written as git writes loose refs: a file named for the ref, holding the commit id, renamed into place.
     await mkdir(path.join(dir, "refs", "plangate"), { recursive: true });
-    await Promise.all(
-      shas.map(async (sha) => {
-        const ref = path.join(dir, "refs", "plangate", sha);
-        const written = `${ref}.${randomBytes(6).toString("hex")}.tmp`;
-        await writeFile(written, `${sha}\n`);
-        await rename(written, ref);
-      }),
-    );
+    await Promise.all(shas.map((sha) => writeLooseRef(path.join(dir, "refs", "plangate", sha), sha)));
   }
 
   /**

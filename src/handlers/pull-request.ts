@@ -62,6 +62,7 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
     pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "", baseRef: pr.base.ref },
     selection: { mode: "autoplan" },
     action: event.action,
+    receivedAt: Date.now(),
   };
   return {
     outcome: "enqueued:plan",

@@ -21,6 +21,8 @@ export interface PlanPullRequestPayload {
   selection: Selection;
   /** The `pull_request` action that asked (opened, synchronize, …); none for a re-run or a command. */
   action?: string;
+  /** When the event arrived (ms since the epoch): a plan begun moments after a push fetches its head at once. */
+  receivedAt?: number;
 }
 
 /** A comment command, accepted by the parser; permissions are checked by the worker. */

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execute } from "../../src/engines/exec.js";
@@ -90,8 +90,15 @@ describe("sandbox (bubblewrap)", () => {
 });
 
 describe("a sandboxed program's output (captured through a file, not a pipe)", () => {
+  /** A workspace inside a folder of its own, as a run's is: the capture's folder goes beside it. */
+  const nestedWorkspace = () => {
+    const work = path.join(workspace(), "checkout");
+    mkdirSync(work);
+    chmodSync(work, 0o755);
+    return work;
+  };
   sandboxTest("huge output is capped to its head and tail, stdout and stderr in the order written; the capture file is gone", async () => {
-    const work = workspace();
+    const work = nestedWorkspace();
     const result = await new Sandbox("bwrap").run({
       command: ["/bin/sh", "-c", "echo FIRST-LINE; echo TO-STDERR >&2; seq 1 700000; echo LAST-LINE >&2"],
       workDir: work,
@@ -106,23 +113,47 @@ describe("a sandboxed program's output (captured through a file, not a pipe)", (
     expect(result.output).toMatch(/\[\.\.\. \d+ bytes of output omitted \.\.\.\]/);
     expect(result.output.length).toBeLessThan(70 * 1024);
     expect(result.droppedBytes).toBeGreaterThan(4_500_000);
-    expect(execFileSync("find", [work, "-name", ".plangate-output"], { encoding: "utf8" })).toBe("");
+    expect(readdirSync(path.dirname(work)).filter((f) => f.startsWith(".plangate-output-"))).toEqual([]);
   });
 
-  sandboxTest("a program that swaps its output file for a link to a host file shows its own output, never that file", async () => {
+  sandboxTest("links planted in the workspace (by the PR or an earlier run) never become the output file: the host file stays whole and unread", async () => {
     const secret = path.join(workspace(), "host-secret.txt");
     writeFileSync(secret, "HOST-FILE-CONTENT");
-    chmodSync(secret, 0o600); // plangate (root) could read it by path; the sandbox cannot
+    chmodSync(secret, 0o600); // plangate (root) could open it through a link; the sandbox cannot
+    const work = nestedWorkspace();
+    mkdirSync(path.join(work, ".home"), { recursive: true });
+    for (const planted of [".plangate-output", ".home/.plangate-output", "output"]) symlinkSync(secret, path.join(work, planted));
     const result = await new Sandbox("bwrap").run({
-      command: ["/bin/sh", "-c", `echo before; rm -f "$HOME/.plangate-output"; ln -s ${secret} "$HOME/.plangate-output"; echo after`],
-      workDir: workspace(),
+      // Also looks for a capture file it could swap while it runs.
+      command: ["/bin/sh", "-c", `echo mine; find / -xdev -name 'output' -newer /etc/hostname 2>/dev/null | grep -v '^/proc' | head -3; echo done`],
+      workDir: work,
       network: false,
       env: {},
       timeoutMs: 20_000,
     });
-    expect(result.output).toBe("before\nafter\n");
+    expect(result.output.split("\n")[0]).toBe("mine");
+    expect(result.output).toContain("done");
     expect(result.output).not.toContain("HOST-FILE-CONTENT");
+    expect(readFileSync(secret, "utf8")).toBe("HOST-FILE-CONTENT");
+    // Nothing of the capture is left beside the workspace.
+    expect(readdirSync(path.dirname(work)).filter((f) => f.startsWith(".plangate-output-"))).toEqual([]);
   });
+});
+
+describe("a sandboxed program's inherited descriptors", () => {
+  sandboxTest("a program that floods the descriptor marking the run's end still ends when it is done", async () => {
+    const result = await new Sandbox("bwrap").run({
+      // fd 3: the idle pipe every process of the run inherits (no fdFiles here).
+      command: ["/bin/sh", "-c", "head -c 1000000 /dev/zero >&3; echo finished"],
+      workDir: workspace(),
+      network: false,
+      env: {},
+      timeoutMs: 15_000,
+    });
+    expect(result.timedOut).toBe(false);
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toBe("finished\n");
+  }, 30_000);
 });
 
 describe("exec without a sandbox", () => {

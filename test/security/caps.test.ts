@@ -1,4 +1,6 @@
 import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, readdirSync } from "node:fs";
+import path from "node:path";
 import { diskUsage } from "../../src/engines/disk-watch.js";
 import { capSettings, DEFAULT_CAPS, SandboxCaps } from "../../src/engines/limits.js";
 import { Sandbox } from "../../src/engines/sandbox.js";
@@ -59,6 +61,25 @@ describe("sandbox caps", () => {
     expect(result.exitCode).not.toBe(0);
     expect(result.problems).toEqual(["exceeded PLANGATE_SANDBOX_DISK (64 MiB): the workspace grew past it"]);
     expect(await diskUsage(work)).toBeLessThan(3 * 64 * MiB);
+  }, 90_000);
+
+  sandboxTest("a flood of output (captured in a file beside the workspace) counts against PLANGATE_SANDBOX_DISK too", async () => {
+    const work = path.join(workspace(), "checkout");
+    mkdirSync(work);
+    chmodSync(work, 0o755);
+    const result = await sandboxWith({ PLANGATE_SANDBOX_DISK: "64m" }).run({
+      // 1 MiB lines, slowly enough for the watch to see the cap pass before RLIMIT_FSIZE would stop a single file.
+      command: ["/bin/sh", "-c", "i=0; while [ $i -lt 1024 ]; do head -c 1048576 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done"],
+      workDir: work,
+      network: false,
+      env: {},
+      timeoutMs: 60_000,
+      maxOutputBytes: 64 * 1024,
+    });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.problems).toEqual(["exceeded PLANGATE_SANDBOX_DISK (64 MiB): the workspace grew past it"]);
+    expect(result.output.length).toBeLessThan(70 * 1024);
+    expect(readdirSync(path.dirname(work))).toEqual(["checkout"]); // the capture is gone
   }, 90_000);
 
   sandboxTest("the sandbox's /tmp holds no more than PLANGATE_SANDBOX_DISK", async () => {

@@ -350,6 +350,11 @@ export class FakeGitHub {
     this.faults.push({ method, path, status, times, ...answer });
   }
 
+  /** Drops every fault not yet answered. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** Answers a fault's response if one matches (counting it down). */
   private faulted(method: string | undefined, path: string, res: http.ServerResponse): boolean {
     const fault = this.faults.find((f) => f.times > 0 && f.method === method && f.path.test(path));

@@ -22,6 +22,9 @@ import { APPROVAL_CHECK } from "../approval/approval-check.js";
 
 export { PLAN_CHECK } from "./report-plan.js";
 
+/** A push's plan that starts within this long of its event fetches the pushed head before asking GitHub for the PR. */
+const EARLY_FETCH_WITHIN_MS = 2000;
+
 /** How long a plan runs before `plangate/plan` shows it in progress: a quicker plan's first GitHub write is its comment. */
 export const PLAN_CHECK_AFTER_MS = 1000;
 
@@ -50,49 +53,56 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const gh = await deps.github.forInstallation(job.pull.installationId);
   const token = () => gh.cloneToken();
-  // A push's head is new to the mirror: its fetch begins at once, beside the lookups below (in the rare case that the
-  // PR has moved on meanwhile, it was fetched for nothing). Any other plan asks the mirror first, once it knows the head.
+  // A push planned moments after it arrived: its head is new to the mirror and most likely still the PR's, so its fetch
+  // begins at once, beside the lookups below. A push that waited in the queue (a burst: many are stale by now), a
+  // retry and any other plan ask GitHub for the PR's head first, then the mirror, and fetch only what it lacks.
   const pushed = job.action === "opened" || job.action === "synchronize";
-  const headFetched = pushed ? deps.mirrors.fetchCommits(repo, [job.pull.headSha], undefined, token) : undefined;
+  const fresh = job.receivedAt !== undefined && Date.now() - job.receivedAt < EARLY_FETCH_WITHIN_MS;
+  const headFetched = pushed && fresh ? deps.mirrors.fetchCommits(repo, [job.pull.headSha], undefined, token) : undefined;
   headFetched?.catch(() => undefined); // thrown where it is awaited
-  // The PR as it is now: events arrive late and out of order.
-  // Beside it, the base branch's head (whose rules apply) when the event names the branch.
-  const pulled = gh.getPull(repo, job.pull.number);
-  const baseAsked = job.pull.baseRef === undefined ? undefined : gh.branchSha(repo, job.pull.baseRef);
-  baseAsked?.catch(() => undefined); // thrown where it is awaited
-  const current = await pulled;
-  if (current.state !== "open") {
-    deps.log.info({ sha: job.pull.headSha, state: current.state }, "not planned: the PR is closed");
-    return;
-  }
-  // The PR has moved on since this event (it came late, or a burst of pushes was folded into one job): plan the head it has now, once.
-  // A push's own event is late too when an older event's job has planned its head already. A reopened PR plans again (closing used up its plans).
-  const late = current.headSha !== job.pull.headSha || (job.action !== undefined && job.action !== "reopened");
-  if (late && (await latestPlanGroup(deps.pool, fullName(repo), job.pull.number, current.headSha))) {
-    deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
-    return;
-  }
-  const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
-  // One reader of the mirror for every read of this plan: it says which commits the mirror still lacks (usually
-  // none but a push's head, being fetched; the base branch's head when it moved since the last plan).
-  const { reader } = await deps.mirrors.reader(repo);
-  let groupId: number | undefined;
-  let early: { key: string; made: Promise<CommitExport> } | undefined;
   try {
-    const fetchingHead = headFetched && current.headSha === job.pull.headSha;
-    const lacking = deps.mirrors.fetchCommits(repo, fetchingHead ? [baseSha] : [current.headSha, baseSha], reader, token);
-    const fetched = bothFetched(fetchingHead ? headFetched : undefined, lacking);
-    // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
-    const key = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
-    early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token)) };
-    early.made.catch(() => undefined); // the project jobs make it again
-    groupId = await planHead(deps, job, gh, current, fetched.then(() => readPullInputs(reader, current.headSha, baseSha)), key);
-  } finally {
-    reader.close();
-    if (early) {
-      const { key, made } = early;
-      void settleEarlyExport(deps, made, key, groupId).catch((error) => deps.log.warn({ err: error, key }, "could not let go of a plan's export"));
+    // The PR as it is now: events arrive late and out of order.
+    // Beside it, the base branch's head (whose rules apply) when the event names the branch.
+    const pulled = gh.getPull(repo, job.pull.number);
+    const baseAsked = job.pull.baseRef === undefined ? undefined : gh.branchSha(repo, job.pull.baseRef);
+    baseAsked?.catch(() => undefined); // thrown where it is awaited
+    const current = await pulled;
+    if (current.state !== "open") {
+      deps.log.info({ sha: job.pull.headSha, state: current.state }, "not planned: the PR is closed");
+      return;
     }
+    // The PR has moved on since this event (it came late, or a burst of pushes was folded into one job): plan the head it has now, once.
+    // A push's own event is late too when an older event's job has planned its head already. A reopened PR plans again (closing used up its plans).
+    const late = current.headSha !== job.pull.headSha || (job.action !== undefined && job.action !== "reopened");
+    if (late && (await latestPlanGroup(deps.pool, fullName(repo), job.pull.number, current.headSha))) {
+      deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
+      return;
+    }
+    const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
+    // One reader of the mirror for every read of this plan: it says which commits the mirror still lacks (usually
+    // none but a push's head, being fetched; the base branch's head when it moved since the last plan).
+    const { reader } = await deps.mirrors.reader(repo);
+    let groupId: number | undefined;
+    let early: { key: string; made: Promise<CommitExport> } | undefined;
+    try {
+      const fetchingHead = headFetched && current.headSha === job.pull.headSha;
+      const lacking = deps.mirrors.fetchCommits(repo, fetchingHead ? [baseSha] : [current.headSha, baseSha], reader, token);
+      const fetched = bothFetched(fetchingHead ? headFetched : undefined, lacking);
+      // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
+      const key = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
+      early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token)) };
+      early.made.catch(() => undefined); // the project jobs make it again
+      groupId = await planHead(deps, job, gh, current, fetched.then(() => readPullInputs(reader, current.headSha, baseSha)), key);
+    } finally {
+      reader.close();
+      if (early) {
+        const { key, made } = early;
+        void settleEarlyExport(deps, made, key, groupId).catch((error) => deps.log.warn({ err: error, key }, "could not let go of a plan's export"));
+      }
+    }
+  } finally {
+    // A fetch begun for a head that is not planned after all (the PR closed or moved on, a lookup failed) ends with the job.
+    await headFetched?.catch(() => undefined);
   }
 }
 
