@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { execute } from "../../src/engines/exec.js";
 import { Sandbox } from "../../src/engines/sandbox.js";
-import { sandboxTest, workspaces } from "../support/sandbox.js";
+import { nestedWorkspace, sandboxTest, workspaces } from "../support/sandbox.js";
 
 const APP_SECRETS = {
   WEBHOOK_SECRET: "whsec-should-not-leak",
@@ -90,15 +90,8 @@ describe("sandbox (bubblewrap)", () => {
 });
 
 describe("a sandboxed program's output (captured through a file, not a pipe)", () => {
-  /** A workspace inside a folder of its own, as a run's is: the capture's folder goes beside it. */
-  const nestedWorkspace = () => {
-    const work = path.join(workspace(), "checkout");
-    mkdirSync(work);
-    chmodSync(work, 0o755);
-    return work;
-  };
   sandboxTest("huge output is capped to its head and tail, stdout and stderr in the order written; the capture file is gone", async () => {
-    const work = nestedWorkspace();
+    const work = nestedWorkspace(workspace);
     const result = await new Sandbox("bwrap").run({
       command: ["/bin/sh", "-c", "echo FIRST-LINE; echo TO-STDERR >&2; seq 1 700000; echo LAST-LINE >&2"],
       workDir: work,
@@ -120,7 +113,7 @@ describe("a sandboxed program's output (captured through a file, not a pipe)", (
     const secret = path.join(workspace(), "host-secret.txt");
     writeFileSync(secret, "HOST-FILE-CONTENT");
     chmodSync(secret, 0o600); // plangate (root) could open it through a link; the sandbox cannot
-    const work = nestedWorkspace();
+    const work = nestedWorkspace(workspace);
     mkdirSync(path.join(work, ".home"), { recursive: true });
     for (const planted of [".plangate-output", ".home/.plangate-output", "output"]) symlinkSync(secret, path.join(work, planted));
     const result = await new Sandbox("bwrap").run({

@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { diskUsage } from "../../src/engines/disk-watch.js";
 import { capSettings, DEFAULT_CAPS, SandboxCaps } from "../../src/engines/limits.js";
 import { Sandbox } from "../../src/engines/sandbox.js";
 import { readSettings } from "../../src/settings/settings.js";
-import { sandboxTest, workspaces } from "../support/sandbox.js";
+import { nestedWorkspace, sandboxTest, workspaces } from "../support/sandbox.js";
 
 /**
  * The hostile PR author's resource attacks: a fork bomb, a disk filler and a
@@ -64,9 +64,7 @@ describe("sandbox caps", () => {
   }, 90_000);
 
   sandboxTest("a flood of output (captured in a file beside the workspace) counts against PLANGATE_SANDBOX_DISK too", async () => {
-    const work = path.join(workspace(), "checkout");
-    mkdirSync(work);
-    chmodSync(work, 0o755);
+    const work = nestedWorkspace(workspace);
     const result = await sandboxWith({ PLANGATE_SANDBOX_DISK: "64m" }).run({
       // 1 MiB lines, slowly enough for the watch to see the cap pass before RLIMIT_FSIZE would stop a single file.
       command: ["/bin/sh", "-c", "i=0; while [ $i -lt 1024 ]; do head -c 1048576 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done"],

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { bwrapWorks } from "../../src/engines/sandbox.js";
@@ -22,4 +22,12 @@ export function workspaces(prefix: string): () => string {
     made.push(dir);
     return dir;
   };
+}
+
+/** A workspace inside a folder of its own, as a run's is: the capture of its output goes beside it. */
+export function nestedWorkspace(workspace: () => string): string {
+  const work = path.join(workspace(), "checkout");
+  mkdirSync(work);
+  chmodSync(work, 0o755);
+  return work;
 }
