@@ -3,16 +3,28 @@ import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 
 /**
- * Polling bounds: a small workspace is measured often; walking takes at most a
- * twentieth of the time, except while the workspace grows fast enough to
- * reach the cap soon: then it is measured again before half the room left is
- * gone, down to every few milliseconds (a loaded machine delays timers and
- * slows walks, and a filler writes hundreds of MB a second).
+ * Polling bounds. A workspace is measured again before half the room left
+ * under the cap could be written: at the fastest rate seen between two
+ * measurements, and at least at an assumed page-cache write speed before any
+ * growth is seen. So a 10 GiB cap lets a quiet run be walked every few
+ * seconds while a 64 MiB cap is walked every few milliseconds, and a filler
+ * that speeds up is measured more and more often as it nears the cap (a
+ * loaded machine delays timers and slows walks). Walking takes at most a
+ * twentieth of the time unless the room left demands more.
  */
-const MIN_INTERVAL_MS = 20;
+export const ASSUMED_BYTES_PER_MS = 2 * 1024 ** 2; // 2 GiB/s
 const FAST_INTERVAL_MS = 3;
 const MAX_INTERVAL_MS = 5000;
 const WALK_SHARE = 20;
+
+/** Milliseconds until the next measurement (see the bounds above). `bytesPerMs`: the growth since the last one, if any. */
+export function nextInterval({ bytes, capBytes, walkMs, bytesPerMs = 0 }: { bytes: number; capBytes: number; walkMs: number; bytesPerMs?: number }): number {
+  const room = Math.max(0, capBytes - bytes);
+  const assumed = room / ASSUMED_BYTES_PER_MS / 2;
+  const seen = bytesPerMs > 0 ? room / bytesPerMs / 2 : Infinity;
+  const interval = Math.min(Math.max(assumed, walkMs * WALK_SHARE), seen, MAX_INTERVAL_MS);
+  return Math.max(FAST_INTERVAL_MS, interval);
+}
 
 const ignoreGone = (error: NodeJS.ErrnoException) => {
   if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
@@ -81,13 +93,9 @@ export function watchDisk(dirs: string[], capBytes: number, exceeded: (bytes: nu
     if (stopped) return;
     if (bytes >= capBytes) return exceeded(bytes);
     const now = Date.now();
-    let interval = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, (now - started) * WALK_SHARE));
-    if (last && bytes > last.bytes) {
-      const bytesPerMs = (bytes - last.bytes) / Math.max(1, now - last.at);
-      interval = Math.max(FAST_INTERVAL_MS, Math.min(interval, (capBytes - bytes) / bytesPerMs / 2));
-    }
+    const bytesPerMs = last && bytes > last.bytes ? (bytes - last.bytes) / Math.max(1, now - last.at) : 0;
     last = { at: now, bytes };
-    timer = setTimeout(() => (current = measure()), interval);
+    timer = setTimeout(() => (current = measure()), nextInterval({ bytes, capBytes, walkMs: now - started, bytesPerMs }));
   };
   current = measure();
   return {
