@@ -6,6 +6,9 @@ import { formatAttributes, formatValue } from "./format-value.js";
 export function attributeDiff(change: ResourceChange): string {
   const before = change.action === "create" ? [] : formatAttributes(change.before);
   const after = change.action === "delete" || change.action === "forget" ? [] : formatAttributes(change.after);
+  // A create or a destroy is all one side: nothing to line up.
+  if (!before.length) return after.map((line) => `+ ${line}`).join("\n");
+  if (!after.length) return before.map((line) => `- ${line}`).join("\n");
   const out: string[] = [];
   for (const part of diffArrays(before, after)) {
     const sign = part.added ? "+" : part.removed ? "-" : " ";

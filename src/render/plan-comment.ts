@@ -228,12 +228,17 @@ class Layout {
 
   /** The closing note: what is not listed, counted by project, action and resource type, and where the full plan is. */
   summary(states: Uint8Array): string {
-    const rows = new Map<string, { project: string; label: string; type: string; count: number; rank: number }>();
+    type Row = { project: string; label: string; type: string; count: number; rank: number };
+    const rows: Row[] = [];
     let omitted = 0;
     let addressOnly = 0;
     let destructiveTotal = 0;
     let destructiveListed = 0;
+    // Rows by project name, label and resource type, without building a key per resource (a layout is counted a dozen times while the largest that fits is sought).
+    const byProject = new Map<string, Map<string, Map<string, Row>>>();
     for (const { section, name, start } of this.laid) {
+      const byLabel = byProject.get(name) ?? new Map<string, Map<string, Row>>();
+      byProject.set(name, byLabel);
       section.items.forEach((item, i) => {
         if (!item.resources) return;
         const state = states[start + i]!;
@@ -245,14 +250,20 @@ class Layout {
         if (state) return;
         omitted++;
         const label = item.drift ? "changed outside terraform" : ACTION_LABELS[item.action!].label;
-        const key = `${name}\u0000${label}\u0000${item.type}`;
-        const row = rows.get(key) ?? { project: name, label, type: item.type ?? "", count: 0, rank: item.drift ? ACTION_RANK.length : ACTION_RANK.indexOf(item.action!) };
+        const type = item.type ?? "";
+        let types = byLabel.get(label);
+        if (!types) byLabel.set(label, (types = new Map()));
+        let row = types.get(type);
+        if (!row) {
+          row = { project: name, label, type, count: 0, rank: item.drift ? ACTION_RANK.length : ACTION_RANK.indexOf(item.action!) };
+          types.set(type, row);
+          rows.push(row);
+        }
         row.count++;
-        rows.set(key, row);
       });
     }
     if (!omitted && !addressOnly && states.every((s, i) => s || !this.items[i]!.outputs)) return "";
-    const sorted = [...rows.values()];
+    const sorted = rows;
     const render = (shown: typeof sorted) => {
       const rest = sorted.length - shown.length;
       const more = rest ? { types: rest, count: sorted.slice(shown.length).reduce((n, r) => n + r.count, 0) } : undefined;

@@ -170,6 +170,13 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
 }
 
 /**
+ * The storing of a run's output, for later. Made out here so that it holds
+ * the output alone, not the plan's parsed JSON (megabytes of heap while the
+ * comment is rendered).
+ */
+const outputLater = (deps: WorkerDeps, runId: number, output: string, mask: (text: string) => string) => () => storeRunOutput(deps.pool, runId, mask(output));
+
+/**
  * Stores a project's result; for a plan, returns the changes it stored and
  * the storing of terraform's output (megabytes for thousands of resources,
  * shown on the run page, not in the comment): left for after the report.
@@ -195,7 +202,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
       return false;
     });
-    return { stored: changes, output: succeeded ? () => storeRunOutput(deps.pool, run.id, mask(outcome.output)) : undefined };
+    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output, mask) : undefined };
   }
   const failure: RunFailure =
     "ok" in outcome
