@@ -72,7 +72,9 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
     const text = () => {
       const diff = attributeDiff(change);
       const replacePaths = change.replacePaths?.map((p) => (Array.isArray(p) ? p.join(".") : String(p)));
-      return t.render("plan-resource", { ...change, symbol, replacePaths, diff, fence: fenceFor(diff) });
+      // What plan-resource shows, not the whole change (its values are in the diff already).
+      const { address, previousAddress, imported, action } = change;
+      return t.render("plan-resource", { address, previousAddress, imported, action, symbol, replacePaths, diff, fence: fenceFor(diff) });
     };
     add(text, { resources: 1, action: change.action, type: change.type, ...(compact ? { compact } : {}), ...(drift ? { drift } : {}) });
   };

@@ -9,6 +9,7 @@ export const TEMPLATES_DIR = fileURLToPath(new URL("../../templates/", import.me
 
 /** The shortest backtick run longer than any inside `text`, so code can hold anything. */
 export function fenceFor(text: string, min = 3): string {
+  if (!text.includes("`")) return "`".repeat(min);
   const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
   return "`".repeat(Math.max(min, longest + 1));
 }
