@@ -25,6 +25,8 @@ export interface ExecRequest {
   fdFiles?: string[];
   /** Aborting kills the whole group at once (a watchdog saw the program exceed a cap). */
   stop?: AbortSignal;
+  /** Written to the program's stdin, which is then closed (no stdin at all when absent). */
+  input?: string;
 }
 
 export interface ExecResult {
@@ -135,8 +137,11 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
       detached: true, // a new process group, so the timeout can kill every descendant
       // With the output in a file, an idle pipe every descendant inherits is what `close` waits for, as it waited for
       // stdout's: the run ends once none of its processes is left (a killed sandbox's take a moment to go).
-      stdio: ["ignore", stdoutFd ?? outputFd ?? "pipe", outputFd ?? "pipe", ...extraFds, ...(outputFd === undefined ? [] : ["pipe" as const])],
+      stdio: [request.input === undefined ? "ignore" : "pipe", stdoutFd ?? outputFd ?? "pipe", outputFd ?? "pipe", ...extraFds, ...(outputFd === undefined ? [] : ["pipe" as const])],
     });
+    // A program that exits without reading all of it is no error of plangate's: its exit code says what happened.
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(request.input);
     // Whatever a program writes into that pipe is thrown away: a full pipe would stop it ever reaching its end.
     if (outputFd !== undefined) (child.stdio.at(-1) as NodeJS.ReadableStream | null)?.resume();
     let timedOut = false;

@@ -15,6 +15,14 @@ const SHA = /^[0-9a-f]{40}$/;
 const MAX_HAVES = 256;
 /** How long a mirror stays free of fetches before git's housekeeping of it runs. */
 const HOUSEKEEPING_AFTER_MS = 60_000;
+/**
+ * A fetched commit's ref (refs/plangate/<sha>) is dropped by housekeeping
+ * once the commit is older than this (git's committer date): the mirror's
+ * refs stay bounded, and its objects stay for git's two-week grace; a later
+ * plan of such a commit fetches it again. Branch heads are kept.
+ */
+const KEEP_COMMIT_REFS_DAYS = 30;
+const COMMIT_REF = /^refs\/plangate\/[0-9a-f]{40}$/;
 
 /** The HTTP Authorization of an installation token for git (GitHub's form: user x-access-token). */
 const basicAuth = (token: string) => `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
@@ -58,7 +66,8 @@ async function mirrorTips(dir: string): Promise<string[]> {
   }
   // Packed (by housekeeping): branch heads first, as for loose refs.
   const packedLines = packed.split("\n").filter((line) => line.includes(" refs/plangate/"));
-  const packedTips = [...packedLines.filter((line) => line.includes(" refs/plangate/heads/")), ...packedLines].map((line) => line.slice(0, 40));
+  const isHead = (line: string) => line.includes(" refs/plangate/heads/");
+  const packedTips = [...packedLines.filter(isHead), ...packedLines.filter((line) => !isHead(line))].map((line) => line.slice(0, 40));
   return [...new Set([...branchTips, ...loose, ...packedTips].filter((sha) => SHA.test(sha)))].slice(0, MAX_HAVES);
 }
 
@@ -120,13 +129,13 @@ export class RepoMirrors {
    * concurrent fetches touch different refs.
    */
   private async fetchByIds(dir: string, repo: RepoRef, shas: string[], token: () => Promise<string>): Promise<void> {
-    const refspecs = shas.map((sha) => `+${sha}:refs/plangate/${sha}`);
-    if (!/^https?:\/\//.test(this.gitWebUrl)) return this.fetch(dir, repo, refspecs, token); // a local repository (tests, the CLI)
+    const byGit = () => this.fetch(dir, repo, shas.map((sha) => `+${sha}:refs/plangate/${sha}`), token);
+    if (!/^https?:\/\//.test(this.gitWebUrl)) return byGit(); // a local repository (tests, the CLI)
     const [authorization, haves] = await Promise.all([token().then(basicAuth), mirrorTips(dir)]);
     try {
       await fetchPack({ url: this.remoteUrl(repo), authorization, wants: shas, haves, gitDir: dir, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
     } catch (error) {
-      if (error instanceof NotProtocolV2) return this.fetch(dir, repo, refspecs, token);
+      if (error instanceof NotProtocolV2) return byGit();
       throw new Error(`git fetch failed: ${(error as Error).message}`);
     } finally {
       this.keepHouseLater(dir);
@@ -153,10 +162,25 @@ export class RepoMirrors {
     const timer = setTimeout(() => {
       this.housekeeping.delete(dir);
       // A failure leaves the mirror as it was (only slower to read); the next quiet spell tries again.
-      void this.gitIn(dir, ["maintenance", "run", "--auto", "--quiet"]).catch(() => undefined);
+      void this.dropOldCommitRefs(dir)
+        .catch(() => undefined)
+        .then(() => this.gitIn(dir, ["maintenance", "run", "--auto", "--quiet"]))
+        .catch(() => undefined);
     }, this.housekeepingAfterMs);
     timer.unref(); // a process that is done does not wait for it
     this.housekeeping.set(dir, timer);
+  }
+
+  /** Drops the refs of fetched commits older than KEEP_COMMIT_REFS_DAYS, loose or packed, in one `git update-ref --stdin`. */
+  private async dropOldCommitRefs(dir: string): Promise<void> {
+    const { output } = await this.gitIn(dir, ["for-each-ref", "--format=%(committerdate:unix) %(refname)", "refs/plangate/"]);
+    const cutoff = Date.now() / 1000 - KEEP_COMMIT_REFS_DAYS * 86_400;
+    const old = output
+      .split("\n")
+      .map((line) => line.split(" "))
+      .filter(([date, ref]) => ref && COMMIT_REF.test(ref) && Number(date) < cutoff)
+      .map(([, ref]) => `delete ${ref}\n`);
+    if (old.length) await this.gitIn(dir, ["update-ref", "--stdin"], [0], old.join(""));
   }
 
   /** Makes sure the mirror holds `sha`, fetching it when missing; returns the mirror's path. */
@@ -193,8 +217,8 @@ export class RepoMirrors {
     return present.exitCode === 0;
   }
 
-  private async gitIn(mirror: string, args: string[], okCodes = [0]): Promise<{ code: number | null; output: string }> {
-    const result = await execute({ argv: ["git", `--git-dir=${mirror}`, ...args], cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS, maxOutputBytes: 64 * 1024 * 1024 });
+  private async gitIn(mirror: string, args: string[], okCodes = [0], input?: string): Promise<{ code: number | null; output: string }> {
+    const result = await execute({ argv: ["git", `--git-dir=${mirror}`, ...args], cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS, maxOutputBytes: 64 * 1024 * 1024, input });
     if (!okCodes.includes(result.exitCode ?? -1)) throw new Error(`git ${args[0]} failed: ${result.output.trim()}`);
     return { code: result.exitCode, output: result.output };
   }

@@ -124,6 +124,32 @@ describe("reading a commit through one git cat-file", () => {
     }
   });
 
+  test("housekeeping drops the refs of commits older than 30 days, loose or packed, and keeps branch heads; such a commit is still read", async () => {
+    const mirrors = new RepoMirrors(mkdtempSync(path.join(os.tmpdir(), "plangate-reader-")), `http://${fake.host}`, 1500);
+    const { mirror, reader } = await mirrors.reader(ref);
+    const refs = () => execFileSync("git", [`--git-dir=${mirror}`, "for-each-ref", "--format=%(refname)", "refs/plangate/"]).toString().trim().split("\n").sort();
+    try {
+      const old = repo.commit({ "old/main.tf": "# old\n" }, "aged", "change", "2020-01-01T00:00:00Z");
+      const packedOld = repo.commit({ "old/main.tf": "# older, packed\n" }, "aged-packed", "change", "2020-02-01T00:00:00Z");
+      await mirrors.fetchCommits(ref, [packedOld], reader, token);
+      execFileSync("git", [`--git-dir=${mirror}`, "pack-refs", "--all"]);
+      const recent = repo.commit({ "new/main.tf": "# new\n" }, "fresh");
+      await mirrors.fetchCommits(ref, [old, recent], reader, token);
+      const { sha: base } = await mirrors.branchHead(ref, "aged", token); // a branch head whose commit is old
+      expect(base).toBe(old);
+      expect(refs()).toEqual([`refs/plangate/${old}`, `refs/plangate/${packedOld}`, `refs/plangate/${recent}`, "refs/plangate/heads/aged"].sort());
+      await waitFor("the old commits' refs dropped", () => refs().length === 2 || undefined, 15_000);
+      expect(refs()).toEqual([`refs/plangate/${recent}`, "refs/plangate/heads/aged"].sort());
+      // Its objects stay (git keeps unreachable ones two weeks): a later plan of it reads it, fetching nothing.
+      const before = gitRequests();
+      await mirrors.fetchCommits(ref, [packedOld], reader, token);
+      expect(await reader.text(packedOld, "old/main.tf")).toBe("# older, packed\n");
+      expect(gitRequests()).toBe(before);
+    } finally {
+      reader.close();
+    }
+  });
+
   test("a fetch says what the mirror has: the second commit's pack holds only what changed, and its ref keeps it", async () => {
     const mirrors = newMirrors();
     const { mirror, reader } = await mirrors.reader(ref);

@@ -3,13 +3,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 
-const git = (cwd: string, ...args: string[]) =>
+const gitWith = (env: Record<string, string>, cwd: string, ...args: string[]) =>
   execFileSync("git", args, {
     cwd,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_NOSYSTEM: "1" },
+    env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_NOSYSTEM: "1", ...env },
   }).trim();
+const git = (cwd: string, ...args: string[]) => gitWith({}, cwd, ...args);
 
 /**
  * A real repository served by the fake GitHub: a bare repo under the fake's
@@ -33,8 +34,9 @@ export class GitRepo {
   /**
    * Writes files (null deletes, `{ symlink }` links), commits them on `branch`
    * (a new branch starts from main), pushes, and returns the commit sha.
+   * `date`: the commit's author and committer date (git's formats), else now.
    */
-  commit(files: Record<string, string | null | { symlink: string }>, branch = "main", message = "change"): string {
+  commit(files: Record<string, string | null | { symlink: string }>, branch = "main", message = "change", date?: string): string {
     const exists = (ref: string) => {
       try {
         git(this.work, "rev-parse", "--verify", "--quiet", ref);
@@ -55,7 +57,7 @@ export class GitRepo {
       else symlinkSync(content.symlink, full);
     }
     git(this.work, "add", "-A");
-    git(this.work, "commit", "--quiet", "--allow-empty", "-m", message);
+    gitWith(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}, this.work, "commit", "--quiet", "--allow-empty", "-m", message);
     git(this.work, "push", "--quiet", "origin", branch);
     return git(this.work, "rev-parse", "HEAD");
   }
