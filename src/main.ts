@@ -16,6 +16,7 @@ import { Metrics } from "./web/metrics.js";
 import { CommitExports } from "./github/commit-exports.js";
 import { RepoMirrors } from "./github/repo-mirror.js";
 import { plangateApp } from "./index.js";
+import { CommentRenderer } from "./render/comment-renderer.js";
 import { loadTemplates, type Templates } from "./render/templates.js";
 import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
@@ -78,6 +79,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) }),
     terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),
     templates: shared.templates,
+    commentRenderer: new CommentRenderer(shared.templates, settings.templatesDir),
     log,
     dataDir: settings.dataDir,
     encryptionKey: shared.encryptionKey,
@@ -146,9 +148,11 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   }
   let runner: { stop(): Promise<void> } | undefined;
   let sandbox: Sandbox | undefined;
+  let commentRenderer: CommentRenderer | undefined;
   if (options.worker && settings.workers > 0) {
     const deps = await workerDeps(settings, pool, new Probot(probotOptions), log, shared, database.url);
     sandbox = deps.sandbox;
+    commentRenderer = deps.commentRenderer;
     runner = await startWorker(deps, settings.workers, settings.workerStaleAfterMs);
     log.info({ concurrency: settings.workers }, "worker started");
   }
@@ -159,6 +163,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
       await server?.stop();
       await runner?.stop();
       await sandbox?.close();
+      await commentRenderer?.close();
       await pool.end();
       await database.stop();
     },

@@ -80,3 +80,17 @@ export function planReportOf({ group, runs, changes }: GroupResults, runUrl?: st
     })),
   };
 }
+
+/**
+ * True when two reports show the same: everything but the changes compared
+ * as JSON, each project's changes by identity (changes a job stored and
+ * handed on) or else as JSON.
+ */
+export function sameReport(a: PlanReport, b: PlanReport): boolean {
+  const rest = (report: PlanReport) => JSON.stringify({ ...report, projects: report.projects.map(({ changes: _changes, ...project }) => project) });
+  if (a.projects.length !== b.projects.length || rest(a) !== rest(b)) return false;
+  return a.projects.every(({ changes }, i) => {
+    const other = b.projects[i]!.changes;
+    return changes === other || JSON.stringify(changes) === JSON.stringify(other);
+  });
+}

@@ -4,6 +4,7 @@ import type { TerraformHomes } from "../engines/terraform-home.js";
 import type { GitHubFactory } from "../github/github.js";
 import type { CommitExports } from "../github/commit-exports.js";
 import type { RepoMirrors } from "../github/repo-mirror.js";
+import type { CommentRenderer } from "../render/comment-renderer.js";
 import type { Templates } from "../render/templates.js";
 import type { Metrics } from "../web/metrics.js";
 import type { RunLinks } from "../web/run-links.js";
@@ -27,6 +28,8 @@ export interface WorkerDeps extends EnvPolicy {
   sandbox: Sandbox;
   terraformHomes: TerraformHomes;
   templates: Templates;
+  /** Renders a plan comment ahead, on a thread of its own, while the plan is stored; absent: the report renders it. */
+  commentRenderer?: CommentRenderer;
   log: Logger;
   dataDir: string;
   encryptionKey: Buffer;

@@ -4,8 +4,9 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
-import { getGroup } from "../../db/run-groups.js";
+import { groupChanges } from "../../db/plans.js";
+import { createStackRun, finishRun, getRun, leafRuns, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
+import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
 import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-workspace.js";
 import { failureMessage, terraformPlan, type PlanOutcome } from "../../engines/terraform.js";
@@ -22,7 +23,8 @@ import { withTerraformJob } from "../terraform-job.js";
 import { projectEnv } from "../project-env.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
-import { reportPlanGroupIfDone } from "./report-plan.js";
+import { reportPlanGroupIfDone, type RenderedAhead } from "./report-plan.js";
+import { planReportOf } from "../../render/plan-report.js";
 import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
 
@@ -115,7 +117,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   try {
     if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart);
     // The comment is what the PR's author waits for: the clean-up below comes after it.
-    await reportPlanGroupIfDone(deps, run.group_id, gh, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments });
+    await reportPlanGroupIfDone(deps, run.group_id, gh, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
   } finally {
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
     await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
@@ -128,6 +130,16 @@ interface Planned {
   comments?: Promise<MarkedComments | undefined>;
   /** Stores the run's output (a successful plan's, after its report). */
   output?: () => Promise<void>;
+  /** The group's comment, rendered while the plan was stored (this run being the group's last). */
+  ahead?: RenderedAhead;
+}
+
+/** Whether this run is the last of its group still to finish (a PR's: other groups report nothing on a PR). */
+function lastOfGroup(deps: WorkerDeps, run: Run): Promise<boolean> | undefined {
+  if (run.pull_number === null) return undefined;
+  const last = unfinishedRunCount(deps.pool, run.group_id).then((left) => left <= 1);
+  last.catch(() => undefined); // thrown where it is awaited
+  return last;
 }
 
 /**
@@ -135,13 +147,40 @@ interface Planned {
  * last run of its group to finish (the report then finds them at hand);
  * undefined otherwise.
  */
-function commentsIfLast(deps: WorkerDeps, gh: GitHub, run: Run): Promise<MarkedComments | undefined> | undefined {
-  const pullNumber = run.pull_number;
-  if (pullNumber === null) return undefined;
+function commentsIfLast(gh: GitHub, run: Run, last: Promise<boolean> | undefined): Promise<MarkedComments | undefined> | undefined {
+  if (!last || run.pull_number === null) return undefined;
   const [owner, name] = run.repo.split("/") as [string, string];
-  const comments = unfinishedRunCount(deps.pool, run.group_id).then((left) => (left <= 1 ? gh.findComments({ owner, name }, pullNumber, PLAN_COMMENT_MARKER) : undefined));
+  const pullNumber = run.pull_number;
+  const comments = last.then((isLast) => (isLast ? gh.findComments({ owner, name }, pullNumber, PLAN_COMMENT_MARKER) : undefined));
   comments.catch(() => undefined); // thrown where the report awaits it
   return comments;
+}
+
+/** What the group's report shows besides this run, read while its plan is parsed when it is the group's last. */
+interface OtherResults {
+  runs: Run[];
+  changes: Map<number, PlanChanges>;
+}
+
+async function otherResultsIfLast(deps: WorkerDeps, run: Run, last: Promise<boolean> | undefined): Promise<OtherResults | undefined> {
+  if (!deps.commentRenderer || !last || !(await last)) return undefined;
+  const [runs, changes] = await Promise.all([leafRuns(deps.pool, run.group_id, "failed"), groupChanges(deps.pool, run.group_id, [run.id])]);
+  return { runs, changes };
+}
+
+/**
+ * Starts rendering the group's comment as it will read once this run's plan
+ * is stored (the renderer's own thread works while this one stores it). The
+ * report compares it with what it reads after the commit and renders again
+ * on any difference (another run finished meanwhile).
+ */
+function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, group: RunGroup, others: OtherResults): RenderedAhead | undefined {
+  if (others.runs.some((r) => r.id !== run.id && (r.status === "queued" || r.status === "running"))) return undefined;
+  const runs = others.runs.map((r) => (r.id === run.id ? { ...r, status: "succeeded" as const, error: null, output: null } : r));
+  const report = planReportOf({ group, runs, changes: new Map([...others.changes, [run.id, changes]]) }, deps.runLinks?.url(run.group_id));
+  const bodies = deps.commentRenderer!.render(report, { maxParts: deps.maxComments });
+  bodies.catch(() => undefined); // the report then renders it itself
+  return { report, bodies };
 }
 
 /** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
@@ -158,9 +197,10 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
     const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
-    // The PR's comments are looked up while the outcome is stored, when this run is its group's last.
-    const comments = commentsIfLast(deps, gh, run);
-    return { ...(await recordOutcome(deps, run, outcome)), comments };
+    // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.
+    const last = lastOfGroup(deps, run);
+    const comments = commentsIfLast(gh, run, last);
+    return { ...(await recordOutcome(deps, run, outcome, last)), comments };
   } catch (error) {
     if (attempt.number < attempt.max) throw error;
     deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
@@ -181,14 +221,18 @@ const outputLater = (deps: WorkerDeps, runId: number, output: string, mask: (tex
  * the storing of terraform's output (megabytes for thousands of resources,
  * shown on the run page, not in the comment): left for after the report.
  */
-async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure): Promise<Pick<Planned, "stored" | "output">> {
+async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure, last?: Promise<boolean>): Promise<Pick<Planned, "stored" | "output" | "ahead">> {
   const mask = maskerFor(deps, runEnvNames(run));
   if ("ok" in outcome && outcome.ok) {
-    const group = getGroup(deps.pool, run.group_id); // read while the plan is parsed
-    group.catch(() => undefined); // thrown where it is awaited
+    // Read while the plan is parsed.
+    const group = getGroup(deps.pool, run.group_id);
+    const others = otherResultsIfLast(deps, run, last);
+    for (const read of [group, others]) read.catch(() => undefined); // thrown where awaited
     const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
     const sealed = seal(deps.encryptionKey, outcome.planFile);
     const { violations } = evaluatePolicies((await group).policies, changes);
+    const otherResults = violations.length ? undefined : await others.catch(() => undefined);
+    const ahead = otherResults && renderAhead(deps, run, changes, await group, otherResults);
     const succeeded = await inTransaction(deps.pool, async (tx) => {
       await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson));
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
@@ -202,7 +246,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
       return false;
     });
-    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output, mask) : undefined };
+    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output, mask) : undefined, ahead: succeeded ? ahead : undefined };
   }
   const failure: RunFailure =
     "ok" in outcome

@@ -6,7 +6,7 @@ import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-commen
 import { renderPlanCheck } from "../../render/plan-check.js";
 import { updateApprovalCheck } from "../approval/approval-check.js";
 import { baseRulesAtPlan } from "../base-rules.js";
-import { planReportOf, type PlanReport } from "../../render/plan-report.js";
+import { planReportOf, sameReport, type PlanReport } from "../../render/plan-report.js";
 import type { WorkerDeps } from "../deps.js";
 
 export const PLAN_CHECK = "plangate/plan";
@@ -27,6 +27,13 @@ export function planLabel(report: PlanReport): string | undefined {
 export interface HandedToReport {
   known?: ReadonlyMap<number, PlanChanges>;
   comments?: Promise<MarkedComments | undefined>;
+  ahead?: RenderedAhead;
+}
+
+/** A group's comment rendered ahead (see renderAhead): used only for a report that shows the same. */
+export interface RenderedAhead {
+  report: PlanReport;
+  bodies: Promise<string[]>;
 }
 
 /**
@@ -39,7 +46,7 @@ export interface HandedToReport {
  * the job's retry reports instead.
  */
 export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub, handed: HandedToReport = {}): Promise<void> {
-  const { known, comments: lookedUp } = handed;
+  const { known, comments: lookedUp, ahead } = handed;
   const group = await claimGroupReport(deps.pool, groupId);
   if (!group) return;
   try {
@@ -50,10 +57,12 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     const pullNumber = group.pull_number;
     const comments = pullNumber !== null && !superseded ? (lookedUp ?? Promise.resolve(undefined)).then((found) => found ?? gh.findComments(repo, pullNumber, PLAN_COMMENT_MARKER)) : undefined;
     comments?.catch(() => undefined); // a failed lookup is thrown where it is awaited, below
-    const runUrl = deps.runLinks?.url(groupId);
+    // The link rendered ahead, if any (a link names when it expires: made again, it could differ by a second).
+    const runUrl = ahead?.report.runUrl ?? deps.runLinks?.url(groupId);
     const report = planReportOf(await loadGroupResults(deps.pool, groupId, known, { group }), runUrl);
     if (comments) {
-      const bodies = renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
+      const renderedAhead = ahead && sameReport(report, ahead.report) ? await ahead.bodies.catch(() => undefined) : undefined;
+      const bodies = renderedAhead ?? renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
       await (await comments).sync(bodies);
     }
     const { conclusion, output } = renderPlanCheck(deps.templates, report);
