@@ -263,10 +263,9 @@ class Layout {
       });
     }
     if (!omitted && !addressOnly && states.every((s, i) => s || !this.items[i]!.outputs)) return "";
-    const sorted = rows;
-    const render = (shown: typeof sorted) => {
-      const rest = sorted.length - shown.length;
-      const more = rest ? { types: rest, count: sorted.slice(shown.length).reduce((n, r) => n + r.count, 0) } : undefined;
+    const render = (shown: Row[]) => {
+      const rest = rows.length - shown.length;
+      const more = rest ? { types: rest, count: rows.slice(shown.length).reduce((n, r) => n + r.count, 0) } : undefined;
       const ordered = [...shown].sort((a, b) => (a.project < b.project ? -1 : a.project > b.project ? 1 : 0) || a.rank - b.rank || (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
       return this.t.render("plan-truncated", {
         omitted,
@@ -279,12 +278,12 @@ class Layout {
       });
     };
     // Many types: the most frequent keep a row, the others share one, so the note stays well within a part.
-    sorted.sort((a, b) => b.count - a.count);
-    let keep = sorted.length;
-    let text = render(sorted);
+    rows.sort((a, b) => b.count - a.count);
+    let keep = rows.length;
+    let text = render(rows);
     while (text.length > this.budget / 2 && keep > 0) {
       keep = Math.floor(keep / 2);
-      text = render(sorted.slice(0, keep));
+      text = render(rows.slice(0, keep));
     }
     return text;
   }

@@ -1,11 +1,11 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { appendAuditEvent } from "../../audit/audit-log.js";
+import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
-import { groupChanges } from "../../db/plans.js";
-import { createStackRun, finishRun, getRun, leafRuns, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
 import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-workspace.js";
@@ -156,16 +156,14 @@ function commentsIfLast(gh: GitHub, run: Run, last: Promise<boolean> | undefined
   return comments;
 }
 
-/** What the group's report shows besides this run, read while its plan is parsed when it is the group's last. */
-interface OtherResults {
-  runs: Run[];
-  changes: Map<number, PlanChanges>;
-}
-
-async function otherResultsIfLast(deps: WorkerDeps, run: Run, last: Promise<boolean> | undefined): Promise<OtherResults | undefined> {
+/**
+ * The group's results as its report reads them (loadGroupResults), read while
+ * this run's plan is parsed when it is the group's last: the other runs are
+ * finished, this one is not yet, nor is its plan stored.
+ */
+async function resultsIfLast(deps: WorkerDeps, run: Run, last: Promise<boolean> | undefined, group: Promise<RunGroup>): Promise<GroupResults | undefined> {
   if (!deps.commentRenderer || !last || !(await last)) return undefined;
-  const [runs, changes] = await Promise.all([leafRuns(deps.pool, run.group_id, "failed"), groupChanges(deps.pool, run.group_id, [run.id])]);
-  return { runs, changes };
+  return loadGroupResults(deps.pool, run.group_id, undefined, { group: await group });
 }
 
 /**
@@ -174,10 +172,10 @@ async function otherResultsIfLast(deps: WorkerDeps, run: Run, last: Promise<bool
  * report compares it with what it reads after the commit and renders again
  * on any difference (another run finished meanwhile).
  */
-function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, group: RunGroup, others: OtherResults): RenderedAhead | undefined {
-  if (others.runs.some((r) => r.id !== run.id && (r.status === "queued" || r.status === "running"))) return undefined;
-  const runs = others.runs.map((r) => (r.id === run.id ? { ...r, status: "succeeded" as const, error: null, output: null } : r));
-  const report = planReportOf({ group, runs, changes: new Map([...others.changes, [run.id, changes]]) }, deps.runLinks?.url(run.group_id));
+function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, results: GroupResults): RenderedAhead | undefined {
+  if (results.runs.some((r) => r.id !== run.id && (r.status === "queued" || r.status === "running"))) return undefined;
+  const runs = results.runs.map((r) => (r.id === run.id ? { ...r, status: "succeeded" as const, error: null, output: null } : r));
+  const report = planReportOf({ group: results.group, runs, changes: new Map([...results.changes, [run.id, changes]]) }, deps.runLinks?.url(run.group_id));
   const bodies = deps.commentRenderer!.render(report, { maxParts: deps.maxComments });
   bodies.catch(() => undefined); // the report then renders it itself
   return { report, bodies };
@@ -226,13 +224,13 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
   if ("ok" in outcome && outcome.ok) {
     // Read while the plan is parsed.
     const group = getGroup(deps.pool, run.group_id);
-    const others = otherResultsIfLast(deps, run, last);
-    for (const read of [group, others]) read.catch(() => undefined); // thrown where awaited
+    const results = resultsIfLast(deps, run, last, group);
+    for (const read of [group, results]) read.catch(() => undefined); // thrown where awaited
     const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
     const sealed = seal(deps.encryptionKey, outcome.planFile);
     const { violations } = evaluatePolicies((await group).policies, changes);
-    const otherResults = violations.length ? undefined : await others.catch(() => undefined);
-    const ahead = otherResults && renderAhead(deps, run, changes, await group, otherResults);
+    const groupResults = violations.length ? undefined : await results.catch(() => undefined);
+    const ahead = groupResults && renderAhead(deps, run, changes, groupResults);
     const succeeded = await inTransaction(deps.pool, async (tx) => {
       await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson));
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
@@ -246,7 +244,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
       return false;
     });
-    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output, mask) : undefined, ahead: succeeded ? ahead : undefined };
+    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output, mask) : undefined, ahead };
   }
   const failure: RunFailure =
     "ok" in outcome
