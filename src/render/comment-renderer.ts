@@ -65,6 +65,7 @@ export class CommentRenderer {
         worker.postMessage({ id, report, options });
       } catch (error) {
         this.waiting.delete(id);
+        if (!this.waiting.size) worker.unref();
         reject(error as Error);
       }
     });
