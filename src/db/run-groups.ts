@@ -1,3 +1,4 @@
+import type { Unplanned } from "../projects/unplanned.js";
 import type { PolicyConfig } from "../settings/repo-config.js";
 import { inTransaction, type Pool, type Queryable } from "./pool.js";
 import { groupRuns, insertRuns, type NewRun, type Run } from "./runs.js";
@@ -23,6 +24,8 @@ export interface RunGroup {
   config_from_file: boolean;
   /** Rule changes the PR's file makes, which take effect once merged. */
   rule_changes: string[];
+  /** Changed projects this plan left out and no plan of the head covered when it was made: the checks wait for them. */
+  unplanned: Unplanned[];
   /** What an apply or a merge queue verification decided; set with its final state, reported from it. */
   outcome: GroupOutcome | null;
 }
@@ -41,6 +44,9 @@ export type RefusalCode =
   | "prepare-failed"
   | "fresh-plan-failed"
   | "fingerprint-mismatch"
+  | "branch-not-applied"
+  | "unplanned"
+  | "queue-unaccounted"
   | "system-error";
 
 export interface Refusal {
@@ -49,6 +55,10 @@ export interface Refusal {
   missing?: { project: string; have: number; needed: number }[];
   mismatches?: { project: string; approved: string; fresh: string }[];
   message?: string;
+  /** queue-unaccounted: projects changed by commits ahead in the merge queue that no verified plan accounts for. */
+  unaccounted?: { project: string; commit: string; pull?: number }[];
+  /** branch-not-applied: the default branch, whose apply_branches did not list the merge's base (in message). */
+  branch?: string;
   /** The tail of terraform's (or synth's) output that explains a failure, masked. */
   output?: string;
   /** A refusal that leaves nothing undone (already applied, no changes): neutral, not failure. */
@@ -65,7 +75,7 @@ export type GroupOutcome =
 export type ApplyMode = "merge" | "command";
 
 export type NewRunGroup = Pick<RunGroup, "kind" | "trigger_id" | "installation_id" | "repo" | "pull_number" | "sha" | "author"> &
-  Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes">>;
+  Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes" | "unplanned">>;
 
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
 export async function createRunGroup(
@@ -74,12 +84,13 @@ export async function createRunGroup(
   runs: NewRun[],
 ): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
-    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes, unplanned)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      on conflict (trigger_id) do nothing returning *`,
     [
       group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author, JSON.stringify(group.policies ?? []),
       group.base_ref ?? null, group.base_sha ?? null, group.config_from_file ?? false, JSON.stringify(group.rule_changes ?? []),
+      JSON.stringify(group.unplanned ?? []),
     ],
   );
   const created = inserted.rowCount === 1;
@@ -187,6 +198,12 @@ export async function pullWasPlanned(db: Queryable, repo: string, pullNumber: nu
 }
 
 /** The newest verified merge queue plan of a PR at `sha` (a queue commit that became the merge commit). */
+/** The latest merge queue verification of a queue commit, whichever PR it was for (undefined: none began yet). */
+export async function queueGroupAt(db: Queryable, repo: string, sha: string): Promise<RunGroup | undefined> {
+  const { rows } = await db.query<RunGroup>("select * from run_groups where kind = 'queue' and repo = $1 and sha = $2 order by id desc limit 1", [repo, sha]);
+  return rows[0];
+}
+
 export async function verifiedQueueGroup(db: Queryable, repo: string, pullNumber: number, sha: string): Promise<RunGroup | undefined> {
   const { rows } = await db.query<RunGroup>(
     "select * from run_groups where kind = 'queue' and repo = $1 and pull_number = $2 and sha = $3 and outcome->>'result' = 'verified' order by id desc limit 1",

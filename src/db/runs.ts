@@ -86,6 +86,16 @@ export async function headRuns(db: Queryable, group: RunGroup): Promise<Run[]> {
   return rows;
 }
 
+/** The projects (name NUL workspace) some plan of the PR's head has planned or is planning. */
+export async function plannedOnHead(db: Queryable, repo: string, pullNumber: number, sha: string): Promise<Set<string>> {
+  const { rows } = await db.query<{ project: string; workspace: string }>(
+    `select distinct r.project, r.workspace from runs r join run_groups g on g.id = r.group_id
+      where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and g.sha = $3`,
+    [repo, pullNumber, sha],
+  );
+  return new Set(rows.map((r) => `${r.project}\0${r.workspace}`));
+}
+
 /** Every column of runs but the output: a plan's output is megabytes for thousands of resources. */
 const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, created_at, started_at, finished_at";
 

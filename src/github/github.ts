@@ -46,6 +46,8 @@ export interface GitHub {
   /** The commit a branch points at now (git ref API). */
   branchSha(repo: RepoRef, branch: string): Promise<string>;
   listReviews(repo: RepoRef, pullNumber: number): Promise<Review[]>;
+  /** The users GitHub maps the PR's commits' authors and committers to (GitHub lists at most 250 commits). */
+  pullCommitUsers(repo: RepoRef, pullNumber: number): Promise<string[]>;
   /** Whether the user is an active member of the team (org/slug) of the repository's owner. */
   isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean>;
   /** Puts `wanted` on the issue and takes the other `managed` labels off, in one write and only when that changes anything. */
@@ -70,8 +72,10 @@ export interface PullRequestInfo {
   author: string;
   headRepo: string | null;
   baseRepo: string;
-  /** The branch the PR merges into: its .plangate.yml decides the rules. */
+  /** The branch the PR merges into. */
   baseRef: string;
+  /** The repository's default branch: its .plangate.yml decides the rules, whatever branch the PR targets. */
+  defaultBranch: string;
 }
 
 export interface Review {

@@ -25,6 +25,9 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/** The committer GitHub names on commits its web UI makes. */
+const WEB_FLOW = "web-flow";
+
 const TOKEN_REUSE_MARGIN_MS = 10 * 60_000;
 
 class OctokitGitHub implements GitHub {
@@ -120,7 +123,19 @@ class OctokitGitHub implements GitHub {
       headRepo: data.head.repo?.full_name ?? null,
       baseRepo: data.base.repo.full_name,
       baseRef: data.base.ref,
+      defaultBranch: data.base.repo.default_branch,
     };
+  }
+
+  async pullCommitUsers(repo: RepoRef, pullNumber: number): Promise<string[]> {
+    const commits = await this.octokit.paginate(this.octokit.rest.pulls.listCommits, { owner: repo.owner, repo: repo.name, pull_number: pullNumber, per_page: 100 });
+    const users = new Set<string>();
+    for (const c of commits) {
+      if (c.author?.login) users.add(c.author.login);
+      // GitHub itself commits what the web UI makes (merges, suggestions): its committer is nobody who could approve.
+      if (c.committer?.login && c.committer.login !== WEB_FLOW) users.add(c.committer.login);
+    }
+    return [...users].sort();
   }
 
   async branchSha(repo: RepoRef, branch: string): Promise<string> {

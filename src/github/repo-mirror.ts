@@ -212,6 +212,24 @@ export class RepoMirrors {
     return output.trim();
   }
 
+  /**
+   * What a merge queue stacked on `base`: the commits on `head`'s first-parent
+   * line that `base` lacks (newest first), each with the files it changes
+   * against its first parent. Both commits are fetched first.
+   */
+  async stackedCommits(repo: RepoRef, base: string, head: string, token: () => Promise<string>): Promise<{ sha: string; files: string[] }[]> {
+    const mirror = await this.ensureCommit(repo, head, token);
+    await this.ensureCommit(repo, base, token);
+    const { output } = await this.gitIn(mirror, ["rev-list", "--first-parent", head, `^${base}`]);
+    const shas = output.split("\n").filter((line) => /^[0-9a-f]{40}$/.test(line));
+    const stacked: { sha: string; files: string[] }[] = [];
+    for (const sha of shas) {
+      const diff = await this.gitIn(mirror, ["diff", "--no-renames", "--name-only", "-z", `${sha}^1`, sha]);
+      stacked.push({ sha, files: diff.output.split("\0").filter(Boolean) });
+    }
+    return stacked;
+  }
+
   private async holds(mirror: string, sha: string): Promise<boolean> {
     const present = await execute({ argv: ["git", `--git-dir=${mirror}`, "cat-file", "-e", `${sha}^{commit}`], cwd: this.root, env: this.gitEnv(), timeoutMs: 30_000 });
     return present.exitCode === 0;

@@ -9,7 +9,7 @@ export interface PullRequestEvent {
   sender?: { login: string };
   action: string;
   installation?: { id: number };
-  repository: { name: string; owner: { login: string }; full_name: string };
+  repository: { name: string; owner: { login: string }; full_name: string; default_branch?: string };
   pull_request: {
     number: number;
     draft?: boolean;
@@ -28,8 +28,18 @@ export interface PullRequestPolicy {
   templates: Templates;
 }
 
-/** pull_request events: plan on open, reopen, push and ready-for-review; no GitHub calls here. */
+/**
+ * pull_request events: plan on open, reopen, push and ready-for-review; no GitHub calls here.
+ * The sender of a push (synchronize) is recorded whatever is decided: who pushed never approves.
+ */
 export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent, deliveryId: string): Decision {
+  const decision = decide(policy, event, deliveryId);
+  const login = event.sender?.login;
+  if (event.action !== "synchronize" || !login) return decision;
+  return { ...decision, pusher: { repo: event.repository.full_name, pullNumber: event.pull_request.number, login } };
+}
+
+function decide(policy: PullRequestPolicy, event: PullRequestEvent, deliveryId: string): Decision {
   const pr = event.pull_request;
   if (!event.installation) return ignore("no installation");
   const queueName = pullQueue(event.repository.full_name, pr.number);
@@ -44,6 +54,8 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
       merged: !!pr.merged,
       mergeSha: pr.merge_commit_sha ?? null,
       actor: pr.merged_by?.login ?? event.sender?.login ?? "",
+      baseRef: pr.base.ref,
+      defaultBranch: event.repository.default_branch,
     };
     // A later attempt of an apply that died midway reports it interrupted, then plans afresh and applies only the approved change.
     return { outcome: pr.merged ? "enqueued:apply-on-merge" : "enqueued:release", jobs: [{ task: TASKS.pullClosed, payload, queueName, jobKey: `closed:${deliveryId}`, maxAttempts: 3 }] };
@@ -59,7 +71,7 @@ export function onPullRequest(policy: PullRequestPolicy, event: PullRequestEvent
   }
   const payload: PlanPullRequestPayload = {
     trigger: deliveryId,
-    pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "", baseRef: pr.base.ref },
+    pull: { installationId: event.installation.id, owner, repo, number: pr.number, headSha: pr.head.sha, author: pr.user?.login ?? "", baseRef: pr.base.ref, defaultBranch: event.repository.default_branch },
     selection: { mode: "autoplan" },
     action: event.action,
     receivedAt: Date.now(),

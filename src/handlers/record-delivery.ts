@@ -1,4 +1,5 @@
 import { recordDelivery } from "../db/deliveries.js";
+import { recordPusher } from "../db/pull-pushers.js";
 import { inTransaction, type Pool } from "../db/pool.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { enqueue } from "../jobs/jobs.js";
@@ -41,6 +42,7 @@ function record(pool: Pool, delivery: Delivery, decision: Decision): Promise<boo
       installationId: delivery.payload.installation?.id,
       outcome: decision.outcome,
     });
+    if (fresh && decision.pusher) await recordPusher(tx, decision.pusher);
     if (fresh) for (const job of decision.jobs) await enqueue(tx, job);
     return fresh;
   });

@@ -12,6 +12,8 @@ export interface PullRequestRef {
   author: string;
   /** The base branch; looked up when the event did not say. */
   baseRef?: string;
+  /** The repository's default branch, whose .plangate.yml gives the rules; looked up when the event did not say. */
+  defaultBranch?: string;
 }
 
 export interface PlanPullRequestPayload {
@@ -49,6 +51,9 @@ export interface PullClosedPayload {
   merged: boolean;
   mergeSha: string | null;
   actor: string;
+  /** The branch the PR merged into and the repository's default branch; looked up when the event did not say. */
+  baseRef?: string;
+  defaultBranch?: string;
 }
 
 /** A review changed: re-evaluate plangate/approval on the head. */

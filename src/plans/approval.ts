@@ -37,15 +37,21 @@ export function approvalsOn(reviews: Review[], sha: string): string[] {
   return [...latest.values()].filter((r) => r.state === "APPROVED" && r.commitId === sha).map((r) => r.user).sort();
 }
 
-/** Whether the approvals on `sha` satisfy every project's rule. The PR author never counts. */
+/**
+ * Whether the approvals on `sha` satisfy every project's rule. The PR author
+ * never counts, nor does anyone in `excluded` (who pushed to the PR's branch or
+ * authored a commit on it): nobody approves their own change.
+ */
 export function evaluateApprovals(input: {
   sha: string;
   author: string;
+  excluded?: string[];
   reviews: Review[];
   rules: ApprovalRule[];
   isMember: (team: string, user: string) => boolean;
 }): ApprovalResult {
-  const approvers = approvalsOn(input.reviews, input.sha).filter((u) => u.toLowerCase() !== input.author.toLowerCase());
+  const own = new Set([input.author, ...(input.excluded ?? [])].map((u) => u.toLowerCase()));
+  const approvers = approvalsOn(input.reviews, input.sha).filter((u) => !own.has(u.toLowerCase()));
   const counted = new Set<string>();
   const missing: ApprovalShortfall[] = [];
   for (const rule of input.rules) {

@@ -90,6 +90,8 @@ export async function loadTemplates(overrideDir?: string): Promise<Templates> {
   const hbs = Handlebars.create();
   hbs.registerHelper("code", inlineCode);
   hbs.registerHelper("eq", (a: unknown, b: unknown) => a === b);
+  // Handlebars passes its options object last.
+  hbs.registerHelper("concat", (...parts: unknown[]) => parts.slice(0, -1).join(""));
   hbs.registerHelper(INERT_HELPER, inertValue("markdown"));
   hbs.registerHelper(`${INERT_HELPER}-plain`, inertValue("plain"));
   const isHelper = (name: string) => Object.hasOwn(hbs.helpers, name);

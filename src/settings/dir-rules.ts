@@ -8,3 +8,9 @@ export function unsafeDirReason(dir: string): string | undefined {
   if (normal === ".." || normal.startsWith("../")) return "must stay inside the repository (no \"..\" escaping it)";
   return undefined;
 }
+
+/** A dir as plangate compares it: `./x/` is `x`, the root is `.`. */
+export function normalDir(dir: string): string {
+  const normal = path.posix.normalize(dir.replace(/\\/g, "/")).replace(/\/+$/, "");
+  return normal === "" ? "." : normal;
+}

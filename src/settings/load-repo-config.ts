@@ -91,6 +91,7 @@ export function loadRepoConfig(text: string): ConfigResult {
       projectsListed: parsed.data.projects.length > 0,
       policies: parsed.data.policies,
       defaults: parsed.data.defaults,
+      ...(parsed.data.apply_branches ? { apply_branches: parsed.data.apply_branches } : {}),
       projects: parsed.data.projects.map((p) => ({ ...p, name: p.name ?? p.dir })),
     },
   };

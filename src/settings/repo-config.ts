@@ -100,6 +100,10 @@ export const repoConfigSchema = z
     projects: z.array(project).default([]).describe("The projects; without this list every terraform and cdktf directory is one."),
     defaults: ruleDefaults.optional(),
     policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON. The base branch's policies always apply; a pull request can only add more."),
+    apply_branches: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("Branches besides the default branch whose merges apply. Read from the default branch only; a merge into any other branch applies nothing."),
   })
   .superRefine((config, ctx) => {
     const names = new Map<string, number>();
@@ -118,7 +122,11 @@ export const repoConfigSchema = z
   .describe("plangate repository configuration (.plangate.yml)");
 
 export type RawRepoConfig = z.output<typeof repoConfigSchema>;
-export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & { name: string };
+export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & {
+  name: string;
+  /** The dir with symlinks resolved in the commit it was read at (set by the loader): base rules match on it. */
+  real_dir?: string;
+};
 export type PolicyConfig = RawRepoConfig["policies"][number];
 export type RuleDefaults = NonNullable<RawRepoConfig["defaults"]>;
 
@@ -128,6 +136,8 @@ export interface RepoConfig {
   policies: PolicyConfig[];
   /** Top-level `defaults:` (rule keys for projects the file does not list). */
   defaults?: RuleDefaults;
+  /** Top-level `apply_branches:` (merges into these apply, besides the default branch). */
+  apply_branches?: string[];
   /** False when no .plangate.yml exists. */
   fromFile: boolean;
   /** True when the projects are the file's list; false when they were discovered. */

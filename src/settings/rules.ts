@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
+import { normalDir } from "./dir-rules.js";
 import type { PolicyConfig, ProjectConfig, RepoConfig } from "./repo-config.js";
 
 /**
@@ -11,8 +12,12 @@ export const RULE_KEYS = ["approvals", "apply", "env", "depends_on"] as const;
 export type RuleKey = (typeof RULE_KEYS)[number];
 export type ApplyMode = ProjectConfig["apply"];
 
+type Approvals = ProjectConfig["approvals"];
+
 export interface ProjectRules {
-  approvals: ProjectConfig["approvals"];
+  approvals: Approvals;
+  /** More approval rules that must hold too: from other base entries that match the same project. */
+  also_approvals?: Approvals[];
   apply: ApplyMode;
   env: string[];
   depends_on: string[];
@@ -42,11 +47,42 @@ export interface EffectiveRules {
   sources: Record<RuleKey, RuleSource>;
 }
 
-/** The base's entry for a project: same name, else same dir and workspace (a PR cannot rename its way out of its rules). */
-function baseProject(base: BaseRules, project: Pick<ProjectConfig, "name" | "dir" | "workspace">): ProjectConfig | undefined {
-  if (base.state !== "file" || !base.config?.projectsListed) return undefined;
-  const projects = base.config.projects;
-  return projects.find((p) => p.name === project.name && p.workspace === project.workspace) ?? projects.find((p) => p.dir === project.dir && p.workspace === project.workspace);
+/** Where a project's files really are: its dir with symlinks resolved inside the checkout (the loader sets real_dir). */
+const realDir = (p: Pick<ProjectConfig, "dir"> & { real_dir?: string }) => normalDir(p.real_dir ?? p.dir);
+
+/**
+ * Every base entry for a project: the same name, or the same (normalized,
+ * symlink-resolved) dir, in the same workspace. A PR cannot rename, re-spell
+ * or link its way out of its rules: each matching entry contributes.
+ */
+function baseProjects(base: BaseRules, project: Pick<ProjectConfig, "name" | "dir" | "workspace"> & { real_dir?: string }): ProjectConfig[] {
+  if (base.state !== "file" || !base.config?.projectsListed) return [];
+  const dir = realDir(project);
+  return base.config.projects.filter((p) => p.workspace === project.workspace && (p.name === project.name || realDir(p) === dir));
+}
+
+/** The strictest of several entries' rules: the narrowest apply, only env names all list, every dependency, and every approval rule. */
+function strictest(entries: ProjectRules[]): ProjectRules {
+  const [first, ...rest] = entries as [ProjectRules, ...ProjectRules[]];
+  const all = entries.flatMap((e) => [e.approvals, ...(e.also_approvals ?? [])]);
+  // The rule asking most is the one shown first; every other one that asks for something it does not is kept beside it.
+  const primary = [...all].sort((a, b) => b.required - a.required)[0]!;
+  const also = all.filter((a) => a !== primary && !implied(a, primary)).filter((a, i, list) => list.findIndex((b) => isDeepStrictEqual(a, b)) === i);
+  return {
+    approvals: primary,
+    ...(also.length ? { also_approvals: also } : {}),
+    apply: rest.reduce((mode, e) => narrowerApply(mode, e.apply), first.apply),
+    env: first.env.filter((n) => rest.every((e) => e.env.includes(n))),
+    depends_on: [...new Set(entries.flatMap((e) => e.depends_on))],
+  };
+}
+
+/** Whether meeting `strong` always meets `weak`: the same approvers (or anyone, for weak) and no more approvals. */
+function implied(weak: Approvals, strong: Approvals): boolean {
+  const sameWho = isDeepStrictEqual([...weak.teams].sort(), [...strong.teams].sort()) && isDeepStrictEqual([...weak.users].sort(), [...strong.users].sort());
+  const anyone = weak.teams.length === 0 && weak.users.length === 0;
+  const destroyOk = weak.destroy_required === undefined || weak.destroy_required <= Math.max(strong.destroy_required ?? strong.required, strong.required);
+  return (sameWho || anyone) && weak.required <= strong.required && destroyOk;
 }
 
 const APPLY_PATHS: Record<ApplyMode, string[]> = { on_merge: ["merge"], command: ["command"], both: ["merge", "command"] };
@@ -77,7 +113,8 @@ function tighterApprovals(base: ProjectRules["approvals"], pr: ProjectRules["app
  * when the project is listed there (`listedByPr`).
  */
 export function effectiveRules(base: BaseRules, project: ProjectConfig, listedByPr: boolean): EffectiveRules {
-  const own = baseProject(base, project);
+  const matched = baseProjects(base, project);
+  const own = matched.length ? strictest(matched.map((p) => ({ approvals: p.approvals, apply: p.apply, env: p.env, depends_on: p.depends_on }))) : undefined;
   const defaults = base.state === "file" ? base.config?.defaults : undefined;
   const sources = {} as Record<RuleKey, RuleSource>;
   const from = <K extends RuleKey>(key: K): ProjectRules[K] => {
@@ -92,9 +129,11 @@ export function effectiveRules(base: BaseRules, project: ProjectConfig, listedBy
     sources[key] = "built-in";
     return BUILT_IN_RULES[key];
   };
-  const baseRules: ProjectRules = { approvals: from("approvals"), apply: from("apply"), env: from("env"), depends_on: from("depends_on") };
+  const also = own?.also_approvals;
+  const baseRules: ProjectRules = { approvals: from("approvals"), ...(also ? { also_approvals: also } : {}), apply: from("apply"), env: from("env"), depends_on: from("depends_on") };
   if (!listedByPr) return { rules: baseRules, sources };
   const rules: ProjectRules = {
+    ...baseRules,
     approvals: tighterApprovals(baseRules.approvals, project.approvals),
     apply: narrowerApply(baseRules.apply, project.apply),
     // Fewer variables is tighter: only names both files list reach the plan.

@@ -10,11 +10,16 @@ const repoOf = (group: Pick<RunGroup, "repo">) => {
   return { owner, name };
 };
 
-/** The rules of the PR's base branch as it stands now (for reviews and /apply). */
+/** The rules of the default branch (the group's base_ref) as it stands now (for reviews and /apply). */
 export async function baseRulesNow(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<BaseRules> {
   if (group.base_ref) return loadBranchRules(deps.mirrors, repoOf(group), group.base_ref, () => gh.cloneToken());
   // A plan from before rules were read from the base: only the built-in rules are known to be the base's.
   return { sha: group.base_sha ?? "", state: "none" };
+}
+
+/** The rules of the repository's default branch as it stands now. */
+export async function defaultBranchRules(deps: WorkerDeps, gh: GitHub, group: Pick<RunGroup, "repo">, defaultBranch: string): Promise<BaseRules> {
+  return loadBranchRules(deps.mirrors, repoOf(group), defaultBranch, () => gh.cloneToken());
 }
 
 /** The rules the plan was made under (the base commit read at plan time). */

@@ -50,7 +50,7 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload, attempt:
   if (job.command === "plan") {
     await planPullRequest(deps, {
       trigger: job.trigger,
-      pull: { installationId: job.installationId, owner: job.owner, repo: job.repo, number: job.number, headSha: pull.headSha, author: pull.author, baseRef: pull.baseRef },
+      pull: { installationId: job.installationId, owner: job.owner, repo: job.repo, number: job.number, headSha: pull.headSha, author: pull.author, baseRef: pull.baseRef, defaultBranch: pull.defaultBranch },
       selection: { mode: "command", selector: job.selector },
     });
     return;

@@ -108,8 +108,9 @@ export function toolTest(available: boolean, tools: string, name: string, fn: je
 }
 
 /** Sends pull_request.closed (merged or not) for a PR, as GitHub does, and waits for its jobs. */
-export async function closePullRequest(h: Harness, number: number, headSha: string, merge?: { mergeSha: string; mergedBy?: string }): Promise<void> {
+export async function closePullRequest(h: Harness, number: number, headSha: string, merge?: { mergeSha: string; mergedBy?: string; base?: string }): Promise<void> {
   const payload = examplePayload("pull_request", "closed");
+  if (merge?.base) payload.pull_request.base.ref = merge.base;
   Object.assign(payload.pull_request, { number, merged: !!merge, merge_commit_sha: merge?.mergeSha ?? null, merged_by: merge ? { login: merge.mergedBy ?? "merger" } : null });
   payload.pull_request.head.sha = headSha;
   const res = await deliver(h.url, "pull_request", payload, h.settings.webhookSecret);

@@ -63,7 +63,9 @@ export class FakeGitHub {
   /** The repository's labels (name -> colour) and each issue's labels. */
   readonly labels = new Map<string, string>();
   readonly issueLabels = new Map<string, string[]>();
-  readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string }>();
+  readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string; base?: string; baseSha?: string }>();
+  /** Every repository's default branch (GitHub's `default_branch`). */
+  defaultBranch = "main";
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
   private readonly faults: { method: string; path: RegExp; status: number; times: number; headers?: FaultHeaders; message?: string }[] = [];
   /** Issues (not pull requests) per "owner/repo", as plangate's drift checks open and close them. */
@@ -122,11 +124,29 @@ export class FakeGitHub {
       this.requireInstallationToken(req);
       const pull = this.pulls.get(`${o}/${r}#${n}`);
       if (!pull) throw new Unexpected(`no pull request configured for ${o}/${r}#${n}`);
-      const base = { repo: { full_name: `${o}/${r}` }, ref: "main" };
+      const base = { repo: { full_name: `${o}/${r}`, default_branch: this.defaultBranch }, ref: pull.base ?? "main" };
       return [200, {
         number: Number(n), state: pull.state ?? "open", merged: pull.merged ?? false, user: { login: pull.author ?? "octocat" },
         head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? `${o}/${r}` } }, base,
       }];
+    });
+    // The PR's commits as GitHub lists them (head not in base as it was when the PR opened, at most 250), read from the real repository: an author or
+    // committer e-mail <login>@users.noreply.github.com maps to that user, as GitHub maps a verified e-mail; others to none.
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/commits$/, (req, [o, r, n], _b, url) => {
+      this.requireInstallationToken(req);
+      const pull = this.pulls.get(`${o}/${r}#${n}`);
+      if (!pull) throw new Unexpected(`no pull request configured for ${o}/${r}#${n}`);
+      const gitDir = path.join(this.gitRoot, o!, `${r}.git`);
+      const log = execFileSync("git", ["--git-dir", gitDir, "log", "--reverse", "--max-count=250", "--format=%H%x00%ae%x00%ce", pull.headSha, "--not", pull.baseSha ?? `refs/heads/${pull.base ?? "main"}`], { encoding: "utf8" });
+      const user = (email: string) => {
+        const login = /^(?:\d+\+)?([^@]+)@users\.noreply\.github\.com$/.exec(email)?.[1];
+        return login ? { login, type: "User" } : null;
+      };
+      const commits = log.split("\n").filter(Boolean).map((line) => {
+        const [sha, author, committer] = line.split("\0") as [string, string, string];
+        return { sha, commit: { author: { email: author }, committer: { email: committer } }, author: user(author), committer: user(committer) };
+      });
+      return [200, this.page(commits, url)];
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/reviews$/, (req, [o, r, n], _b, url) => {
       this.requireInstallationToken(req);

@@ -35,8 +35,10 @@ export class GitRepo {
    * Writes files (null deletes, `{ symlink }` links), commits them on `branch`
    * (a new branch starts from main), pushes, and returns the commit sha.
    * `date`: the commit's author and committer date (git's formats), else now.
+   * `from`: the branch a new branch starts from (main). `as`: the GitHub user who authors and commits it
+   * (their noreply e-mail, which GitHub maps to them), else an e-mail GitHub maps to nobody.
    */
-  commit(files: Record<string, string | null | { symlink: string }>, branch = "main", message = "change", date?: string): string {
+  commit(files: Record<string, string | null | { symlink: string }>, branch = "main", message = "change", date?: string, opts: { from?: string; as?: string } = {}): string {
     const exists = (ref: string) => {
       try {
         git(this.work, "rev-parse", "--verify", "--quiet", ref);
@@ -46,7 +48,7 @@ export class GitRepo {
       }
     };
     if (exists(branch)) git(this.work, "checkout", "--quiet", branch);
-    else if (exists("main")) git(this.work, "checkout", "--quiet", "-b", branch, "main");
+    else if (exists(opts.from ?? "main")) git(this.work, "checkout", "--quiet", "-b", branch, opts.from ?? "main");
     else if (branch !== "main") git(this.work, "checkout", "--quiet", "-b", branch);
     for (const [file, content] of Object.entries(files)) {
       const full = path.join(this.work, file);
@@ -57,23 +59,33 @@ export class GitRepo {
       else symlinkSync(content.symlink, full);
     }
     git(this.work, "add", "-A");
-    gitWith(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}, this.work, "commit", "--quiet", "--allow-empty", "-m", message);
+    const email = opts.as && `${opts.as}@users.noreply.github.com`;
+    const who = email ? { GIT_AUTHOR_NAME: opts.as!, GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: opts.as!, GIT_COMMITTER_EMAIL: email } : {};
+    gitWith({ ...who, ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}) }, this.work, "commit", "--quiet", "--allow-empty", "-m", message);
     git(this.work, "push", "--quiet", "origin", branch);
     return git(this.work, "rev-parse", "HEAD");
   }
 
-  /** Merges `branch` into main with a real merge commit (as GitHub's merge button does), pushes, returns its sha. */
-  merge(branch: string): string {
-    git(this.work, "checkout", "--quiet", "main");
+  /** Merges `branch` into `into` (main) with a real merge commit (as GitHub's merge button does), pushes, returns its sha. */
+  merge(branch: string, into = "main"): string {
+    git(this.work, "checkout", "--quiet", into);
     git(this.work, "merge", "--quiet", "--no-ff", "--no-edit", branch);
-    git(this.work, "push", "--quiet", "origin", "main");
+    git(this.work, "push", "--quiet", "origin", into);
     return git(this.work, "rev-parse", "HEAD");
   }
 
-  /** The commit a merge queue makes for `branch`: main merged with it, on gh-readonly-queue/main/pr-N-HEAD; returns [sha, ref]. */
-  queueCommit(branch: string, number: number, headSha: string): [string, string] {
+  /** A branch's head commit. */
+  sha(branch: string): string {
+    return git(this.work, "rev-parse", branch);
+  }
+
+  /**
+   * The commit a merge queue makes for `branch`: `on` (main, or the queue commit of the PR ahead) merged with it,
+   * on gh-readonly-queue/main/pr-N-HEAD; returns [sha, ref].
+   */
+  queueCommit(branch: string, number: number, headSha: string, on = "main"): [string, string] {
     const ref = `gh-readonly-queue/main/pr-${number}-${headSha}`;
-    git(this.work, "checkout", "--quiet", "-B", ref, "main");
+    git(this.work, "checkout", "--quiet", "-B", ref, on);
     git(this.work, "merge", "--quiet", "--no-ff", "--no-edit", branch);
     git(this.work, "push", "--quiet", "--force", "origin", ref);
     return [git(this.work, "rev-parse", "HEAD"), `refs/heads/${ref}`];

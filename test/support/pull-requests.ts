@@ -7,6 +7,10 @@ export interface Pr {
   number: number;
   branch: string;
   sha: string;
+  /** The branch it merges into (main). */
+  base?: string;
+  /** The base's head when it opened: GitHub lists the commits after it as the PR's. */
+  baseSha?: string;
 }
 
 /**
@@ -28,23 +32,31 @@ export class PullRequests {
     return `${this.repo.owner}/${this.repo.name}`;
   }
 
-  /** Opens a PR whose branch is `files` over main, and waits for its plan to complete. */
-  async open(files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+  /**
+   * Opens a PR whose branch is `files` over `base` (main), and waits for its plan to complete.
+   * `as`: who authors the commit (GitHub maps it to them), else nobody GitHub knows.
+   */
+  async open(files: Record<string, string | null>, changed: string[], opts: { base?: string; as?: string } = {}): Promise<Pr> {
     const number = ++this.next;
     const branch = `pr-${number}`;
-    return this.planned({ number, branch, sha: this.repo.commit(files, branch) }, "opened", changed);
+    const base = opts.base ?? "main";
+    const baseSha = this.repo.sha(base);
+    return this.planned({ number, branch, base, baseSha, sha: this.repo.commit(files, branch, "change", undefined, { from: base, as: opts.as }) }, "opened", changed);
   }
 
-  async push(p: Pr, files: Record<string, string | null>, changed: string[]): Promise<Pr> {
-    return this.planned({ ...p, sha: this.repo.commit(files, p.branch) }, "synchronize", changed);
+  /** Pushes `files` to the PR's branch; `as`: the user who pushes (the synchronize's sender) and authors the commit. */
+  async push(p: Pr, files: Record<string, string | null>, changed: string[], opts: { as?: string; authoredAs?: string } = {}): Promise<Pr> {
+    return this.planned({ ...p, sha: this.repo.commit(files, p.branch, "change", undefined, { as: opts.authoredAs ?? opts.as }) }, "synchronize", changed, opts.as);
   }
 
-  private async planned(p: Pr, action: string, changed: string[]): Promise<Pr> {
+  private async planned(p: Pr, action: string, changed: string[], sender = this.author): Promise<Pr> {
     this.h.fake.pullFiles.set(`${this.full}#${p.number}`, changed);
-    this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author });
+    this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author, base: p.base, baseSha: p.baseSha });
     const payload = examplePayload("pull_request", action);
     Object.assign(payload.pull_request, { number: p.number, draft: false });
     payload.pull_request.head.sha = p.sha;
+    payload.pull_request.base.ref = p.base ?? "main";
+    payload.sender = { ...payload.sender, login: sender };
     const res = await deliver(this.h.url, "pull_request", payload, WEBHOOK_SECRET);
     if (res.status !== 200) throw new Error(`pull_request.${action} answered ${res.status}`);
     await waitFor("plangate/plan", () => this.check("plangate/plan", p.sha)?.status === "completed");
@@ -79,8 +91,8 @@ export class PullRequests {
 
   /** Merges with a real merge commit and delivers pull_request.closed (merged). */
   async merge(p: Pr, by = "alice"): Promise<string> {
-    const mergeSha = this.repo.merge(p.branch);
-    await closePullRequest(this.h, p.number, p.sha, { mergeSha, mergedBy: by });
+    const mergeSha = this.repo.merge(p.branch, p.base);
+    await closePullRequest(this.h, p.number, p.sha, { mergeSha, mergedBy: by, base: p.base });
     return mergeSha;
   }
 

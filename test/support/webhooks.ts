@@ -19,6 +19,8 @@ export function examplePayload<T = Record<string, any>>(event: string, action: s
   const copy = structuredClone(example) as Record<string, any>;
   copy.installation ??= { id: 424242, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0MjQy" };
   if (copy.pull_request?.base) copy.pull_request.base.ref = TEST_BASE_BRANCH;
+  if (copy.pull_request?.base?.repo) copy.pull_request.base.repo.default_branch = TEST_BASE_BRANCH;
+  if (copy.repository) copy.repository.default_branch = TEST_BASE_BRANCH;
   return copy as T;
 }
 

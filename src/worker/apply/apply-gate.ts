@@ -37,6 +37,7 @@ export function applyGate(input: GateInput): GateDecision {
   if (!input.planned || !status) return refuse(input.everPlanned ? { code: "head-not-planned" } : { code: "never-planned", neutral: true });
   if (status.pending) return refuse({ code: "plan-pending" });
   if (status.failed) return refuse({ code: "plan-failed" });
+  if (status.unplanned.length) return refuse({ code: "unplanned", message: status.unplanned.map((u) => u.name).join(", ") });
   if (!status.met) return refuse({ code: "not-approved", missing: status.missing.map((m) => ({ project: m.project, have: m.have, needed: m.needed })) });
   const withChanges = input.units.filter((u) => u.plan.changes.resources.length > 0);
   if (!withChanges.length) return refuse(mode === "command" && !input.units.length ? { code: "no-command-projects", neutral: true } : { code: "no-changes", neutral: true });

@@ -18,11 +18,12 @@ import { clipText } from "../../render/plan-check.js";
 import { checkTitle, fenceFor } from "../../render/templates.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 import { approvalStatus } from "../approval/approval-status.js";
-import { baseRulesBeforeMerge } from "../base-rules.js";
+import { defaultBranchRules } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
+import { unaccountedAhead } from "./queue-ahead.js";
 import { REFUSAL_OUTPUT_LIMIT, systemErrorMessage, type Attempt } from "./run-apply.js";
 import { reviewedUnits, sameProject, Workspace, type Unit } from "./apply-units.js";
 
@@ -58,14 +59,18 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
   const gh = await deps.github.forInstallation(job.installationId);
   const pull = await gh.getPull(repo, number);
   const plan = await latestPlanGroup(deps.pool, repoName, number, pull.headSha);
-  const base = plan && (await baseRulesBeforeMerge(deps, gh, plan, job.headSha));
-  const decision = applyGate({
+  // The default branch's rules as they stand: the queue commit's first parent may hold the config of a PR ahead of this one.
+  const base = plan && (await defaultBranchRules(deps, gh, plan, pull.defaultBranch));
+  const gate = applyGate({
     mode: "queue",
     planned: !!plan,
     everPlanned: !!plan,
     status: plan && base ? await approvalStatus(deps, gh, plan, base) : undefined,
     units: plan && base ? await reviewedUnits(deps, plan, "merge", base) : [],
   });
+  // The pull requests ahead of this one in the queue are in this commit too: each of their changes must be accounted for.
+  const ahead = gate.allow || gate.refusal.neutral ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef) : undefined;
+  const decision = ahead ? ({ allow: false, refusal: ahead } as const) : gate;
   const units = decision.allow ? decision.units.map((a) => a.unit) : [];
   const { group, runs } = await inTransaction(deps.pool, (tx) =>
     createRunGroup(

@@ -1,11 +1,13 @@
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { consumePullPlans, plansOfRuns } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
-import { hasRunGroup, latestPlanGroup, pullWasPlanned, verifiedQueueGroup } from "../../db/run-groups.js";
+import { hasRunGroup, latestPlanGroup, pullWasPlanned, verifiedQueueGroup, type Refusal } from "../../db/run-groups.js";
 import { leafRuns } from "../../db/runs.js";
 import type { PullClosedPayload } from "../../jobs/jobs.js";
 import { approvalStatus } from "../approval/approval-status.js";
-import { baseRulesBeforeMerge } from "../base-rules.js";
+import type { GitHub } from "../../github/github.js";
+import type { BaseRules } from "../../settings/rules.js";
+import { baseRulesBeforeMerge, defaultBranchRules } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
 import { reviewedUnits, sameProject } from "./apply-units.js";
@@ -42,7 +44,9 @@ async function applyMerged(deps: WorkerDeps, ctx: ApplyContext, job: PullClosedP
     );
   }
   const group = await latestPlanGroup(deps.pool, repoName, job.number, job.headSha);
-  const base = group && (await baseRulesBeforeMerge(deps, gh, group, job.mergeSha));
+  const target = group && (await mergeRules(deps, gh, job, group));
+  if (target && "refusal" in target) return refuseApply(deps, ctx, target.refusal);
+  const base = target?.rules;
   const decision = applyGate({
     mode: "merge",
     planned: !!group,
@@ -52,6 +56,21 @@ async function applyMerged(deps: WorkerDeps, ctx: ApplyContext, job: PullClosedP
   });
   if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
   await runApply(deps, gh, ctx, await withQueuePlans(deps, repoName, job.number, job.mergeSha, decision.units));
+}
+
+/**
+ * The rules a merge is judged by: for a merge into the default branch, its
+ * .plangate.yml as it stood before the merge (the merge commit's first
+ * parent); for a merge into a branch the default branch's `apply_branches`
+ * lists, the default branch's as it stands now. A merge into any other branch
+ * applies nothing: a writer's own branch must not become a way around the rules.
+ */
+async function mergeRules(deps: WorkerDeps, gh: GitHub, job: PullClosedPayload & { mergeSha: string }, group: NonNullable<Awaited<ReturnType<typeof latestPlanGroup>>>): Promise<{ rules: BaseRules } | { refusal: Refusal }> {
+  const asked = job.baseRef && job.defaultBranch ? { baseRef: job.baseRef, defaultBranch: job.defaultBranch } : await gh.getPull({ owner: job.owner, name: job.repo }, job.number);
+  if (asked.baseRef === asked.defaultBranch) return { rules: await baseRulesBeforeMerge(deps, gh, group, job.mergeSha) };
+  const rules = await defaultBranchRules(deps, gh, group, asked.defaultBranch);
+  if (rules.config?.apply_branches?.includes(asked.baseRef)) return { rules };
+  return { refusal: { code: "branch-not-applied", neutral: true, message: asked.baseRef, branch: asked.defaultBranch } };
 }
 
 /**

@@ -11,6 +11,9 @@ import type { WorkerDeps } from "../deps.js";
 export const APPROVAL_CHECK = "plangate/approval";
 
 function title(t: Templates, status: ApprovalStatus): string {
+  if (status.unplanned.length && !status.failed) {
+    return checkTitle(t, "plan-unplanned", { unplanned: status.unplanned, first: status.unplanned[0], others: status.unplanned.length - 1 });
+  }
   const first = status.missing[0];
   return checkTitle(t, "approval", { ...status, first, more: first ? first.needed - first.have : 0, others: status.missing.length - 1 });
 }

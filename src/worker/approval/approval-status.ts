@@ -1,4 +1,5 @@
 import { plansOfRuns } from "../../db/plans.js";
+import { pushersOf } from "../../db/pull-pushers.js";
 import { headRuns } from "../../db/runs.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
@@ -10,6 +11,8 @@ import type { WorkerDeps } from "../deps.js";
 
 export interface ApprovalStatus extends ApprovalResult {
   failed: boolean;
+  /** Changed projects no plan of the head covers: nothing is approved until they are planned. */
+  unplanned: RunGroup["unplanned"];
   /** Some project of the head is still being planned. */
   pending: boolean;
 }
@@ -27,27 +30,34 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
   const plans = await plansOfRuns(deps.pool, runs.map((r) => r.id));
   const failed = runs.length === 0 || runs.some((r) => r.status !== "succeeded");
   const policies = [...base.config?.policies ?? [], ...group.policies];
-  const rules: ApprovalRule[] = runs.map((r) => {
+  // One rule per approval requirement: a project that several base entries match must meet each of them.
+  const rules: ApprovalRule[] = runs.flatMap((r) => {
     const changes = plans.get(r.id)?.changes;
     const counts = changes?.counts;
-    const { approvals } = rulesOf(base, group, r);
-    return {
-      policyRequired: changes ? evaluatePolicies(policies, changes).requiredApprovals : 0,
+    const effective = rulesOf(base, group, r);
+    const policyRequired = changes ? evaluatePolicies(policies, changes).requiredApprovals : 0;
+    return [effective.approvals, ...(effective.also_approvals ?? [])].map((approvals) => ({
+      policyRequired,
       project: r.project,
       required: approvals.required,
       destroyRequired: approvals.destroy_required,
       teams: approvals.teams,
       users: approvals.users,
       destroys: !!counts && counts.destroy + counts.replace > 0,
-    };
+    }));
   });
   const reviews = await gh.listReviews({ owner, name }, group.pull_number!);
+  const author = (group.author ?? "").toLowerCase();
+  const candidates = new Set(approvalsOn(reviews, group.sha).filter((u) => u.toLowerCase() !== author));
+  // Who pushed to the branch or authored a commit on it never approves: asked only when someone's approval could count.
+  const excluded = candidates.size ? await ownersOfChange(deps, gh, group) : [];
+  const own = new Set(excluded);
   // One permission look-up per reviewer per evaluation: a reviewer without write now does not count.
   const permissions = new Map<string, boolean>();
-  for (const user of new Set(approvalsOn(reviews, group.sha))) {
+  for (const user of [...candidates].filter((u) => !own.has(u.toLowerCase()))) {
     permissions.set(user, APPROVER_PERMISSIONS.has(await gh.permissionOf({ owner, name }, user)));
   }
-  const counted = reviews.filter((r) => permissions.get(r.user) !== false);
+  const counted = reviews.filter((r) => permissions.get(r.user) === true);
   // Team membership is asked only for the reviewers and teams that matter.
   const membership = new Map<string, boolean>();
   for (const team of new Set(rules.flatMap((r) => r.teams))) {
@@ -56,7 +66,15 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
       membership.set(`${team}\u0000${user}`, await gh.isTeamMember(org, slug, user));
     }
   }
-  const result = evaluateApprovals({ sha: group.sha, author: group.author ?? "", reviews: counted, rules, isMember: (t, u) => membership.get(`${t}\u0000${u}`) ?? false });
+  const result = evaluateApprovals({ sha: group.sha, author: group.author ?? "", excluded, reviews: counted, rules, isMember: (t, u) => membership.get(`${t}\u0000${u}`) ?? false });
   const pending = runs.some((r) => r.status === "queued" || r.status === "running");
-  return { ...result, met: result.met && !failed, failed, pending };
+  const unplanned = group.unplanned ?? [];
+  return { ...result, met: result.met && !failed && !unplanned.length, failed, pending, unplanned };
+}
+
+/** Everyone who made the PR's change besides its author: the senders of its pushes and the users of its commits (lower-cased). */
+async function ownersOfChange(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<string[]> {
+  const [owner, name] = group.repo.split("/") as [string, string];
+  const [pushers, committers] = await Promise.all([pushersOf(deps.pool, group.repo, group.pull_number!), gh.pullCommitUsers({ owner, name }, group.pull_number!)]);
+  return [...new Set([...pushers, ...committers.map((u) => u.toLowerCase())])].sort();
 }

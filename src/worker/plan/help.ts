@@ -27,8 +27,8 @@ function helpProject(base: BaseRules, p: ProjectConfig, listed: boolean) {
 /** /help: the commands, and the repository's projects with their effective rules at the PR's head. */
 export async function helpReply(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull: PullRequestInfo): Promise<string> {
   const token = () => gh.cloneToken();
-  const { loaded, base } = await loadPullInputs(deps.mirrors, repo, pull.headSha, await gh.branchSha(repo, pull.baseRef), token);
-  const rulesView = { baseRef: pull.baseRef, baseSha: base.sha.slice(0, 7), baseState: base.state, basePolicies: base.config?.policies.length ?? 0 };
+  const { loaded, base } = await loadPullInputs(deps.mirrors, repo, pull.headSha, await gh.branchSha(repo, pull.defaultBranch), token);
+  const rulesView = { baseRef: pull.defaultBranch, baseSha: base.sha.slice(0, 7), baseState: base.state, basePolicies: base.config?.policies.length ?? 0 };
   const view = loaded.ok
     ? {
         ...loaded.config,

@@ -10,6 +10,8 @@ import type { CommitExport } from "../../github/commit-exports.js";
 import { fullName, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
+import { unplannedProjects, type Unplanned } from "../../projects/unplanned.js";
+import { plannedOnHead } from "../../db/runs.js";
 import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
@@ -62,9 +64,9 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   headFetched?.catch(() => undefined); // thrown where it is awaited
   try {
     // The PR as it is now: events arrive late and out of order.
-    // Beside it, the base branch's head (whose rules apply) when the event names the branch.
+    // Beside it, the default branch's head (whose rules apply, whatever branch the PR targets) when the event names it.
     const pulled = gh.getPull(repo, job.pull.number);
-    const baseAsked = job.pull.baseRef === undefined ? undefined : gh.branchSha(repo, job.pull.baseRef);
+    const baseAsked = job.pull.defaultBranch === undefined ? undefined : gh.branchSha(repo, job.pull.defaultBranch);
     baseAsked?.catch(() => undefined); // thrown where it is awaited
     const current = await pulled;
     if (current.state !== "open") {
@@ -78,7 +80,7 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       deps.log.info({ sha: job.pull.headSha, head: current.headSha }, "not planned: the PR's head is planned already");
       return;
     }
-    const baseSha = await (baseAsked ?? gh.branchSha(repo, current.baseRef));
+    const baseSha = await (baseAsked ?? gh.branchSha(repo, current.defaultBranch));
     // One reader of the mirror for every read of this plan: it says which commits the mirror still lacks (usually
     // none but a push's head, being fetched; the base branch's head when it moved since the last plan).
     const { reader } = await deps.mirrors.reader(repo);
@@ -133,9 +135,9 @@ async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>,
  */
 async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHub, current: PullRequestInfo, inputs: Promise<PullInputs>, exportKey: string): Promise<number | undefined> {
   const repo = { owner: job.pull.owner, name: job.pull.repo };
-  const [{ loaded, base }, changed] = await Promise.all([inputs, gh.listPullFiles(repo, job.pull.number)]);
+  const [{ loaded, base, baseProjects }, changed] = await Promise.all([inputs, gh.listPullFiles(repo, job.pull.number)]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
-  const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef };
+  const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef, defaultBranch: job.pull.defaultBranch ?? current.defaultBranch };
   if (!loaded.ok) {
     await reportConfigError(deps, gh, repo, { ...job, pull }, loaded.problems);
     return undefined;
@@ -143,11 +145,19 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
   // A base config that schedules drift checks puts the repository on the drift scan's list.
   if (base.config && (base.config.defaults?.drift || base.config.projects.some((p) => p.drift))) await registerDriftRepo(deps.pool, fullName(repo), pull.installationId);
   const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
+  // Projects the PR changes that this plan leaves out (autoplan off, a narrow when_modified, a /plan of another
+  // project) and no plan of the head covers yet: the checks wait for them (DESIGN.md section 3, "Nothing changes unplanned").
+  const planned = await plannedOnHead(deps.pool, fullName(repo), pull.number, pull.headSha);
+  const unplanned = unplannedProjects({ head: { projects: loaded.config.projects, moduleCalls: loaded.moduleCalls }, base: baseProjects, changed, selected: projects }).filter((u) => !planned.has(`${u.name}\0${u.workspace}`));
   if (!projects.length) {
     if (job.selection.mode === "command") {
       const { selector } = job.selection;
       const selectorText = [selector.project && `-p ${selector.project}`, selector.dir && `-d ${selector.dir}`, selector.workspace && `-w ${selector.workspace}`].filter(Boolean).join(" ");
       await gh.createComment(repo, pull.number, deps.templates.render("command-reply", { reason: "no-projects", command: "plan", selectorText, known: loaded.config.projects.map((p) => p.name) }));
+      return undefined;
+    }
+    if (unplanned.length) {
+      await reportUnplanned(deps, gh, repo, pull, unplanned);
       return undefined;
     }
     // Both checks branch protection may require are answered: a PR that changes no project never waits on plangate.
@@ -165,8 +175,9 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
       tx,
       {
         kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author,
-        policies: effectivePolicies(base, loaded.config), base_ref: pull.baseRef!, base_sha: base.sha, config_from_file: loaded.config.projectsListed,
+        policies: effectivePolicies(base, loaded.config), base_ref: pull.defaultBranch, base_sha: base.sha, config_from_file: loaded.config.projectsListed,
         rule_changes: ruleChanges(base, loaded.config, projects),
+        unplanned,
       },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: effectiveRules(base, p, loaded.config.projectsListed).rules })),
     );
@@ -187,6 +198,20 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
   // When every project was refused for a lock, nothing else will report.
   await reportPlanGroupIfDone(deps, group.id, gh);
   return queuedAny ? group.id : undefined;
+}
+
+/**
+ * Changed projects no plan of the head covers: `plangate/plan` and
+ * `plangate/approval` wait in progress, their titles naming the `/plan` to run.
+ */
+async function reportUnplanned(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull: { number: number; headSha: string }, unplanned: Unplanned[]): Promise<void> {
+  const view = { unplanned, first: unplanned[0], others: unplanned.length - 1, shortSha: pull.headSha.slice(0, 7) };
+  for (const name of [PLAN_CHECK, APPROVAL_CHECK]) {
+    await gh.createCheckRun(repo, name, pull.headSha, {
+      status: "in_progress",
+      output: { title: checkTitle(deps.templates, "plan-unplanned", view), summary: checkSummary(deps.templates, "plan-unplanned", view) },
+    });
+  }
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */

@@ -1,9 +1,11 @@
 import { loadGroupResults } from "../../db/plan-report.js";
 import { claimGroupReport, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
-import type { GitHub, MarkedComments } from "../../github/github.js";
+import type { CheckOutput, GitHub, MarkedComments } from "../../github/github.js";
+import type { RunGroup } from "../../db/run-groups.js";
+import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
-import { renderPlanCheck } from "../../render/plan-check.js";
+import { GITHUB_CHECK_TEXT_LIMIT, renderPlanCheck } from "../../render/plan-check.js";
 import { updateApprovalCheck } from "../approval/approval-check.js";
 import { baseRulesAtPlan } from "../base-rules.js";
 import { planReportOf, sameReport, type PlanReport } from "../../render/plan-report.js";
@@ -66,7 +68,11 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
       await (await comments).sync(bodies);
     }
     const { conclusion, output } = renderPlanCheck(deps.templates, report);
-    const completed = { status: "completed", conclusion, output, detailsUrl: runUrl } as const;
+    // A changed project this plan left out keeps the check pending (a failure stays a failure).
+    const completed =
+      group.unplanned.length && conclusion !== "failure"
+        ? ({ status: "in_progress", output: withUnplanned(deps, group, output), detailsUrl: runUrl } as const)
+        : ({ status: "completed", conclusion, output, detailsUrl: runUrl } as const);
     if (group.check_run_id !== null) await gh.updateCheckRun(repo, group.check_run_id, completed);
     else if (!superseded) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
     if (superseded) return;
@@ -76,4 +82,12 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     await releaseGroupReport(deps.pool, groupId);
     throw error;
   }
+}
+
+/** The plan check's output while changed projects wait for a /plan: what to run first, then the plan's own table. */
+function withUnplanned(deps: WorkerDeps, group: RunGroup, output: CheckOutput): CheckOutput {
+  const view = { unplanned: group.unplanned, first: group.unplanned[0], others: group.unplanned.length - 1, shortSha: group.sha.slice(0, 7) };
+  const waiting = checkSummary(deps.templates, "plan-unplanned", view);
+  const summary = `${waiting}\n\n${output.summary}`;
+  return { ...output, title: checkTitle(deps.templates, "plan-unplanned", view), summary: summary.length <= GITHUB_CHECK_TEXT_LIMIT ? summary : waiting };
 }

@@ -1,0 +1,19 @@
+-- The gate, round two (DESIGN.md sections 2 and 3).
+
+-- Everyone who pushed to a PR's branch (the sender of any pull_request.synchronize): they never approve it.
+create table pull_pushers (
+  repo        text not null,
+  pull_number integer not null,
+  login       text not null,
+  first_at    timestamptz not null default now(),
+  primary key (repo, pull_number, login)
+);
+
+-- Rules now come from the repository's default branch, whatever branch the PR targets:
+-- run_groups.base_ref names that branch and base_sha the commit of it whose .plangate.yml gave the rules.
+comment on column run_groups.base_ref is 'the branch whose .plangate.yml gave the rules (the default branch)';
+comment on column run_groups.base_sha is 'the commit of base_ref whose .plangate.yml gave the rules';
+
+-- Projects whose files the PR changes but this plan did not plan (autoplan off, or not selected):
+-- plangate/plan and plangate/approval stay pending until a /plan plans them on the head.
+alter table run_groups add column unplanned jsonb not null default '[]';
