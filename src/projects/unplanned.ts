@@ -35,7 +35,8 @@ export function unplannedProjects(input: { head: Known; base: Known; changed: st
   for (const p of head.projects) if (isTouched(p, changed, head.moduleCalls, head.projects)) add(p, true);
   for (const b of base.projects) {
     if (!isTouched(b, changed, base.moduleCalls, base.projects)) continue;
-    const same = head.projects.filter((p) => p.workspace === b.workspace && (p.name === b.name || dirOf(p) === dirOf(b)));
+    // Its files planned in any workspace are planned: what applies on merge is what the PR's config plans.
+    const same = head.projects.filter((p) => p.name === b.name || dirOf(p) === dirOf(b));
     if (!same.length) add(b, false);
     // Planned under any of its names is planned; otherwise it is named as the PR's config names it.
     else if (!same.some((p) => selected.has(key(p)))) add(same[0]!, true);

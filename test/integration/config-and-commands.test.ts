@@ -174,13 +174,19 @@ describe(".plangate.yml", () => {
     expect((await audit(sha)).map((a) => a.action)).toEqual(["lock.acquired", "plan.started", "plan.failed", "config.invalid", "approval.changed"]);
   });
 
-  engineTest("autoplan.enabled: false is respected; when_modified can reach ../modules", async () => {
+  engineTest("autoplan.enabled: false is respected, but the changed project keeps plangate/plan pending; when_modified can reach ../modules", async () => {
     const config = "version: 1\nprojects:\n  - dir: a\n    autoplan: { enabled: false }\n  - name: see\n    dir: c\n    autoplan: { when_modified: ['*.tf', '../modules/**'] }\n";
     const { sha } = await openPr({ ".plangate.yml": config, "modules/shared/extra.tf": resource("x") }, ["a/main.tf", "modules/shared/extra.tf"]);
-    expect((await completedPlan(sha)).conclusion).toBe("success");
+    await waitFor("plangate/plan reported", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === sha && c.output?.title?.startsWith("Not planned")));
     await queueDrained(h.db);
     // b calls the module too, but with a config file only listed projects exist
     expect(await plannedProjects(sha)).toEqual(["see"]);
+    // a changed but is not autoplanned: nothing is neutral or green until it is planned.
+    const plan = h.fake.checkRuns.filter((c) => c.name === "plangate/plan" && c.head_sha === sha).at(-1)!;
+    expect(plan).toMatchObject({ status: "in_progress", output: { title: "Not planned: comment /plan -p a (+1 projects)" } });
+    // b, which the default branch discovers, uses the changed module but this PR's config drops it: it is named too.
+    expect(plan.output?.summary).toContain("| `a` | `a` | `default` | comment `/plan -p a` |");
+    expect(plan.output?.summary).toContain("| `b` | `b` | `default` | only the default branch knows it");
   });
 });
 

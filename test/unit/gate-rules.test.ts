@@ -1,0 +1,121 @@
+import { evaluateApprovals } from "../../src/plans/approval.js";
+import { isTouched, projectScope } from "../../src/projects/affected.js";
+import { defaultProject } from "../../src/projects/discover.js";
+import { realDir } from "../../src/projects/real-dir.js";
+import { unplannedProjects } from "../../src/projects/unplanned.js";
+import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
+import type { ProjectConfig, RepoConfig } from "../../src/settings/repo-config.js";
+import { effectiveRules, type BaseRules } from "../../src/settings/rules.js";
+
+/** The pure decisions behind the gate's second round (issue 21 rows 3, 4 and 6). */
+
+const configOf = (text: string): RepoConfig => {
+  const loaded = loadRepoConfig(text);
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  return loaded.config;
+};
+const base = (text: string): BaseRules => ({ sha: "b".repeat(40), state: "file", config: configOf(text) });
+const project = (over: Partial<ProjectConfig>): ProjectConfig => ({ ...defaultProject(over.dir ?? ".", "terraform"), ...over });
+
+describe("a project dir as written and as it really is", () => {
+  test("symlinks are resolved component by component, links to links too", () => {
+    const links = new Map([["evil", "infra/network"], ["alias", "evil"], ["infra/n2", "network"]]);
+    expect(realDir("evil", links)).toBe("infra/network");
+    expect(realDir("./alias/", links)).toBe("infra/network");
+    expect(realDir("infra/n2", links)).toBe("infra/network");
+    expect(realDir("other", links)).toBe("other");
+  });
+
+  test("a link out of the repository, an absolute link or a loop leaves the dir as written", () => {
+    expect(realDir("out", new Map([["out", "../../etc"]]))).toBe("out");
+    expect(realDir("abs", new Map([["abs", "/etc"]]))).toBe("abs");
+    expect(realDir("a", new Map([["a", "b"], ["b", "a"]]))).toBe("a");
+  });
+});
+
+describe("base rules match by name, or by normalized dir and workspace; the strictest wins", () => {
+  const protectedBase = base(`version: 1
+projects:
+  - name: network
+    dir: infra
+    approvals: { required: 2, teams: [infra] }
+    apply: command
+    env: [A, B]
+  - name: other-name
+    dir: ./infra/
+    approvals: { required: 1, users: [lead] }
+    apply: both
+    env: [B]
+`);
+
+  test.each([
+    ["./infra/", undefined],
+    ["infra/", undefined],
+    ["evil", "infra"],
+  ])("a PR's project at %s (really %s) gets every matching entry's rules", (dir, real) => {
+    const { rules } = effectiveRules(protectedBase, project({ name: "root2", dir, env: ["A", "B"], ...(real ? { real_dir: real } : {}) }), true);
+    expect(rules.approvals).toMatchObject({ required: 2, teams: ["infra"] });
+    expect(rules.also_approvals).toEqual([{ required: 1, teams: [], users: ["lead"] }]);
+    expect(rules.apply).toBe("command");
+    expect(rules.env).toEqual(["B"]);
+  });
+
+  test("another workspace of the same dir is another project", () => {
+    const { rules } = effectiveRules(protectedBase, project({ name: "x", dir: "infra", workspace: "staging" }), false);
+    expect(rules.approvals).toEqual({ required: 1, teams: [], users: [] });
+  });
+
+  test("each approval rule must hold: two infra members without the lead are not enough", () => {
+    const { rules } = effectiveRules(protectedBase, project({ name: "root2", dir: "./infra" }), false);
+    const asRules = [rules.approvals, ...(rules.also_approvals ?? [])].map((a) => ({ project: "root2", required: a.required, teams: a.teams, users: a.users, destroys: false }));
+    const sha = "a".repeat(40);
+    const reviews = (users: string[]) => users.map((user) => ({ user, state: "APPROVED", commitId: sha, submittedAt: "" }));
+    const isMember = (team: string, user: string) => team === "infra" && ["i1", "i2"].includes(user);
+    expect(evaluateApprovals({ sha, author: "author", reviews: reviews(["i1", "i2"]), rules: asRules, isMember }).met).toBe(false);
+    expect(evaluateApprovals({ sha, author: "author", reviews: reviews(["i1", "i2", "lead"]), rules: asRules, isMember }).met).toBe(true);
+  });
+});
+
+describe("who made the change never approves it", () => {
+  test("pushers and commit authors are excluded, case-insensitively", () => {
+    const sha = "a".repeat(40);
+    const reviews = ["Bob", "alice"].map((user) => ({ user, state: "APPROVED", commitId: sha, submittedAt: "" }));
+    const rules = [{ project: "p", required: 1, teams: [], users: [], destroys: false }];
+    expect(evaluateApprovals({ sha, author: "author", excluded: ["bob", "alice"], reviews, rules, isMember: () => false }).met).toBe(false);
+    expect(evaluateApprovals({ sha, author: "author", excluded: ["bob"], reviews, rules, isMember: () => false })).toMatchObject({ met: true, approvers: ["alice"] });
+  });
+});
+
+describe("what a PR touches", () => {
+  const projects = [project({ name: "app", dir: "app" }), project({ name: "nested", dir: "app/nested" }), project({ name: "root", dir: "." })];
+  const calls = new Map([["app", new Set(["modules/net"])]]);
+
+  test("every file under the dir, its local modules, not a nested project's files", () => {
+    expect(projectScope(projects[0]!, calls, projects)).toEqual(["app/**", "modules/net/**", "!app/nested/**"]);
+    expect(isTouched(projects[0]!, ["app/user-data.tpl"], calls, projects)).toBe(true);
+    expect(isTouched(projects[0]!, ["app/scripts/run.sh"], calls, projects)).toBe(true);
+    expect(isTouched(projects[0]!, ["modules/net/main.tf"], calls, projects)).toBe(true);
+    expect(isTouched(projects[0]!, ["app/nested/main.tf"], calls, projects)).toBe(false);
+    expect(isTouched(projects[2]!, ["README.md"], calls, projects)).toBe(true);
+    expect(isTouched(projects[2]!, ["app/main.tf"], calls, projects)).toBe(false);
+  });
+
+  test("a changed project with autoplan off, or known only to the default branch, is unplanned", () => {
+    const off = project({ name: "app", dir: "app", autoplan: { enabled: false } });
+    const head = { projects: [off], moduleCalls: new Map() };
+    const baseKnown = { projects: [project({ name: "app", dir: "app" }), project({ name: "legacy", dir: "legacy" })], moduleCalls: new Map() };
+    const unplanned = unplannedProjects({ head, base: baseKnown, changed: ["app/main.tf", "legacy/main.tf"], selected: [] });
+    expect(unplanned).toEqual([
+      { name: "app", dir: "app", workspace: "default", plannable: true },
+      { name: "legacy", dir: "legacy", workspace: "default", plannable: false },
+    ]);
+    expect(unplannedProjects({ head, base: baseKnown, changed: ["app/main.tf"], selected: [off] })).toEqual([]);
+    expect(unplannedProjects({ head, base: baseKnown, changed: ["docs/x.md"], selected: [] })).toEqual([]);
+  });
+
+  test("a base project the PR renames is matched by dir", () => {
+    const head = { projects: [project({ name: "renamed", dir: "./app/" })], moduleCalls: new Map() };
+    const baseKnown = { projects: [project({ name: "app", dir: "app" })], moduleCalls: new Map() };
+    expect(unplannedProjects({ head, base: baseKnown, changed: ["app/main.tf"], selected: head.projects })).toEqual([]);
+  });
+});
