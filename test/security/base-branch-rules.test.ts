@@ -121,8 +121,8 @@ describe("/help", () => {
     await prs.comment(p, "/help", "someone-outside");
     const help = prs.comments(p).at(-1)!;
     expect(help).toContain("| `network` | `infra` | terraform | `default` | on | on_merge <sub>base</sub> | 4 <sub>pull request</sub> | none <sub>base</sub> |");
-    expect(help).toContain("come from `.plangate.yml` on the base branch `main`");
-    expect(help).toContain("1 policy evaluated on every plan (1 from the base branch");
+    expect(help).toContain("come from `.plangate.yml` on the default branch `main`");
+    expect(help).toContain("1 policy evaluated on every plan (1 from the default branch");
     await prs.close(p);
   });
 });

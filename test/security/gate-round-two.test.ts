@@ -114,6 +114,7 @@ describe("row 4: whoever pushed to the PR or authored a commit on it never appro
     const pushed = await prs.push(p, { "cmd/main.tf": resource("c", "bob-unreviewed") }, ["cmd/main.tf"], { as: "bob", authoredAs: "" });
     await prs.review(pushed, "bob");
     expect(prs.check("plangate/approval", pushed.sha)).toMatchObject({ status: "in_progress", output: { title: "Needs 1 more approval for cmd" } });
+    expect(prs.check("plangate/approval", pushed.sha)?.output?.summary).toContain("Not counted, because they pushed to this pull request or authored a commit on it: `bob`.");
     await prs.comment(pushed, "/apply", "bob");
     expect(prs.comments(pushed).at(-1)).toContain("The required approvals on");
     expect(applyCheck(pushed.sha)?.conclusion).toBe("failure");

@@ -11,6 +11,8 @@ import type { WorkerDeps } from "../deps.js";
 
 export interface ApprovalStatus extends ApprovalResult {
   failed: boolean;
+  /** Reviewers who approved but pushed to the PR or authored a commit on it: shown as not counted. */
+  selfApproved: string[];
   /** Changed projects no plan of the head covers: nothing is approved until they are planned. */
   unplanned: RunGroup["unplanned"];
   /** Some project of the head is still being planned. */
@@ -52,6 +54,7 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
   // Who pushed to the branch or authored a commit on it never approves: asked only when someone's approval could count.
   const excluded = candidates.size ? await ownersOfChange(deps, gh, group) : [];
   const own = new Set(excluded);
+  const selfApproved = [...candidates].filter((u) => own.has(u.toLowerCase())).sort();
   // One permission look-up per reviewer per evaluation: a reviewer without write now does not count.
   const permissions = new Map<string, boolean>();
   for (const user of [...candidates].filter((u) => !own.has(u.toLowerCase()))) {
@@ -69,7 +72,7 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
   const result = evaluateApprovals({ sha: group.sha, author: group.author ?? "", excluded, reviews: counted, rules, isMember: (t, u) => membership.get(`${t}\u0000${u}`) ?? false });
   const pending = runs.some((r) => r.status === "queued" || r.status === "running");
   const unplanned = group.unplanned ?? [];
-  return { ...result, met: result.met && !failed && !unplanned.length, failed, pending, unplanned };
+  return { ...result, met: result.met && !failed && !unplanned.length, failed, pending, unplanned, selfApproved };
 }
 
 /** Everyone who made the PR's change besides its author: the senders of its pushes and the users of its commits (lower-cased). */
