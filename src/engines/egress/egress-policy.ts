@@ -153,6 +153,29 @@ export class EgressPolicy {
     return { verdict: "refused", refusal: first! };
   }
 
+  /**
+   * The ALLOW entries through which a sandboxed program reaches `target` on
+   * its port: those that name it or an address it resolves to, and, for a
+   * service on this host, those that cover any address of this host (a
+   * server listening on every interface answers on each).
+   */
+  async allowEntriesReaching(target: { host: string; port: number }): Promise<EgressRule[]> {
+    const host = normalizeHost(target.host);
+    let addresses = net.isIP(host) ? [host] : await this.lookup(host).catch(() => []);
+    if (addresses.some((a) => this.isThisHost(a))) addresses = [...addresses, ...thisHostAddresses()];
+    const reached = (address: string) => addresses.some((a) => sameAddress(a, address));
+    const found: EgressRule[] = [];
+    for (const rule of this.options.allow) {
+      if (!portMatches(rule, target.port)) continue;
+      const opens =
+        rule.kind === "host"
+          ? rule.host === host || (await this.lookup(rule.host).catch(() => [])).some(reached)
+          : addresses.some((a) => this.allowRanges.find((r) => r.rule === rule)!.list.check(a, familyOf(a)));
+      if (opens) found.push(rule);
+    }
+    return found;
+  }
+
   /** A metadata address is open only through an ALLOW range inside its metadata range (see METADATA_RANGES). */
   private opensMetadata(metadata: MetadataRange, address: string, port: number): boolean {
     const reached = ipv4Reached(address);
@@ -188,10 +211,15 @@ export class EgressPolicy {
 
   /** Any address of this machine's interfaces (services listening on all interfaces answer there). */
   private isThisHost(address: string): boolean {
-    const own = Object.values(os.networkInterfaces()).flatMap((list) => list ?? []);
-    return own.some((i) => sameAddress(i.address, address));
+    return thisHostAddresses().some((own) => sameAddress(own, address));
   }
 }
+
+/** The addresses of this machine's interfaces, loopback included. */
+const thisHostAddresses = () =>
+  Object.values(os.networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .map((i) => i.address);
 
 const portMatches = (rule: EgressRule, port: number) => rule.port === undefined || rule.port === port;
 
