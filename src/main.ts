@@ -6,7 +6,7 @@ import { openDatabase } from "./db/open-database.js";
 import { migrate } from "./db/migrate.js";
 import { createPool, type Pool } from "./db/pool.js";
 import { chooseSandbox, Sandbox } from "./engines/sandbox.js";
-import { egressFilterFor } from "./engines/egress/egress-from-settings.js";
+import { databaseExposureWarnings, egressFilterFor } from "./engines/egress/egress-from-settings.js";
 import { capSettings, formatSize, SandboxCaps } from "./engines/limits.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
@@ -67,6 +67,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   // The data dir is this process's alone: exports left by a process that died are swept here.
   const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, () => shared.metrics.commitExports.inc());
   await exports.sweep();
+  for (const warning of await databaseExposureWarnings(settings, databaseUrl)) log.warn({ setting: "PLANGATE_SANDBOX_EGRESS_ALLOW" }, warning);
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   return {
     pool,

@@ -86,9 +86,8 @@ const STEPS_SCRIPT = 'step() { printf "%s\\n" "$1" >&4; shift; "$@" 3>&- 4>&-; r
 
 const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 
-/** The sandboxed terraform runner of one job: every command shares the job's deadline. */
-function runner(job: TerraformJob, cache: ProviderCacheLease) {
-  const deadline = Date.now() + job.timeoutMs;
+/** The sandboxed terraform runner of one job: every command shares the job's deadline (a provider cache's fill included). */
+function runner(job: TerraformJob, cache: ProviderCacheLease, deadline: number) {
   const chdir = `-chdir=${job.projectDir}`;
   const env = {
     ...job.env,
@@ -109,7 +108,7 @@ function runner(job: TerraformJob, cache: ProviderCacheLease) {
       network: true, // providers and state backends need it (DESIGN.md section 3)
       env,
       readOnly: [path.dirname(job.bin), ...job.home.readOnly],
-      // The tree first; the provider cache is writable only while init populates a cache of this job's own.
+      // The tree first; the provider cache is writable only when it is this job's private one.
       binds: [...(job.tree?.binds ?? []), ...cache.binds()],
       timeoutMs: Math.max(1, deadline - Date.now()),
       // fd 3: the one step's stdout (or nowhere); fd 4: the stages as they start.
@@ -140,35 +139,27 @@ function initSteps(job: TerraformJob): Step[] {
 const stepFailure = (r: StepsResult): StepFailure => ({ ok: false, stage: r.stage, output: r.output, timedOut: r.timedOut, problems: r.problems });
 
 /**
- * Runs init, plan -out and show -json for one project, in the sandbox, with
- * one overall deadline: in one sandbox entry, unless this job's init
- * populates a shared provider cache, which is sealed before any later step
- * runs PR-chosen provider code.
+ * Runs init, plan -out and show -json for one project, in one sandbox entry,
+ * with one overall deadline (a shared provider cache is filled before, in a
+ * run of its own that sees none of the project's configuration).
  */
 export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
+  const deadline = Date.now() + job.timeoutMs;
   const cache = await ProviderCacheLease.forInit(job);
-  const run = runner(job, cache);
+  const run = runner(job, cache, deadline);
   const planPath = planFilePath(job);
   const jsonPath = path.join(job.outDir, "plan.json");
-  const outputs: string[] = [];
   const planSteps: Step[] = [
     { stage: "plan", args: ["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`] },
     { stage: "show", args: ["show", "-json", "-no-color", planPath], stdoutFile: jsonPath },
   ];
-  const alone = cache.populatesShared;
-  const first = await cache.init(() => run(alone ? initSteps(job) : [...initSteps(job), ...planSteps]));
-  if (failed(first)) return stepFailure(first);
-  outputs.push(first.output);
-  if (alone) {
-    const rest = await run(planSteps);
-    if (failed(rest)) return stepFailure(rest);
-    outputs.push(rest.output);
-  }
+  const steps = await cache.init(() => run([...initSteps(job), ...planSteps]));
+  if (failed(steps)) return stepFailure(steps);
   try {
     // The plan step ran PR-chosen provider code in the workspace: the plan file may have been swapped for a link.
     const planFile = await readInside(workDirOf(job), planPath, { shown: "the plan file" });
     const planJson = parsePrJson(await readTextInside(job.outDir, jsonPath), "terraform show -json output");
-    return { ok: true, output: outputs.join("\n"), planFile, planJson };
+    return { ok: true, output: steps.output, planFile, planJson };
   } catch (error) {
     if (!(error instanceof WorkspaceFileError)) throw error;
     return { ok: false, stage: "show", output: "", timedOut: false, problems: [error.message] };
@@ -180,8 +171,9 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
  * terraform's state lock held; `initialise` runs init first (a fresh checkout).
  */
 export async function terraformApply(job: TerraformJob, initialise: boolean): Promise<ApplyOutcome> {
+  const deadline = Date.now() + job.timeoutMs;
   const cache = initialise ? await ProviderCacheLease.forInit(job) : await ProviderCacheLease.afterInit(job);
-  const run = runner(job, cache);
+  const run = runner(job, cache, deadline);
   const outputs: string[] = [];
   if (initialise) {
     const init = await cache.init(() => run(initSteps(job)));

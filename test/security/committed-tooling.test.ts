@@ -1,10 +1,11 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { jest } from "@jest/globals";
 import type { ExecResult } from "../../src/engines/exec.js";
+import { PROVIDER_CACHE_PATH } from "../../src/engines/provider-cache.js";
 import { Sandbox, type SandboxRequest } from "../../src/engines/sandbox.js";
 import { terraformPlan, type PlanOutcome, type TerraformJob } from "../../src/engines/terraform.js";
 import { TerraformHomes } from "../../src/engines/terraform-home.js";
@@ -95,9 +96,9 @@ function zipOf(name: string, content: string): Buffer {
   return Buffer.concat([local, file, data, central, file, end]);
 }
 
-async function plan(sandbox: Sandbox, homes: TerraformHomes, root: string, checkoutDir: string): Promise<PlanOutcome> {
+async function plan(sandbox: Sandbox, homes: TerraformHomes, root: string, checkoutDir: string, workspace = "default"): Promise<PlanOutcome> {
   const { home } = await homes.acquire();
-  const job: TerraformJob = { sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 90_000, outDir: path.join(root, "out") };
+  const job: TerraformJob = { sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace, env: {}, timeoutMs: 90_000, outDir: path.join(root, "out") };
   return terraformPlan(job);
 }
 
@@ -222,6 +223,33 @@ describe("the provider cache", () => {
     expect(listing.output.trim()).toBe("");
   });
 
+  engineTest("a PR's init cannot plant anything in the shared cache while it is filled: a local backend's workspace_dir pointing into it writes nothing a later PR sees", async () => {
+    const tf = ownDir();
+    const homes = new TerraformHomes(tf);
+    const attacker = runRoot();
+    // `workspace select -or-create` (the project's workspace is the PR's to name) makes workspace_dir/<name>/ during init.
+    const planting = `terraform {\n  backend "local" {\n    workspace_dir = "${PROVIDER_CACHE_PATH}"\n  }\n}\nresource "terraform_data" "x" {}\n`;
+    const evil = await checkoutPr(attacker, { ...LOCKED, "stack/main.tf": planting });
+    const attackerSandbox = new RecordingSandbox("bwrap");
+    await plan(attackerSandbox, homes, attacker, evil.checkoutDir, "planted");
+    // No command that sees the PR's checkout ever had a shared cache writable.
+    const sharedWritable = attackerSandbox.requests.filter((r) => r.binds?.some((b) => b.target === PROVIDER_CACHE_PATH && b.writable && b.source.startsWith(tf)));
+    expect(sharedWritable.filter((r) => r.workDir.startsWith(attacker))).toEqual([]);
+
+    // A later PR with the same lock file mounts the shared cache: nothing of the attacker's is in it.
+    const victim = runRoot();
+    const later = new RecordingSandbox("bwrap");
+    const other = await checkoutPr(victim, { ...LOCKED, "stack/main.tf": 'resource "terraform_data" "y" {}\n' });
+    expect((await plan(later, homes, victim, other.checkoutDir)).ok).toBe(true);
+    const laterPlan = later.requests.find(runs("plan"))!;
+    const cache = laterPlan.binds?.find((b) => b.target === laterPlan.env.TF_PLUGIN_CACHE_DIR);
+    expect(cache).toMatchObject({ writable: false });
+    expect(cache!.source.startsWith(path.join(tf, "provider-cache"))).toBe(true);
+    const listing = await new Sandbox("bwrap").run({ ...laterPlan, command: ["/bin/sh", "-c", 'find "$TF_PLUGIN_CACHE_DIR" -mindepth 1'], stdoutFile: undefined });
+    expect(listing.output.trim()).toBe("");
+    expect(readdirSync(path.join(tf, "provider-cache")).flatMap((key) => readdirSync(path.join(tf, "provider-cache", key)))).toEqual([]);
+  });
+
   engineTest("a real provider from the operator's mirror: installed once into a published cache, reused read-only by the next PR", async () => {
     const homes = new TerraformHomes(ownDir(), { providerMirror: { kind: "filesystem", path: "/opt/tf-plugins" } });
     const aws = 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws", version = "5.100.0" }\n  }\n}\nprovider "aws" {\n  region = "us-east-1"\n  access_key = "x"\n  secret_key = "y"\n  skip_credentials_validation = true\n  skip_requesting_account_id = true\n  skip_metadata_api_check = true\n}\nresource "terraform_data" "x" {}\n';
@@ -243,7 +271,7 @@ describe("the provider cache", () => {
 
   engineTest("a shared cache that lacks a provider the configuration needs (the lock file is behind) falls back to a private cache", async () => {
     const homes = new TerraformHomes(ownDir(), { providerMirror: { kind: "filesystem", path: "/opt/tf-plugins" } });
-    const lock = 'provider "registry.terraform.io/hashicorp/aws" {\n  version = "5.100.0"\n}\n';
+    const lock = "# This file is maintained automatically by \"terraform init\".\n"; // locks no provider yet
     const withoutAws = runRoot();
     const first = await checkoutPr(withoutAws, { "stack/main.tf": 'resource "terraform_data" "x" {}\n', "stack/.terraform.lock.hcl": lock });
     expect((await plan(new Sandbox("bwrap"), homes, withoutAws, first.checkoutDir)).ok).toBe(true); // publishes a cache without aws

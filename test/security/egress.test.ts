@@ -146,6 +146,21 @@ describe("sandbox egress filter", () => {
     expect(failureMessage(outcome)).toContain("egress refused: 169.254.169.254:80 (link-local, where clouds hand out credentials); PLANGATE_SANDBOX_EGRESS_ALLOW=169.254.169.254:80 would open it");
   });
 
+  engineTest("the other clouds' metadata services are refused by the proxy too: AWS over IPv6, Alibaba, Oracle", async () => {
+    const sandbox = sandboxWith();
+    const targets: [url: string, asked: string, reason: string][] = [
+      ["http://[fd00:ec2::254]/latest/meta-data/iam/security-credentials/", "[fd00:ec2::254]:80", "AWS's metadata service over IPv6"],
+      ["http://100.100.100.200/latest/meta-data/ram/security-credentials/", "100.100.100.200:80", "Alibaba Cloud's metadata service"],
+      ["http://192.0.0.192/latest/attributes/", "192.0.0.192:80", "Oracle Cloud's metadata service"],
+    ];
+    for (const [url, asked, reason] of targets) {
+      const outcome = await plan(sandbox, httpBackend(url));
+      expect(outcome.ok).toBe(false);
+      if (outcome.ok) return;
+      expect(failureMessage(outcome)).toContain(`egress refused: ${asked} (${reason}, where it hands out credentials); PLANGATE_SANDBOX_EGRESS_ALLOW=${asked} would open it`);
+    }
+  });
+
   sandboxTest("a raw connection to the host's network address finds no network, and the proxy refuses the host too", async () => {
     const target = await listener();
     const address = hostAddress();

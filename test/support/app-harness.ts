@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { freePort } from "../../src/db/embedded.js";
 import { startPlangate, type Plangate } from "../../src/main.js";
 import { bwrapWorks } from "../../src/engines/sandbox.js";
@@ -31,8 +31,8 @@ export const databaseHostPort = (url: string) => {
   return `${u.hostname || "127.0.0.1"}:${u.port || "5432"}`;
 };
 
-/** Starts the whole app (server + worker) on a fresh database, pointed at a fake GitHub Enterprise Server. */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+/** Starts the whole app (server + worker) on a fresh database, pointed at a fake GitHub Enterprise Server; `log` receives its log. */
+export async function startHarness(env: Record<string, string> = {}, options: { log?: Logger } = {}): Promise<Harness> {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const fake = new FakeGitHub(publicKey.export({ type: "spki", format: "pem" }).toString());
   await fake.start();
@@ -58,7 +58,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     PLANGATE_SANDBOX_EGRESS_ALLOW: [databaseHostPort(db.url), env.PLANGATE_SANDBOX_EGRESS_ALLOW].filter(Boolean).join(","),
   };
   const settings = { ...readSettings(appEnv), port: await freePort() }; // Probot's Server treats port 0 as "use 3000"
-  const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+  const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
   return {
     app,
     fake,

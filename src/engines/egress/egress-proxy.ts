@@ -134,12 +134,13 @@ export class EgressProxy {
     } catch (error) {
       return reply(502, (error as Error).message);
     }
+    // No `agent` at all: with any agent (`agent: false` makes a fresh one) Node ignores
+    // createConnection and dials the request's own host, which is unset here: this host's port 80.
     const upstream = http.request({
       method: req.method,
       path: `${target.pathname}${target.search}`,
       headers: forwardable(req.rawHeaders),
       setHost: false,
-      agent: false,
       createConnection: () => socket,
     });
     upstream.on("response", (answer) => {
