@@ -1,15 +1,18 @@
-/** Jest runs the TypeScript sources directly as ESM (ts-jest); see FIELD-NOTES on Jest with ESM. */
+/**
+ * Jest runs the TypeScript sources directly as ESM (ts-jest); see FIELD-NOTES on Jest with ESM.
+ * PLANGATE_TEST_TIER=unit (npm run test:unit): the pure tests only, without Postgres, git or terraform.
+ */
+const unit = process.env.PLANGATE_TEST_TIER === "unit";
 export default {
   testEnvironment: "node",
-  roots: ["<rootDir>/test"],
+  roots: [unit ? "<rootDir>/test/unit" : "<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   extensionsToTreatAsEsm: [".ts"],
   transform: {
     "^.+\\.ts$": ["ts-jest", { useESM: true, tsconfig: "tsconfig.test.json", diagnostics: false }],
   },
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
-  globalSetup: "<rootDir>/test/support/global-setup.mjs",
-  globalTeardown: "<rootDir>/test/support/global-teardown.mjs",
+  ...(unit ? {} : { globalSetup: "<rootDir>/test/support/global-setup.mjs", globalTeardown: "<rootDir>/test/support/global-teardown.mjs" }),
   testTimeout: 120000,
   maxWorkers: 2,
 };
