@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { chmod, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { pino, type Logger } from "pino";
@@ -37,7 +39,7 @@ export interface StartOptions {
 }
 
 export interface Plangate {
-  /** The port the webhook server listens on, when it runs. */
+  /** The port the webhook server listens on, when it runs; else the probes and metrics port (PLANGATE_METRICS_PORT). */
   port?: number;
   pool: Pool;
   stop(): Promise<void>;
@@ -147,6 +149,9 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
     limitRequestBodies(await server.start(), log);
   }
+  // A worker-only process has no webhook server: its health and metrics are served on a port of their own.
+  const probe = !options.server && settings.metricsPort ? await serveProbes(settings.metricsPort, options.host, healthHandler(pool, shared.metrics)) : undefined;
+  if (probe) log.info({ port: probe.port }, "serving /healthz, /readyz and /metrics");
   let runner: { stop(): Promise<void> } | undefined;
   let sandbox: Sandbox | undefined;
   let commentRenderer: CommentRenderer | undefined;
@@ -158,15 +163,31 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     log.info({ concurrency: settings.workers }, "worker started");
   }
   return {
-    port: server?.port,
+    port: server?.port ?? probe?.port,
     pool,
     async stop() {
       await server?.stop();
+      await probe?.stop();
       await runner?.stop();
       await sandbox?.close();
       await commentRenderer?.close();
       await pool.end();
       await database.stop();
     },
+  };
+}
+
+/** A plain HTTP listener for the probes and metrics of a process without the webhook server; anything else is 404. */
+async function serveProbes(port: number, host: string | undefined, handle: ReturnType<typeof healthHandler>): Promise<{ port: number; stop(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    handle(req, res).then(
+      (answered) => void (answered || res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n")),
+      () => void res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

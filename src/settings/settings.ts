@@ -36,6 +36,8 @@ export interface Settings {
   jobTimeoutMs: number;
   /** A worker process silent for this long is presumed dead and its jobs are retried. */
   workerStaleAfterMs: number;
+  /** A process without the webhook server (`plangate worker`) serves /healthz, /readyz and /metrics on this port. */
+  metricsPort?: number;
   maskPatterns: RegExp[];
   maxComments: number;
   templatesDir?: string;
@@ -161,6 +163,7 @@ const variables = {
     return patterns;
   }).optional(),
   PLANGATE_MAX_COMMENTS: wholeNumber(1, 50).optional(),
+  PLANGATE_METRICS_PORT: wholeNumber(1, 65535).optional(),
   PLANGATE_TEMPLATES_DIR: z.string().min(1).refine((d) => existsSync(d) && statSync(d).isDirectory(), "must be an existing directory").optional(),
   PLANGATE_PUBLIC_URL: z.url("must be a URL such as https://plangate.example.com").optional(),
   PLANGATE_NOTIFY_URL: z.url("must be a URL such as https://hooks.slack.com/services/…").optional(),
@@ -249,6 +252,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     allowForkPrs: v.PLANGATE_ALLOW_FORK_PRS ?? false,
     jobTimeoutMs: v.PLANGATE_JOB_TIMEOUT ?? 30 * 60_000,
     workerStaleAfterMs: v.PLANGATE_WORKER_STALE_AFTER ?? 60_000,
+    metricsPort: v.PLANGATE_METRICS_PORT,
     maskPatterns: v.PLANGATE_MASK_PATTERNS ?? [],
     maxComments: v.PLANGATE_MAX_COMMENTS ?? 3,
     templatesDir: v.PLANGATE_TEMPLATES_DIR ? path.resolve(cwd, v.PLANGATE_TEMPLATES_DIR) : undefined,

@@ -1,5 +1,9 @@
 import { jest } from "@jest/globals";
-import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
+import { pino } from "pino";
+import { freePort } from "../../src/db/embedded.js";
+import { startPlangate } from "../../src/main.js";
+import { readSettings } from "../../src/settings/settings.js";
+import { closePullRequest, engineTest, startHarness, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests } from "../support/pull-requests.js";
 
@@ -61,5 +65,37 @@ describe("health and metrics endpoints", () => {
     expect(remaining).toBeGreaterThanOrEqual(h.fake.rateLimitRemaining);
     await prs.close(p);
     expect(sample((await get("/metrics")).body, "plangate_locks")).toBe(0);
+  });
+});
+
+describe("a worker-only process (PLANGATE_METRICS_PORT)", () => {
+  engineTest("serves /healthz, /readyz and /metrics on its own port, counting the jobs and plans it ran", async () => {
+    // The webhook server runs no worker: every job is the worker-only process's.
+    const server = await startHarness({ PLANGATE_WORKERS: "0" });
+    const port = await freePort();
+    const worker = await startPlangate(readSettings({ ...server.env, PLANGATE_WORKERS: "1", PLANGATE_METRICS_PORT: String(port) }), { server: false, worker: true, host: "127.0.0.1", log: pino({ level: "silent" }) });
+    try {
+      expect(worker.port).toBe(port);
+      const at = async (base: string, path: string) => {
+        const res = await fetch(`${base}${path}`);
+        return { status: res.status, body: await res.text() };
+      };
+      const own = `http://127.0.0.1:${port}`;
+      expect(await at(own, "/healthz")).toMatchObject({ status: 200, body: "ok\n" });
+      expect(await at(own, "/readyz")).toMatchObject({ status: 200, body: "ready\n" });
+      expect((await at(own, "/api/github/webhooks")).status).toBe(404);
+      const repo = new GitRepo(server.fake.gitRoot, "Codertocat", "Hello-World");
+      repo.commit({ "README.md": "root" });
+      const p = await new PullRequests(server, repo, "Codertocat", 950).open({ "w/main.tf": 'resource "terraform_data" "w" {\n  input = "1"\n}\n' }, ["w/main.tf"]);
+      expect(sample((await at(own, "/metrics")).body, 'plangate_plan_duration_seconds_count{engine="terraform",outcome="planned"}')).toBe(1);
+      expect(sample((await at(own, "/metrics")).body, 'plangate_job_duration_seconds_count{task="plan-project",outcome="ok"}')).toBe(1);
+      // The server process ran none of them.
+      expect(sample((await at(server.url, "/metrics")).body, 'plangate_plan_duration_seconds_count{engine="terraform",outcome="planned"}') ?? 0).toBe(0);
+      await closePullRequest(server, p.number, p.sha);
+      expect(server.fake.unexpected).toEqual([]);
+    } finally {
+      await worker.stop();
+      await server.close();
+    }
   });
 });
