@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { PlanFileError } from "../../src/plans/config-snapshot.js";
 import { changeFingerprint } from "../../src/plans/fingerprint.js";
 import { engineTest } from "../support/app-harness.js";
 import { realPlan } from "../support/terraform-plans.js";
@@ -93,5 +94,22 @@ ${module}`;
         rmSync(elsewhere, { recursive: true, force: true });
       }
     });
+  });
+
+  engineTest("a plan file that is not a zip, or whose configuration inflates past its stated size, is refused rather than fingerprinted", () => {
+    const { planJson, planFile } = realPlan(`resource "terraform_data" "deploy" {\n  provisioner "local-exec" { command = "echo reviewed" }\n}\n`);
+    expect(() => changeFingerprint(planJson, Buffer.from("not a plan file"))).toThrow(new PlanFileError("the plan file is not a zip archive"));
+    // The central directory says a tfconfig/ entry holds one byte: whatever inflates beyond that is not read.
+    const bomb = Buffer.from(planFile);
+    const end = bomb.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    let at = bomb.readUInt32LE(end + 16);
+    for (;;) {
+      const nameLength = bomb.readUInt16LE(at + 28);
+      const name = bomb.toString("utf8", at + 46, at + 46 + nameLength);
+      if (name.startsWith("tfconfig/") && name.endsWith(".tf")) break;
+      at += 46 + nameLength + bomb.readUInt16LE(at + 30) + bomb.readUInt16LE(at + 32);
+    }
+    bomb.writeUInt32LE(1, at + 24);
+    expect(() => changeFingerprint(planJson, bomb)).toThrow(/does not inflate to its stated size/);
   });
 });
