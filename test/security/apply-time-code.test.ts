@@ -125,7 +125,7 @@ describe("provisioners run at apply: fingerprinted", () => {
 
     expect(prs.check("plangate/apply", mergeSha)).toMatchObject({ conclusion: "failure", output: { title: "Not applied" } });
     const denied = prs.comments(p).at(-1)!;
-    expect(denied).toContain("The merge commit's plan differs from the plan that was approved.");
+    expect(denied).toContain("The merge commit's plan differs from the plan that was approved. The fingerprints cover every resource change and the project's configuration");
     expect(denied).toContain("Nothing was applied.");
     const actions = (await prs.audit(p)).map((a) => a.action);
     expect(actions).toContain("apply.denied");
