@@ -1,3 +1,4 @@
+import { applyTimeCode, type ApplyTimeCode } from "./apply-time.js";
 import { setOwn } from "./own-key.js";
 
 /** What a reviewer needs from `terraform show -json`, with secrets already replaced. */
@@ -47,6 +48,8 @@ export interface PlanChanges {
   outputs?: OutputChange[];
   /** Changes made outside terraform that this plan found (resource_drift). */
   drift?: ResourceChange[];
+  /** Provisioners of the resources this plan creates, replaces or destroys: code that runs at apply. */
+  applyTime?: ApplyTimeCode[];
 }
 
 type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
@@ -161,6 +164,7 @@ export function parsePlanChanges(planJson: unknown): PlanChanges {
   const secrets = sensitiveValues([...raw, ...drifted]);
   const resources = toResourceChanges(raw, secrets);
   const drift = toResourceChanges(drifted, secrets);
+  const applyTime = applyTimeCode(planJson, raw, (rc) => classify(rc.change.actions, rc.change), (value) => maskCopies(value, secrets));
   const outputs: OutputChange[] = [];
   for (const [name, oc] of Object.entries(plan.output_changes ?? {}).sort(([a], [b]) => compareAddresses(a, b))) {
     const action = oc.actions.join(",") === "create" ? "create" : oc.actions.join(",") === "delete" ? "delete" : oc.actions.join(",") === "update" ? "update" : undefined;
@@ -169,7 +173,7 @@ export function parsePlanChanges(planJson: unknown): PlanChanges {
     const after = oc.after_unknown ? UNKNOWN : oc.after_sensitive ? SENSITIVE : maskCopies(oc.after ?? null, secrets);
     outputs.push({ name, action, before, after });
   }
-  return { resources, counts: countChanges(resources), ...(outputs.length ? { outputs } : {}), ...(drift.length ? { drift } : {}) };
+  return { resources, counts: countChanges(resources), ...(outputs.length ? { outputs } : {}), ...(drift.length ? { drift } : {}), ...(applyTime.length ? { applyTime } : {}) };
 }
 
 function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): ResourceChange[] {

@@ -1,4 +1,5 @@
 import { canonicalJson, sha256Hex } from "../audit/canonical.js";
+import { configSnapshotDigest } from "./config-snapshot.js";
 import { setOwn } from "./own-key.js";
 
 type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
@@ -27,11 +28,16 @@ function planned(value: unknown, unknown: Mask, sensitive: Mask): unknown {
 
 /**
  * The change fingerprint: a hash of every resource change's address, actions
- * and planned values, independent of order, run ids and timestamps. Two plans
- * of the same change have the same fingerprint; any changed value changes it.
+ * and planned values, and of the configuration that runs at apply (the plan
+ * JSON's `configuration`, provisioners and their expressions included, and
+ * the source files the plan file carries, where an interpolated command's
+ * text is), independent of order, run ids and timestamps. Two plans of the
+ * same change from the same configuration have the same fingerprint; any
+ * changed value or line of configuration changes it.
  */
-export function changeFingerprint(planJson: unknown): string {
-  const changes = ((planJson as { resource_changes?: RawChange[] }).resource_changes ?? [])
+export function changeFingerprint(planJson: unknown, planFile: Buffer | undefined): string {
+  const plan = planJson as { resource_changes?: RawChange[]; configuration?: unknown };
+  const changes = (plan.resource_changes ?? [])
     .filter((rc) => !(rc.change.actions.length === 1 && rc.change.actions[0] === "no-op" && !rc.previous_address))
     .map((rc) => ({
       address: rc.address,
@@ -40,5 +46,8 @@ export function changeFingerprint(planJson: unknown): string {
       after: planned(rc.change.after, rc.change.after_unknown, rc.change.after_sensitive),
     }))
     .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-  return sha256Hex(canonicalJson(changes));
+  // The configuration holds no path of the checkout (module sources are as written, `path.module` a reference), so it is stable across checkouts.
+  const configuration = plan.configuration ?? null;
+  const snapshot = planFile ? configSnapshotDigest(planFile) : null;
+  return sha256Hex(canonicalJson({ changes, configuration, snapshot }));
 }

@@ -1,6 +1,7 @@
 import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.js";
 import type { PolicyViolation } from "../plans/policy.js";
 import type { GroupResults } from "../db/plan-report.js";
+import { provisionerCount } from "./apply-time-text.js";
 
 /** One project's outcome, as the renderers see it. */
 export interface ProjectResult {
@@ -55,6 +56,8 @@ export function reportView(report: PlanReport) {
     failed: failed.length > 0,
     failedNames: failed.map((p) => p.name).join(", "),
     destroying: totals.destroy + totals.replace,
+    /** Provisioners that run at apply, over every project. */
+    provisioners: projects.reduce((n, p) => n + provisionerCount(p.changes?.applyTime ?? []), 0),
     shortSha: report.sha.slice(0, 7),
     runUrl: report.runUrl,
     applyOnMerge: (report.applyModes ?? []).some((m) => m !== "command"),

@@ -1,4 +1,5 @@
 import type { ChangeAction, ResourceChange } from "../plans/changes.js";
+import { applyTimeText, provisionerCount } from "./apply-time-text.js";
 import { attributeDiff, outputDiff } from "./attribute-diff.js";
 import { ACTION_LABELS, type ProjectResult } from "./plan-report.js";
 import { fenceFor, type Templates } from "./templates.js";
@@ -65,6 +66,11 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   // A policy failure still shows the plan it judged.
   if (failure?.stage === "policy") add(t.render("plan-policy", failure));
   const changes = project.changes;
+  // Code that runs at apply comes first, and is never left out for room (an item without resources always stays).
+  if (changes?.applyTime?.length) {
+    const text = applyTimeText(changes.applyTime);
+    add(t.render("plan-apply-time", { count: provisionerCount(changes.applyTime), text, fence: fenceFor(text) }));
+  }
   if (!changes?.resources.length && !changes?.outputs?.length) add(t.render("plan-no-changes", project));
   const resource = (change: ResourceChange, drift = false) => {
     const symbol = ACTION_LABELS[change.action].symbol;

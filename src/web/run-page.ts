@@ -3,6 +3,7 @@ import type { Pool } from "../db/pool.js";
 import { loadGroupResults } from "../db/plan-report.js";
 import { getGroupOrUndefined } from "../db/run-groups.js";
 import type { ResourceChange } from "../plans/changes.js";
+import { applyTimeText, provisionerCount } from "../render/apply-time-text.js";
 import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
 import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
@@ -42,6 +43,7 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
       drift: (p.changes?.drift ?? []).map(resourceView),
       outputs: p.changes?.outputs?.length ? diffLines(outputDiff(p.changes.outputs)) : undefined,
       violations: p.failure?.violations ?? [],
+      applyTime: p.changes?.applyTime?.length ? { count: provisionerCount(p.changes.applyTime), text: applyTimeText(p.changes.applyTime) } : undefined,
     }));
     const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
     const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code });

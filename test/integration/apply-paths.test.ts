@@ -211,12 +211,16 @@ describe("order and serialization", () => {
   engineTest("two PRs merged together on one project: their applies never overlap", async () => {
     // Shared state that terraform does not lock, so B's merge-commit plan sees A's apply only if plangate waits for it.
     const backend = `terraform {\n  backend "http" {\n    address = "${stateUrl("shared")}"\n  }\n}\n`;
-    repo.commit({ "shared/backend.tf": backend }, "main");
-    const slow = (tag: string) => ({ [`shared/${tag}.tf`]: `resource "terraform_data" "${tag}" {\n  input = "${tag}"\n  provisioner "local-exec" {\n    command = "sleep 3"\n  }\n}\n` });
-    const a = await prs.open(slow("a"), ["shared/a.tf"]);
+    // The PRs set variables only: B's merge commit then has the configuration B was approved on (its
+    // fingerprint holds the configuration, so A's code joining it would refuse B's apply).
+    const items = ["a", "b"].map((tag) => `variable "items_${tag}" {\n  type    = list(string)\n  default = []\n}\n`).join("");
+    const slowItems = `${items}resource "terraform_data" "item" {\n  for_each = toset(concat(var.items_a, var.items_b))\n  input    = each.key\n  provisioner "local-exec" {\n    command = "sleep 3"\n  }\n}\n`;
+    repo.commit({ "shared/backend.tf": backend, "shared/items.tf": slowItems }, "main");
+    const slow = (tag: string) => ({ [`shared/${tag}.auto.tfvars`]: `items_${tag} = ["${tag}"]\n` });
+    const a = await prs.open(slow("a"), ["shared/a.auto.tfvars"]);
     // An operator releases A's lock (the dashboard's lock release) so that B can plan the same project.
     await h.db.pool.query("delete from locks where pull_number = $1", [a.number]);
-    const b = await prs.open(slow("b"), ["shared/b.tf"]);
+    const b = await prs.open(slow("b"), ["shared/b.auto.tfvars"]);
     expect(prs.check("plangate/plan", b.sha)?.conclusion).toBe("success");
     await prs.review(a, "alice");
     await prs.review(b, "alice");

@@ -82,6 +82,27 @@ describe("cdktf programs", () => {
     expect(body).toContain("| `svc/web` | `default` | ✅ planned | 1 | 0 | 0 | 0 |");
   });
 
+  engineTest("a stack's local-exec provisioner is shown as running at apply", async () => {
+    const files = fixture("cdktf-app", "prov");
+    files["prov/main.js"] = `const { App, TerraformStack, DataResource } = require("cdktf");
+class Stack extends TerraformStack {
+  constructor(scope, id) {
+    super(scope, id);
+    new DataResource(this, "deploy", { input: "v1", provisioners: [{ type: "local-exec", command: "echo deployed-by-cdktf" }] });
+  }
+}
+const app = new App();
+new Stack(app, "only");
+app.synth();
+`;
+    const { check, body } = await openPr(files, ["prov/main.js"]);
+    expect(check.conclusion).toBe("success");
+    expect(body).toContain("This plan **runs 1 provisioner at apply**");
+    expect(body).toContain("# terraform_data.deploy (create)");
+    expect(body).toContain('  command = "echo deployed-by-cdktf"');
+    expect(asShown(check.output!.text!)).toContain('  command = "echo deployed-by-cdktf"');
+  });
+
   engineTest("a program that opens a network connection during synth fails clearly", async () => {
     const files = fixture("cdktf-app", "net");
     files["net/main.js"] = `const net = require("node:net");

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -17,8 +17,21 @@ const tf = (dir: string, ...args: string[]) =>
  * state, built-in terraform_data only): applies `before` when given, then plans `after`.
  */
 export function realPlanJson(after: string, before?: string): unknown {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-tfplan-"));
+  return realPlan(after, before).planJson;
+}
+
+/**
+ * Real `terraform show -json` and the saved plan file of `after` (as
+ * realPlanJson), planned in a fresh directory under `parent` (default: the
+ * system's temporary directory); `files` are extra files (path: content).
+ */
+export function realPlan(after: string, before?: string, options: { parent?: string; files?: Record<string, string> } = {}): { planJson: unknown; planFile: Buffer } {
+  const dir = mkdtempSync(path.join(options.parent ?? os.tmpdir(), "plangate-tfplan-"));
   try {
+    for (const [name, content] of Object.entries(options.files ?? {})) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), content);
+    }
     writeFileSync(path.join(dir, "none.tfrc"), "");
     if (before !== undefined) {
       writeFileSync(path.join(dir, "main.tf"), before);
@@ -28,7 +41,7 @@ export function realPlanJson(after: string, before?: string): unknown {
     writeFileSync(path.join(dir, "main.tf"), after);
     if (before === undefined) tf(dir, "init", "-input=false", "-no-color");
     tf(dir, "plan", "-input=false", "-no-color", "-out=tfplan");
-    return JSON.parse(tf(dir, "show", "-json", "tfplan"));
+    return { planJson: JSON.parse(tf(dir, "show", "-json", "tfplan")), planFile: readFileSync(path.join(dir, "tfplan")) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

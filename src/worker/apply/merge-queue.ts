@@ -103,7 +103,7 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
         const fresh = await workspace.planAgain(unit);
         await storeQueuePlan(deps, run, unit, fresh);
         if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) });
-        const fingerprint = changeFingerprint(fresh.planJson);
+        const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
         if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
       }
       return mismatches.length ? refuse({ code: "fingerprint-mismatch", mismatches }) : { mode: "queue", result: "verified" };
@@ -124,7 +124,7 @@ async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, fresh: Pla
       return;
     }
     const changes = maskDeep(parsePlanChanges(fresh.planJson), mask);
-    const fingerprint = changeFingerprint(fresh.planJson);
+    const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
     await storePlan(tx, run.id, seal(deps.encryptionKey, fresh.planFile), changes, fingerprint);
     await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: mask(fresh.output) });
     await appendAuditEvent(tx, { action: "plan.succeeded", ...fields, details: { mergeQueue: true, fingerprint, approved: fingerprint === unit.plan.fingerprint, ...changes.counts } });

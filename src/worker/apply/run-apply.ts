@@ -114,7 +114,7 @@ async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: s
   for (const { unit } of admitted.filter((a) => a.verify)) {
     const fresh = await workspace.planAgain(unit);
     if (!fresh.ok) return { code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) };
-    const fingerprint = changeFingerprint(fresh.planJson);
+    const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
     if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
   }
   return mismatches.length ? { code: "fingerprint-mismatch", mismatches } : undefined;

@@ -232,7 +232,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
     const groupResults = violations.length ? undefined : await results.catch(() => undefined);
     const ahead = groupResults && renderAhead(deps, run, changes, groupResults);
     const succeeded = await inTransaction(deps.pool, async (tx) => {
-      await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson));
+      await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson, outcome.planFile));
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
       if (!violations.length) {
         await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts });
