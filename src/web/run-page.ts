@@ -6,12 +6,13 @@ import type { ResourceChange } from "../plans/changes.js";
 import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
 import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
+import { pageHeaders, scriptNonce } from "./html-response.js";
 import type { RunLinks } from "./run-links.js";
 
 const PATH = /^\/runs\/(\d+)$/;
 
 function notFound(res: ServerResponse): true {
-  res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+  res.writeHead(404, { ...pageHeaders(), "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
   return true;
 }
 
@@ -44,8 +45,9 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
       violations: p.failure?.violations ?? [],
     }));
     const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
-    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code });
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", "x-robots-tag": "noindex" }).end(html);
+    const nonce = scriptNonce();
+    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code, nonce });
+    res.writeHead(200, pageHeaders(nonce)).end(html);
     return true;
   };
 }
