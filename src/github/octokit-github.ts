@@ -1,4 +1,7 @@
 import type { Probot } from "probot";
+import { escapeInvisible } from "../render/inert-text.js";
+import { clipText, GITHUB_CHECK_TEXT_LIMIT } from "../render/plan-check.js";
+import { GITHUB_COMMENT_LIMIT } from "../render/plan-comment.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
@@ -36,11 +39,32 @@ const markerPart = (body: string, marker: string): number | undefined => {
   return match ? Number(match[1]) : undefined;
 };
 
+/**
+ * Text as plangate posts it: bidirectional controls and invisible characters
+ * shown escaped (`\u202e`), wherever they came from (a value, a name,
+ * terraform's output), but for the zero-width spaces that keep mentions and
+ * links from forming. An escape is longer than what it shows: text the
+ * escapes take past GitHub's `limit` is cut as clipText cuts.
+ */
+function shown(text: string, limit = GITHUB_COMMENT_LIMIT): string {
+  const visible = escapeInvisible(text, { keepAutolinkBreaks: true });
+  return visible.length <= limit ? visible : clipText(visible, limit);
+}
+
+/** GitHub's limit on a check run's title. */
+const CHECK_TITLE_LIMIT = 255;
+
 function checkRunFields(update: CheckRunUpdate) {
+  const text = update.output?.text;
+  const output = update.output && {
+    title: escapeInvisible(update.output.title, { keepAutolinkBreaks: true }).slice(0, CHECK_TITLE_LIMIT),
+    summary: shown(update.output.summary, GITHUB_CHECK_TEXT_LIMIT),
+    ...(text !== undefined ? { text: shown(text, GITHUB_CHECK_TEXT_LIMIT) } : {}),
+  };
   return {
     status: update.status,
     conclusion: update.conclusion,
-    output: update.output,
+    output,
     details_url: update.detailsUrl,
     ...(update.status === "completed" ? { completed_at: new Date().toISOString() } : {}),
   };
@@ -111,8 +135,8 @@ class OctokitGitHub implements GitHub {
   private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, number>, bodies: string[]): Promise<void> {
     for (const [index, body] of bodies.entries()) {
       const commentId = byPart.get(index + 1);
-      if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body });
-      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+      if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body: shown(body) });
+      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: shown(body) });
     }
     for (const [part, commentId] of byPart) {
       if (part > bodies.length) await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: commentId });
@@ -120,7 +144,7 @@ class OctokitGitHub implements GitHub {
   }
 
   async createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void> {
-    await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+    await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: shown(body) });
   }
 
   async addReaction(repo: RepoRef, commentId: number, content: "eyes" | "+1" | "-1"): Promise<void> {
@@ -197,12 +221,12 @@ class OctokitGitHub implements GitHub {
   }
 
   async createIssue(repo: RepoRef, title: string, body: string, labels: string[]): Promise<number> {
-    const { data } = await this.octokit.rest.issues.create({ owner: repo.owner, repo: repo.name, title, body, labels });
+    const { data } = await this.octokit.rest.issues.create({ owner: repo.owner, repo: repo.name, title: shown(title), body: shown(body), labels });
     return data.number;
   }
 
   async updateIssue(repo: RepoRef, issueNumber: number, update: { body?: string; state?: "open" | "closed" }): Promise<void> {
-    await this.octokit.rest.issues.update({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, ...update });
+    await this.octokit.rest.issues.update({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, ...update, ...(update.body !== undefined ? { body: shown(update.body) } : {}) });
   }
 
   async cloneToken(): Promise<string> {

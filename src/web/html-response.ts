@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { escapeInvisible } from "../render/inert-text.js";
 
 /** The policy of every page: nothing loads from anywhere, only the page's own inline styles apply; no script runs unless `pageHeaders` names its nonce. */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -25,8 +26,9 @@ export function pageHeaders(scriptNonce?: string): Record<string, string> {
 /** A fresh nonce for one page's inline script. */
 export const scriptNonce = () => randomBytes(18).toString("base64url");
 
+/** Sends a page: with pageHeaders, and every bidirectional control or invisible character in it shown escaped (`\u202e`). */
 export function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}): true {
-  res.writeHead(status, { ...pageHeaders(), ...headers }).end(html);
+  res.writeHead(status, { ...pageHeaders(), ...headers }).end(escapeInvisible(html));
   return true;
 }
 

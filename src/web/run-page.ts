@@ -6,7 +6,7 @@ import type { ResourceChange } from "../plans/changes.js";
 import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
 import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
-import { pageHeaders, scriptNonce } from "./html-response.js";
+import { pageHeaders, scriptNonce, sendHtml } from "./html-response.js";
 import type { RunLinks } from "./run-links.js";
 
 const PATH = /^\/runs\/(\d+)$/;
@@ -47,7 +47,6 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
     const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
     const nonce = scriptNonce();
     const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code, nonce });
-    res.writeHead(200, pageHeaders(nonce)).end(html);
-    return true;
+    return sendHtml(res, 200, html, pageHeaders(nonce));
   };
 }
