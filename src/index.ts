@@ -6,7 +6,7 @@ import { onMergeGroup, type MergeGroupEvent } from "./handlers/merge-group.js";
 import { onIssueComment, type IssueCommentEvent } from "./handlers/issue-comment.js";
 import { onPullRequest, type PullRequestEvent } from "./handlers/pull-request.js";
 import { onPullRequestReview, type PullRequestReviewEvent } from "./handlers/pull-request-review.js";
-import { recordAndEnqueue } from "./handlers/record-delivery.js";
+import { DeliveryNotRecorded, recordAndEnqueue } from "./handlers/record-delivery.js";
 import type { Templates } from "./render/templates.js";
 
 export interface AppDeps {
@@ -37,9 +37,16 @@ function decide(deps: AppDeps, event: string, payload: unknown, deliveryId: stri
 export function plangateApp(deps: AppDeps) {
   return (app: Probot) => {
     app.onAny(async (context) => {
-      const decision = decide(deps, context.name, context.payload, context.id);
-      const fresh = await recordAndEnqueue(deps.pool, { id: context.id, event: context.name, payload: context.payload as never }, decision);
-      app.log.debug({ deliveryId: context.id, outcome: decision.outcome, duplicate: !fresh }, "delivery recorded");
+      try {
+        const decision = decide(deps, context.name, context.payload, context.id);
+        const fresh = await recordAndEnqueue(deps.pool, { id: context.id, event: context.name, payload: context.payload as never }, decision);
+        app.log.debug({ deliveryId: context.id, outcome: decision.outcome, duplicate: !fresh }, "delivery recorded");
+      } catch (error) {
+        // The answer goes to the sender and into the delivery log GitHub shows: generic words only; the log here gets the cause.
+        const refused = error instanceof DeliveryNotRecorded ? error : new DeliveryNotRecorded(error);
+        app.log.error({ deliveryId: context.id, event: context.name, err: refused.cause }, refused.message);
+        throw refused;
+      }
     });
   };
 }

@@ -73,7 +73,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   return {
     pool,
-    github: octokitGitHubFactory(probot, shared.metrics.github),
+    github: octokitGitHubFactory(probot, Number(settings.appId), shared.metrics.github),
     metrics: shared.metrics,
     notify: settings.notify,
     mirrors,

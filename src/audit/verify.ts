@@ -13,28 +13,49 @@ interface StoredRow extends Omit<AuditRowContent, "created_at"> {
 
 const PAGE = 5000;
 
-/** Walks the chain in id order and stops at the first row whose links or hash do not hold. */
-export async function verifyAuditChain(db: Queryable): Promise<VerifyResult> {
-  let expectedPrev = GENESIS_HASH;
-  let afterId = 0;
+/** A verified event: where a walk of the chain can go on from. */
+export interface ChainPoint {
+  id: number;
+  hash: string;
+}
+
+export const CHAIN_START: ChainPoint = { id: 0, hash: GENESIS_HASH };
+
+/** A walk's result, and the last event it verified; `complete` when it reached the chain's end. */
+export type ChainWalk = VerifyResult & { last: ChainPoint; complete: boolean };
+
+/**
+ * Walks the chain in id order from `from` (an event already verified, or
+ * the start) and stops at the first row whose links or hash do not hold,
+ * at the end, or after `maxRows` rows.
+ */
+export async function walkAuditChain(db: Queryable, from: ChainPoint = CHAIN_START, maxRows = Infinity): Promise<ChainWalk> {
+  let last = from;
   let checked = 0;
   for (;;) {
+    const limit = Math.min(PAGE, maxRows - checked);
     const { rows } = await db.query<StoredRow>(
       `select id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, details, prev_hash, hash
          from audit_events where id > $1 order by id limit $2`,
-      [afterId, PAGE],
+      [last.id, limit],
     );
     for (const r of rows) {
-      if (r.prev_hash !== expectedPrev) {
-        return { ok: false, checked, brokenId: r.id, reason: "prev_hash does not match the hash of the row before it" };
+      if (r.prev_hash !== last.hash) {
+        return { ok: false, checked, brokenId: r.id, reason: "prev_hash does not match the hash of the row before it", last, complete: false };
       }
       const { prev_hash, hash, ...content } = r;
       const recomputed = auditHash(prev_hash, { ...content, created_at: r.created_at.toISOString() });
-      if (recomputed !== hash) return { ok: false, checked, brokenId: r.id, reason: "content does not match its hash" };
-      expectedPrev = hash;
-      afterId = r.id;
+      if (recomputed !== hash) return { ok: false, checked, brokenId: r.id, reason: "content does not match its hash", last, complete: false };
+      last = { id: r.id, hash };
       checked++;
     }
-    if (rows.length < PAGE) return { ok: true, checked };
+    if (rows.length < limit) return { ok: true, checked, last, complete: true };
+    if (checked >= maxRows) return { ok: true, checked, last, complete: false };
   }
+}
+
+/** Walks the whole chain in id order and stops at the first row whose links or hash do not hold. */
+export async function verifyAuditChain(db: Queryable): Promise<VerifyResult> {
+  const walk = await walkAuditChain(db);
+  return walk.ok ? { ok: true, checked: walk.checked } : { ok: false, checked: walk.checked, brokenId: walk.brokenId, reason: walk.reason };
 }

@@ -84,6 +84,8 @@ export interface AuditFilter {
 
 export interface AuditRow {
   id: number;
+  /** The event's hash: names it (as `plangate audit export` does) without the global id, which would tell how busy other repositories are. */
+  hash: string;
   created_at: Date;
   action: string;
   actor: string | null;
@@ -98,12 +100,21 @@ export interface AuditRow {
 /** The newest audit events of the user's repositories (events of no repository are not shown). */
 export async function auditEvents(db: Queryable, repos: string[], filter: AuditFilter): Promise<AuditRow[]> {
   const { rows } = await db.query<AuditRow>(
-    `select id, created_at, action, actor, repo, pull_number, project, workspace, sha, details from audit_events
+    `select id, hash, created_at, action, actor, repo, pull_number, project, workspace, sha, details from audit_events
       where lower(repo) = any($1::text[]) and ($2::text is null or lower(repo) = lower($2)) and ($3::text is null or action = $3)
       order by id desc limit ${LIMIT}`,
     [repos, filter.repo ?? null, filter.action ?? null],
   );
   return rows;
+}
+
+/** How many events of the user's repositories there are, and how many of them lie within the verified part of the chain (ids up to `verifiedThrough`). */
+export async function auditCounts(db: Queryable, repos: string[], verifiedThrough: number): Promise<{ total: number; verified: number }> {
+  const { rows } = await db.query<{ total: number; verified: number }>(
+    "select count(*)::int as total, (count(*) filter (where id <= $2))::int as verified from audit_events where lower(repo) = any($1::text[])",
+    [repos, verifiedThrough],
+  );
+  return rows[0]!;
 }
 
 export interface DriftRow {

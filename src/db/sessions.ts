@@ -34,10 +34,19 @@ export async function createSession(db: Queryable, idHash: string, session: Dash
   );
 }
 
-/** The unexpired session with this id hash, if any. */
-export async function findSession(db: Queryable, idHash: string): Promise<DashboardSession | undefined> {
-  const { rows } = await db.query<DashboardSession>("select login, token, repos, csrf from dashboard_sessions where id_hash = $1 and expires_at > now()", [idHash]);
+/** The unexpired session with this id hash, if any; `reposStale` when its repositories were last asked of GitHub over `recheckMs` ago. */
+export async function findSession(db: Queryable, idHash: string, recheckMs: number): Promise<(DashboardSession & { reposStale: boolean }) | undefined> {
+  const { rows } = await db.query<DashboardSession & { reposStale: boolean }>(
+    `select login, token, repos, csrf, repos_checked_at < now() - $2 * interval '1 millisecond' as "reposStale"
+       from dashboard_sessions where id_hash = $1 and expires_at > now()`,
+    [idHash, recheckMs],
+  );
   return rows[0];
+}
+
+/** The session's repositories as GitHub says they are now. */
+export async function updateSessionRepos(db: Queryable, idHash: string, repos: RepoAccess[]): Promise<void> {
+  await db.query("update dashboard_sessions set repos = $2, repos_checked_at = now() where id_hash = $1", [idHash, JSON.stringify(repos)]);
 }
 
 export async function deleteSession(db: Queryable, idHash: string): Promise<void> {

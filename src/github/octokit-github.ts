@@ -1,7 +1,37 @@
 import type { Probot } from "probot";
+import { escapeInvisible } from "../render/inert-text.js";
+import { clipText, GITHUB_CHECK_TEXT_LIMIT } from "../render/plan-check.js";
+import { GITHUB_COMMENT_LIMIT } from "../render/plan-comment.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
+
+/**
+ * Who plangate is on GitHub: its App's id, and its bot user's login
+ * (`<app-slug>[bot]`, asked of GitHub once, only when needed).
+ */
+interface AppIdentity {
+  appId: number;
+  botLogin(): Promise<string>;
+}
+
+/** What GitHub says of who wrote a comment or an issue. */
+interface Authored {
+  user?: { login: string; type?: string } | null;
+  performed_via_github_app?: { id: number } | null;
+}
+
+/**
+ * Whether plangate itself wrote it: its App's bot user, nobody else. A marker
+ * in anyone else's comment means nothing (a read-only user can write one).
+ * GitHub names the App that acted (performed_via_github_app) on what an
+ * installation token wrote; where it does not, the bot's login decides.
+ */
+async function writtenByApp(item: Authored, self: AppIdentity): Promise<boolean> {
+  if (item.user?.type !== "Bot") return false;
+  if (item.performed_via_github_app?.id === self.appId) return true;
+  return item.user.login === (await self.botLogin());
+}
 
 /** Which part of a multi-part comment this is, from its hidden marker `<!-- MARKER part=N -->`. */
 const markerPart = (body: string, marker: string): number | undefined => {
@@ -9,11 +39,32 @@ const markerPart = (body: string, marker: string): number | undefined => {
   return match ? Number(match[1]) : undefined;
 };
 
+/**
+ * Text as plangate posts it: bidirectional controls and invisible characters
+ * shown escaped (`\u202e`), wherever they came from (a value, a name,
+ * terraform's output), but for the zero-width spaces that keep mentions and
+ * links from forming. An escape is longer than what it shows: text the
+ * escapes take past GitHub's `limit` is cut as clipText cuts.
+ */
+function shown(text: string, limit = GITHUB_COMMENT_LIMIT): string {
+  const visible = escapeInvisible(text, { keepAutolinkBreaks: true });
+  return visible.length <= limit ? visible : clipText(visible, limit);
+}
+
+/** GitHub's limit on a check run's title. */
+const CHECK_TITLE_LIMIT = 255;
+
 function checkRunFields(update: CheckRunUpdate) {
+  const text = update.output?.text;
+  const output = update.output && {
+    title: escapeInvisible(update.output.title, { keepAutolinkBreaks: true }).slice(0, CHECK_TITLE_LIMIT),
+    summary: shown(update.output.summary, GITHUB_CHECK_TEXT_LIMIT),
+    ...(text !== undefined ? { text: shown(text, GITHUB_CHECK_TEXT_LIMIT) } : {}),
+  };
   return {
     status: update.status,
     conclusion: update.conclusion,
-    output: update.output,
+    output,
     details_url: update.detailsUrl,
     ...(update.status === "completed" ? { completed_at: new Date().toISOString() } : {}),
   };
@@ -36,6 +87,7 @@ class OctokitGitHub implements GitHub {
     private readonly appOctokit: () => Promise<Octokit>,
     private readonly installationId: number,
     private readonly cloneTokens: Map<number, CachedToken>,
+    private readonly self: AppIdentity,
   ) {}
 
   async listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]> {
@@ -74,10 +126,11 @@ class OctokitGitHub implements GitHub {
       issue_number: issueNumber,
       per_page: 100,
     });
+    // Only plangate's own comments are its parts: it never edits or deletes anyone else's, whatever they hold.
     const byPart = new Map<number, number>();
     for (const comment of existing) {
       const part = markerPart(comment.body ?? "", marker);
-      if (part !== undefined && !byPart.has(part)) byPart.set(part, comment.id);
+      if (part !== undefined && !byPart.has(part) && (await writtenByApp(comment, this.self))) byPart.set(part, comment.id);
     }
     return { sync: (bodies) => this.writeParts(repo, issueNumber, byPart, bodies) };
   }
@@ -85,8 +138,8 @@ class OctokitGitHub implements GitHub {
   private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, number>, bodies: string[]): Promise<void> {
     for (const [index, body] of bodies.entries()) {
       const commentId = byPart.get(index + 1);
-      if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body });
-      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+      if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body: shown(body) });
+      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: shown(body) });
     }
     for (const [part, commentId] of byPart) {
       if (part > bodies.length) await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: commentId });
@@ -94,7 +147,7 @@ class OctokitGitHub implements GitHub {
   }
 
   async createComment(repo: RepoRef, issueNumber: number, body: string): Promise<void> {
-    await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body });
+    await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: shown(body) });
   }
 
   async addReaction(repo: RepoRef, commentId: number, content: "eyes" | "+1" | "-1"): Promise<void> {
@@ -176,16 +229,19 @@ class OctokitGitHub implements GitHub {
 
   async openIssues(repo: RepoRef, label: string): Promise<{ number: number; body: string }[]> {
     const issues = await this.octokit.paginate(this.octokit.rest.issues.listForRepo, { owner: repo.owner, repo: repo.name, labels: label, state: "open", per_page: 100 });
-    return issues.filter((i) => !i.pull_request).map((i) => ({ number: i.number, body: i.body ?? "" }));
+    // Anyone an issue template labels for, or a triager, can open an issue with the label: only plangate's own are its.
+    const own = [];
+    for (const i of issues) if (!i.pull_request && (await writtenByApp(i, this.self))) own.push({ number: i.number, body: i.body ?? "" });
+    return own;
   }
 
   async createIssue(repo: RepoRef, title: string, body: string, labels: string[]): Promise<number> {
-    const { data } = await this.octokit.rest.issues.create({ owner: repo.owner, repo: repo.name, title, body, labels });
+    const { data } = await this.octokit.rest.issues.create({ owner: repo.owner, repo: repo.name, title: shown(title), body: shown(body), labels });
     return data.number;
   }
 
   async updateIssue(repo: RepoRef, issueNumber: number, update: { body?: string; state?: "open" | "closed" }): Promise<void> {
-    await this.octokit.rest.issues.update({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, ...update });
+    await this.octokit.rest.issues.update({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, ...update, ...(update.body !== undefined ? { body: shown(update.body) } : {}) });
   }
 
   async cloneToken(): Promise<string> {
@@ -220,12 +276,33 @@ function observe(octokit: Octokit, observer?: GitHubObserver): Octokit {
   return octokit;
 }
 
-/** GitHub access through Probot's authenticated Octokit (honours GHE_HOST/GHE_PROTOCOL). */
-export function octokitGitHubFactory(probot: Probot, observer?: GitHubObserver): GitHubFactory {
+/**
+ * GitHub access through Probot's authenticated Octokit (honours GHE_HOST/GHE_PROTOCOL),
+ * as the App `appId` (APP_ID): the comments and issues it reads as its own are its bot's.
+ */
+export function octokitGitHubFactory(probot: Probot, appId: number, observer?: GitHubObserver): GitHubFactory {
   const cloneTokens = new Map<number, CachedToken>();
+  const appOctokit = async () => observe(await probot.auth(), observer);
+  let botLogin: Promise<string> | undefined;
+  const self: AppIdentity = {
+    appId,
+    botLogin() {
+      botLogin ??= appOctokit()
+        .then((app) => app.rest.apps.getAuthenticated())
+        .then(({ data }) => {
+          if (!data?.slug) throw new Error("GET /app did not name the App's slug");
+          return `${data.slug}[bot]`;
+        });
+      // A failed ask is asked again next time; until then nothing is taken as plangate's.
+      return botLogin.catch((error: unknown) => {
+        botLogin = undefined;
+        throw error;
+      });
+    },
+  };
   return {
     async forInstallation(installationId: number) {
-      return new OctokitGitHub(observe(await probot.auth(installationId), observer), async () => observe(await probot.auth(), observer), installationId, cloneTokens);
+      return new OctokitGitHub(observe(await probot.auth(installationId), observer), appOctokit, installationId, cloneTokens, self);
     },
   };
 }

@@ -11,24 +11,33 @@ export interface Delivery {
   payload: { action?: string; repository?: { full_name?: string }; installation?: { id?: number } };
 }
 
-/** The webhook's answer while the database is down: 503, so the delivery is not taken as accepted and is redelivered. */
+/**
+ * The webhook's answer when a delivery could not be recorded: 503 while the
+ * database is unavailable (the delivery is not taken as accepted and is
+ * redelivered), else 500. Its message is all the sender sees, so it never
+ * carries the cause's own words (they name the database, its host, its
+ * roles): the cause is kept for the log.
+ */
 export class DeliveryNotRecorded extends Error {
-  readonly status = 503;
+  override readonly name = "DeliveryNotRecorded";
+  readonly status: 500 | 503;
   constructor(cause: unknown) {
-    super(`the database is unavailable, the delivery was not recorded (redeliver it): ${(cause as Error).message}`, { cause });
+    const unavailable = isDatabaseUnavailable(cause);
+    super(unavailable ? "the database is unavailable, the delivery was not recorded (redeliver it)" : "the delivery could not be recorded (redeliver it)", { cause });
+    this.status = unavailable ? 503 : 500;
   }
 }
 
 /**
  * Durably records a delivery and enqueues its jobs in one transaction; a
  * redelivery (same id) changes nothing. Returns false for a duplicate.
- * Throws DeliveryNotRecorded (answered 503) while the database is unavailable.
+ * Throws DeliveryNotRecorded (503 while the database is unavailable, else 500).
  */
 export async function recordAndEnqueue(pool: Pool, delivery: Delivery, decision: Decision): Promise<boolean> {
   try {
     return await record(pool, delivery, decision);
   } catch (error) {
-    throw isDatabaseUnavailable(error) ? new DeliveryNotRecorded(error) : error;
+    throw new DeliveryNotRecorded(error);
   }
 }
 

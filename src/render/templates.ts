@@ -3,7 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
-import { inertMarkdown, inertPlainText } from "./inert-text.js";
+import { escapeInvisible, inertMarkdown, inertPlainText } from "./inert-text.js";
 
 export const TEMPLATES_DIR = fileURLToPath(new URL("../../templates/", import.meta.url));
 
@@ -16,7 +16,7 @@ export function fenceFor(text: string, min = 3): string {
 
 /** Inline code that shows `text` verbatim whatever it holds (safe markup, so `{{code x}}` works as well as `{{{code x}}}`). */
 function inlineCode(text: unknown): Handlebars.SafeString {
-  const value = String(text ?? "").replace(/\s+/g, " ");
+  const value = escapeInvisible(String(text ?? "").replace(/\s+/g, " "));
   const ticks = fenceFor(value, 1);
   const pad = value.startsWith("`") || value.endsWith("`") ? " " : "";
   return new Handlebars.SafeString(`${ticks}${pad}${value}${pad}${ticks}`);

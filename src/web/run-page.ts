@@ -7,12 +7,13 @@ import { applyTimeText, provisionerCount } from "../render/apply-time-text.js";
 import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
 import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
+import { pageHeaders, scriptNonce, sendHtml } from "./html-response.js";
 import type { RunLinks } from "./run-links.js";
 
 const PATH = /^\/runs\/(\d+)$/;
 
 function notFound(res: ServerResponse): true {
-  res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+  res.writeHead(404, { ...pageHeaders(), "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
   return true;
 }
 
@@ -46,8 +47,8 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
       applyTime: p.changes?.applyTime?.length ? { count: provisionerCount(p.changes.applyTime), text: applyTimeText(p.changes.applyTime) } : undefined,
     }));
     const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
-    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code });
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", "x-robots-tag": "noindex" }).end(html);
-    return true;
+    const nonce = scriptNonce();
+    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code, nonce });
+    return sendHtml(res, 200, html, pageHeaders(nonce));
   };
 }

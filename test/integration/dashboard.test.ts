@@ -116,6 +116,12 @@ describe("dashboard", () => {
     expect(await page.locator("section.resource").count()).toBe(2);
     expect(await page.textContent("body")).toContain("terraform_data.web");
     await shot(page, "dashboard-run-page");
+    // The run page is sent with the page headers; its one script (the filter) runs under the policy's nonce, nothing else would.
+    const runHeaders = (await fetch(page.url())).headers;
+    expect(runHeaders.get("content-security-policy")).toMatch(/^default-src 'none'; .*frame-ancestors 'none'.*; script-src 'nonce-[\w-]{24}'$/);
+    expect([runHeaders.get("x-frame-options"), runHeaders.get("referrer-policy"), runHeaders.get("x-content-type-options")]).toEqual(["DENY", "no-referrer", "nosniff"]);
+    await page.fill("#filter", "terraform_data.db");
+    expect(await page.locator("section.resource:not(.hidden)").count()).toBe(1);
 
     // Drift.
     await page.goto(`${base}/drift`);

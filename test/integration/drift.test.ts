@@ -46,7 +46,8 @@ async function driftNow(): Promise<string> {
   const { stdout } = await promisify(execFile)("node", ["bin/plangate.js", "drift", REPO], { env: { ...process.env, DATABASE_URL: h.db.url, LOG_LEVEL: "error" } });
   return stdout;
 }
-const driftIssues = () => h.fake.issues.filter((i) => i.repo === REPO && i.labels.includes("plangate:drift"));
+/** plangate's own drift issues (a planted one, by a person, is not one). */
+const driftIssues = () => h.fake.issues.filter((i) => i.repo === REPO && i.labels.includes("plangate:drift") && i.user.login === h.fake.botLogin);
 const driftAudit = async () => (await h.db.pool.query("select action, project, details from audit_events where action like 'drift.%' order by id")).rows;
 
 describe("drift detection", () => {
@@ -58,6 +59,10 @@ describe("drift detection", () => {
     // Planning any pull request reads main's config, which puts the repository on the drift list.
     const docs = await prs.open({ "docs.md": "words" }, ["docs.md"]);
     await prs.close(docs);
+
+    // An issue someone opened with the label and plangate's marker (an issue template can add the label): not plangate's to edit or close.
+    const planted = { repo: REPO, number: 9001, title: "plangate: drift in infra (default)", body: "<!-- plangate:drift project=infra workspace=default -->\nplanted", labels: ["plangate:drift"], state: "open" as const, user: { login: "mallory", type: "User" }, performed_via_github_app: null };
+    h.fake.issues.push(structuredClone(planted));
 
     expect(await driftNow()).toContain(`drift check queued for ${REPO}`);
     await waitFor("the drift issue", () => driftIssues().length === 1, 120_000);
@@ -92,6 +97,7 @@ describe("drift detection", () => {
     expect((await driftAudit()).map((a) => a.action)).toEqual(["drift.detected", "drift.resolved"]);
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toContain('plangate_drift_projects{status="clean"} 1');
+    expect(h.fake.issues.find((i) => i.number === 9001)).toEqual(planted);
   });
 
   engineTest("a cdktf program is drift-checked too: every stack synthesized and planned, its addresses under their stack", async () => {

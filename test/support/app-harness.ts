@@ -40,7 +40,7 @@ export async function startHarness(env: Record<string, string> = {}, options: { 
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-data-"));
   chmodSync(dataDir, 0o755);
   const appEnv: Record<string, string> = {
-    APP_ID: "4242",
+    APP_ID: String(fake.app.id),
     PRIVATE_KEY: privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
     WEBHOOK_SECRET,
     GHE_HOST: fake.host,

@@ -13,6 +13,8 @@ export interface Comment {
   repo: string;
   body: string;
   user: { login: string; type: string };
+  /** The App whose installation token wrote it, as GitHub says (null for a person's comment). */
+  performed_via_github_app?: { id: number; slug: string } | null;
 }
 
 export interface CheckRun {
@@ -69,7 +71,11 @@ export class FakeGitHub {
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
   private readonly faults: { method: string; path: RegExp; status: number; times: number; headers?: FaultHeaders; message?: string }[] = [];
   /** Issues (not pull requests) per "owner/repo", as plangate's drift checks open and close them. */
-  readonly issues: { repo: string; number: number; title: string; body: string; labels: string[]; state: "open" | "closed" }[] = [];
+  readonly issues: { repo: string; number: number; title: string; body: string; labels: string[]; state: "open" | "closed"; user: { login: string; type: string }; performed_via_github_app: { id: number; slug: string } | null }[] = [];
+  /** The App plangate runs as (its APP_ID): what it writes is its bot's, `<slug>[bot]`. */
+  readonly app = { id: 4242, slug: "plangate" };
+  /** When false, listed comments and issues leave out performed_via_github_app (as some GitHub answers do): only the bot's login names the author. */
+  performedViaApp = true;
   private nextId = 1000;
   /** x-ratelimit-remaining of the next API response: one less per request, as GitHub counts. */
   rateLimitRemaining = 5000;
@@ -87,6 +93,10 @@ export class FakeGitHub {
   private routes: [string, RegExp, Route][] = [];
 
   constructor(private readonly appPublicKeyPem: string, readonly botLogin = "plangate[bot]") {
+    this.route("GET", /^\/app$/, (req) => {
+      this.requireAppJwt(req);
+      return [200, { id: this.app.id, slug: this.app.slug, name: this.app.slug, owner: { login: "Codertocat" } }];
+    });
     this.route("POST", /^\/app\/installations\/(\d+)\/access_tokens$/, (req) => {
       this.requireAppJwt(req);
       const token = `ghs_fake${this.nextId++}`;
@@ -181,12 +191,12 @@ export class FakeGitHub {
       const label = url.searchParams.get("labels");
       const state = url.searchParams.get("state") ?? "open";
       const found = this.issues.filter((i) => i.repo === `${o}/${r}` && (state === "all" || i.state === state) && (!label || i.labels.includes(label)));
-      return [200, this.page(found.map((i) => ({ number: i.number, title: i.title, body: i.body, state: i.state, labels: i.labels.map((name) => ({ name })) })), url)];
+      return [200, this.page(found.map((i) => ({ number: i.number, title: i.title, body: i.body, state: i.state, labels: i.labels.map((name) => ({ name })), user: i.user, performed_via_github_app: this.performedViaApp ? i.performed_via_github_app : null })), url)];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues$/, (req, [o, r], body) => {
       this.requireInstallationToken(req);
       const { title, body: text, labels } = body as { title: string; body: string; labels?: string[] };
-      const issue = { repo: `${o}/${r}`, number: this.nextId++, title, body: text, labels: labels ?? [], state: "open" as const };
+      const issue = { repo: `${o}/${r}`, number: this.nextId++, title, body: text, labels: labels ?? [], state: "open" as const, user: { login: this.botLogin, type: "Bot" }, performed_via_github_app: this.app };
       this.issues.push(issue);
       return [201, { number: issue.number, title, body: text, state: "open" }];
     });
@@ -194,6 +204,7 @@ export class FakeGitHub {
       this.requireInstallationToken(req);
       const issue = this.issues.find((i) => i.repo === `${o}/${r}` && i.number === Number(n));
       if (!issue) throw new Unexpected(`no issue ${o}/${r}#${n}`);
+      if (issue.user.login !== this.botLogin) throw new Unexpected(`PATCH of issue #${n} by ${issue.user.login}: plangate edits only its own issues`);
       Object.assign(issue, body as object);
       return [200, { number: issue.number, state: issue.state, body: issue.body }];
     });
@@ -237,13 +248,14 @@ export class FakeGitHub {
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, (req, [o, r, n], _b, url) => {
       this.requireInstallationToken(req);
-      return [200, this.page(this.comments.filter((c) => c.repo === `${o}/${r}` && c.issue === Number(n)), url)];
+      const listed = this.comments.filter((c) => c.repo === `${o}/${r}` && c.issue === Number(n));
+      return [200, this.page(listed.map((c) => ({ ...c, performed_via_github_app: this.performedViaApp ? (c.performed_via_github_app ?? null) : null })), url)];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, (req, [o, r, n], body) => {
       this.requireInstallationToken(req);
       const text = (body as { body: string }).body;
       if (text.length > 65_536) return [422, { message: "body is too long (maximum is 65536 characters)" }];
-      const comment = { id: this.nextId++, repo: `${o}/${r}`, issue: Number(n), body: text, user: { login: this.botLogin, type: "Bot" } };
+      const comment = { id: this.nextId++, repo: `${o}/${r}`, issue: Number(n), body: text, user: { login: this.botLogin, type: "Bot" }, performed_via_github_app: this.app };
       this.comments.push(comment);
       return [201, comment];
     });
@@ -251,6 +263,8 @@ export class FakeGitHub {
       this.requireInstallationToken(req);
       const comment = this.comments.find((c) => c.id === Number(id) && c.repo === `${o}/${r}`);
       if (!comment) return [404, { message: "Not Found" }];
+      // GitHub would let the App do it; plangate must never (DESIGN §3): edits of other people's comments fail the test.
+      if (comment.user.login !== this.botLogin) throw new Unexpected(`PATCH of comment ${id} by ${comment.user.login}: plangate edits only its own comments`);
       const text = (body as { body: string }).body;
       if (text.length > 65_536) return [422, { message: "body is too long (maximum is 65536 characters)" }];
       comment.body = text;
@@ -260,6 +274,7 @@ export class FakeGitHub {
       this.requireInstallationToken(req);
       const index = this.comments.findIndex((c) => c.id === Number(id) && c.repo === `${o}/${r}`);
       if (index < 0) return [404, { message: "Not Found" }];
+      if (this.comments[index]!.user.login !== this.botLogin) throw new Unexpected(`DELETE of comment ${id} by ${this.comments[index]!.user.login}: plangate deletes only its own comments`);
       this.comments.splice(index, 1);
       return [204, undefined];
     });
@@ -336,6 +351,13 @@ export class FakeGitHub {
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Adds a comment as a person (or another App's bot) would post it, e.g. one planted by an attacker. */
+  plantComment(repo: string, issue: number, body: string, user: { login: string; type: string }, performedVia: { id: number; slug: string } | null = null): Comment {
+    const comment = { id: this.nextId++, repo, issue, body, user, performed_via_github_app: performedVia };
+    this.comments.push(comment);
+    return comment;
   }
 
   commentsOn(repo: string, issue: number): Comment[] {

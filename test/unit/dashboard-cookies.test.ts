@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { cookieHeader, readCookies } from "../../src/web/cookies.js";
+import { cookieHeader, cookieName, readCookie } from "../../src/web/cookies.js";
 import { readSettings, SettingsError } from "../../src/settings/settings.js";
 
 describe("dashboard cookies", () => {
@@ -8,10 +8,18 @@ describe("dashboard cookies", () => {
     expect(cookieHeader("s", "v", { path: "/", maxAge: 60, secure: true })).toBe("s=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure");
   });
 
-  test("are read by name, the first of a name winning", () => {
-    const cookies = readCookies({ headers: { cookie: "a=1; plangate_session=abc; a=2; junk" } } as IncomingMessage);
-    expect(cookies.get("plangate_session")).toBe("abc");
-    expect(cookies.get("a")).toBe("1");
+  test("are read by name; a name sent twice (a planted cookie beside ours) reads as none, whichever comes first", () => {
+    const req = { headers: { cookie: "a=1; plangate_session=abc; a=2; junk; __Host-s=x" } } as IncomingMessage;
+    expect(readCookie(req, "plangate_session")).toBe("abc");
+    expect(readCookie(req, "a")).toBeUndefined();
+    expect(readCookie(req, "missing")).toBeUndefined();
+    expect(readCookie(req, "__Host-s")).toBe("x");
+    expect(readCookie(req, "s")).toBeUndefined();
+  });
+
+  test("are named __Host- over https only (a plain-http server cannot set the Secure cookie the prefix needs)", () => {
+    expect(cookieName("plangate_session", true)).toBe("__Host-plangate_session");
+    expect(cookieName("plangate_session", false)).toBe("plangate_session");
   });
 });
 
