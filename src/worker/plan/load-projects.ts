@@ -3,7 +3,9 @@ import type { RepoRef } from "../../github/github.js";
 import type { RepoMirrors } from "../../github/repo-mirror.js";
 import { discoverProjects } from "../../projects/discover.js";
 import { allModuleDirs, localModuleCalls, type ModuleSourceLine } from "../../projects/modules.js";
-import { CONFIG_FILE, loadRepoConfig, type ConfigProblem } from "../../settings/load-repo-config.js";
+import { InputRefused } from "../../settings/input-limits.js";
+import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
+import { readRepoConfig } from "../../settings/read-repo-config.js";
 import type { RepoConfig } from "../../settings/repo-config.js";
 import type { BaseRules } from "../../settings/rules.js";
 
@@ -66,33 +68,54 @@ async function configText(reader: CommitReader, sha: string): Promise<string | u
   }
 }
 
+/** More projects than PLANGATE_MAX_PROJECTS allows: the plan fails naming it. */
+function refuseProjects(sha: string, count: number, max: number): void {
+  if (count > max) throw new InputRefused(`commit ${sha.slice(0, 7)} has ${count} projects; a plan covers at most PLANGATE_MAX_PROJECTS (${max})`);
+}
+
+/** The commit's projects; a commit over PLANGATE_MAX_COMMIT_SIZE or PLANGATE_MAX_PROJECTS is refused (InputRefused). */
 async function projectsAt(reader: CommitReader, sha: string): Promise<LoadedProjects> {
-  const [text, files] = await Promise.all([configText(reader, sha), reader.files(sha)]);
+  const [text, files] = await Promise.all([configText(reader, sha), reader.boundedFiles(sha)]);
   if (typeof text === "object") return { ok: false, problems: [text] };
-  const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files));
-  const loaded = text === undefined ? undefined : loadRepoConfig(text);
+  const { maxProjects } = reader.limits;
+  const loaded = text === undefined ? undefined : await readRepoConfig(text);
   if (loaded && !loaded.ok) return loaded;
+  if (loaded) refuseProjects(sha, loaded.config.projects.length, maxProjects);
+  const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files));
   if (loaded?.config.projects.length) return { ok: true, config: loaded.config, moduleCalls };
   const projects = discoverProjects(files.map((f) => f.path), allModuleDirs(moduleCalls));
+  refuseProjects(sha, projects.length, maxProjects);
   return { ok: true, config: { fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [], defaults: loaded?.config.defaults }, moduleCalls };
 }
 
-const MODULE_SOURCE = /^\s*source\s*=/;
+/** A line setting `source =` (spaces other than line breaks before and around it), found without splitting the file into lines. */
+const MODULE_SOURCE_LINES = /^[^\S\n]*source[^\S\n]*=[^\n]*/gm;
+/** Terraform files read at once for their module sources: at most this many times MAX_TEXT_BYTES in memory. */
+const BLOBS_AT_ONCE = 8;
 const REGULAR_FILE = /^100(644|755)$/;
 
-/** Lines of the commit's terraform files that set a module `source` (for local module detection); binary files are skipped, as git grep does. */
+/** The distinct lines of a terraform file that set a module `source`; none for a binary file, as git grep does. */
+function sourceLinesOf(body: Buffer): string[] {
+  if (body.subarray(0, 8000).includes(0)) return [];
+  return [...new Set(Array.from(body.toString("utf8").matchAll(MODULE_SOURCE_LINES), (m) => m[0]))];
+}
+
+/**
+ * Lines of the commit's terraform files that set a module `source` (for
+ * local module detection). Each distinct file is read once, a few at a time
+ * (a blob at 250 paths is not 250 blobs in memory); a file over
+ * MAX_TEXT_BYTES is refused (FileTooLarge, an InputRefused).
+ */
 async function moduleSourceLines(reader: CommitReader, files: TreeFile[]): Promise<ModuleSourceLine[]> {
   const terraform = files.filter((f) => f.path.endsWith(".tf") && REGULAR_FILE.test(f.mode));
-  const bodies = await Promise.all(terraform.map((f) => reader.blob(f.oid, f.path)));
-  return terraform.flatMap((f, i) => {
-    const body = bodies[i]!;
-    if (body.subarray(0, 8000).includes(0)) return [];
-    return body
-      .toString("utf8")
-      .split("\n")
-      .filter((line) => MODULE_SOURCE.test(line))
-      .map((text) => ({ file: f.path, text }));
-  });
+  const linesOf = new Map<string, string[]>();
+  const distinct = [...new Map(terraform.map((f) => [f.oid, f])).values()];
+  for (let at = 0; at < distinct.length; at += BLOBS_AT_ONCE) {
+    const batch = distinct.slice(at, at + BLOBS_AT_ONCE);
+    const lines = await Promise.all(batch.map(async (f) => sourceLinesOf(await reader.blob(f.oid, f.path))));
+    batch.forEach((f, i) => linesOf.set(f.oid, lines[i]!));
+  }
+  return terraform.flatMap((f) => linesOf.get(f.oid)!.map((text) => ({ file: f.path, text })));
 }
 
 /** The rules of the base branch at `sha` (its .plangate.yml), never of the PR. */
@@ -107,7 +130,7 @@ async function rulesAt(reader: CommitReader, sha: string): Promise<BaseRules> {
   const text = await configText(reader, sha);
   if (text === undefined) return { sha, state: "none" };
   if (typeof text === "object") return { sha, state: "invalid" };
-  const loaded = loadRepoConfig(text);
+  const loaded = await readRepoConfig(text);
   return loaded.ok ? { sha, state: "file", config: loaded.config } : { sha, state: "invalid" };
 }
 

@@ -18,6 +18,7 @@ import { maskDeep } from "../../plans/mask.js";
 import { evaluatePolicies } from "../../plans/policy.js";
 import { seal } from "../../plans/seal.js";
 import { resolveInside } from "../../projects/safe-dir.js";
+import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import { withTerraformJob } from "../terraform-job.js";
 import { projectEnv } from "../project-env.js";
@@ -200,6 +201,11 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
     const comments = commentsIfLast(gh, run, last);
     return { ...(await recordOutcome(deps, run, outcome, last)), comments };
   } catch (error) {
+    // Over an input limit (the commit's export past PLANGATE_MAX_COMMIT_SIZE): the same again on every attempt.
+    if (error instanceof InputRefused) {
+      await recordOutcome(deps, run, { stage: "plangate", message: error.message });
+      return {};
+    }
     if (attempt.number < attempt.max) throw error;
     deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
     await recordOutcome(deps, run, { stage: "plangate", message: failureText(deps, { kind: "system", message: (error as Error).message }) });
