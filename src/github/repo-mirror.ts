@@ -259,20 +259,29 @@ export class RepoMirrors {
     const mirror = await this.mirrorDir(repo);
     const readOnly = !!options.readOnly && process.getuid?.() === 0;
     await mkdir(into, { recursive: true });
-    // Usually the commit is in the mirror already (a plan fetched it): asking first would cost a spawn, so a failure asks.
-    const first = await this.extract(mirror, sha, into, readOnly);
-    if (first.tooLarge) return this.refuseExport(sha, into);
-    if (first.exitCode !== 0) {
-      await rm(into, { recursive: true, force: true });
-      await mkdir(into, { recursive: true });
+    // Measured before a byte is written (an oversized commit writes nothing); fetched first when the mirror lacks it.
+    if (!(await this.measure(mirror, sha))) {
       await this.ensureCommit(repo, sha, token);
-      const again = await this.extract(mirror, sha, into, readOnly);
-      if (again.tooLarge) return this.refuseExport(sha, into);
-      if (again.exitCode !== 0) throw new Error(`checkout of ${sha} failed: ${again.output.trim() || `exit ${again.exitCode}`}`);
+      await this.measure(mirror, sha);
     }
+    const extracted = await this.extract(mirror, sha, into, readOnly);
+    if (extracted.tooLarge) return this.refuseExport(sha, into);
+    if (extracted.exitCode !== 0) throw new Error(`checkout of ${sha} failed: ${extracted.output.trim() || `exit ${extracted.exitCode}`}`);
     const scrubbed = await scrubCheckout(into);
     if (readOnly) await chmod(into, 0o555);
     return scrubbed;
+  }
+
+  /** False when the mirror lacks `sha`; CommitTooLarge when it is over PLANGATE_MAX_COMMIT_SIZE (CommitReader.boundedFiles). */
+  private async measure(mirror: string, sha: string): Promise<boolean> {
+    const reader = new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
+    try {
+      if (!(await reader.holds(sha))) return false;
+      await reader.boundedFiles(sha);
+      return true;
+    } finally {
+      reader.close();
+    }
   }
 
   private async refuseExport(sha: string, into: string): Promise<never> {
@@ -280,7 +289,7 @@ export class RepoMirrors {
     throw new CommitTooLarge(sha, this.limits.maxCommitBytes);
   }
 
-  /** `git archive | tar -x`, stopped at PLANGATE_MAX_COMMIT_SIZE (boundedExtract). */
+  /** `git archive | tar -x`, stopped at PLANGATE_MAX_COMMIT_SIZE (boundedExtract): the tar stream's headers count too. */
   private extract(mirror: string, sha: string, into: string, readOnly: boolean) {
     return boundedExtract({ mirror, sha, into, readOnly, maxBytes: this.limits.maxCommitBytes, cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
   }

@@ -35,6 +35,11 @@ export class PullRequests {
     return this.planned({ number, branch, sha: this.repo.commit(files, branch) }, "opened", changed);
   }
 
+  /** Opens a PR whose head `sha` on `branch` was made otherwise (git plumbing), and waits for its plan to complete. */
+  async openAt(branch: string, sha: string, changed: string[]): Promise<Pr> {
+    return this.planned({ number: ++this.next, branch, sha }, "opened", changed);
+  }
+
   async push(p: Pr, files: Record<string, string | null>, changed: string[]): Promise<Pr> {
     return this.planned({ ...p, sha: this.repo.commit(files, p.branch) }, "synchronize", changed);
   }
