@@ -46,7 +46,7 @@ describe("bounded work for untrusted input", () => {
     const m = await underAttack(h.url, () => prs.openAt("repeated-blob", sha, paths));
     const check = prs.check("plangate/plan", sha)!;
     expect(check).toMatchObject({ status: "completed", conclusion: "failure", output: { title: "plangate refused to plan: over a limit" } });
-    expect(check.output.summary).toContain("is larger than PLANGATE_MAX_COMMIT_SIZE (1 GiB), counting every path and its contents, links and repeats included");
+    expect(check.output?.summary).toContain("is larger than PLANGATE_MAX_COMMIT_SIZE (1 GiB), counting every path and its contents, links and repeats included");
     expect(prs.comments(m.result).at(-1)).toContain("plangate refused to plan this pull request");
     expect((await planFailures(m.result)).map((e) => e.details.stage)).toEqual(["limit"]);
     console.log(`repeated blob: memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms (${m.healthzAnswers} answers), data dir ${diskBefore} -> ${dataDirMb()} MB`);
@@ -59,8 +59,8 @@ describe("bounded work for untrusted input", () => {
     const m = await underAttack(h.url, () => prs.open({ "big/main.tf": bigTerraform(9 * MiB).toString() }, ["big/main.tf"]));
     const check = prs.check("plangate/plan", m.result.sha)!;
     expect(check).toMatchObject({ conclusion: "failure", output: { title: "plangate refused to plan: over a limit" } });
-    expect(check.output.summary).toContain(`big/main.tf is ${9 * MiB} bytes; plangate reads files of at most ${MAX_TEXT_BYTES} bytes`);
-    expect(check.output.summary).not.toContain("after retrying");
+    expect(check.output?.summary).toContain(`big/main.tf is ${9 * MiB} bytes; plangate reads files of at most ${MAX_TEXT_BYTES} bytes`);
+    expect(check.output?.summary).not.toContain("after retrying");
     // One attempt: the job was not retried (each failed attempt of a plan job is an attempt the queue counts).
     const { rows } = await h.db.pool.query<{ attempts: number }>("select attempts from graphile_worker.jobs where task_identifier = 'plan-pull-request'");
     expect(rows).toEqual([]);
@@ -75,7 +75,7 @@ describe("bounded work for untrusted input", () => {
     const p = await prs.open({ ".plangate.yml": config, "infra/main.tf": 'resource "terraform_data" "r" {\n  input = "v1"\n}\n' }, [".plangate.yml", "infra/main.tf"]);
     const check = prs.check("plangate/plan", p.sha)!;
     expect(check.conclusion).toBe("failure");
-    expect(check.output.summary).toContain(`commit ${p.sha.slice(0, 7)} has 2001 projects; a plan covers at most PLANGATE_MAX_PROJECTS (2000)`);
+    expect(check.output?.summary).toContain(`commit ${p.sha.slice(0, 7)} has 2001 projects; a plan covers at most PLANGATE_MAX_PROJECTS (2000)`);
     expect(await h.db.pool.query("select 1 from runs where sha = $1", [p.sha])).toMatchObject({ rowCount: 0 });
   });
 

@@ -71,8 +71,8 @@ function rawPost(port: number, bodyBytes: number, pace?: { bytes: number; everyM
 test("a 30 MiB body: the sender reads the 413 while still sending, and finishes sending without a reset, every time", async () => {
   // Three fast senders, and two on a slower link (about 6 MiB/s: 5 s for the body), as over the internet.
   const answers: RawAnswer[] = [];
-  for (let i = 0; i < 3; i++) answers.push(await rawPost(h.app.port, 30 * MiB));
-  for (let i = 0; i < 2; i++) answers.push(await rawPost(h.app.port, 30 * MiB, { bytes: 256 * 1024, everyMs: 40 }));
+  for (let i = 0; i < 3; i++) answers.push(await rawPost(h.app.port!, 30 * MiB));
+  for (let i = 0; i < 2; i++) answers.push(await rawPost(h.app.port!, 30 * MiB, { bytes: 256 * 1024, everyMs: 40 }));
   expect(answers.map((a) => [a.status, a.sendError ?? "no error", a.sentAll])).toEqual(Array(5).fill([413, "no error", true]));
   for (const a of answers) expect(a.head).toContain(`larger than ${WEBHOOK_BODY_LIMIT} bytes`);
 });
@@ -90,7 +90,7 @@ test("an ordinary HTTP client (fetch) posting 30 MiB gets the 413 as an answer, 
 });
 
 test("40 concurrent unsigned 24 MiB bodies: memory stays bounded, /healthz answers, those past the budget get 503", async () => {
-  const m = await underAttack(h.url, () => Promise.all(Array.from({ length: 40 }, () => rawPost(h.app.port, 24 * MiB))));
+  const m = await underAttack(h.url, () => Promise.all(Array.from({ length: 40 }, () => rawPost(h.app.port!, 24 * MiB))));
   const statuses = m.result.map((a) => a.status);
   console.log(`40 x 24 MiB: memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms (${m.healthzAnswers} answers), statuses ${JSON.stringify(statuses)}`);
   // Every sender got an answer: 400 (read whole within the budget, then its signature refused) or 503 (past the budget).
