@@ -65,7 +65,10 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   const env = process.env;
   const caps = new SandboxCaps(capSettings(settings));
   const { summary, ...how } = caps.mechanism;
-  const mirrors = new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl);
+  const mirrors = new RepoMirrors(path.join(settings.dataDir, "mirrors"), settings.githubWebUrl, undefined, {
+    maxCommitBytes: settings.maxCommitBytes,
+    maxProjects: settings.maxProjects,
+  });
   // The data dir is this process's alone: exports left by a process that died are swept here.
   const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, () => shared.metrics.commitExports.inc());
   await exports.sweep();

@@ -23,28 +23,36 @@ const shown = (value: unknown) => {
   return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
 };
 
-/** Stacks in an order where each comes after the stacks it depends on; a cycle is an error message. */
+/**
+ * Stacks in an order where each comes after the stacks it depends on; a cycle
+ * is an error message. Iterative (an explicit stack, not recursion): a
+ * PR-written chain of 60,000 dependencies must not overflow the call stack.
+ */
 export function orderStacks(all: SynthesizedStack[]): SynthesizedStack[] | string {
   const byName = new Map(all.map((s) => [s.name, s]));
   const ordered: SynthesizedStack[] = [];
   const state = new Map<string, "visiting" | "done">();
-  let cycle: string | undefined;
-  const visit = (s: SynthesizedStack) => {
-    if (cycle || state.get(s.name) === "done") return;
-    if (state.get(s.name) === "visiting") {
-      cycle = `stack dependency cycle through ${s.name}`;
-      return;
+  for (const root of [...all].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (state.get(root.name) === "done") continue;
+    // Each frame: a stack being visited and how many of its dependencies were looked at.
+    const frames: { stack: SynthesizedStack; next: number }[] = [{ stack: root, next: 0 }];
+    state.set(root.name, "visiting");
+    while (frames.length) {
+      const frame = frames[frames.length - 1]!;
+      if (frame.next < frame.stack.dependencies.length) {
+        const dep = byName.get(frame.stack.dependencies[frame.next++]!);
+        if (!dep || state.get(dep.name) === "done") continue;
+        if (state.get(dep.name) === "visiting") return `stack dependency cycle through ${dep.name}`;
+        state.set(dep.name, "visiting");
+        frames.push({ stack: dep, next: 0 });
+        continue;
+      }
+      frames.pop();
+      state.set(frame.stack.name, "done");
+      ordered.push(frame.stack);
     }
-    state.set(s.name, "visiting");
-    for (const d of s.dependencies) {
-      const dep = byName.get(d);
-      if (dep) visit(dep);
-    }
-    state.set(s.name, "done");
-    ordered.push(s);
-  };
-  [...all].sort((a, b) => (a.name < b.name ? -1 : 1)).forEach(visit);
-  return cycle ?? ordered;
+  }
+  return ordered;
 }
 
 /**
@@ -67,12 +75,13 @@ export async function readManifest(checkoutDir: string, outDir: string): Promise
   const realOut = await realpath(outDir);
   const realCheckout = await realpath(checkoutDir);
   const found: SynthesizedStack[] = [];
+  const names = new Set<string>();
   for (const entry of Object.values(stacks as Record<string, unknown>)) {
     const { name, workingDirectory, dependencies = [] } = (entry ?? {}) as { name?: unknown; workingDirectory?: unknown; dependencies?: unknown };
     if (typeof name !== "string" || !STACK_NAME.test(name)) {
       return `${MANIFEST}: stack name ${shown(name)} is refused: a stack name is 1 to 100 letters, digits, ".", "_" or "-", starting with a letter or digit`;
     }
-    if (found.some((s) => s.name === name)) return `${MANIFEST}: stack name ${shown(name)} appears twice`;
+    if (names.has(name)) return `${MANIFEST}: stack name ${shown(name)} appears twice`;
     if (!Array.isArray(dependencies) || !dependencies.every((d) => typeof d === "string")) return `${MANIFEST}: stack ${name} has "dependencies" that are not a list of names`;
     const outside = `${MANIFEST}: stack ${name} has workingDirectory ${shown(workingDirectory)}, which is refused: it must be a folder under the synth's output folder`;
     if (typeof workingDirectory !== "string" || !workingDirectory || path.isAbsolute(workingDirectory) || workingDirectory.includes("\0")) return outside;
@@ -81,6 +90,7 @@ export async function readManifest(checkoutDir: string, outDir: string): Promise
     const real = await realpath(lexical).catch(() => undefined);
     if (!real) return `${MANIFEST}: stack ${name} has workingDirectory ${shown(workingDirectory)}, which does not exist`;
     if (!real.startsWith(realOut + path.sep)) return outside;
+    names.add(name);
     found.push({ name, dir: path.relative(realCheckout, real), dependencies: dependencies as string[] });
   }
   return orderStacks(found);

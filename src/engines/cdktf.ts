@@ -50,17 +50,19 @@ async function appCommand(checkoutDir: string, programDir: string): Promise<stri
 /**
  * The `wanted` stacks and every stack they depend on, directly or not: a
  * stack cannot be planned without the stacks it reads from. Keeps the
- * manifest's dependency order.
+ * manifest's dependency order. Iterative, as orderStacks: a long chain
+ * must not overflow the call stack.
  */
 export function withDependencies(ordered: SynthesizedStack[], wanted: string[]): SynthesizedStack[] {
   const byName = new Map(ordered.map((s) => [s.name, s]));
   const kept = new Set<string>();
-  const keep = (name: string) => {
-    if (kept.has(name) || !byName.has(name)) return;
+  const toKeep = [...wanted];
+  while (toKeep.length) {
+    const name = toKeep.pop()!;
+    if (kept.has(name) || !byName.has(name)) continue;
     kept.add(name);
-    byName.get(name)!.dependencies.forEach(keep);
-  };
-  wanted.forEach(keep);
+    for (const dep of byName.get(name)!.dependencies) toKeep.push(dep);
+  }
   return ordered.filter((s) => kept.has(s.name));
 }
 

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { formatSize } from "../engines/limits.js";
+import { DEFAULT_INPUT_LIMITS, InputRefused, PATH_COST_BYTES, type InputLimits } from "../settings/input-limits.js";
 
 /** A file of a commit's tree: its path, git mode ("100644", "120000" for a link, "160000" for a submodule) and object id. */
 export interface TreeFile {
@@ -27,7 +29,17 @@ const OID = /^[0-9a-f]{40}$/;
 export const MAX_TEXT_BYTES = 8 * 1024 * 1024;
 
 /** A file over MAX_TEXT_BYTES: its message names the file and both sizes. */
-export class FileTooLarge extends Error {}
+export class FileTooLarge extends InputRefused {}
+
+/** A commit over PLANGATE_MAX_COMMIT_SIZE: its message names the setting. */
+export class CommitTooLarge extends InputRefused {
+  constructor(sha: string, maxBytes: number) {
+    super(`commit ${sha.slice(0, 7)} is larger than PLANGATE_MAX_COMMIT_SIZE (${formatSize(maxBytes)}), counting every path and its contents, links and repeats included`);
+  }
+}
+
+/** How many object sizes are asked of git at once while a commit is measured. */
+const SIZES_AT_ONCE = 4096;
 
 /**
  * One `git cat-file --batch-command` for many reads of a mirror: a plan's
@@ -40,11 +52,21 @@ export class FileTooLarge extends Error {}
 export class CommitReader {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly pending: Pending[] = [];
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Output not yet taken, in the pieces it came in: joined only once the answer it ends is whole (joining each piece as it came was quadratic). */
+  private pieces: Buffer[] = [];
+  private piecesLength = 0;
+  /** Bytes the first pending answer needs before it is worth looking at again. */
+  private needed = 0;
   private failure: Error | undefined;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(mirror: string, env: Record<string, string>, timeoutMs: number) {
+  /** `limits`: what a commit read through this reader may cost (boundedFiles, the projects a commit may hold). */
+  constructor(
+    mirror: string,
+    env: Record<string, string>,
+    timeoutMs: number,
+    readonly limits: InputLimits = DEFAULT_INPUT_LIMITS,
+  ) {
     this.child = spawn("git", [`--git-dir=${mirror}`, "cat-file", "--batch-command"], { env, stdio: ["pipe", "pipe", "pipe"] });
     let errors = "";
     this.child.stderr.on("data", (d: Buffer) => (errors = (errors + d.toString()).slice(-2000)));
@@ -87,27 +109,60 @@ export class CommitReader {
     return (await this.blob(info.oid, file)).toString("utf8");
   }
 
-  /** Every file of a commit's tree (not its folders), in git's order, read one level at a time. */
-  async files(sha: string): Promise<TreeFile[]> {
+  /**
+   * Every file of a commit's tree (not its folders), in git's order, read one
+   * level at a time. Over `maxBytes` (each path counting PATH_COST_BYTES and
+   * its length) it stops with CommitTooLarge before listing more.
+   */
+  async files(sha: string, maxBytes = Infinity): Promise<TreeFile[]> {
     const root = await this.ask("info", `${sha}^{tree}`);
     if (!root) throw new Error(`commit ${sha} is not in the mirror`);
     const files: TreeFile[] = [];
+    let counted = 0;
     let level: { prefix: string; oid: string }[] = [{ prefix: "", oid: root.oid }];
     while (level.length) {
-      // Every tree of one level asked for at once: one wait per level of depth, not per folder.
-      const trees = await Promise.all(level.map((t) => this.ask("contents", t.oid)));
+      // Every tree of one level asked for at once (a tree repeated at many places once): one wait per level of depth, not per folder.
+      const unique = [...new Set(level.map((t) => t.oid))];
+      const bodies = new Map<string, Answer | undefined>();
+      (await Promise.all(unique.map((oid) => this.ask("contents", oid)))).forEach((tree, i) => bodies.set(unique[i]!, tree));
       const next: { prefix: string; oid: string }[] = [];
-      trees.forEach((tree, i) => {
-        if (!tree?.body || tree.type !== "tree") throw new Error(`tree ${level[i]!.oid} is missing from the mirror`);
+      for (const { prefix, oid } of level) {
+        const tree = bodies.get(oid);
+        if (!tree?.body || tree.type !== "tree") throw new Error(`tree ${oid} is missing from the mirror`);
         for (const entry of treeEntries(tree.body)) {
-          const entryPath = level[i]!.prefix + entry.name;
+          const entryPath = prefix + entry.name;
+          counted += PATH_COST_BYTES + Buffer.byteLength(entryPath);
+          if (counted > maxBytes) throw new CommitTooLarge(sha, maxBytes);
           if (entry.mode === "40000") next.push({ prefix: `${entryPath}/`, oid: entry.oid });
           else files.push({ path: entryPath, mode: entry.mode, oid: entry.oid });
         }
-      });
+      }
       level = next;
     }
     return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /**
+   * The commit's files, refused with CommitTooLarge when, every path counted
+   * (PATH_COST_BYTES and its length, plus its contents: a link's target, a
+   * file's bytes, a blob at many paths at each of them), they pass `maxBytes`.
+   * Contents are measured, never read.
+   */
+  async boundedFiles(sha: string, maxBytes = this.limits.maxCommitBytes): Promise<TreeFile[]> {
+    const files = await this.files(sha, maxBytes);
+    let counted = files.reduce((sum, f) => sum + PATH_COST_BYTES + Buffer.byteLength(f.path), 0);
+    const blobs = files.filter((f) => f.mode !== "160000"); // a submodule is a commit id, not content
+    const sizes = new Map<string, number>();
+    const oids = [...new Set(blobs.map((f) => f.oid))];
+    for (let at = 0; at < oids.length; at += SIZES_AT_ONCE) {
+      const batch = oids.slice(at, at + SIZES_AT_ONCE);
+      (await Promise.all(batch.map((oid) => this.ask("info", oid)))).forEach((info, i) => sizes.set(batch[i]!, info?.size ?? 0));
+    }
+    for (const f of blobs) {
+      counted += sizes.get(f.oid)!;
+      if (counted > maxBytes) throw new CommitTooLarge(sha, maxBytes);
+    }
+    return files;
   }
 
   /** The contents of the blob `oid` (a file of a tree), refused over MAX_TEXT_BYTES. */
@@ -131,32 +186,41 @@ export class CommitReader {
 
   /** Answers arrive in the order asked: "<oid> <type> <size>\n" (then the object and "\n" for contents), or "<name> missing\n". */
   private take(chunk: Buffer): void {
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    this.pieces.push(chunk);
+    this.piecesLength += chunk.length;
+    if (this.piecesLength < this.needed) return;
+    let buffered = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.piecesLength);
+    this.needed = 0;
     for (;;) {
       const next = this.pending[0];
-      const eol = this.buffered.indexOf(10);
-      if (!next || eol < 0) return;
-      const header = this.buffered.subarray(0, eol).toString("utf8");
+      const eol = buffered.indexOf(10);
+      if (!next || eol < 0) break;
+      const header = buffered.subarray(0, eol).toString("utf8");
       const [oid, type, size] = header.split(" ");
       if (type === "missing" || type === "ambiguous" || size === undefined) {
-        this.buffered = this.buffered.subarray(eol + 1);
+        buffered = buffered.subarray(eol + 1);
         this.pending.shift();
         next.resolve(undefined);
         continue;
       }
       if (!next.withBody) {
-        this.buffered = this.buffered.subarray(eol + 1);
+        buffered = buffered.subarray(eol + 1);
         this.pending.shift();
         next.resolve({ oid: oid!, type: type!, size: Number(size) });
         continue;
       }
       const end = eol + 1 + Number(size);
-      if (this.buffered.length < end + 1) return;
-      const body = Buffer.from(this.buffered.subarray(eol + 1, end));
-      this.buffered = this.buffered.subarray(end + 1);
+      if (buffered.length < end + 1) {
+        this.needed = end + 1; // nothing to look at again until the whole object is here
+        break;
+      }
+      const body = Buffer.from(buffered.subarray(eol + 1, end));
+      buffered = buffered.subarray(end + 1);
       this.pending.shift();
       next.resolve({ oid: oid!, type: type!, size: body.length, body });
     }
+    this.pieces = buffered.length ? [buffered] : [];
+    this.piecesLength = buffered.length;
   }
 
   private fail(error: Error): void {

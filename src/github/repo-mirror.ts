@@ -3,7 +3,9 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "no
 import path from "node:path";
 import { execute } from "../engines/exec.js";
 import { scrubCheckout } from "../engines/scrub.js";
-import { CommitReader } from "./commit-reader.js";
+import { DEFAULT_INPUT_LIMITS, type InputLimits } from "../settings/input-limits.js";
+import { boundedExtract } from "./bounded-extract.js";
+import { CommitReader, CommitTooLarge } from "./commit-reader.js";
 import { fetchPack, NotProtocolV2 } from "./pack-fetch.js";
 import type { RepoRef } from "./github.js";
 
@@ -79,11 +81,16 @@ async function mirrorTips(dir: string): Promise<string[]> {
 export class RepoMirrors {
   private readonly housekeeping = new Map<string, NodeJS.Timeout>();
 
-  /** `housekeepingAfterMs`: how long a mirror is left without fetches before `git maintenance run --auto` (tests shorten it). */
+  /**
+   * `housekeepingAfterMs`: how long a mirror is left without fetches before
+   * `git maintenance run --auto` (tests shorten it). `limits`: what one
+   * commit may cost to read and export (its readers carry them too).
+   */
   constructor(
     private readonly root: string,
     private readonly gitWebUrl: string,
     private readonly housekeepingAfterMs = HOUSEKEEPING_AFTER_MS,
+    readonly limits: InputLimits = DEFAULT_INPUT_LIMITS,
   ) {}
 
   private gitEnv(token?: string): Record<string, string> {
@@ -244,7 +251,7 @@ export class RepoMirrors {
   /** A reader of the repository's mirror (one process for many reads): close it when done. */
   async reader(repo: RepoRef): Promise<{ mirror: string; reader: CommitReader }> {
     const mirror = await this.mirrorDir(repo);
-    return { mirror, reader: new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS) };
+    return { mirror, reader: new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits) };
   }
 
   /** Makes sure the mirror holds every commit of `shas`, in one fetch of exactly those its `reader` says it lacks. */
@@ -260,6 +267,8 @@ export class RepoMirrors {
   /**
    * Writes the tree of `sha` into `into` (no .git inside: the sandbox gets files only),
    * scrubbed of terraform tooling (scrubCheckout); returns the scrubbed paths.
+   * A commit whose export passes PLANGATE_MAX_COMMIT_SIZE is refused
+   * (CommitTooLarge) and what was written of it removed.
    * `readOnly` (when plangate runs as root): everything written is root's and
    * unwritable, as it is extracted.
    */
@@ -268,28 +277,38 @@ export class RepoMirrors {
     const mirror = await this.mirrorDir(repo);
     const readOnly = !!options.readOnly && process.getuid?.() === 0;
     await mkdir(into, { recursive: true });
-    // Usually the commit is in the mirror already (a plan fetched it): asking first would cost a spawn, so a failure asks.
-    const first = await this.extract(mirror, sha, into, readOnly);
-    if (first.exitCode !== 0) {
-      await rm(into, { recursive: true, force: true });
-      await mkdir(into, { recursive: true });
+    // Measured before a byte is written (an oversized commit writes nothing); fetched first when the mirror lacks it.
+    if (!(await this.measure(mirror, sha))) {
       await this.ensureCommit(repo, sha, token);
-      const again = await this.extract(mirror, sha, into, readOnly);
-      if (again.exitCode !== 0) throw new Error(`checkout of ${sha} failed: ${again.output.trim() || `exit ${again.exitCode}`}`);
+      await this.measure(mirror, sha);
     }
+    const extracted = await this.extract(mirror, sha, into, readOnly);
+    if (extracted.tooLarge) return this.refuseExport(sha, into);
+    if (extracted.exitCode !== 0) throw new Error(`checkout of ${sha} failed: ${extracted.output.trim() || `exit ${extracted.exitCode}`}`);
     const scrubbed = await scrubCheckout(into);
     if (readOnly) await chmod(into, 0o555);
     return scrubbed;
   }
 
-  /**
-   * `git archive | tar -x` in one spawn (bash for pipefail: a failed archive
-   * fails the pipeline). `readOnly`: root ignores the missing write bits
-   * while extracting and scrubbing; the sandbox's user (nobody) does not.
-   */
+  /** False when the mirror lacks `sha`; CommitTooLarge when it is over PLANGATE_MAX_COMMIT_SIZE (CommitReader.boundedFiles). */
+  private async measure(mirror: string, sha: string): Promise<boolean> {
+    const reader = new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
+    try {
+      if (!(await reader.holds(sha))) return false;
+      await reader.boundedFiles(sha);
+      return true;
+    } finally {
+      reader.close();
+    }
+  }
+
+  private async refuseExport(sha: string, into: string): Promise<never> {
+    await rm(into, { recursive: true, force: true });
+    throw new CommitTooLarge(sha, this.limits.maxCommitBytes);
+  }
+
+  /** `git archive | tar -x`, stopped at PLANGATE_MAX_COMMIT_SIZE (boundedExtract): the tar stream's headers count too. */
   private extract(mirror: string, sha: string, into: string, readOnly: boolean) {
-    const extract = readOnly ? "umask 0222; tar -x --no-same-owner --no-same-permissions" : "tar -x";
-    const script = `set -o pipefail; git --git-dir="$1" archive --format=tar "$2" | { ${extract} -C "$3"; }`;
-    return execute({ argv: ["/bin/bash", "-c", script, "checkout", mirror, sha, into], cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
+    return boundedExtract({ mirror, sha, into, readOnly, maxBytes: this.limits.maxCommitBytes, cwd: this.root, env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
   }
 }

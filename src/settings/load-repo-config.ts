@@ -1,4 +1,4 @@
-import { isAlias, isCollection, isMap, isPair, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { repoConfigSchema, type RepoConfig } from "./repo-config.js";
 
 export const CONFIG_FILE = ".plangate.yml";
@@ -32,13 +32,35 @@ const MAX_DEPTH = 32;
 /** Aliases a config may use at all (a few anchors are fine; fan-out is an attack). */
 const MAX_ALIASES = 100;
 
-/** The first node nested deeper than MAX_DEPTH (keys count: a map can be a key), or too many aliases; with where it starts. */
+/** Problems reported at most: a file with a million mistakes gets a comment that stays readable, in time linear in its size. */
+export const MAX_PROBLEMS = 20;
+
+/** The first key repeated in its map (by value, as YAML's own check compares scalars), with where it starts. */
+function repeatedKey(node: unknown): { offset: number; message: string } | undefined {
+  if (!isMap(node)) return undefined;
+  const seen = new Set<unknown>();
+  for (const { key } of node.items) {
+    if (!isScalar(key)) continue;
+    if (seen.has(key.value)) return { offset: key.range?.[0] ?? 0, message: "Map keys must be unique" };
+    seen.add(key.value);
+  }
+  return undefined;
+}
+
+/**
+ * The first node nested deeper than MAX_DEPTH (keys count: a map can be a
+ * key), a key repeated in its map, or too many aliases; with where it starts.
+ * One walk, linear in the document: YAML's own `uniqueKeys` compares each key
+ * with every earlier one (quadratic: 300,000 keys stopped the process).
+ */
 function tooComplex(doc: Document): { offset: number; message: string } | undefined {
   let aliases = 0;
   const walk = (node: unknown, depth: number): { offset: number; message: string } | undefined => {
     if (isAlias(node) && ++aliases > MAX_ALIASES) return { offset: node.range?.[0] ?? 0, message: `more than ${MAX_ALIASES} aliases` };
     if (!isCollection(node)) return undefined;
     if (depth > MAX_DEPTH) return { offset: node.range?.[0] ?? 0, message: `nested more than ${MAX_DEPTH} levels deep` };
+    const repeated = repeatedKey(node);
+    if (repeated) return repeated;
     for (const item of node.items as unknown[]) {
       const found = isPair(item) ? walk(item.key, depth + 1) ?? walk(item.value, depth + 1) : walk(item, depth + 1);
       if (found) return found;
@@ -56,10 +78,11 @@ const describePath = (path: PropertyKey[]) => path.map((p) => (typeof p === "num
  */
 export function loadRepoConfig(text: string): ConfigResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Repeated keys are found by tooComplex, in linear time.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number) => lineCounter.linePos(offset);
   if (doc.errors.length) {
-    const problems = doc.errors.map((e) => ({ line: at(e.pos[0]).line, column: at(e.pos[0]).col, message: e.message.split("\n")[0]! }));
+    const problems = doc.errors.slice(0, MAX_PROBLEMS).map((e) => ({ line: at(e.pos[0]).line, column: at(e.pos[0]).col, message: e.message.split("\n")[0]! }));
     return { ok: false, problems };
   }
   const complex = tooComplex(doc);
@@ -73,8 +96,9 @@ export function loadRepoConfig(text: string): ConfigResult {
   }
   const parsed = repoConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.flatMap((issue) => {
-      const keys = issue.code === "unrecognized_keys" ? issue.keys : [undefined];
+    // Each problem's place is looked up in its map (linear): only as many as are shown.
+    const problems = parsed.error.issues.slice(0, MAX_PROBLEMS).flatMap((issue) => {
+      const keys = issue.code === "unrecognized_keys" ? issue.keys.slice(0, MAX_PROBLEMS) : [undefined];
       return keys.map((key) => {
         const pos = at(offsetOf(doc, issue.path, key));
         const where = describePath(key ? [...issue.path, key] : issue.path);
@@ -82,7 +106,7 @@ export function loadRepoConfig(text: string): ConfigResult {
         return { line: pos.line, column: pos.col, message: where ? `${where}: ${message}` : message };
       });
     });
-    return { ok: false, problems: problems.sort((a, b) => a.line - b.line || a.column - b.column) };
+    return { ok: false, problems: problems.slice(0, MAX_PROBLEMS).sort((a, b) => a.line - b.line || a.column - b.column) };
   }
   return {
     ok: true,

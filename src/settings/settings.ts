@@ -55,6 +55,10 @@ export interface Settings {
   sandboxMemoryBytes: number;
   sandboxPids: number;
   sandboxDiskBytes: number;
+  /** Bytes of a commit plangate reads and exports at most, every path counted (PLANGATE_MAX_COMMIT_SIZE). */
+  maxCommitBytes: number;
+  /** Projects a repository's commit may list or hold at most (PLANGATE_MAX_PROJECTS). */
+  maxProjects: number;
   /** Where terraform installs providers from when not the public registries (PLANGATE_PROVIDER_MIRROR). */
   providerMirror?: ProviderMirror;
   /** Where apply outcomes are announced (Slack-compatible JSON), and the HMAC key that signs them. */
@@ -177,6 +181,8 @@ const variables = {
   PLANGATE_SANDBOX_MEMORY: size.refine((n) => n >= 256 * 1024 ** 2, "must be at least 256m").optional(),
   PLANGATE_SANDBOX_PIDS: wholeNumber(16, 1_000_000).optional(),
   PLANGATE_SANDBOX_DISK: size.refine((n) => n >= 16 * 1024 ** 2, "must be at least 16m").optional(),
+  PLANGATE_MAX_COMMIT_SIZE: size.refine((n) => n >= 1024 ** 2, "must be at least 1m").optional(),
+  PLANGATE_MAX_PROJECTS: wholeNumber(1, 1_000_000).optional(),
   PLANGATE_PROVIDER_MIRROR: z
     .string()
     .transform((v, ctx) => {
@@ -264,6 +270,8 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     sandboxMemoryBytes: v.PLANGATE_SANDBOX_MEMORY ?? 4 * 1024 ** 3,
     sandboxPids: v.PLANGATE_SANDBOX_PIDS ?? 512,
     sandboxDiskBytes: v.PLANGATE_SANDBOX_DISK ?? 10 * 1024 ** 3,
+    maxCommitBytes: v.PLANGATE_MAX_COMMIT_SIZE ?? 1024 ** 3,
+    maxProjects: v.PLANGATE_MAX_PROJECTS ?? 2000,
     providerMirror: v.PLANGATE_PROVIDER_MIRROR,
     notify: v.PLANGATE_NOTIFY_URL ? { url: v.PLANGATE_NOTIFY_URL, secret: v.PLANGATE_NOTIFY_SECRET! } : undefined,
     oauthClient: v.GITHUB_CLIENT_ID ? { id: v.GITHUB_CLIENT_ID, secret: v.GITHUB_CLIENT_SECRET! } : undefined,

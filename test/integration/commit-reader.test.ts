@@ -111,7 +111,7 @@ describe("reading a commit through one git cat-file", () => {
     const { mirror, reader } = await mirrors.reader(ref);
     const packs = () => readdirSync(path.join(mirror, "objects", "pack")).filter((f) => f.endsWith(".pack")).length;
     // Each fetch keeps its own pack, more than one pack is what makes git's housekeeping repack, and it repacks before it returns.
-    for (const [key, value] of [["fetch.unpackLimit", "1"], ["gc.autoPackLimit", "1"], ["gc.autoDetach", "false"]]) execFileSync("git", [`--git-dir=${mirror}`, "config", key, value]);
+    for (const [key, value] of [["fetch.unpackLimit", "1"], ["gc.autoPackLimit", "1"], ["gc.autoDetach", "false"]] as const) execFileSync("git", [`--git-dir=${mirror}`, "config", key, value]);
     try {
       await mirrors.fetchCommits(ref, [repo.commit({ "h/main.tf": "# one\n" }, "housekeeping")], reader, token);
       const second = repo.commit({ "h/main.tf": "# two\n" }, "housekeeping");

@@ -60,7 +60,7 @@ export class GitRepo {
     }
     git(this.work, "add", "-A");
     const email = opts.as && `${opts.as}@users.noreply.github.com`;
-    const who = email ? { GIT_AUTHOR_NAME: opts.as!, GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: opts.as!, GIT_COMMITTER_EMAIL: email } : {};
+    const who: Record<string, string> = email ? { GIT_AUTHOR_NAME: opts.as!, GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: opts.as!, GIT_COMMITTER_EMAIL: email } : {};
     gitWith({ ...who, ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}) }, this.work, "commit", "--quiet", "--allow-empty", "-m", message);
     git(this.work, "push", "--quiet", "origin", branch);
     return git(this.work, "rev-parse", "HEAD");
@@ -96,6 +96,31 @@ export class GitRepo {
     git(this.work, "checkout", "--quiet", "main");
     git(this.work, "merge", "--quiet", "--ff-only", sha);
     git(this.work, "push", "--quiet", "origin", "main");
+  }
+
+  /**
+   * A commit on a new `branch` from main where every one of `paths` is the
+   * same blob of `content` (git plumbing: the blob is written once, however
+   * many paths name it). Pushed; returns its sha.
+   */
+  commitOneBlobAt(paths: string[], content: Buffer | string, branch: string): string {
+    const blobFile = path.join(this.work, ".blob");
+    writeFileSync(blobFile, content);
+    const oid = git(this.work, "hash-object", "-w", blobFile);
+    rmSync(blobFile);
+    const index = path.join(this.work, ".git", "plumbing-index");
+    const withIndex = (...args: string[]) => gitWith({ GIT_INDEX_FILE: index }, this.work, ...args);
+    withIndex("read-tree", "main");
+    execFileSync("git", ["update-index", "--add", "--index-info"], {
+      cwd: this.work,
+      env: { ...process.env, GIT_INDEX_FILE: index },
+      input: paths.map((p) => `100644 ${oid}\t${p}\n`).join(""),
+    });
+    const tree = withIndex("write-tree");
+    rmSync(index);
+    const sha = git(this.work, "commit-tree", tree, "-p", "main", "-m", "one blob at many paths");
+    git(this.work, "push", "--quiet", "origin", `${sha}:refs/heads/${branch}`);
+    return sha;
   }
 
   /** main's head commit. */

@@ -44,6 +44,11 @@ export class PullRequests {
     return this.planned({ number, branch, base, baseSha, sha: this.repo.commit(files, branch, "change", undefined, { from: base, as: opts.as }) }, "opened", changed);
   }
 
+  /** Opens a PR whose head `sha` on `branch` was made otherwise (git plumbing), and waits for its plan to complete. */
+  async openAt(branch: string, sha: string, changed: string[]): Promise<Pr> {
+    return this.planned({ number: ++this.next, branch, sha, base: "main", baseSha: this.repo.sha("main") }, "opened", changed);
+  }
+
   /** Pushes `files` to the PR's branch; `as`: the user who pushes (the synchronize's sender) and authors the commit. */
   async push(p: Pr, files: Record<string, string | null>, changed: string[], opts: { as?: string; authoredAs?: string } = {}): Promise<Pr> {
     return this.planned({ ...p, sha: this.repo.commit(files, p.branch, "change", undefined, { as: opts.authoredAs ?? opts.as }) }, "synchronize", changed, opts.as);

@@ -4,7 +4,9 @@ import type { RepoMirrors } from "../../github/repo-mirror.js";
 import { discoverProjects } from "../../projects/discover.js";
 import { realDir } from "../../projects/real-dir.js";
 import { allModuleDirs, localModuleCalls, type ModuleSourceLine } from "../../projects/modules.js";
-import { CONFIG_FILE, loadRepoConfig, type ConfigProblem } from "../../settings/load-repo-config.js";
+import { InputRefused } from "../../settings/input-limits.js";
+import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
+import { readRepoConfig } from "../../settings/read-repo-config.js";
 import type { ProjectConfig, RepoConfig } from "../../settings/repo-config.js";
 import type { BaseRules } from "../../settings/rules.js";
 
@@ -56,7 +58,7 @@ export async function loadPullInputs(mirrors: RepoMirrors, repo: RepoRef, headSh
 /** loadPullInputs once both commits are in the mirror. */
 export async function readPullInputs(reader: CommitReader, headSha: string, baseSha: string): Promise<PullInputs> {
   // The base after the head: the module source lines of files both share are read once.
-  const seen = new Map<string, ModuleSourceLine[]>();
+  const seen = new Map<string, string[]>();
   const loaded = await projectsAt(reader, headSha, seen);
   const [base, baseLoaded] = await Promise.all([rulesAt(reader, baseSha), projectsAt(reader, baseSha, seen, { discoverIfInvalid: true })]);
   const baseProjects = baseLoaded.ok ? { projects: baseLoaded.config.projects, moduleCalls: baseLoaded.moduleCalls } : { projects: [], moduleCalls: new Map() };
@@ -73,43 +75,62 @@ async function configText(reader: CommitReader, sha: string): Promise<string | u
   }
 }
 
+/** More projects than PLANGATE_MAX_PROJECTS allows: the plan fails naming it. */
+function refuseProjects(sha: string, count: number, max: number): void {
+  if (count > max) throw new InputRefused(`commit ${sha.slice(0, 7)} has ${count} projects; a plan covers at most PLANGATE_MAX_PROJECTS (${max})`);
+}
+
 /**
- * `seen`: module source lines per blob already read. `discoverIfInvalid`: a
- * broken config still yields the discovered projects (for the base, whose
- * projects tell what a PR touches).
+ * The commit's projects; a commit over PLANGATE_MAX_COMMIT_SIZE or
+ * PLANGATE_MAX_PROJECTS is refused (InputRefused). `seen`: module source
+ * lines per blob already read. `discoverIfInvalid`: a broken config still
+ * yields the discovered projects (for the base, whose projects tell what a
+ * PR touches).
  */
-async function projectsAt(reader: CommitReader, sha: string, seen = new Map<string, ModuleSourceLine[]>(), opts: { discoverIfInvalid?: boolean } = {}): Promise<LoadedProjects> {
-  const [rawText, files] = await Promise.all([configText(reader, sha), reader.files(sha)]);
+async function projectsAt(reader: CommitReader, sha: string, seen = new Map<string, string[]>(), opts: { discoverIfInvalid?: boolean } = {}): Promise<LoadedProjects> {
+  const [rawText, files] = await Promise.all([configText(reader, sha), reader.boundedFiles(sha)]);
   if (typeof rawText === "object" && !opts.discoverIfInvalid) return { ok: false, problems: [rawText] };
   const text = typeof rawText === "object" ? undefined : rawText;
-  const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files, seen));
-  const parsed = text === undefined ? undefined : loadRepoConfig(text);
+  const { maxProjects } = reader.limits;
+  const parsed = text === undefined ? undefined : await readRepoConfig(text);
   if (parsed && !parsed.ok && !opts.discoverIfInvalid) return parsed;
   const loaded = parsed?.ok ? parsed : undefined;
+  if (loaded) refuseProjects(sha, loaded.config.projects.length, maxProjects);
+  const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files, seen));
   if (loaded?.config.projects.length) return { ok: true, config: await withRealDirs(reader, loaded.config, files), moduleCalls };
   const projects = discoverProjects(files.map((f) => f.path), allModuleDirs(moduleCalls));
+  refuseProjects(sha, projects.length, maxProjects);
   return { ok: true, config: { fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [], defaults: loaded?.config.defaults }, moduleCalls };
 }
 
-const MODULE_SOURCE = /^\s*source\s*=/;
+/** A line setting `source =` (spaces other than line breaks before and around it), found without splitting the file into lines. */
+const MODULE_SOURCE_LINES = /^[^\S\n]*source[^\S\n]*=[^\n]*/gm;
+/** Terraform files read at once for their module sources: at most this many times MAX_TEXT_BYTES in memory. */
+const BLOBS_AT_ONCE = 8;
 const REGULAR_FILE = /^100(644|755)$/;
 
-/** Lines of the commit's terraform files that set a module `source` (for local module detection); binary files are skipped, as git grep does. */
-async function moduleSourceLines(reader: CommitReader, files: TreeFile[], seen: Map<string, ModuleSourceLine[]>): Promise<ModuleSourceLine[]> {
-  const terraform = files.filter((f) => f.path.endsWith(".tf") && REGULAR_FILE.test(f.mode));
-  const unread = terraform.filter((f) => !seen.has(`${f.oid}\0${f.path}`));
-  const bodies = await Promise.all(unread.map((f) => reader.blob(f.oid, f.path)));
-  unread.forEach((f, i) => seen.set(`${f.oid}\0${f.path}`, sourceLines(f.path, bodies[i]!)));
-  return terraform.flatMap((f) => seen.get(`${f.oid}\0${f.path}`)!);
+/** The distinct lines of a terraform file that set a module `source`; none for a binary file, as git grep does. */
+function sourceLinesOf(body: Buffer): string[] {
+  if (body.subarray(0, 8000).includes(0)) return [];
+  return [...new Set(Array.from(body.toString("utf8").matchAll(MODULE_SOURCE_LINES), (m) => m[0]))];
 }
 
-function sourceLines(file: string, body: Buffer): ModuleSourceLine[] {
-  if (body.subarray(0, 8000).includes(0)) return [];
-  return body
-    .toString("utf8")
-    .split("\n")
-    .filter((line) => MODULE_SOURCE.test(line))
-    .map((text) => ({ file, text }));
+/**
+ * Lines of the commit's terraform files that set a module `source` (for
+ * local module detection). Each distinct file is read once, a few at a time
+ * (a blob at 250 paths is not 250 blobs in memory), and once for the head and
+ * the base (`seen`, per blob); a file over MAX_TEXT_BYTES is refused
+ * (FileTooLarge, an InputRefused).
+ */
+async function moduleSourceLines(reader: CommitReader, files: TreeFile[], seen: Map<string, string[]>): Promise<ModuleSourceLine[]> {
+  const terraform = files.filter((f) => f.path.endsWith(".tf") && REGULAR_FILE.test(f.mode));
+  const distinct = [...new Map(terraform.filter((f) => !seen.has(f.oid)).map((f) => [f.oid, f])).values()];
+  for (let at = 0; at < distinct.length; at += BLOBS_AT_ONCE) {
+    const batch = distinct.slice(at, at + BLOBS_AT_ONCE);
+    const lines = await Promise.all(batch.map(async (f) => sourceLinesOf(await reader.blob(f.oid, f.path))));
+    batch.forEach((f, i) => seen.set(f.oid, lines[i]!));
+  }
+  return terraform.flatMap((f) => seen.get(f.oid)!.map((text) => ({ file: f.path, text })));
 }
 
 /** The rules of the base branch at `sha` (its .plangate.yml), never of the PR. */
@@ -124,13 +145,15 @@ async function rulesAt(reader: CommitReader, sha: string): Promise<BaseRules> {
   const text = await configText(reader, sha);
   if (text === undefined) return { sha, state: "none" };
   if (typeof text === "object") return { sha, state: "invalid" };
-  const loaded = loadRepoConfig(text);
+  const loaded = await readRepoConfig(text);
   if (!loaded.ok) return { sha, state: "invalid" };
-  const config = loaded.config.projects.length ? await withRealDirs(reader, loaded.config, await reader.files(sha)) : loaded.config;
+  const config = loaded.config.projects.length ? await withRealDirs(reader, loaded.config, await reader.boundedFiles(sha)) : loaded.config;
   return { sha, state: "file", config };
 }
 
 const SYMLINK = "120000";
+/** Symlink targets read at once (each is a path: small). */
+const LINKS_AT_ONCE = 64;
 
 /**
  * The listed projects with `real_dir`: their dir with symlinks resolved in the
@@ -139,8 +162,12 @@ const SYMLINK = "120000";
 async function withRealDirs(reader: CommitReader, config: RepoConfig, files: TreeFile[]): Promise<RepoConfig> {
   const links = files.filter((f) => f.mode === SYMLINK);
   if (!links.length) return config;
-  const targets = await Promise.all(links.map((f) => reader.blob(f.oid, f.path)));
-  const map = new Map(links.map((f, i) => [f.path, targets[i]!.toString("utf8")]));
+  const map = new Map<string, string>();
+  for (let at = 0; at < links.length; at += LINKS_AT_ONCE) {
+    const batch = links.slice(at, at + LINKS_AT_ONCE);
+    const targets = await Promise.all(batch.map((f) => reader.blob(f.oid, f.path)));
+    batch.forEach((f, i) => map.set(f.path, targets[i]!.toString("utf8")));
+  }
   return { ...config, projects: config.projects.map((p) => ({ ...p, real_dir: realDir(p.dir, map) })) };
 }
 

@@ -18,6 +18,7 @@ import { maskDeep } from "../../plans/mask.js";
 import { evaluatePolicies } from "../../plans/policy.js";
 import { seal } from "../../plans/seal.js";
 import { resolveInside } from "../../projects/safe-dir.js";
+import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import { withTerraformJob } from "../terraform-job.js";
 import { projectEnv } from "../project-env.js";
@@ -40,31 +41,46 @@ function describeDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }
 
+/** A cdktf program's stacks ran past the job's time: the program's run fails, naming the setting. */
+const programTimedOut = (deps: WorkerDeps, planned: number, total: number): RunFailure => ({
+  stage: "plan",
+  timedOut: true,
+  message: `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, which bounds the synth and all stacks together: ${planned} of ${total} stacks planned`,
+});
+
 /**
  * A cdktf program: synth once, then plan every stack in dependency order, each
  * as a run of its own (project NAME/STACK). A failed synth fails the program's run.
+ * PLANGATE_JOB_TIMEOUT bounds the whole program (`deadline`): each step gets
+ * only the time left, and a stack not begun by then is not planned.
  */
-async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspace, workRoot: string, env: Record<string, string>): Promise<RunFailure | "expanded"> {
+async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspace, workRoot: string, env: Record<string, string>, deadline: number): Promise<RunFailure | "expanded"> {
   const { checkoutDir, tree } = workspace;
+  const left = () => deadline - Date.now();
   const synth = await cdktfSynth({
     sandbox: deps.sandbox,
     checkoutDir,
     tree,
     projectDir: workspace.ownDirs[0]!,
     env,
-    timeoutMs: deps.jobTimeoutMs,
+    timeoutMs: Math.max(1, left()),
     depsCacheDir: path.join(deps.dataDir, "cdktf-deps"),
     stacks: run.config.stacks,
   });
   if (!synth.ok) return { stage: synth.stage, message: synth.message, timedOut: synth.timedOut, output: synth.output };
+  let planned = 0;
   for (const stack of synth.stacks) {
+    if (left() <= 0) return { ...programTimedOut(deps, planned, synth.stacks.length), output: maskerFor(deps, runEnvNames(run))(synth.output) };
     const stackRun = await inTransaction(deps.pool, async (tx) => {
       const created = await createStackRun(tx, run, stack.name);
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
       return created;
     });
-    const recorded = await recordOutcome(deps, stackRun, await withTerraformJob(deps, run, { checkoutDir, tree, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env, terraformPlan));
+    const where = { checkoutDir, tree, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) };
+    const outcome = await withTerraformJob({ ...deps, jobTimeoutMs: Math.max(1, left()) }, run, where, env, terraformPlan);
+    const recorded = await recordOutcome(deps, stackRun, outcome);
     await recorded.output?.();
+    planned++;
   }
   await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, runEnvNames(run))(synth.output) });
   return "expanded";
@@ -79,6 +95,7 @@ const exportKey = (run: Run, job: PlanProjectPayload) => job.exportKey ?? `${run
  * folder. Failures of the plan are results, not errors.
  */
 async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void): Promise<PlanOutcome | RunFailure | "expanded"> {
+  const deadline = Date.now() + deps.jobTimeoutMs;
   const [owner, name] = run.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(run, job), { owner, name }, run.sha, () => gh.cloneToken());
   try {
@@ -90,7 +107,7 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
     const env = projectEnv(deps, runEnvNames(run), "plan");
     if (!env.ok) return { stage: "config", message: env.message };
     const workspace = await projectWorkspace(deps.sandbox.kind, shared.tree, path.join(workRoot, "checkout"), run.engine === "cdktf" ? [run.dir, CDKTF_OUT_DIR] : [run.dir]);
-    if (run.engine === "cdktf") return await planStacks(deps, run, workspace, workRoot, env.env);
+    if (run.engine === "cdktf") return await planStacks(deps, run, workspace, workRoot, env.env, deadline);
     const where = { checkoutDir: workspace.checkoutDir, tree: workspace.tree, projectDir: workspace.ownDirs[0]!, outDir: path.join(workRoot, "out"), started };
     return await withTerraformJob(deps, run, where, env.env, terraformPlan);
   } finally {
@@ -200,6 +217,11 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
     const comments = commentsIfLast(gh, run, last);
     return { ...(await recordOutcome(deps, run, outcome, last)), comments };
   } catch (error) {
+    // Over an input limit (the commit's export past PLANGATE_MAX_COMMIT_SIZE): the same again on every attempt.
+    if (error instanceof InputRefused) {
+      await recordOutcome(deps, run, { stage: "plangate", message: error.message });
+      return {};
+    }
     if (attempt.number < attempt.max) throw error;
     deps.log.error({ runId: run.id, err: error }, "plan failed with a system error");
     await recordOutcome(deps, run, { stage: "plangate", message: failureText(deps, { kind: "system", message: (error as Error).message }) });

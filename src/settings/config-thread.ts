@@ -1,0 +1,7 @@
+import { parentPort } from "node:worker_threads";
+import { loadRepoConfig } from "./load-repo-config.js";
+
+/** The config reader's thread (see readRepoConfig): reads the one `.plangate.yml` it is sent and answers with the result. */
+parentPort!.once("message", (text: string) => {
+  parentPort!.postMessage(loadRepoConfig(text));
+});

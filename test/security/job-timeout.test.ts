@@ -1,0 +1,78 @@
+import { readFileSync } from "node:fs";
+import { jest } from "@jest/globals";
+import { orderStacks, type SynthesizedStack } from "../../src/engines/cdktf-manifest.js";
+import { withDependencies } from "../../src/engines/cdktf.js";
+import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
+import { underAttack } from "../support/attack-meter.js";
+import { GitRepo } from "../support/git-repo.js";
+import { PullRequests } from "../support/pull-requests.js";
+
+/**
+ * The hostile PR author writes a cdktf program of many stacks: each stack's
+ * plan fits in PLANGATE_JOB_TIMEOUT, all of them together do not. The
+ * timeout bounds the whole job, so the worker slot and the project's lock
+ * come free at it; a 60,000-stack dependency chain is ordered without
+ * overflowing the call stack.
+ */
+jest.setTimeout(600_000);
+
+const TIMEOUT_S = 20;
+const STACKS = 100;
+let h: Harness;
+let repo: GitRepo;
+let prs: PullRequests;
+
+beforeAll(async () => {
+  h = await startHarness({ PLANGATE_JOB_TIMEOUT: `${TIMEOUT_S}s` });
+  repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+  prs = new PullRequests(h, repo);
+  repo.commit({ "README.md": "root" });
+});
+afterAll(async () => h?.close());
+afterEach(() => expect(h.fake.unexpected).toEqual([]));
+
+/** A program of `count` stacks of one terraform_data each (cdktf-chain's dependencies). */
+function manyStacks(count: number): Record<string, string> {
+  const fixture = (f: string) => readFileSync(`test/fixtures/cdktf-chain/${f}`, "utf8");
+  const main = `const { App, TerraformStack, DataResource } = require("cdktf");
+const app = new App();
+for (let i = 0; i < ${count}; i++) {
+  const stack = new TerraformStack(app, "s" + String(i).padStart(3, "0"));
+  new DataResource(stack, "thing", { input: "from-" + i });
+}
+app.synth();
+`;
+  return { "app/main.js": main, "app/cdktf.json": fixture("cdktf.json"), "app/package.json": fixture("package.json"), "app/package-lock.json": fixture("package-lock.json") };
+}
+
+engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the program fails at the timeout naming it, and frees its slot and lock`, async () => {
+  const m = await underAttack(h.url, () => prs.open(manyStacks(STACKS), ["app/main.js"]));
+  const p = m.result;
+  expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
+  const { rows } = await h.db.pool.query<{ project: string; status: string; error: { message: string } | null; seconds: number }>(
+    "select project, status, error, extract(epoch from finished_at - started_at)::float as seconds from runs where sha = $1 order by id",
+    [p.sha],
+  );
+  const program = rows.find((r) => r.project === "app")!;
+  console.log(`${STACKS} stacks: program ran ${program.seconds.toFixed(1)} s, ${rows.length - 1} stack runs; memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms`);
+  expect(program.status).toBe("failed");
+  expect(program.error?.message).toMatch(new RegExp(`^timed out after ${TIMEOUT_S} s \\(PLANGATE_JOB_TIMEOUT\\), which bounds the synth and all stacks together: \\d+ of ${STACKS} stacks planned$`));
+  expect(rows.length - 1).toBeLessThan(STACKS);
+  // The bound itself: the program's job ends at its timeout (plus the last step's kill and clean-up), not after every stack.
+  expect(program.seconds).toBeLessThan(TIMEOUT_S + 10);
+  expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
+  expect(m.slowestHealthzMs).toBeLessThan(1000);
+  expect(m.rssGrowthMb).toBeLessThan(300);
+  // The slot and the project's lock are free: the same program, now small, plans on the next push.
+  const small = await prs.push(p, { "app/main.js": manyStacks(1)["app/main.js"]! }, ["app/main.js"]);
+  expect(prs.check("plangate/plan", small.sha)?.conclusion).toBe("success");
+});
+
+test("a 60,000-stack dependency chain is ordered (and its dependencies kept) without overflowing the call stack", () => {
+  const chain: SynthesizedStack[] = Array.from({ length: 60_000 }, (_, i) => ({ name: `s${i}`, dir: `d${i}`, dependencies: i ? [`s${i - 1}`] : [] }));
+  const ordered = orderStacks([...chain].reverse());
+  expect(Array.isArray(ordered) && ordered.map((s) => s.name)).toEqual(chain.map((s) => s.name));
+  expect(withDependencies(ordered as SynthesizedStack[], ["s59999"])).toHaveLength(60_000);
+  const cycle = chain.map((s, i) => (i === 0 ? { ...s, dependencies: ["s59999"] } : s));
+  expect(orderStacks(cycle)).toMatch(/^stack dependency cycle through s\d+$/);
+});

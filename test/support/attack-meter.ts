@@ -1,0 +1,55 @@
+import http from "node:http";
+
+export interface Measured<T> {
+  result: T;
+  /** The largest growth of this process's resident memory over its size before the attack, in MB. */
+  rssGrowthMb: number;
+  /** The slowest `/healthz` answer while the attack ran, in ms (every answer is waited for, however long). */
+  slowestHealthzMs: number;
+  /** How many `/healthz` answers came while the attack ran. */
+  healthzAnswers: number;
+}
+
+const MB = 1024 * 1024;
+
+function healthz(url: string): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${url}/healthz`, (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`/healthz answered ${res.statusCode}`))));
+      })
+      .on("error", reject);
+  });
+}
+
+/**
+ * Runs `attack` against plangate at `url` (running in this process) while
+ * sampling this process's memory and asking `/healthz` again and again:
+ * what a user of a shared plangate would notice while it runs.
+ */
+export async function underAttack<T>(url: string, attack: () => Promise<T>): Promise<Measured<T>> {
+  global.gc?.();
+  const baseline = process.memoryUsage().rss;
+  let peak = baseline;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  let done = false;
+  let slowest = 0;
+  let answers = 0;
+  const poller = (async () => {
+    while (!done) {
+      slowest = Math.max(slowest, await healthz(url));
+      answers++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    const result = await attack();
+    return { result, rssGrowthMb: Math.round((Math.max(peak, process.memoryUsage().rss) - baseline) / MB), slowestHealthzMs: Math.round(slowest), healthzAnswers: answers };
+  } finally {
+    done = true;
+    clearInterval(sampler);
+    await poller;
+  }
+}
