@@ -17,7 +17,7 @@ import { PullRequests } from "../support/pull-requests.js";
 jest.setTimeout(600_000);
 
 const TIMEOUT_S = 20;
-const STACKS = 100;
+const STACKS = 300;
 let h: Harness;
 let repo: GitRepo;
 let prs: PullRequests;
@@ -31,10 +31,15 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
-/** A program of `count` stacks of one terraform_data each (cdktf-chain's dependencies). */
-function manyStacks(count: number): Record<string, string> {
+/**
+ * A program of `count` stacks of one terraform_data each (cdktf-chain's dependencies) whose synth first
+ * keeps busy for `busyMs`: the stacks left then cannot all fit in what remains of the timeout, however quick
+ * a machine plans each of them.
+ */
+function manyStacks(count: number, busyMs = 0): Record<string, string> {
   const fixture = (f: string) => readFileSync(`test/fixtures/cdktf-chain/${f}`, "utf8");
   const main = `const { App, TerraformStack, DataResource } = require("cdktf");
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${busyMs});
 const app = new App();
 for (let i = 0; i < ${count}; i++) {
   const stack = new TerraformStack(app, "s" + String(i).padStart(3, "0"));
