@@ -38,6 +38,8 @@ type FaultHeaders = Record<string, string> | (() => Record<string, string>);
 type Route = (req: http.IncomingMessage, params: string[], body: unknown, url: URL) => Promise<[number, unknown]> | [number, unknown];
 
 const API = "/api/v3";
+/** The most files GitHub lists for a pull request ("Responses include a maximum of 3000 files"). */
+const PULL_FILES_LISTED = 3000;
 
 /**
  * GitHub Enterprise Server, faked at the HTTP level for the app's real Octokit
@@ -97,7 +99,8 @@ export class FakeGitHub {
       this.requireInstallationToken(req);
       const files = this.pullFiles.get(`${o}/${r}#${n}`);
       if (!files) throw new Unexpected(`no files configured for ${o}/${r}#${n}`);
-      return [200, this.page(files.map((filename) => ({ filename, status: "modified" })), url)];
+      // GitHub lists at most 3000 files of a pull request, whatever the pages asked for.
+      return [200, this.page(files.slice(0, PULL_FILES_LISTED).map((filename) => ({ filename, status: "modified" })), url)];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/, (req, [, , id], body) => {
       this.requireInstallationToken(req);
