@@ -1,5 +1,6 @@
 import type { Probot } from "probot";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
+import { GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -45,6 +46,8 @@ class OctokitGitHub implements GitHub {
       pull_number: pullNumber,
       per_page: 100,
     });
+    // A list as long as GitHub's limit may be cut: a file past it could be a protected project's.
+    if (files.length >= GITHUB_PULL_FILES_LIMIT) throw new PullFilesCut();
     return files.flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
   }
 
