@@ -135,3 +135,17 @@ describe("row 19: a queue commit whose change drops its project from the config 
     await prs.close(b);
   });
 });
+
+describe("row 3: a PR cannot re-spell the protected project's workspace out of its rules", () => {
+  engineTest("the protected dir listed under a workspace the base does not know still needs 2 approvals from team infra", async () => {
+    const config = `version: 1\nprojects:\n  - name: network\n    dir: infra\n    workspace: Default\n`;
+    const p = await prs.open({ ".plangate.yml": config, "infra/main.tf": resource("net", "other-workspace") }, [".plangate.yml", "infra/main.tf"]);
+    expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("success");
+    await prs.review(p, "carol"); // write access, not in team infra
+    expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Needs 2 more approvals from team infra for network" } });
+    const mergeSha = await prs.merge(p, "carol");
+    expect(applyCheck(mergeSha)).toMatchObject({ conclusion: "failure", output: { title: "Not applied" } });
+    expect(await actions(p)).not.toContain("apply.started");
+    repo.commit({ ".plangate.yml": BASE_CONFIG }, "main");
+  });
+});
