@@ -6,6 +6,16 @@ export interface RepoRef {
 
 export const fullName = (repo: RepoRef) => `${repo.owner}/${repo.name}`;
 
+/** The most files GitHub lists for a pull request: a longer list is cut, whatever is paged. */
+export const GITHUB_PULL_FILES_LIMIT = 3000;
+
+/** A PR's file list that GitHub cut at GITHUB_PULL_FILES_LIMIT: what it changes cannot be known from it. */
+export class PullFilesCut extends Error {
+  constructor(readonly limit = GITHUB_PULL_FILES_LIMIT) {
+    super(`GitHub lists at most ${limit} files of a pull request`);
+  }
+}
+
 export type CheckConclusion = "success" | "failure" | "neutral" | "cancelled" | "skipped" | "action_required";
 
 export interface CheckOutput {
@@ -31,6 +41,7 @@ export interface MarkedComments {
 }
 
 export interface GitHub {
+  /** The paths a PR changes (both names of a rename); throws PullFilesCut when GitHub's list is cut. */
   listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]>;
   createCheckRun(repo: RepoRef, name: string, headSha: string, update: CheckRunUpdate): Promise<number>;
   updateCheckRun(repo: RepoRef, checkRunId: number, update: CheckRunUpdate): Promise<void>;

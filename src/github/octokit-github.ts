@@ -3,6 +3,7 @@ import { escapeInvisible } from "../render/inert-text.js";
 import { clipText, GITHUB_CHECK_TEXT_LIMIT } from "../render/plan-check.js";
 import { GITHUB_COMMENT_LIMIT } from "../render/plan-comment.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
+import { GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -97,6 +98,8 @@ class OctokitGitHub implements GitHub {
       pull_number: pullNumber,
       per_page: 100,
     });
+    // A list as long as GitHub's limit may be cut: a file past it could be a protected project's.
+    if (files.length >= GITHUB_PULL_FILES_LIMIT) throw new PullFilesCut();
     return files.flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
   }
 

@@ -212,11 +212,26 @@ export class RepoMirrors {
     return { mirror: dir, sha: output.trim() };
   }
 
-  /** The first parent of a commit (for a merge: the base branch as it stood before the PR landed). */
-  async firstParent(repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
-    const mirror = await this.ensureCommit(repo, sha, token);
-    const { output } = await this.gitIn(mirror, ["rev-parse", "--verify", `${sha}^1^{commit}`]);
-    return output.trim();
+  /**
+   * The commit a PR with head `headSha` landed on at `mergeSha`: the base
+   * branch as it stood before the merge. For a merge commit or a squash it is
+   * the first parent; a rebase merge replays each of the PR's commits keeping
+   * its author (name, e-mail, date), so the commits on `mergeSha`'s
+   * first-parent line that match the PR's own, newest first, are the PR's and
+   * the base is the one below them (never a commit the PR made).
+   */
+  async landedOn(repo: RepoRef, mergeSha: string, headSha: string, token: () => Promise<string>): Promise<string> {
+    const mirror = await this.ensureCommit(repo, mergeSha, token);
+    await this.ensureCommit(repo, headSha, token);
+    const format = ["--date=raw", "--format=%H%x1f%an%x1f%ae%x1f%ad"];
+    const entries = (output: string) => output.split("\n").filter(Boolean).map((line) => ({ sha: line.slice(0, line.indexOf("\x1f")), author: line.slice(line.indexOf("\x1f")) }));
+    const own = entries((await this.gitIn(mirror, ["log", "--first-parent", "--no-merges", ...format, headSha, "--not", mergeSha])).output);
+    const line = entries((await this.gitIn(mirror, ["log", "--first-parent", ...format, `--max-count=${own.length + 2}`, mergeSha])).output);
+    let replayed = 0;
+    while (replayed < own.length && replayed + 1 < line.length && line[replayed]!.author === own[replayed]!.author) replayed++;
+    const base = line[Math.max(replayed, 1)];
+    if (!base) throw new Error(`the merge commit ${mergeSha.slice(0, 7)} has no parent to read the base branch's rules at`);
+    return base.sha;
   }
 
   /**

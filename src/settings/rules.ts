@@ -52,13 +52,16 @@ const realDir = (p: Pick<ProjectConfig, "dir"> & { real_dir?: string }) => norma
 
 /**
  * Every base entry for a project: the same name, or the same (normalized,
- * symlink-resolved) dir, in the same workspace. A PR cannot rename, re-spell
- * or link its way out of its rules: each matching entry contributes.
+ * symlink-resolved) dir, in the same workspace; in a workspace the base does
+ * not list for that dir or name, every entry of the dir or name. A PR cannot
+ * rename, re-spell or link its way out of its rules, nor move them to a new
+ * workspace: each matching entry contributes.
  */
 function baseProjects(base: BaseRules, project: Pick<ProjectConfig, "name" | "dir" | "workspace"> & { real_dir?: string }): ProjectConfig[] {
   if (base.state !== "file" || !base.config?.projectsListed) return [];
   const dir = realDir(project);
-  return base.config.projects.filter((p) => p.workspace === project.workspace && (p.name === project.name || realDir(p) === dir));
+  const same = base.config.projects.filter((p) => p.name === project.name || realDir(p) === dir);
+  return same.some((p) => p.workspace === project.workspace) ? same.filter((p) => p.workspace === project.workspace) : same;
 }
 
 /** The strictest of several entries' rules: the narrowest apply, only env names all list, every dependency, and every approval rule. */

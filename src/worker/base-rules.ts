@@ -28,10 +28,13 @@ export async function baseRulesAtPlan(deps: WorkerDeps, gh: GitHub, group: RunGr
   return loadBaseRules(deps.mirrors, repoOf(group), group.base_sha, () => gh.cloneToken());
 }
 
-/** For a merge: the base as it stood before the PR landed, i.e. the merge commit's first parent (never the merge commit). */
+/**
+ * For a merge: the base as it stood before the PR landed (never the merge
+ * commit, nor, after a rebase merge, one of the PR's own replayed commits).
+ */
 export async function baseRulesBeforeMerge(deps: WorkerDeps, gh: GitHub, group: RunGroup, mergeSha: string): Promise<BaseRules> {
   const token = () => gh.cloneToken();
-  return loadBaseRules(deps.mirrors, repoOf(group), await deps.mirrors.firstParent(repoOf(group), mergeSha, token), token);
+  return loadBaseRules(deps.mirrors, repoOf(group), await deps.mirrors.landedOn(repoOf(group), mergeSha, group.sha, token), token);
 }
 
 /** A planned run's effective rules under `base`, tightened by the PR's file where it listed the project. */

@@ -41,6 +41,13 @@ type Route = (req: http.IncomingMessage, params: string[], body: unknown, url: U
 
 const API = "/api/v3";
 
+/** A page of a list answer; `next`: the path and query of the page after it. */
+class Paged<T> {
+  constructor(readonly items: T[], readonly next?: string) {}
+}
+/** The most files GitHub lists for a pull request ("Responses include a maximum of 3000 files"). */
+const PULL_FILES_LISTED = 3000;
+
 /**
  * GitHub Enterprise Server, faked at the HTTP level for the app's real Octokit
  * and real git: it serves exactly the endpoints plangate uses, checks the app's
@@ -107,7 +114,8 @@ export class FakeGitHub {
       this.requireInstallationToken(req);
       const files = this.pullFiles.get(`${o}/${r}#${n}`);
       if (!files) throw new Unexpected(`no files configured for ${o}/${r}#${n}`);
-      return [200, this.page(files.map((filename) => ({ filename, status: "modified" })), url)];
+      // GitHub lists at most 3000 files of a pull request, whatever the pages asked for.
+      return [200, this.linkedPage(files.slice(0, PULL_FILES_LISTED).map((filename) => ({ filename, status: "modified" })), url)];
     });
     this.route("POST", /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/, (req, [, , id], body) => {
       this.requireInstallationToken(req);
@@ -370,6 +378,16 @@ export class FakeGitHub {
     return items.slice((page - 1) * perPage, page * perPage);
   }
 
+  /** One page of `items`, with the Link header that leads a client to the next one, as GitHub sends it. */
+  private linkedPage<T>(items: T[], url: URL): Paged<T> {
+    const page = Number(url.searchParams.get("page") ?? 1);
+    const next = new URL(url.toString());
+    next.searchParams.set("page", String(page + 1));
+    const shown = this.page(items, url);
+    const more = (page - 1) * Number(url.searchParams.get("per_page") ?? 30) + shown.length < items.length;
+    return new Paged(shown, more ? `${next.pathname}${next.search}` : undefined);
+  }
+
   private requireAppJwt(req: http.IncomingMessage): void {
     const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
     const [header, payload, signature] = token?.split(".") ?? [];
@@ -425,8 +443,10 @@ export class FakeGitHub {
       for (const [method, pattern, handler] of this.routes) {
         const match = method === req.method ? pattern.exec(apiPath) : null;
         if (!match) continue;
-        const [status, payload] = await handler(req, match.slice(1), body, url);
-        res.writeHead(status, { "content-type": "application/json", "x-ratelimit-remaining": String(--this.rateLimitRemaining) });
+        const [status, answer] = await handler(req, match.slice(1), body, url);
+        const payload = answer instanceof Paged ? answer.items : answer;
+        const link = answer instanceof Paged && answer.next ? { link: `<http://${req.headers.host}${answer.next}>; rel="next"` } : {};
+        res.writeHead(status, { "content-type": "application/json", "x-ratelimit-remaining": String(--this.rateLimitRemaining), ...link });
         res.end(payload === undefined ? undefined : JSON.stringify(payload));
         return;
       }

@@ -60,8 +60,22 @@ projects:
     expect(rules.env).toEqual(["B"]);
   });
 
-  test("another workspace of the same dir is another project", () => {
+  test("a workspace the base does not list for the dir is held to every entry of the dir", () => {
     const { rules } = effectiveRules(protectedBase, project({ name: "x", dir: "infra", workspace: "staging" }), false);
+    expect(rules.approvals).toMatchObject({ required: 2, teams: ["infra"] });
+  });
+
+  test("another workspace the base lists for the same dir is another project", () => {
+    const withStaging = base(`version: 1
+projects:
+  - name: network
+    dir: infra
+    approvals: { required: 2, teams: [infra] }
+  - name: network-staging
+    dir: infra
+    workspace: staging
+`);
+    const { rules } = effectiveRules(withStaging, project({ name: "x", dir: "infra", workspace: "staging" }), false);
     expect(rules.approvals).toEqual({ required: 1, teams: [], users: [] });
   });
 

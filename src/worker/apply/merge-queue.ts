@@ -69,7 +69,8 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
     units: plan && base ? await reviewedUnits(deps, plan, "merge", base) : [],
   });
   // The pull requests ahead of this one in the queue are in this commit too: each of their changes must be accounted for.
-  const ahead = gate.allow || gate.refusal.neutral ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef) : undefined;
+  // A PR with no plan at all (neutral so far) must change no project either: its own change is checked like theirs.
+  const ahead = gate.allow || gate.refusal.neutral ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef, plan ? undefined : number) : undefined;
   const decision = ahead ? ({ allow: false, refusal: ahead } as const) : gate;
   const units = decision.allow ? decision.units.map((a) => a.unit) : [];
   const { group, runs } = await inTransaction(deps.pool, (tx) =>

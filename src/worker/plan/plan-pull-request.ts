@@ -7,7 +7,7 @@ import type { Queryable } from "../../db/pool.js";
 import { finishRun, groupRuns, type Run } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../github/commit-exports.js";
-import { fullName, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
+import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
 import { unplannedProjects, type Unplanned } from "../../projects/unplanned.js";
@@ -135,9 +135,14 @@ async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>,
  */
 async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHub, current: PullRequestInfo, inputs: Promise<PullInputs>, exportKey: string): Promise<number | undefined> {
   const repo = { owner: job.pull.owner, name: job.pull.repo };
-  const [{ loaded, base, baseProjects }, changed] = await Promise.all([inputs, gh.listPullFiles(repo, job.pull.number)]);
+  const listed = gh.listPullFiles(repo, job.pull.number).catch((error: unknown) => (error instanceof PullFilesCut ? error : Promise.reject(error)));
+  const [{ loaded, base, baseProjects }, changed] = await Promise.all([inputs, listed]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
   const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef, defaultBranch: job.pull.defaultBranch ?? current.defaultBranch };
+  if (changed instanceof PullFilesCut) {
+    await reportFilesCut(deps, gh, repo, pull, changed.limit);
+    return undefined;
+  }
   if (!loaded.ok) {
     await reportConfigError(deps, gh, repo, { ...job, pull }, loaded.problems);
     return undefined;
@@ -212,6 +217,19 @@ async function reportUnplanned(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull
       output: { title: checkTitle(deps.templates, "plan-unplanned", view), summary: checkSummary(deps.templates, "plan-unplanned", view) },
     });
   }
+}
+
+/**
+ * A PR whose file list GitHub cut: what it changes is unknown, so nothing is
+ * planned and neither check can pass (DESIGN.md section 3, "Nothing changes unplanned").
+ */
+async function reportFilesCut(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull: { number: number; headSha: string }, limit: number): Promise<void> {
+  const output = { title: checkTitle(deps.templates, "plan-files-cut", { limit }), summary: checkSummary(deps.templates, "plan-files-cut", { limit }) };
+  await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, { status: "completed", conclusion: "failure", output });
+  await gh.createCheckRun(repo, APPROVAL_CHECK, pull.headSha, { status: "in_progress", output });
+  await inTransaction(deps.pool, (tx) =>
+    appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", repo: fullName(repo), pullNumber: pull.number, sha: pull.headSha, details: { stage: "files", limit } }),
+  );
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */
