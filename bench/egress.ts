@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Sandbox } from "../src/engines/sandbox.js";
+import { Sandbox } from "../src/sandbox/sandbox.js";
 import { findBinary } from "../src/settings/find-binary.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);

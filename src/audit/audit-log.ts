@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/pool.js";
-import { canonicalJson, sha256Hex } from "./canonical.js";
+import { canonicalJson, sha256Hex } from "../plans/canonical.js";
 
 export type AuditAction =
   | "command.received"

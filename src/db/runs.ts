@@ -3,7 +3,6 @@ import type { PolicyViolation } from "../plans/policy.js";
 import type { ProjectConfig } from "../settings/repo-config.js";
 import type { ProjectRules } from "../settings/rules.js";
 import type { Queryable } from "./pool.js";
-import type { RunGroup } from "./run-groups.js";
 
 export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "interrupted" | "denied" | "skipped";
 
@@ -71,11 +70,20 @@ export async function getRun(db: Queryable, id: number): Promise<Run | undefined
   return (await db.query<Run>("select * from runs where id = $1", [id])).rows[0];
 }
 
+/** The columns of a run group that its runs are keyed by (run-groups.ts holds the whole row). */
+export interface GroupKey {
+  id: number;
+  kind: string;
+  repo: string;
+  pull_number: number | null;
+  sha: string;
+}
+
 /**
  * What is planned at a PR's head: for every (project, workspace), its latest
  * project run among all the plans of that commit (autoplan and /plan -p alike).
  */
-export async function headRuns(db: Queryable, group: RunGroup): Promise<Run[]> {
+export async function headRuns(db: Queryable, group: GroupKey): Promise<Run[]> {
   const { rows } = await db.query<Run>(
     `select distinct on (r.project, r.workspace) r.* from runs r join run_groups g on g.id = r.group_id
       where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and g.sha = $3 and g.id <= $4
@@ -166,7 +174,7 @@ export async function interruptRunning(db: Queryable, groupId: number): Promise<
 }
 
 /** The project runs of a new group, queued. */
-export async function insertRuns(db: Queryable, group: RunGroup, runs: NewRun[]): Promise<void> {
+export async function insertRuns(db: Queryable, group: GroupKey, runs: NewRun[]): Promise<void> {
   for (const r of runs) {
     await db.query(
       `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, rules) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,

@@ -3,10 +3,10 @@ import { existsSync } from "node:fs";
 import { chmod, lstat, mkdir, realpath, rename, rm, stat, symlink } from "node:fs/promises";
 import path from "node:path";
 import { findBinary } from "../settings/find-binary.js";
-import { makeReadOnlyTree } from "./read-only-tree.js";
-import { parsePrJson, readInside, WorkspaceFileError } from "./safe-read.js";
-import type { TreeMounts } from "./project-workspace.js";
-import type { Sandbox } from "./sandbox.js";
+import { makeReadOnlyTree } from "../sandbox/read-only-tree.js";
+import { parsePrJson, readInside, WorkspaceFileError } from "../sandbox/safe-read.js";
+import type { TreeMounts } from "../sandbox/project-workspace.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 
 export interface DependencyJob {
   sandbox: Sandbox;

@@ -1,6 +1,6 @@
 import { realpath } from "node:fs/promises";
 import path from "node:path";
-import { parsePrJson, readTextInside, WorkspaceFileError } from "./safe-read.js";
+import { parsePrJson, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
 
 export interface SynthesizedStack {
   name: string;

@@ -3,9 +3,9 @@ import path from "node:path";
 import { resolveInside } from "../projects/safe-dir.js";
 import { installDependencies, withProblems } from "./cdktf-deps.js";
 import { readManifest, type SynthesizedStack } from "./cdktf-manifest.js";
-import type { TreeMounts } from "./project-workspace.js";
-import { parsePrJson, readTextInside, WorkspaceFileError } from "./safe-read.js";
-import type { Sandbox } from "./sandbox.js";
+import type { TreeMounts } from "../sandbox/project-workspace.js";
+import { parsePrJson, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 
 export type { SynthesizedStack } from "./cdktf-manifest.js";
 

@@ -2,11 +2,11 @@ import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { ExecResult } from "./exec.js";
-import { makeReadOnlyTree } from "./read-only-tree.js";
-import { readInside } from "./safe-read.js";
-import type { TreeMounts } from "./project-workspace.js";
-import type { Sandbox, SandboxBind } from "./sandbox.js";
+import type { ExecResult } from "../sandbox/exec.js";
+import { makeReadOnlyTree } from "../sandbox/read-only-tree.js";
+import { readInside } from "../sandbox/safe-read.js";
+import type { TreeMounts } from "../sandbox/project-workspace.js";
+import type { Sandbox, SandboxBind } from "../sandbox/sandbox.js";
 import type { TerraformHome } from "./terraform-home.js";
 
 /**

@@ -1,11 +1,11 @@
 import { constants } from "node:os";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { ExecResult } from "./exec.js";
-import type { TreeMounts } from "./project-workspace.js";
+import type { ExecResult } from "../sandbox/exec.js";
+import type { TreeMounts } from "../sandbox/project-workspace.js";
 import { ProviderCacheLease } from "./provider-cache.js";
-import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "./safe-read.js";
-import type { Sandbox } from "./sandbox.js";
+import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 import type { TerraformHome } from "./terraform-home.js";
 
 export interface TerraformJob {

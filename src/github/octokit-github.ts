@@ -1,7 +1,7 @@
 import type { Probot } from "probot";
-import { escapeInvisible } from "../render/inert-text.js";
-import { clipText, GITHUB_CHECK_TEXT_LIMIT } from "../render/plan-check.js";
-import { GITHUB_COMMENT_LIMIT } from "../render/plan-comment.js";
+import { escapeInvisible } from "../text/inert-text.js";
+import { clipText } from "../text/clip-text.js";
+import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_COMMENT_LIMIT } from "./limits.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 import { GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
 

@@ -1,4 +1,4 @@
-import type { ChangeAction } from "./changes.js";
+import type { ChangeAction } from "./change-action.js";
 
 /**
  * Code a plan does not run but its apply does, with the apply's credentials:

@@ -3,7 +3,8 @@ import { setOwn } from "./own-key.js";
 
 /** What a reviewer needs from `terraform show -json`, with secrets already replaced. */
 
-export type ChangeAction = "create" | "update" | "replace" | "delete" | "read" | "move" | "import" | "forget";
+export type { ChangeAction } from "./change-action.js";
+import type { ChangeAction } from "./change-action.js";
 
 /** Stand-ins for values terraform hides or does not know yet. */
 export const SENSITIVE = { __plangate__: "sensitive" } as const;

@@ -1,4 +1,4 @@
-import { canonicalJson, sha256Hex } from "../audit/canonical.js";
+import { canonicalJson, sha256Hex } from "./canonical.js";
 import { configSnapshotDigest } from "./config-snapshot.js";
 import { setOwn } from "./own-key.js";
 

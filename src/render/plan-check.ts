@@ -1,45 +1,11 @@
 import type { CheckConclusion, CheckOutput } from "../github/github.js";
+import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_CHECK_TITLE_LIMIT } from "../github/limits.js";
+import { clipText } from "../text/clip-text.js";
 import type { ChangeAction } from "../plans/changes.js";
 import { ACTION_LABELS, reportView, type PlanReport } from "./plan-report.js";
 import { projectSection } from "./project-section.js";
 import type { Templates } from "./templates.js";
 
-/** GitHub's limit on a check run's output.summary and output.text. */
-export const GITHUB_CHECK_TEXT_LIMIT = 65_535;
-
-const CUT_NOTE = "\n\n… (cut to fit GitHub's check-run limit)";
-const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
-
-/**
- * Markdown cut to `limit` characters at a line boundary, with whatever the
- * kept lines opened (a code fence, `<details>`) closed again, so the cut
- * never swallows the rest of the page into a code block.
- */
-export function clipText(text: string, limit = GITHUB_CHECK_TEXT_LIMIT): string {
-  if (text.length <= limit) return text;
-  let fence: string | undefined;
-  let details = 0;
-  let kept = 0;
-  let best = "";
-  const closing = () => `${fence ? `\n${fence}` : ""}${"\n</details>".repeat(details)}${CUT_NOTE}`;
-  for (const line of text.split("\n")) {
-    const next = kept + line.length + 1;
-    const marker = FENCE.exec(line);
-    if (fence) {
-      if (marker && marker[1]![0] === fence[0] && marker[1]!.length >= fence.length && !marker[2]!.trim()) fence = undefined;
-    } else if (marker && !(marker[1]![0] === "`" && marker[2]!.includes("`"))) {
-      fence = marker[1];
-    } else {
-      details += (line.match(/<details\b/gi) ?? []).length - (line.match(/<\/details>/gi) ?? []).length;
-      details = Math.max(0, details);
-    }
-    const ending = closing();
-    if (next + ending.length > limit) break;
-    kept = next;
-    best = text.slice(0, kept) + ending.slice(1);
-  }
-  return best || `${text.slice(0, Math.max(0, limit - CUT_NOTE.length))}${CUT_NOTE}`;
-}
 
 /**
  * Every project's per-resource detail, whole resources only, within `limit`:
@@ -87,7 +53,7 @@ export function renderPlanCheck(t: Templates, report: PlanReport, limit = GITHUB
   return {
     conclusion: view.failed ? "failure" : "success",
     output: {
-      title: clipText(t.render("check-plan-title", view).trim(), 255),
+      title: clipText(t.render("check-plan-title", view).trim(), GITHUB_CHECK_TITLE_LIMIT),
       summary: clipText(t.render("check-plan-summary", view), limit),
       text: planDetail(t, report, limit),
     },

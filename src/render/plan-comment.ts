@@ -2,9 +2,8 @@ import type { ChangeAction } from "../plans/changes.js";
 import { ACTION_LABELS, reportView, type PlanReport } from "./plan-report.js";
 import { projectSection, type Item, type Section } from "./project-section.js";
 import type { Templates } from "./templates.js";
+import { GITHUB_COMMENT_LIMIT } from "../github/limits.js";
 
-/** GitHub rejects issue comments longer than this many characters. */
-export const GITHUB_COMMENT_LIMIT = 65_536;
 export const PLAN_COMMENT_MARKER = "plangate:plan";
 /** Parts of the plan comment when the caller sets none (PLANGATE_MAX_COMMENTS in the server). */
 export const DEFAULT_MAX_PARTS = 3;

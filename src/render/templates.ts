@@ -3,7 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
-import { escapeInvisible, inertMarkdown, inertPlainText } from "./inert-text.js";
+import { escapeInvisible, inertMarkdown, inertPlainText } from "../text/inert-text.js";
 
 export const TEMPLATES_DIR = fileURLToPath(new URL("../../templates/", import.meta.url));
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { escapeInvisible } from "../render/inert-text.js";
+import { escapeInvisible } from "../text/inert-text.js";
 
 /** The policy of every page: nothing loads from anywhere, only the page's own inline styles apply; no script runs unless `pageHeaders` names its nonce. */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

@@ -1,9 +1,9 @@
 import type { Pool } from "../db/pool.js";
-import type { Sandbox } from "../engines/sandbox.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 import type { TerraformHomes } from "../engines/terraform-home.js";
 import type { GitHubFactory } from "../github/github.js";
-import type { CommitExports } from "../github/commit-exports.js";
-import type { RepoMirrors } from "../github/repo-mirror.js";
+import type { CommitExports } from "../git/commit-exports.js";
+import type { RepoMirrors } from "../git/repo-mirror.js";
 import type { CommentRenderer } from "../render/comment-renderer.js";
 import type { Templates } from "../render/templates.js";
 import type { Metrics } from "../web/metrics.js";

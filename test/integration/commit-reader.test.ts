@@ -3,7 +3,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { RepoMirrors } from "../../src/github/repo-mirror.js";
+import { RepoMirrors } from "../../src/git/repo-mirror.js";
 import { loadProjects } from "../../src/worker/plan/load-projects.js";
 import { FakeGitHub } from "../support/fake-github.js";
 import { GitRepo } from "../support/git-repo.js";

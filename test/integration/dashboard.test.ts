@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { bwrapWorks } from "../../src/engines/sandbox.js";
+import { bwrapWorks } from "../../src/sandbox/sandbox.js";
 import { findBinary } from "../../src/settings/find-binary.js";
 import { startHarness, toolTest, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";

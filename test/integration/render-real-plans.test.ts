@@ -1,5 +1,6 @@
 import { parsePlanChanges } from "../../src/plans/changes.js";
-import { GITHUB_COMMENT_LIMIT, renderPlanComment } from "../../src/render/plan-comment.js";
+import { GITHUB_COMMENT_LIMIT } from "../../src/github/limits.js";
+import { renderPlanComment } from "../../src/render/plan-comment.js";
 import { loadTemplates, type Templates } from "../../src/render/templates.js";
 import { engineTest } from "../support/app-harness.js";
 import { realPlanJson } from "../support/terraform-plans.js";

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execute } from "../../src/engines/exec.js";
-import { Sandbox } from "../../src/engines/sandbox.js";
+import { execute } from "../../src/sandbox/exec.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
 import { nestedWorkspace, sandboxTest, workspaces } from "../support/sandbox.js";
 
 const APP_SECRETS = {

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Sandbox } from "../../src/engines/sandbox.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
 import { terraformPlan, type TerraformJob } from "../../src/engines/terraform.js";
 import { TerraformHomes } from "../../src/engines/terraform-home.js";
 import { findBinary } from "../../src/settings/find-binary.js";

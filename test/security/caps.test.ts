@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import { diskUsage } from "../../src/engines/disk-watch.js";
-import { capSettings, DEFAULT_CAPS, SandboxCaps } from "../../src/engines/limits.js";
-import { Sandbox } from "../../src/engines/sandbox.js";
+import { diskUsage } from "../../src/sandbox/disk-watch.js";
+import { capSettings, DEFAULT_CAPS, SandboxCaps } from "../../src/sandbox/limits.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
 import { readSettings } from "../../src/settings/settings.js";
 import { nestedWorkspace, sandboxTest, workspaces } from "../support/sandbox.js";
 

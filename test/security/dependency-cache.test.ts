@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { cdktfSynth } from "../../src/engines/cdktf.js";
-import { Sandbox } from "../../src/engines/sandbox.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
 import { engineTest } from "../support/app-harness.js";
 
 jest.setTimeout(120_000);

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { cdktfSynth, type SynthOutcome } from "../../src/engines/cdktf.js";
-import { Sandbox } from "../../src/engines/sandbox.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
 import { terraformPlan } from "../../src/engines/terraform.js";
 import { TerraformHomes } from "../../src/engines/terraform-home.js";
 import { findBinary } from "../../src/settings/find-binary.js";

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { jest } from "@jest/globals";
-import { MAX_TEXT_BYTES } from "../../src/github/commit-reader.js";
+import { MAX_TEXT_BYTES } from "../../src/git/commit-reader.js";
 import { startHarness, type Harness } from "../support/app-harness.js";
 import { underAttack } from "../support/attack-meter.js";
 import { GitRepo } from "../support/git-repo.js";

@@ -1,5 +1,5 @@
 import { jest } from "@jest/globals";
-import { escapeInvisible } from "../../src/render/inert-text.js";
+import { escapeInvisible } from "../../src/text/inert-text.js";
 import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests } from "../support/pull-requests.js";

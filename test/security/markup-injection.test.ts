@@ -3,7 +3,7 @@ import { countChanges, type PlanChanges, type ResourceChange } from "../../src/p
 import { renderPlanCheck } from "../../src/render/plan-check.js";
 import { renderPlanComment } from "../../src/render/plan-comment.js";
 import type { PlanReport } from "../../src/render/plan-report.js";
-import { breakAutolinks, inertMarkdown, ZWSP } from "../../src/render/inert-text.js";
+import { breakAutolinks, inertMarkdown, ZWSP } from "../../src/text/inert-text.js";
 import { checkSummary, checkTitle, loadTemplates, type Templates } from "../../src/render/templates.js";
 import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { asShown, liveMarkup, outsideCode } from "../support/markdown.js";

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Sandbox } from "../../src/engines/sandbox.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
 import { sandboxTest, workspaces } from "../support/sandbox.js";
 
 /**

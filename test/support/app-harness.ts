@@ -5,7 +5,7 @@ import path from "node:path";
 import { pino, type Logger } from "pino";
 import { freePort } from "../../src/db/embedded.js";
 import { startPlangate, type Plangate } from "../../src/main.js";
-import { bwrapWorks } from "../../src/engines/sandbox.js";
+import { bwrapWorks } from "../../src/sandbox/sandbox.js";
 import { findBinary } from "../../src/settings/find-binary.js";
 import { readSettings, type Settings } from "../../src/settings/settings.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { bwrapWorks } from "../../src/engines/sandbox.js";
+import { bwrapWorks } from "../../src/sandbox/sandbox.js";
 import { toolTest } from "./app-harness.js";
 
 const usable = bwrapWorks();

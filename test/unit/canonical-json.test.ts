@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { canonicalJson, writtenOut } from "../../src/audit/canonical.js";
+import { canonicalJson, writtenOut } from "../../src/plans/canonical.js";
 
 describe("canonicalJson", () => {
   test("gives the written-out definition's text for any JSON value, index-like keys included", () => {

@@ -1,4 +1,4 @@
-import { ASSUMED_BYTES_PER_MS, nextInterval } from "../../src/engines/disk-watch.js";
+import { ASSUMED_BYTES_PER_MS, nextInterval } from "../../src/sandbox/disk-watch.js";
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;

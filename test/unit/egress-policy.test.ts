@@ -1,4 +1,4 @@
-import { EgressPolicy, refusalProblem, type Lookup } from "../../src/engines/egress/egress-policy.js";
+import { EgressPolicy, refusalProblem, type Lookup } from "../../src/sandbox/egress/egress-policy.js";
 import { parseEgressRules, type EgressRule } from "../../src/settings/egress-rules.js";
 
 function rules(text: string): EgressRule[] {

@@ -1,5 +1,7 @@
 import { countChanges, type ResourceChange } from "../../src/plans/changes.js";
-import { clipText, GITHUB_CHECK_TEXT_LIMIT, renderPlanCheck } from "../../src/render/plan-check.js";
+import { GITHUB_CHECK_TEXT_LIMIT } from "../../src/github/limits.js";
+import { renderPlanCheck } from "../../src/render/plan-check.js";
+import { clipText } from "../../src/text/clip-text.js";
 import type { PlanReport } from "../../src/render/plan-report.js";
 import { loadTemplates, type Templates } from "../../src/render/templates.js";
 
@@ -86,7 +88,7 @@ describe("clipText", () => {
   test("a cut inside a fenced block and <details> closes both, then says it was cut", () => {
     const log = Array.from({ length: 5000 }, (_, i) => `aws_instance.web[${i}]: Creating... [id=i-${i.toString(16).padStart(17, "0")}]`).join("\n");
     const body = `### applied\n\n<details open><summary>web</summary>\n\n\`\`\`\`text\n${log}\n\`\`\`\`\n</details>\n\nafter\n`;
-    const clipped = clipText(body);
+    const clipped = clipText(body, GITHUB_CHECK_TEXT_LIMIT);
     expect(clipped.length).toBeLessThanOrEqual(GITHUB_CHECK_TEXT_LIMIT);
     expect(fenceLines(clipped) % 2).toBe(0);
     expect(openDetails(clipped)).toBe(0);

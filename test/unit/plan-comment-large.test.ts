@@ -1,5 +1,6 @@
 import { countChanges, type ChangeAction, type ResourceChange } from "../../src/plans/changes.js";
-import { GITHUB_COMMENT_LIMIT, renderPlanComment } from "../../src/render/plan-comment.js";
+import { GITHUB_COMMENT_LIMIT } from "../../src/github/limits.js";
+import { renderPlanComment } from "../../src/render/plan-comment.js";
 import type { PlanReport, ProjectResult } from "../../src/render/plan-report.js";
 import { loadTemplates, type Templates } from "../../src/render/templates.js";
 import { asShown, liveMarkup } from "../support/markdown.js";

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { cdktfSynth } from "../../engines/cdktf.js";
-import { writeInside } from "../../engines/safe-read.js";
+import { writeInside } from "../../sandbox/safe-read.js";
 import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../../engines/terraform.js";
 import { plansOfRuns, type StoredPlan } from "../../db/plans.js";
 import { headRuns, runsById, type Run } from "../../db/runs.js";

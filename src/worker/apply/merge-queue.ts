@@ -14,7 +14,8 @@ import { parsePlanChanges } from "../../plans/changes.js";
 import { changeFingerprint } from "../../plans/fingerprint.js";
 import { maskDeep } from "../../plans/mask.js";
 import { seal } from "../../plans/seal.js";
-import { clipText } from "../../render/plan-check.js";
+import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
+import { clipText } from "../../text/clip-text.js";
 import { checkTitle, fenceFor } from "../../render/templates.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 import { approvalStatus } from "../approval/approval-status.js";
@@ -159,7 +160,7 @@ async function report(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGro
   const title = checkTitle(deps.templates, refused ? "queue-refused" : outcome.result === "verified" ? "queue-verified" : "queue-nothing");
   const summary = refused ? body : title;
   for (const name of [PLAN_CHECK, APPROVAL_CHECK]) {
-    await gh.createCheckRun(repo, name, group.sha, { status: "completed", conclusion, detailsUrl: runUrl, output: { title, summary: clipText(summary) } });
+    await gh.createCheckRun(repo, name, group.sha, { status: "completed", conclusion, detailsUrl: runUrl, output: { title, summary: clipText(summary, GITHUB_CHECK_TEXT_LIMIT) } });
   }
   if (refused && group.pull_number !== null) await gh.syncComments(repo, group.pull_number, marker, [body]);
 }

@@ -2,14 +2,14 @@ import { getGroup, setCheckRunId, type GroupOutcome, type RunGroup } from "../..
 import { groupRuns, type Run } from "../../db/runs.js";
 import type { CheckConclusion, GitHub } from "../../github/github.js";
 import type { ReportApplyPayload } from "../../jobs/jobs.js";
-import { clipText } from "../../render/plan-check.js";
+import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_COMMENT_LIMIT } from "../../github/limits.js";
+import { clipText } from "../../text/clip-text.js";
 import { checkSummary, checkTitle, fenceFor, type Templates } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { APPLY_CHECK } from "./run-apply.js";
 
 /** Kept of each project's apply output in the comment; the run page has all of it. */
 const OUTPUT_LIMIT = 20_000;
-const GITHUB_COMMENT_LIMIT = 65_536;
 
 const applyMarker = (groupId: number) => `plangate:apply group=${groupId}`;
 
@@ -67,7 +67,7 @@ export async function reportApply(deps: WorkerDeps, job: ReportApplyPayload): Pr
   if (!silent) await gh.syncComments(repo, group.pull_number, applyMarker(group.id), [clipText(body, GITHUB_COMMENT_LIMIT)]);
   // A /apply with nothing to apply is answered by the comment alone: it changes no check.
   if (outcome.mode === "command" && conclusionOf(outcome) === "neutral") return;
-  const update = { status: "completed" as const, conclusion: conclusionOf(outcome), detailsUrl: runUrl, output: { title, summary: clipText(summary) } };
+  const update = { status: "completed" as const, conclusion: conclusionOf(outcome), detailsUrl: runUrl, output: { title, summary: clipText(summary, GITHUB_CHECK_TEXT_LIMIT) } };
   if (group.check_run_id) await gh.updateCheckRun(repo, group.check_run_id, update);
   else await setCheckRunId(deps.pool, group.id, await gh.createCheckRun(repo, APPLY_CHECK, group.sha, update));
 }

@@ -1,3 +1,4 @@
+import { GITHUB_COMMENT_LIMIT } from "../../github/limits.js";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { appendAuditEvent } from "../../audit/audit-log.js";
@@ -23,7 +24,6 @@ import { withTerraformJob } from "../terraform-job.js";
 export const DRIFT_LABEL = "plangate:drift";
 /** How many resources a drift issue shows with their diff; the rest are counted. */
 const SHOWN_RESOURCES = 100;
-const GITHUB_ISSUE_LIMIT = 65_536;
 
 /** One project's changes from its plans (a cdktf program has one per stack). */
 function combine(plans: PlanChanges[]): PlanChanges {
@@ -100,7 +100,7 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
       marker, project: project.name, workspace: project.workspace, branch: job.branch, shortSha: job.sha.slice(0, 7), counts: changes.counts,
       resources, more: changes.resources.length - resources.length, lastApplied: lastApplied?.slice(0, 7),
     })
-    .slice(0, GITHUB_ISSUE_LIMIT);
+    .slice(0, GITHUB_COMMENT_LIMIT);
   const issue = open ? (await gh.updateIssue(repo, open.number, { body }), open.number) : await gh.createIssue(repo, deps.templates.render("drift-title", { project: project.name, workspace: project.workspace }).trim(), body, [DRIFT_LABEL]);
   await inTransaction(deps.pool, async (tx) => {
     const before = await recordDriftCheck(tx, { repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha, status: "drifted", issue_number: issue });

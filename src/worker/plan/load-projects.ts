@@ -1,6 +1,6 @@
-import { FileTooLarge, type CommitReader, type TreeFile } from "../../github/commit-reader.js";
+import { FileTooLarge, type CommitReader, type TreeFile } from "../../git/commit-reader.js";
 import type { RepoRef } from "../../github/github.js";
-import type { RepoMirrors } from "../../github/repo-mirror.js";
+import type { RepoMirrors } from "../../git/repo-mirror.js";
 import { discoverProjects } from "../../projects/discover.js";
 import { realDir } from "../../projects/real-dir.js";
 import { allModuleDirs, localModuleCalls, type ModuleSourceLine } from "../../projects/modules.js";

@@ -8,7 +8,7 @@ import { withProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
-import { projectWorkspace, type ProjectWorkspace } from "../../engines/project-workspace.js";
+import { projectWorkspace, type ProjectWorkspace } from "../../sandbox/project-workspace.js";
 import { failureMessage, terraformPlan, type PlanOutcome } from "../../engines/terraform.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
 import type { PlanProjectPayload } from "../../jobs/jobs.js";

@@ -6,7 +6,7 @@ import { acquireLock } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
 import { finishRun, groupRuns, type Run } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
-import type { CommitExport } from "../../github/commit-exports.js";
+import type { CommitExport } from "../../git/commit-exports.js";
 import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";

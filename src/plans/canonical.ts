@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { setOwn } from "../plans/own-key.js";
+import { setOwn } from "./own-key.js";
 
 /** A key an object orders before all others whatever its insertion order (an array index): JSON.stringify cannot sort it. */
 const INDEX_LIKE = /^\d+$/;

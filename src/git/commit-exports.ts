@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { CDKTF_OUT_DIR } from "../engines/cdktf.js";
-import type { RepoRef } from "./github.js";
+import type { RepoRef } from "../github/github.js";
 import type { RepoMirrors } from "./repo-mirror.js";
 
 /** A shared export in use by one job; `release` when the job no longer reads it. */

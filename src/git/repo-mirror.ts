@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { execute } from "../engines/exec.js";
-import { scrubCheckout } from "../engines/scrub.js";
+import { execute } from "../sandbox/exec.js";
+import { scrubCheckout } from "../sandbox/scrub.js";
 import { DEFAULT_INPUT_LIMITS, type InputLimits } from "../settings/input-limits.js";
 import { boundedExtract } from "./bounded-extract.js";
 import { CommitReader, CommitTooLarge } from "./commit-reader.js";
 import { fetchPack, NotProtocolV2 } from "./pack-fetch.js";
-import type { RepoRef } from "./github.js";
+import type { RepoRef } from "../github/github.js";
 
 const GIT_TIMEOUT_MS = 10 * 60_000;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { formatSize } from "../engines/limits.js";
+import { formatSize } from "../sandbox/limits.js";
 import { DEFAULT_INPUT_LIMITS, InputRefused, PATH_COST_BYTES, type InputLimits } from "../settings/input-limits.js";
 
 /** A file of a commit's tree: its path, git mode ("100644", "120000" for a link, "160000" for a submodule) and object id. */
