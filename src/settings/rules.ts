@@ -176,7 +176,32 @@ export function ruleChanges(base: BaseRules, pr: RepoConfig, planned: ProjectCon
   const basePolicies = base.state === "file" ? (base.config?.policies ?? []) : [];
   if (!isDeepStrictEqual(pr.policies, basePolicies)) changes.push("policies");
   if (!isDeepStrictEqual(pr.defaults ?? {}, (base.state === "file" ? base.config?.defaults : undefined) ?? {})) changes.push("defaults");
+  if (!isDeepStrictEqual([...(pr.apply_branches ?? [])].sort(), [...((base.state === "file" ? base.config?.apply_branches : undefined) ?? [])].sort())) changes.push("apply_branches");
   return changes;
+}
+
+/**
+ * The PR's projects whose rules its `.plangate.yml` changes: they are planned
+ * with the PR, so their approvers (under the default branch's rules) must
+ * approve the change of their own bar. A change of what every project shares
+ * (dropping a policy, other defaults, another apply branch, or removing the
+ * file) is a change for
+ * all of them. A PR that only edits the config is then no longer neutral.
+ */
+export function projectsWithRuleChanges(base: BaseRules, pr: RepoConfig): ProjectConfig[] {
+  const baseConfig = base.state === "file" ? base.config : undefined;
+  // Policies the PR adds only tighten (the base's always apply); dropping or editing one, more apply branches, or other defaults loosen.
+  const shared = pr.fromFile
+    ? (baseConfig?.policies ?? []).some((b) => !pr.policies.some((p) => isDeepStrictEqual(b, p))) ||
+      !isDeepStrictEqual(pr.defaults ?? {}, baseConfig?.defaults ?? {}) ||
+      (pr.apply_branches ?? []).some((b) => !(baseConfig?.apply_branches ?? []).includes(b))
+    : !!baseConfig;
+  if (shared) return pr.projects;
+  if (!pr.projectsListed) return [];
+  return pr.projects.filter((project) => {
+    const { rules: baseOnly } = effectiveRules(base, project, false);
+    return RULE_KEYS.some((key) => !isDeepStrictEqual(normalise(key, project[key]), normalise(key, baseOnly[key])));
+  });
 }
 
 /** Values compared as sets where order carries no meaning. */

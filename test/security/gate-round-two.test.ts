@@ -92,6 +92,26 @@ describe("row 2: rules come from the default branch, and only merges into it (or
   });
 });
 
+describe("a PR that changes only the rules is approved by the projects it changes them for", () => {
+  engineTest("lowering network's bar in .plangate.yml alone plans network: its team infra must approve", async () => {
+    const lowered = BASE_CONFIG.replace("required: 2, teams: [infra]", "required: 0");
+    const p = await prs.open({ ".plangate.yml": lowered }, [".plangate.yml"]);
+    expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("success");
+    expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Needs 2 more approvals from team infra for network" } });
+    expect(prs.comments(p).at(-1)).toContain("approvals of network");
+    await prs.close(p);
+  });
+
+  engineTest("widening apply_branches plans every project: each one's approvers must approve", async () => {
+    const p = await prs.open({ ".plangate.yml": BASE_CONFIG.replace("apply_branches: [release]\n", "apply_branches: [release, weak]\n") }, [".plangate.yml"]);
+    expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("success");
+    const approval = prs.check("plangate/approval", p.sha)!;
+    expect(approval.status).toBe("in_progress");
+    for (const project of ["network", "cmd", "tpl", "qa", "qb"]) expect(approval.output?.summary).toContain(`| \`${project}\` |`);
+    await prs.close(p);
+  });
+});
+
 describe("row 3: a project is matched to the base's rules by its normalized dir, and the strictest rule wins", () => {
   engineTest("listing the protected dir as `name: root2, dir: ./infra/` still needs 2 approvals from team infra", async () => {
     const config = `version: 1\nprojects:\n  - name: root2\n    dir: ./infra/\n    approvals: { required: 1 }\n`;

@@ -5,7 +5,7 @@ import { realDir } from "../../src/projects/real-dir.js";
 import { unplannedProjects } from "../../src/projects/unplanned.js";
 import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
 import type { ProjectConfig, RepoConfig } from "../../src/settings/repo-config.js";
-import { effectiveRules, type BaseRules } from "../../src/settings/rules.js";
+import { effectiveRules, projectsWithRuleChanges, type BaseRules } from "../../src/settings/rules.js";
 
 /** The pure decisions behind the gate's second round (issue 21 rows 3, 4 and 6). */
 
@@ -131,5 +131,35 @@ describe("what a PR touches", () => {
     const head = { projects: [project({ name: "renamed", dir: "./app/" })], moduleCalls: new Map() };
     const baseKnown = { projects: [project({ name: "app", dir: "app" })], moduleCalls: new Map() };
     expect(unplannedProjects({ head, base: baseKnown, changed: ["app/main.tf"], selected: head.projects })).toEqual([]);
+  });
+});
+
+describe("a PR that changes the rules", () => {
+  const text = `version: 1
+projects:
+  - name: network
+    dir: infra
+    approvals: { required: 2 }
+  - name: app
+    dir: app
+policies:
+  - deny: destroy
+apply_branches: [release]
+`;
+  const names = (pr: string) => projectsWithRuleChanges(base(text), configOf(pr)).map((p) => p.name);
+
+  test("plans the projects whose rule keys it changes, and all of them when it loosens what they share", () => {
+    expect(names(text)).toEqual([]);
+    expect(names(text.replace("required: 2", "required: 0"))).toEqual(["network"]);
+    expect(names(text.replace("  - deny: destroy\n", "  - deny: destroy\n  - deny: create\n"))).toEqual([]);
+    expect(names(text.replace("policies:\n  - deny: destroy\n", ""))).toEqual(["network", "app"]);
+    expect(names(text.replace("[release]", "[release, weak]"))).toEqual(["network", "app"]);
+    expect(names(text.replace("[release]", "[]"))).toEqual([]);
+    expect(names(`${text}defaults:\n  approvals: { required: 0 }\n`)).toEqual(["network", "app"]);
+  });
+
+  test("removing the file changes every project's rules", () => {
+    const removed: RepoConfig = { fromFile: false, projectsListed: false, projects: [project({ name: "infra", dir: "infra" })], policies: [] };
+    expect(projectsWithRuleChanges(base(text), removed).map((p) => p.name)).toEqual(["infra"]);
   });
 });

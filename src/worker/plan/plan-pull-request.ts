@@ -17,7 +17,7 @@ import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
 import { readPullInputs, type PullInputs } from "./load-projects.js";
-import { effectivePolicies, effectiveRules, ruleChanges } from "../../settings/rules.js";
+import { effectivePolicies, effectiveRules, projectsWithRuleChanges, ruleChanges } from "../../settings/rules.js";
 import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
@@ -149,7 +149,10 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
   }
   // A base config that schedules drift checks puts the repository on the drift scan's list.
   if (base.config && (base.config.defaults?.drift || base.config.projects.some((p) => p.drift))) await registerDriftRepo(deps.pool, fullName(repo), pull.installationId);
-  const projects = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
+  // A PR that changes a project's rules (or what all share) plans that project too: its approvers approve their new bar.
+  const selected = selectProjects(loaded.config.projects, changed, loaded.moduleCalls, job.selection);
+  const ruleChanged = job.selection.mode === "autoplan" ? projectsWithRuleChanges(base, loaded.config).filter((p) => !selected.includes(p)) : [];
+  const projects = [...selected, ...ruleChanged];
   // Projects the PR changes that this plan leaves out (autoplan off, a narrow when_modified, a /plan of another
   // project) and no plan of the head covers yet: the checks wait for them (DESIGN.md section 3, "Nothing changes unplanned").
   const planned = await plannedOnHead(deps.pool, fullName(repo), pull.number, pull.headSha);
