@@ -87,7 +87,7 @@ export async function headRuns(db: Queryable, group: GroupKey): Promise<Run[]> {
   const { rows } = await db.query<Run>(
     `select distinct on (r.project, r.workspace) r.* from runs r join run_groups g on g.id = r.group_id
       where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and g.sha = $3 and g.id <= $4
-        and not exists (select 1 from runs c where c.parent_run_id = r.id)
+        and (r.status = 'failed' or not exists (select 1 from runs c where c.parent_run_id = r.id))
       order by r.project, r.workspace, r.id desc`,
     [group.repo, group.pull_number, group.sha, group.id],
   );
@@ -108,7 +108,8 @@ export async function plannedOnHead(db: Queryable, repo: string, pullNumber: num
 const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, created_at, started_at, finished_at";
 
 /**
- * The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs.
+ * The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs,
+ * unless it failed after some were planned (a timeout): then it stands beside them, failed.
  * `output: "failed"` reads the output of runs that failed only (what the plan comment shows: a failure's output).
  */
 export async function leafRuns(db: Queryable, groupId: number, output: "all" | "failed" = "all"): Promise<Run[]> {
@@ -117,7 +118,8 @@ export async function leafRuns(db: Queryable, groupId: number, output: "all" | "
       ? await groupRuns(db, groupId)
       : (await db.query<Run>(`select ${COLUMNS_BUT_OUTPUT}, case when error is not null then output end as output from runs where group_id = $1 order by project, workspace`, [groupId])).rows;
   const parents = new Set(all.map((r) => r.parent_run_id).filter((id) => id !== null));
-  return all.filter((r) => !parents.has(r.id));
+  // A program whose stacks were planned stands for them; one that failed midway (a timeout) stands too, failed.
+  return all.filter((r) => !parents.has(r.id) || r.status === "failed");
 }
 
 export async function groupRuns(db: Queryable, groupId: number): Promise<Run[]> {

@@ -66,11 +66,23 @@ engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the progr
   // The bound itself: the program's job ends at its timeout (plus the last step's kill and clean-up), not after every stack.
   expect(program.seconds).toBeLessThan(TIMEOUT_S + 10);
   expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
+  // The stacks planned before the timeout do not make the program approvable.
+  expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Plan failed: nothing to approve" } });
   expect(m.slowestHealthzMs).toBeLessThan(1000);
   expect(m.rssGrowthMb).toBeLessThan(300);
   // The slot and the project's lock are free: the same program, now small, plans on the next push.
   const small = await prs.push(p, { "app/main.js": manyStacks(1)["app/main.js"]! }, ["app/main.js"]);
   expect(prs.check("plangate/plan", small.sha)?.conclusion).toBe("success");
+  await prs.close(small);
+});
+
+engineTest("a synth that outlasts PLANGATE_JOB_TIMEOUT fails naming the setting", async () => {
+  const p = await prs.open(manyStacks(1, (TIMEOUT_S + 5) * 1000), ["app/main.js"]);
+  expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
+  const { rows } = await h.db.pool.query<{ status: string; error: { message: string } | null }>("select status, error from runs where sha = $1 and project = 'app'", [p.sha]);
+  expect(rows[0]).toMatchObject({ status: "failed", error: { message: `timed out after ${TIMEOUT_S} s (PLANGATE_JOB_TIMEOUT), in synth` } });
+  expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
+  await prs.close(p);
 });
 
 test("a 60,000-stack dependency chain is ordered (and its dependencies kept) without overflowing the call stack", () => {

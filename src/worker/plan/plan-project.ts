@@ -67,7 +67,9 @@ async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspac
     depsCacheDir: path.join(deps.dataDir, "cdktf-deps"),
     stacks: run.config.stacks,
   });
-  if (!synth.ok) return { stage: synth.stage, message: synth.message, timedOut: synth.timedOut, output: synth.output };
+  // A synth that used up the job's time says which setting bounds it, as a terraform step's timeout does.
+  const timeout = !synth.ok && synth.timedOut ? `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, in synth` : undefined;
+  if (!synth.ok) return { stage: synth.stage, message: timeout ?? synth.message, timedOut: synth.timedOut, output: synth.output };
   let planned = 0;
   for (const stack of synth.stacks) {
     if (left() <= 0) return { ...programTimedOut(deps, planned, synth.stacks.length), output: maskerFor(deps, runEnvNames(run))(synth.output) };
