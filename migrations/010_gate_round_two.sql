@@ -9,6 +9,19 @@ create table pull_pushers (
   primary key (repo, pull_number, login)
 );
 
+-- Everyone who pushed to a branch of the repository (the sender of any push event), whether or not a PR
+-- existed then: they never approve a PR whose head is that branch.
+create table branch_pushers (
+  repo     text not null,
+  branch   text not null,
+  login    text not null,
+  first_at timestamptz not null default now(),
+  primary key (repo, branch, login)
+);
+
+-- The PR's head branch when it lives in the same repository (its pushers never approve); null for a fork's.
+alter table run_groups add column head_ref text;
+
 -- Rules now come from the repository's default branch, whatever branch the PR targets:
 -- run_groups.base_ref names that branch and base_sha the commit of it whose .plangate.yml gave the rules.
 comment on column run_groups.base_ref is 'the branch whose .plangate.yml gave the rules (the default branch)';

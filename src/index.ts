@@ -6,6 +6,7 @@ import { onMergeGroup, type MergeGroupEvent } from "./handlers/merge-group.js";
 import { onIssueComment, type IssueCommentEvent } from "./handlers/issue-comment.js";
 import { onPullRequest, type PullRequestEvent } from "./handlers/pull-request.js";
 import { onPullRequestReview, type PullRequestReviewEvent } from "./handlers/pull-request-review.js";
+import { onPush, type PushEvent } from "./handlers/push.js";
 import { DeliveryNotRecorded, recordAndEnqueue } from "./handlers/record-delivery.js";
 import type { Templates } from "./render/templates.js";
 
@@ -26,6 +27,8 @@ function decide(deps: AppDeps, event: string, payload: unknown, deliveryId: stri
       return onPullRequestReview(payload as PullRequestReviewEvent, deliveryId);
     case "merge_group":
       return onMergeGroup(payload as MergeGroupEvent, deliveryId);
+    case "push":
+      return onPush(payload as PushEvent);
     case "issue_comment":
       return onIssueComment(deps.templates, payload as IssueCommentEvent, deliveryId);
     default:

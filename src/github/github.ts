@@ -83,6 +83,8 @@ export interface PullRequestInfo {
   author: string;
   headRepo: string | null;
   baseRepo: string;
+  /** The PR's head branch (in headRepo). */
+  headRef: string;
   /** The branch the PR merges into. */
   baseRef: string;
   /** The repository's default branch: its .plangate.yml decides the rules, whatever branch the PR targets. */

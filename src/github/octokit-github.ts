@@ -177,6 +177,7 @@ class OctokitGitHub implements GitHub {
       merged: data.merged,
       author: data.user?.login ?? "",
       headRepo: data.head.repo?.full_name ?? null,
+      headRef: data.head.ref,
       baseRepo: data.base.repo.full_name,
       baseRef: data.base.ref,
       defaultBranch: data.base.repo.default_branch,

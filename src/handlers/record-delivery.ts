@@ -1,5 +1,5 @@
 import { recordDelivery } from "../db/deliveries.js";
-import { recordPusher } from "../db/pull-pushers.js";
+import { recordBranchPusher, recordPusher } from "../db/pull-pushers.js";
 import { inTransaction, type Pool } from "../db/pool.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { enqueue } from "../jobs/jobs.js";
@@ -52,6 +52,7 @@ function record(pool: Pool, delivery: Delivery, decision: Decision): Promise<boo
       outcome: decision.outcome,
     });
     if (fresh && decision.pusher) await recordPusher(tx, decision.pusher);
+    if (fresh && decision.branchPusher) await recordBranchPusher(tx, decision.branchPusher);
     if (fresh) for (const job of decision.jobs) await enqueue(tx, job);
     return fresh;
   });

@@ -147,6 +147,23 @@ describe("row 4: whoever pushed to the PR or authored a commit on it never appro
     await prs.close(pushed);
   });
 
+  engineTest("bob pushed to the branch before its PR was opened (a push event, no synchronize): his approval does not count", async () => {
+    const number = 777;
+    const branch = `pr-${number}`;
+    // bob pushes the branch; GitHub sends a push event. Only then does the author open the PR.
+    repo.commit({ "cmd/main.tf": resource("c", "pushed-early") }, branch);
+    const push = examplePayload("push", undefined as never);
+    Object.assign(push, { ref: `refs/heads/${branch}`, deleted: false, created: true, installation: { id: 424242 } });
+    push.repository = { ...push.repository, name: NAME, full_name: REPO, owner: { ...push.repository.owner, login: OWNER } };
+    push.sender = { ...push.sender, login: "bob" };
+    expect((await deliver(h.url, "push", push, WEBHOOK_SECRET)).status).toBe(200);
+    const p = await prs.openAt(branch, repo.sha(branch), ["cmd/main.tf"]);
+    await prs.review(p, "bob");
+    expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Needs 1 more approval for cmd" } });
+    expect(prs.check("plangate/approval", p.sha)?.output?.summary).toContain("`bob`");
+    await prs.close(p);
+  });
+
   engineTest("carol authored a commit the PR's author pushed: her approval does not count", async () => {
     const p = await prs.open({ "cmd/main.tf": resource("c", "carol-wrote") }, ["cmd/main.tf"], { as: "carol" });
     await prs.review(p, "carol");

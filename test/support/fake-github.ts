@@ -72,7 +72,7 @@ export class FakeGitHub {
   /** The repository's labels (name -> colour) and each issue's labels. */
   readonly labels = new Map<string, string>();
   readonly issueLabels = new Map<string, string[]>();
-  readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string; base?: string; baseSha?: string }>();
+  readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string; headRef?: string; base?: string; baseSha?: string }>();
   /** Every repository's default branch (GitHub's `default_branch`). */
   defaultBranch = "main";
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
@@ -145,7 +145,7 @@ export class FakeGitHub {
       const base = { repo: { full_name: `${o}/${r}`, default_branch: this.defaultBranch }, ref: pull.base ?? "main" };
       return [200, {
         number: Number(n), state: pull.state ?? "open", merged: pull.merged ?? false, user: { login: pull.author ?? "octocat" },
-        head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? `${o}/${r}` } }, base,
+        head: { sha: pull.headSha, ref: pull.headRef ?? "feature", repo: { full_name: pull.headRepo ?? `${o}/${r}` } }, base,
       }];
     });
     // The PR's commits as GitHub lists them (head not in base as it was when the PR opened, at most 250), read from the real repository: an author or

@@ -56,7 +56,7 @@ export class PullRequests {
 
   private async planned(p: Pr, action: string, changed: string[], sender = this.author): Promise<Pr> {
     this.h.fake.pullFiles.set(`${this.full}#${p.number}`, changed);
-    this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author, base: p.base, baseSha: p.baseSha });
+    this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author, headRef: p.branch, base: p.base, baseSha: p.baseSha });
     const payload = examplePayload("pull_request", action);
     Object.assign(payload.pull_request, { number: p.number, draft: false });
     payload.pull_request.head.sha = p.sha;

@@ -1,3 +1,4 @@
+import { onPush } from "../../src/handlers/push.js";
 import { evaluateApprovals } from "../../src/plans/approval.js";
 import { isTouched, projectScope } from "../../src/projects/affected.js";
 import { defaultProject } from "../../src/projects/discover.js";
@@ -161,5 +162,16 @@ apply_branches: [release]
   test("removing the file changes every project's rules", () => {
     const removed: RepoConfig = { fromFile: false, projectsListed: false, projects: [project({ name: "infra", dir: "infra" })], policies: [] };
     expect(projectsWithRuleChanges(base(text), removed).map((p) => p.name)).toEqual(["infra"]);
+  });
+});
+
+describe("push events", () => {
+  test("record who pushed to a branch; tags, deletions and senderless events record nothing", () => {
+    const event = (ref: string, over: object = {}) => onPush({ ref, repository: { full_name: "o/r" }, sender: { login: "bob" }, ...over });
+    expect(event("refs/heads/feature/x").branchPusher).toEqual({ repo: "o/r", branch: "feature/x", login: "bob" });
+    expect(event("refs/tags/v1").branchPusher).toBeUndefined();
+    expect(event("refs/heads/x", { deleted: true }).branchPusher).toBeUndefined();
+    expect(event("refs/heads/x", { sender: undefined }).branchPusher).toBeUndefined();
+    expect(event("refs/heads/x").jobs).toEqual([]);
   });
 });

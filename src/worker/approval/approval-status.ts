@@ -1,5 +1,5 @@
 import { plansOfRuns } from "../../db/plans.js";
-import { pushersOf } from "../../db/pull-pushers.js";
+import { branchPushersOf, pushersOf } from "../../db/pull-pushers.js";
 import { headRuns } from "../../db/runs.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
@@ -78,6 +78,10 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
 /** Everyone who made the PR's change besides its author: the senders of its pushes and the users of its commits (lower-cased). */
 async function ownersOfChange(deps: WorkerDeps, gh: GitHub, group: RunGroup): Promise<string[]> {
   const [owner, name] = group.repo.split("/") as [string, string];
-  const [pushers, committers] = await Promise.all([pushersOf(deps.pool, group.repo, group.pull_number!), gh.pullCommitUsers({ owner, name }, group.pull_number!)]);
-  return [...new Set([...pushers, ...committers.map((u) => u.toLowerCase())])].sort();
+  const [pushers, branchPushers, committers] = await Promise.all([
+    pushersOf(deps.pool, group.repo, group.pull_number!),
+    group.head_ref ? branchPushersOf(deps.pool, group.repo, group.head_ref) : [],
+    gh.pullCommitUsers({ owner, name }, group.pull_number!),
+  ]);
+  return [...new Set([...pushers, ...branchPushers, ...committers.map((u) => u.toLowerCase())])].sort();
 }

@@ -186,6 +186,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
         policies: effectivePolicies(base, loaded.config), base_ref: pull.defaultBranch, base_sha: base.sha, config_from_file: loaded.config.projectsListed,
         rule_changes: ruleChanges(base, loaded.config, projects),
         unplanned,
+        head_ref: current.headRepo === fullName(repo) ? current.headRef : null,
       },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: effectiveRules(base, p, loaded.config.projectsListed).rules })),
     );
