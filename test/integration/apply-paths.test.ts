@@ -247,21 +247,10 @@ describe("order and serialization", () => {
 });
 
 describe("merge queues", () => {
-  async function checksRequested(p: Pr): Promise<string> {
-    const [sha, ref] = repo.queueCommit(p.branch, p.number, p.sha);
-    const payload = examplePayload("merge_group", "checks_requested");
-    payload.repository = { ...payload.repository, name: NAME, full_name: REPO, owner: { ...payload.repository.owner, login: OWNER } };
-    payload.merge_group = { ...payload.merge_group, head_sha: sha, head_ref: ref, base_ref: "refs/heads/main" };
-    expect((await deliver(h.url, "merge_group", payload, WEBHOOK_SECRET)).status).toBe(200);
-    await waitFor("the queue checks", () => prs.check("plangate/approval", sha)?.status === "completed", 120_000);
-    await queueDrained(h.db);
-    return sha;
-  }
-
   engineTest("a queue commit with the approved change passes both checks, and the merge applies its plan without planning again", async () => {
     const p = await prs.open(tf("queued", { q: '"1"' }), ["queued/main.tf"]);
     await prs.review(p, "alice");
-    const queueSha = await checksRequested(p);
+    const queueSha = await prs.queue(p);
     expect(prs.check("plangate/plan", queueSha)).toMatchObject({ conclusion: "success", output: { title: "Merge queue commit verified: the approved change" } });
     expect(prs.check("plangate/approval", queueSha)?.conclusion).toBe("success");
     // GitHub merges the queue commit itself.
@@ -281,7 +270,7 @@ describe("merge queues", () => {
     const p = await prs.open(tf("qbase", { q: "local.v" }), ["qbase/main.tf"]);
     await prs.review(p, "alice");
     repo.commit({ "qbase/locals.tf": 'locals {\n  v = "b"\n}\n' }, "main");
-    const queueSha = await checksRequested(p);
+    const queueSha = await prs.queue(p);
     expect(prs.check("plangate/plan", queueSha)).toMatchObject({ conclusion: "failure", output: { title: "Merge queue commit refused" } });
     expect(prs.check("plangate/approval", queueSha)?.conclusion).toBe("failure");
     const said = prs.comments(p).at(-1)!;

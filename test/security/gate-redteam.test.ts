@@ -84,17 +84,6 @@ describe("row 6: a PR GitHub cannot list in full is never neutral", () => {
 });
 
 describe("row 19: a queue commit whose change drops its project from the config is still checked against the default branch's projects", () => {
-  async function checksRequested(p: Pr, on?: string): Promise<string> {
-    const [sha, ref] = repo.queueCommit(p.branch, p.number, p.sha, on);
-    const payload = examplePayload("merge_group", "checks_requested");
-    payload.repository = { ...payload.repository, name: NAME, full_name: REPO, owner: { ...payload.repository.owner, login: OWNER } };
-    payload.merge_group = { ...payload.merge_group, head_sha: sha, head_ref: ref, base_ref: "refs/heads/main" };
-    expect((await deliver(h.url, "merge_group", payload, WEBHOOK_SECRET)).status).toBe(200);
-    await waitFor("the queue checks", () => prs.check("plangate/approval", sha)?.status === "completed", 120_000);
-    await queueDrained(h.db);
-    return sha;
-  }
-
   let rawNumber = 790;
 
   /** PR A: drops qa from .plangate.yml and changes qa/main.tf. Its own checks stay pending (no plan of it covers qa). */
@@ -116,7 +105,7 @@ describe("row 19: a queue commit whose change drops its project from the config 
 
   engineTest("A's own queue commit, which no plan covers, fails instead of passing neutral", async () => {
     const a = await openDroppingQa();
-    const queueA = await checksRequested(a);
+    const queueA = await prs.queue(a);
     expect(prs.check("plangate/plan", queueA)?.conclusion).toBe("failure");
     expect(prs.check("plangate/approval", queueA)?.conclusion).toBe("failure");
     expect(prs.comments(a).at(-1)).toContain(`| \`qa\` | pull request #${a.number}, queue commit \`${queueA.slice(0, 7)}\` |`);
@@ -127,8 +116,8 @@ describe("row 19: a queue commit whose change drops its project from the config 
     const a = await openDroppingQa();
     const b = await prs.open({ "qb/main.tf": resource("qb", "approved") }, ["qb/main.tf"]);
     await prs.review(b, "alice");
-    const queueA = await checksRequested(a);
-    const queueB = await checksRequested(b, queueA);
+    const queueA = await prs.queue(a);
+    const queueB = await prs.queue(b, queueA);
     expect(prs.check("plangate/plan", queueB)).toMatchObject({ conclusion: "failure", output: { title: "Merge queue commit refused" } });
     expect(prs.comments(b).at(-1)).toContain(`| \`qa\` | pull request #${a.number}, queue commit \`${queueA.slice(0, 7)}\` |`);
     await prs.close(a);

@@ -211,24 +211,13 @@ describe("row 6: the checks are never neutral when a project's files changed", (
 });
 
 describe("row 19: a merge queue commit carries the PRs ahead of it; each of their changes must be approved", () => {
-  async function checksRequested(p: Pr, on?: string): Promise<string> {
-    const [sha, ref] = repo.queueCommit(p.branch, p.number, p.sha, on);
-    const payload = examplePayload("merge_group", "checks_requested");
-    payload.repository = { ...payload.repository, name: NAME, full_name: REPO, owner: { ...payload.repository.owner, login: OWNER } };
-    payload.merge_group = { ...payload.merge_group, head_sha: sha, head_ref: ref, base_ref: "refs/heads/main" };
-    expect((await deliver(h.url, "merge_group", payload, WEBHOOK_SECRET)).status).toBe(200);
-    await waitFor("the queue checks", () => prs.check("plangate/approval", sha)?.status === "completed", 120_000);
-    await queueDrained(h.db);
-    return sha;
-  }
-
   engineTest("PR B (approved) queued behind PR A (unapproved) fails, naming A's project and A", async () => {
     const a = await prs.open({ "qa/main.tf": resource("qa", "unapproved") }, ["qa/main.tf"]);
     const b = await prs.open({ "qb/main.tf": resource("qb", "approved") }, ["qb/main.tf"]);
     await prs.review(b, "alice");
-    const queueA = await checksRequested(a);
+    const queueA = await prs.queue(a);
     expect(prs.check("plangate/plan", queueA)?.conclusion).toBe("failure");
-    const queueB = await checksRequested(b, queueA);
+    const queueB = await prs.queue(b, queueA);
     expect(prs.check("plangate/plan", queueB)).toMatchObject({ conclusion: "failure", output: { title: "Merge queue commit refused" } });
     expect(prs.check("plangate/approval", queueB)?.conclusion).toBe("failure");
     const said = prs.comments(b).at(-1)!;
@@ -243,9 +232,9 @@ describe("row 19: a merge queue commit carries the PRs ahead of it; each of thei
     const b = await prs.open({ "qb/main.tf": resource("qb", "approved-b") }, ["qb/main.tf"]);
     await prs.review(a, "alice");
     await prs.review(b, "alice");
-    const queueA = await checksRequested(a);
+    const queueA = await prs.queue(a);
     expect(prs.check("plangate/plan", queueA)?.conclusion).toBe("success");
-    const queueB = await checksRequested(b, queueA);
+    const queueB = await prs.queue(b, queueA);
     expect(prs.check("plangate/plan", queueB)?.conclusion).toBe("success");
     expect(prs.check("plangate/approval", queueB)?.conclusion).toBe("success");
     await prs.close(a);

@@ -94,6 +94,22 @@ export class PullRequests {
     await queueDrained(this.h.db);
   }
 
+  /**
+   * Puts the PR in the merge queue: GitHub's queue commit (`on` main, or the queue commit of the PR ahead) and its
+   * merge_group.checks_requested, then waits for plangate's verdict on it; returns the queue commit.
+   */
+  async queue(p: Pr, on?: string): Promise<string> {
+    const [sha, ref] = this.repo.queueCommit(p.branch, p.number, p.sha, on);
+    const payload = examplePayload("merge_group", "checks_requested");
+    payload.repository = { ...payload.repository, name: this.repo.name, full_name: this.full, owner: { ...payload.repository.owner, login: this.repo.owner } };
+    payload.merge_group = { ...payload.merge_group, head_sha: sha, head_ref: ref, base_ref: "refs/heads/main" };
+    const res = await deliver(this.h.url, "merge_group", payload, WEBHOOK_SECRET);
+    if (res.status !== 200) throw new Error(`merge_group answered ${res.status}`);
+    await waitFor("the queue checks", () => this.check("plangate/approval", sha)?.status === "completed", 120_000);
+    await queueDrained(this.h.db);
+    return sha;
+  }
+
   /** Merges with a real merge commit and delivers pull_request.closed (merged). */
   async merge(p: Pr, by = "alice"): Promise<string> {
     const mergeSha = this.repo.merge(p.branch, p.base);
