@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { PLAN_COMMENT_MARKER } from "../src/render/plan-comment.js";
+import { markerLine, PLAN_MARKER } from "../src/github/markers.js";
 import { WEBHOOK_SECRET } from "../test/support/app-harness.js";
 import { GitRepo } from "../test/support/git-repo.js";
 import { examplePayload, signBody } from "../test/support/webhooks.js";
@@ -226,7 +226,7 @@ async function main() {
     let missing = 0;
     let doubled = 0;
     for (const p of pulls) {
-      const planComments = d.fake.commentsOn(p.repo, p.number).filter((c) => c.body.includes(`<!-- ${PLAN_COMMENT_MARKER} part=1 -->`));
+      const planComments = d.fake.commentsOn(p.repo, p.number).filter((c) => c.body.includes(markerLine(PLAN_MARKER)));
       if (planComments.length === 0) missing++;
       else if (planComments.length > 1) doubled++;
       else if (!planComments[0]!.body.includes(`plangate plan for \`${p.heads.at(-1)!.slice(0, 7)}\``)) {

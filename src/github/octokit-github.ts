@@ -1,3 +1,4 @@
+import { markerPart } from "./markers.js";
 import type { Probot } from "probot";
 import { escapeInvisible } from "../text/inert-text.js";
 import { clipText } from "../text/clip-text.js";
@@ -34,11 +35,6 @@ async function writtenByApp(item: Authored, self: AppIdentity): Promise<boolean>
   return item.user.login === (await self.botLogin());
 }
 
-/** Which part of a multi-part comment this is, from its hidden marker `<!-- MARKER part=N -->`. */
-const markerPart = (body: string, marker: string): number | undefined => {
-  const match = new RegExp(`<!-- ${marker.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} part=(\\d+) -->`).exec(body);
-  return match ? Number(match[1]) : undefined;
-};
 
 /**
  * Text as plangate posts it: bidirectional controls and invisible characters

@@ -1,10 +1,10 @@
+import { markerLine, PLAN_MARKER } from "../github/markers.js";
 import type { ChangeAction } from "../plans/changes.js";
 import { ACTION_LABELS, reportView, type PlanReport } from "./plan-report.js";
 import { projectSection, type Item, type Section } from "./project-section.js";
 import type { Templates } from "./templates.js";
 import { GITHUB_COMMENT_LIMIT } from "../github/limits.js";
 
-export const PLAN_COMMENT_MARKER = "plangate:plan";
 /** Parts of the plan comment when the caller sets none (PLANGATE_MAX_COMMENTS in the server). */
 export const DEFAULT_MAX_PARTS = 3;
 
@@ -38,7 +38,7 @@ export function renderPlanComment(t: Templates, report: PlanReport, options: Spl
   const maxParts = Math.max(1, options.maxParts ?? DEFAULT_MAX_PARTS);
   const view = reportView(report);
   const header = (part: number, partCount: number) =>
-    t.render("plan-header", { ...view, marker: `<!-- ${PLAN_COMMENT_MARKER} part=${part} -->`, part, partCount, first: part === 1, multipart: partCount > 1 });
+    t.render("plan-header", { ...view, marker: markerLine(PLAN_MARKER, part), part, partCount, first: part === 1, multipart: partCount > 1 });
   const footer = (last: boolean) => t.render("plan-footer", { ...view, last });
 
   const reserve = Math.max(header(1, 99).length, header(99, 99).length) + footer(true).length + 16;

@@ -23,7 +23,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   github: ["settings", "text"],
   render: ["plans", "settings", "github", "db", "projects", "commands", "text"],
   db: ["settings", "plans", "projects", "audit"],
-  jobs: ["commands", "projects", "db", "render", "settings"],
+  jobs: ["commands", "projects", "db", "render", "settings", "github"],
   handlers: ["jobs", "db", "render", "commands", "settings", "projects"],
 };
 

@@ -1,3 +1,4 @@
+import { markerLine, queueMarker } from "../../github/markers.js";
 import path from "node:path";
 import { rm } from "node:fs/promises";
 import { appendAuditEvent } from "../../audit/audit-log.js";
@@ -153,9 +154,9 @@ async function report(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGro
   const refused = outcome.result === "refused" && !outcome.neutral;
   const conclusion: CheckConclusion = refused ? "failure" : outcome.result === "verified" ? "success" : "neutral";
   const runUrl = deps.runLinks?.url(group.id);
-  const marker = `plangate:queue group=${group.id}`;
+  const marker = queueMarker(group.id);
   const body = refused
-    ? deps.templates.render("queue-refused", { ...outcome, fence: fenceFor(outcome.output ?? ""), marker: `<!-- ${marker} part=1 -->`, queue: true, shortSha: group.sha.slice(0, 7), runUrl })
+    ? deps.templates.render("queue-refused", { ...outcome, fence: fenceFor(outcome.output ?? ""), marker: markerLine(marker), queue: true, shortSha: group.sha.slice(0, 7), runUrl })
     : "";
   const title = checkTitle(deps.templates, refused ? "queue-refused" : outcome.result === "verified" ? "queue-verified" : "queue-nothing");
   const summary = refused ? body : title;

@@ -1,3 +1,4 @@
+import { applyMarker, markerLine } from "../../github/markers.js";
 import { getGroup, setCheckRunId, type GroupOutcome, type RunGroup } from "../../db/run-groups.js";
 import { groupRuns, type Run } from "../../db/runs.js";
 import type { CheckConclusion, GitHub } from "../../github/github.js";
@@ -11,7 +12,6 @@ import { APPLY_CHECK } from "./run-apply.js";
 /** Kept of each project's apply output in the comment; the run page has all of it. */
 const OUTPUT_LIMIT = 20_000;
 
-const applyMarker = (groupId: number) => `plangate:apply group=${groupId}`;
 
 function conclusionOf(outcome: GroupOutcome): CheckConclusion {
   if (outcome.result === "applied" || outcome.result === "verified") return "success";
@@ -28,7 +28,7 @@ function resultView(t: Templates, runs: Run[]) {
 
 /** The comment and check run of an apply group, from its recorded outcome and runs only. */
 function render(deps: WorkerDeps, group: RunGroup, outcome: GroupOutcome, runs: Run[], runUrl?: string) {
-  const common = { marker: `<!-- ${applyMarker(group.id)} part=1 -->`, shortSha: group.sha.slice(0, 7), onMerge: outcome.mode === "merge", command: outcome.mode === "command", runUrl };
+  const common = { marker: markerLine(applyMarker(group.id)), shortSha: group.sha.slice(0, 7), onMerge: outcome.mode === "merge", command: outcome.mode === "command", runUrl };
   // Applies run in dependency order; the table follows it.
   const ordered = [...runs].sort((a, b) => (a.started_at?.getTime() ?? Infinity) - (b.started_at?.getTime() ?? Infinity) || a.id - b.id);
   if (outcome.result === "applied" || outcome.result === "failed") {

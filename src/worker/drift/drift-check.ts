@@ -1,3 +1,4 @@
+import { driftMarkerLine } from "../../github/markers.js";
 import { GITHUB_COMMENT_LIMIT } from "../../github/limits.js";
 import { rm } from "node:fs/promises";
 import path from "node:path";
@@ -73,7 +74,7 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
       await rm(workRoot, { recursive: true, force: true });
     }
   });
-  const marker = `<!-- plangate:drift project=${project.name} workspace=${project.workspace} -->`;
+  const marker = driftMarkerLine(project.name, project.workspace);
   const open = (await gh.openIssues(repo, DRIFT_LABEL)).find((i) => i.body.includes(marker));
   const fields = { actor: "plangate", repo: job.repo, project: project.name, workspace: project.workspace, sha: job.sha };
   if (!outcome.ok) {

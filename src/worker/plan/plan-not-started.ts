@@ -1,7 +1,7 @@
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { inTransaction } from "../../db/pool.js";
 import type { PlanPullRequestPayload } from "../../jobs/jobs.js";
-import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
+import { markerLine, PLAN_MARKER } from "../../github/markers.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import type { WorkerDeps } from "../deps.js";
@@ -34,8 +34,8 @@ async function reportNotStarted(deps: WorkerDeps, job: PlanPullRequestPayload, m
     appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", repo: `${pull.owner}/${pull.repo}`, pullNumber: pull.number, sha: pull.headSha, details: { stage: refused ? "limit" : "plangate", message } }),
   );
   const gh = await deps.github.forInstallation(pull.installationId);
-  const body = deps.templates.render("plan-not-started", { marker: `<!-- ${PLAN_COMMENT_MARKER} part=1 -->`, shortSha: pull.headSha.slice(0, 7), message, refused });
-  await gh.syncComments(repo, pull.number, PLAN_COMMENT_MARKER, [body]);
+  const body = deps.templates.render("plan-not-started", { marker: markerLine(PLAN_MARKER), shortSha: pull.headSha.slice(0, 7), message, refused });
+  await gh.syncComments(repo, pull.number, PLAN_MARKER, [body]);
   await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
     status: "completed",
     conclusion: "failure",

@@ -26,7 +26,7 @@ import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { reportPlanGroupIfDone, type RenderedAhead } from "./report-plan.js";
 import { planReportOf } from "../../render/plan-report.js";
-import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
+import { markerLine, PLAN_MARKER } from "../../github/markers.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
@@ -170,7 +170,7 @@ function commentsIfLast(gh: GitHub, run: Run, last: Promise<boolean> | undefined
   if (!last || run.pull_number === null) return undefined;
   const [owner, name] = run.repo.split("/") as [string, string];
   const pullNumber = run.pull_number;
-  const comments = last.then((isLast) => (isLast ? gh.findComments({ owner, name }, pullNumber, PLAN_COMMENT_MARKER) : undefined));
+  const comments = last.then((isLast) => (isLast ? gh.findComments({ owner, name }, pullNumber, PLAN_MARKER) : undefined));
   comments.catch(() => undefined); // thrown where the report awaits it
   return comments;
 }

@@ -12,7 +12,7 @@ import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProje
 import { selectProjects } from "../../projects/affected.js";
 import { unplannedProjects, type Unplanned } from "../../projects/unplanned.js";
 import { plannedOnHead } from "../../db/runs.js";
-import { PLAN_COMMENT_MARKER } from "../../render/plan-comment.js";
+import { markerLine, PLAN_MARKER } from "../../github/markers.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
@@ -34,8 +34,8 @@ export const PLAN_CHECK_AFTER_MS = 1000;
 async function reportConfigError(deps: WorkerDeps, gh: GitHub, repo: RepoRef, job: PlanPullRequestPayload, problems: ConfigProblem[]): Promise<void> {
   const { pull } = job;
   const listed = problems.map((p) => ({ where: `${CONFIG_FILE}:${p.line}:${p.column}`, message: p.message }));
-  const body = deps.templates.render("config-error", { marker: `<!-- ${PLAN_COMMENT_MARKER} part=1 -->`, file: CONFIG_FILE, shortSha: pull.headSha.slice(0, 7), problems: listed });
-  await gh.syncComments(repo, pull.number, PLAN_COMMENT_MARKER, [body]);
+  const body = deps.templates.render("config-error", { marker: markerLine(PLAN_MARKER), file: CONFIG_FILE, shortSha: pull.headSha.slice(0, 7), problems: listed });
+  await gh.syncComments(repo, pull.number, PLAN_MARKER, [body]);
   await gh.createCheckRun(repo, PLAN_CHECK, pull.headSha, {
     status: "completed",
     conclusion: "failure",

@@ -4,7 +4,8 @@ import type { CheckOutput, GitHub, MarkedComments } from "../../github/github.js
 import type { RunGroup } from "../../db/run-groups.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { PlanChanges } from "../../plans/changes.js";
-import { PLAN_COMMENT_MARKER, renderPlanComment } from "../../render/plan-comment.js";
+import { PLAN_MARKER } from "../../github/markers.js";
+import { renderPlanComment } from "../../render/plan-comment.js";
 import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
 import { renderPlanCheck } from "../../render/plan-check.js";
 import { updateApprovalCheck } from "../approval/approval-check.js";
@@ -58,7 +59,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     const superseded = await supersededPlan(deps.pool, group);
     // The PR's plan comments are looked up while the results are read and rendered.
     const pullNumber = group.pull_number;
-    const comments = pullNumber !== null && !superseded ? (lookedUp ?? Promise.resolve(undefined)).then((found) => found ?? gh.findComments(repo, pullNumber, PLAN_COMMENT_MARKER)) : undefined;
+    const comments = pullNumber !== null && !superseded ? (lookedUp ?? Promise.resolve(undefined)).then((found) => found ?? gh.findComments(repo, pullNumber, PLAN_MARKER)) : undefined;
     comments?.catch(() => undefined); // a failed lookup is thrown where it is awaited, below
     // The link rendered ahead, if any (a link names when it expires: made again, it could differ by a second).
     const runUrl = ahead?.report.runUrl ?? deps.runLinks?.url(groupId);
