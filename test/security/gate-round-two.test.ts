@@ -110,6 +110,12 @@ describe("a PR that changes only the rules is approved by the projects it change
     for (const project of ["network", "cmd", "tpl", "qa", "qb"]) expect(approval.output?.summary).toContain(`| \`${project}\` |`);
     await prs.close(p);
   });
+  engineTest("a file that lists no projects but widens apply_branches is not neutral either", async () => {
+    const p = await prs.open({ ".plangate.yml": "version: 1\napply_branches: [release, weak]\n" }, [".plangate.yml"]);
+    expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("success");
+    expect(prs.check("plangate/approval", p.sha)?.status).toBe("in_progress");
+    await prs.close(p);
+  });
 });
 
 describe("row 3: a project is matched to the base's rules by its normalized dir, and the strictest rule wins", () => {

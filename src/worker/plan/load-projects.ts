@@ -60,9 +60,11 @@ export async function readPullInputs(reader: CommitReader, headSha: string, base
   // The base after the head: the module source lines of files both share are read once.
   const seen = new Map<string, string[]>();
   const loaded = await projectsAt(reader, headSha, seen);
-  const [base, baseLoaded] = await Promise.all([rulesAt(reader, baseSha), projectsAt(reader, baseSha, seen, { discoverIfInvalid: true })]);
-  const baseProjects = baseLoaded.ok ? { projects: baseLoaded.config.projects, moduleCalls: baseLoaded.moduleCalls } : { projects: [], moduleCalls: new Map() };
-  return { loaded, base, baseProjects };
+  // One read of the base gives both its rules and the projects it knows.
+  const { loaded: baseLoaded, state } = await commitConfig(reader, baseSha, seen, { discoverIfInvalid: true });
+  if (!baseLoaded.ok) return { loaded, base: { sha: baseSha, state: "invalid" }, baseProjects: { projects: [], moduleCalls: new Map() } };
+  const base: BaseRules = state === "file" ? { sha: baseSha, state, config: baseLoaded.config } : { sha: baseSha, state };
+  return { loaded, base, baseProjects: { projects: baseLoaded.config.projects, moduleCalls: baseLoaded.moduleCalls } };
 }
 
 /** The config's text at `sha`; a file too large to read is a problem of the config. */
@@ -88,19 +90,27 @@ function refuseProjects(sha: string, count: number, max: number): void {
  * PR touches).
  */
 async function projectsAt(reader: CommitReader, sha: string, seen = new Map<string, string[]>(), opts: { discoverIfInvalid?: boolean } = {}): Promise<LoadedProjects> {
+  return (await commitConfig(reader, sha, seen, opts)).loaded;
+}
+
+/** projectsAt, and the state of the commit's .plangate.yml as rules (BaseRules' state). */
+async function commitConfig(reader: CommitReader, sha: string, seen: Map<string, string[]>, opts: { discoverIfInvalid?: boolean }): Promise<{ loaded: LoadedProjects; state: BaseRules["state"] }> {
   const [rawText, files] = await Promise.all([configText(reader, sha), reader.boundedFiles(sha)]);
-  if (typeof rawText === "object" && !opts.discoverIfInvalid) return { ok: false, problems: [rawText] };
+  if (typeof rawText === "object" && !opts.discoverIfInvalid) return { loaded: { ok: false, problems: [rawText] }, state: "invalid" };
   const text = typeof rawText === "object" ? undefined : rawText;
   const { maxProjects } = reader.limits;
   const parsed = text === undefined ? undefined : await readRepoConfig(text);
-  if (parsed && !parsed.ok && !opts.discoverIfInvalid) return parsed;
+  if (parsed && !parsed.ok && !opts.discoverIfInvalid) return { loaded: parsed, state: "invalid" };
   const loaded = parsed?.ok ? parsed : undefined;
+  const state = loaded ? "file" : rawText === undefined ? "none" : "invalid";
   if (loaded) refuseProjects(sha, loaded.config.projects.length, maxProjects);
   const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files, seen));
-  if (loaded?.config.projects.length) return { ok: true, config: await withRealDirs(reader, loaded.config, files), moduleCalls };
+  if (loaded?.config.projects.length) return { loaded: { ok: true, config: await withRealDirs(reader, loaded.config, files), moduleCalls }, state };
   const projects = discoverProjects(files.map((f) => f.path), allModuleDirs(moduleCalls));
   refuseProjects(sha, projects.length, maxProjects);
-  return { ok: true, config: { fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [], defaults: loaded?.config.defaults }, moduleCalls };
+  // A file without projects still gives its rule keys (policies, defaults, apply_branches); the projects are discovered.
+  const config: RepoConfig = { ...loaded?.config, fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [] };
+  return { loaded: { ok: true, config, moduleCalls }, state };
 }
 
 /** A line setting `source =` (spaces other than line breaks before and around it), found without splitting the file into lines. */
