@@ -40,7 +40,8 @@ function manyStacks(count: number, busyMs = 0): Record<string, string> {
   const fixture = (f: string) => readFileSync(`test/fixtures/cdktf-chain/${f}`, "utf8");
   const main = `const { App, TerraformStack, DataResource } = require("cdktf");
 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${busyMs});
-const app = new App();
+// skipValidation: cdktf otherwise runs \`terraform version\` once per resource (~0.1 s each), and the synth alone would outlast the timeout.
+const app = new App({ skipValidation: true });
 for (let i = 0; i < ${count}; i++) {
   const stack = new TerraformStack(app, "s" + String(i).padStart(3, "0"));
   new DataResource(stack, "thing", { input: "from-" + i });
@@ -53,27 +54,30 @@ app.synth();
 engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the program fails at the timeout naming it, and frees its slot and lock`, async () => {
   const m = await underAttack(h.url, () => prs.open(manyStacks(STACKS), ["app/main.js"]));
   const p = m.result;
-  expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
-  const { rows } = await h.db.pool.query<{ project: string; status: string; error: { message: string } | null; seconds: number }>(
-    "select project, status, error, extract(epoch from finished_at - started_at)::float as seconds from runs where sha = $1 order by id",
-    [p.sha],
-  );
-  const program = rows.find((r) => r.project === "app")!;
-  console.log(`${STACKS} stacks: program ran ${program.seconds.toFixed(1)} s, ${rows.length - 1} stack runs; memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms`);
-  expect(program.status).toBe("failed");
-  expect(program.error?.message).toMatch(new RegExp(`^timed out after ${TIMEOUT_S} s \\(PLANGATE_JOB_TIMEOUT\\), which bounds the synth and all stacks together: \\d+ of ${STACKS} stacks planned$`));
-  expect(rows.length - 1).toBeLessThan(STACKS);
-  // The bound itself: the program's job ends at its timeout (plus the last step's kill and clean-up), not after every stack.
-  expect(program.seconds).toBeLessThan(TIMEOUT_S + 10);
-  expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
-  // The stacks planned before the timeout do not make the program approvable.
-  expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Plan failed: nothing to approve" } });
-  expect(m.slowestHealthzMs).toBeLessThan(1000);
-  expect(m.rssGrowthMb).toBeLessThan(300);
-  // The slot and the project's lock are free: the same program, now small, plans on the next push.
-  const small = await prs.push(p, { "app/main.js": manyStacks(1)["app/main.js"]! }, ["app/main.js"]);
-  expect(prs.check("plangate/plan", small.sha)?.conclusion).toBe("success");
-  await prs.close(small);
+  try {
+    expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
+    const { rows } = await h.db.pool.query<{ project: string; status: string; error: { message: string } | null; seconds: number }>(
+      "select project, status, error, extract(epoch from finished_at - started_at)::float as seconds from runs where sha = $1 order by id",
+      [p.sha],
+    );
+    const program = rows.find((r) => r.project === "app")!;
+    console.log(`${STACKS} stacks: program ran ${program.seconds.toFixed(1)} s, ${rows.length - 1} stack runs; memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms`);
+    expect(program.status).toBe("failed");
+    expect(program.error?.message).toMatch(new RegExp(`^timed out after ${TIMEOUT_S} s \\(PLANGATE_JOB_TIMEOUT\\), which bounds the synth and all stacks together: \\d+ of ${STACKS} stacks planned$`));
+    expect(rows.length - 1).toBeLessThan(STACKS);
+    // The bound itself: the program's job ends at its timeout (plus the last step's kill and clean-up), not after every stack.
+    expect(program.seconds).toBeLessThan(TIMEOUT_S + 10);
+    expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
+    // The stacks planned before the timeout do not make the program approvable.
+    expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Plan failed: nothing to approve" } });
+    expect(m.slowestHealthzMs).toBeLessThan(1000);
+    expect(m.rssGrowthMb).toBeLessThan(300);
+    // The slot and the project's lock are free: the same program, now small, plans on the next push.
+    const small = await prs.push(p, { "app/main.js": manyStacks(1)["app/main.js"]! }, ["app/main.js"]);
+    expect(prs.check("plangate/plan", small.sha)?.conclusion).toBe("success");
+  } finally {
+    await prs.close(p); // the PR holds the project's lock: the next test must not inherit it
+  }
 });
 
 engineTest("a synth that outlasts PLANGATE_JOB_TIMEOUT fails naming the setting", async () => {
