@@ -32,6 +32,11 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
+/*
+ * Each attack's commit is made before its measurement starts: the test's own git runs synchronously in this
+ * process, which is also plangate's, and would otherwise stall /healthz on plangate's behalf.
+ */
+
 /** A large terraform file of comments (valid, and compressed to almost nothing in a push). */
 const bigTerraform = (bytes: number) => Buffer.alloc(bytes, "# padding line of a generated terraform file\n");
 
@@ -56,7 +61,8 @@ describe("bounded work for untrusted input", () => {
   });
 
   test("one 9 MiB .tf file fails the plan at once, naming the file and the limit, without retrying", async () => {
-    const m = await underAttack(h.url, () => prs.open({ "big/main.tf": bigTerraform(9 * MiB).toString() }, ["big/main.tf"]));
+    const sha = repo.commit({ "big/main.tf": bigTerraform(9 * MiB).toString() }, "nine-mib", "change", undefined, { from: "main" });
+    const m = await underAttack(h.url, () => prs.openAt("nine-mib", sha, ["big/main.tf"]));
     const check = prs.check("plangate/plan", m.result.sha)!;
     expect(check).toMatchObject({ conclusion: "failure", output: { title: "plangate refused to plan: over a limit" } });
     expect(check.output?.summary).toContain(`big/main.tf is ${9 * MiB} bytes; plangate reads files of at most ${MAX_TEXT_BYTES} bytes`);
@@ -86,7 +92,8 @@ describe("bounded work for untrusted input", () => {
     const config = `${lines.join("\n")}\n`;
     expect(config.length).toBeGreaterThan(7_000_000);
     expect(config.length).toBeLessThan(MAX_TEXT_BYTES);
-    const m = await underAttack(h.url, () => prs.open({ ".plangate.yml": config }, [".plangate.yml"]));
+    const sha = repo.commit({ ".plangate.yml": config }, "many-keys", "change", undefined, { from: "main" });
+    const m = await underAttack(h.url, () => prs.openAt("many-keys", sha, [".plangate.yml"]));
     const check = prs.check("plangate/plan", m.result.sha)!;
     expect(check.conclusion).toBe("failure");
     expect(prs.comments(m.result).at(-1)).toContain(`.plangate.yml:${lines.length}:7`);
