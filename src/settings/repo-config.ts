@@ -11,7 +11,7 @@ const approvals = z
     required: z.int().min(0).default(1).describe("Approvals needed from reviewers other than the PR author."),
     teams: z.array(z.string().min(1)).default([]).describe("When set, approvers must be members of one of these teams (slugs)."),
     users: z.array(z.string().min(1)).default([]).describe("When set, these users' approvals count (in addition to teams)."),
-    destroy_required: z.int().min(0).optional().describe("Approvals needed instead when the plan destroys or replaces a resource."),
+    destroy_required: z.int().min(0).optional().describe("Approvals needed when the plan destroys or replaces a resource (never fewer than required)."),
   })
   .describe("Who must approve before an apply.");
 
