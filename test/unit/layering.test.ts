@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { ENGINES } from "../../src/engines/registry.js";
 
 /**
  * The architecture as folders (README, "Layout"): imports between src/'s
@@ -19,6 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   projects: ["settings", "commands"],
   sandbox: ["settings", "projects"],
   engines: ["sandbox", "settings", "projects", "plans"],
+  run: ["engines", "sandbox", "settings", "plans", "projects"],
   git: ["sandbox", "settings", "github", "engines"],
   github: ["settings", "text"],
   render: ["plans", "settings", "github", "db", "projects", "commands", "text"],
@@ -102,6 +104,14 @@ describe("layering", () => {
       }
     }
     expect(against).toEqual([]);
+  });
+
+  test("no code outside src/engines/ names an engine to tell engines apart", () => {
+    const names = ENGINES.names.join("|");
+    const compared = new RegExp(`[!=]==?\\s*"(${names})"|"(${names})"\\s*[!=]==?|case\\s+"(${names})"|cdktf\\.json"`);
+    const naming = sources(SRC).filter((file) => !path.relative(SRC, file).startsWith("engines/") && compared.test(readFileSync(file, "utf8")));
+    expect(naming.map((f) => path.relative(SRC, f))).toEqual([]);
+    expect(compared.test('if (run.engine === "cdktf") return')).toBe(true);
   });
 
   test("the checks catch what they look for", () => {
