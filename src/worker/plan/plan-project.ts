@@ -4,14 +4,14 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
-import { withProjectLocks } from "../../db/project-locks.js";
+import { acquireProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { failureMessage } from "../../engines/terraform.js";
 import { outDirOf, type ProjectRun, type UnitPlan } from "../../run/project-runs.js";
 import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
-import type { PlanProjectPayload } from "../../jobs/jobs.js";
+import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { evaluatePolicies } from "../../plans/policy.js";
 import { InputRefused } from "../../settings/input-limits.js";
@@ -108,6 +108,16 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   if (!found) throw new Error(`run ${job.runId} does not exist`);
   const run = found;
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
+  // Plans and applies of one project never overlap, whichever process runs them. A plan that would wait
+  // for another's lock (an apply running) gives its worker slot back and comes again shortly.
+  const held = await acquireProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], { wait: false });
+  if (!held) return planAgainLater(deps, run, job);
+  let locked = true;
+  const unlock = async () => {
+    if (!locked) return;
+    locked = false;
+    await held.release();
+  };
   const started = await inTransaction(deps.pool, async (tx) => {
     const ok = await startRun(tx, run.id);
     if (ok && attempt.number === 1) await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
@@ -118,13 +128,24 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   let planned: Planned = {};
   const workRoot = path.join(deps.dataDir, "runs", String(run.id));
   try {
-    if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart);
+    if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock);
+    else await unlock();
     // The comment is what the PR's author waits for: the clean-up below comes after it.
     await reportPlanGroupIfDone(deps, run.group_id, gh, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
   } finally {
+    await unlock();
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
     await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
   }
+}
+
+/** How long a plan that found its project locked waits before it comes again. */
+export const LOCKED_PLAN_DELAY_MS = 1000;
+
+/** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
+async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload): Promise<void> {
+  deps.log.info({ runId: run.id }, "the project is locked by a running apply: the plan comes again shortly");
+  await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
 }
 
 /** What a planned run hands its report: the changes it stored, the PR's plan comments when it looked them up. */
@@ -185,9 +206,8 @@ function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, results: 
 }
 
 /** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
-async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number): Promise<Planned> {
+async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>): Promise<Planned> {
   try {
-    // Plans and applies of one project never overlap, whichever process runs them.
     const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
     let overheadSeen = false;
     const started = () => {
@@ -195,7 +215,7 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
       overheadSeen = true;
       deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
     };
-    const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
+    const outcome = await plan(deps, run, job, gh, workRoot, started).finally(unlock);
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
     // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.
