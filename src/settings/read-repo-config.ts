@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { loadRepoConfig, type ConfigResult } from "./load-repo-config.js";
+import type { EngineNames } from "./repo-config.js";
 
 /** A config at most this long is read on the calling thread (well under 50 ms); a longer one on a thread of its own. */
 export const INLINE_CONFIG_BYTES = 64 * 1024;
@@ -27,7 +28,7 @@ function threadScript(): URL | undefined {
 /** Large configs are read one at a time: a burst of them costs one thread's heap, not one each. */
 let queue: Promise<unknown> = Promise.resolve();
 
-function onThread(script: URL, text: string): Promise<ConfigResult> {
+function onThread(script: URL, text: string, engines: EngineNames): Promise<ConfigResult> {
   return new Promise((resolve) => {
     const worker = new Worker(script, { resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB } });
     let answered = false;
@@ -41,7 +42,7 @@ function onThread(script: URL, text: string): Promise<ConfigResult> {
     // Out of heap (ERR_WORKER_OUT_OF_MEMORY) or any other end before an answer: the file is what is wrong.
     worker.once("error", (error) => answer(refused(`cannot be read: ${error.message}`)));
     worker.once("exit", (code) => answer(refused(`cannot be read (its reader exited with code ${code})`)));
-    worker.postMessage(text);
+    worker.postMessage({ text, engines });
   });
 }
 
@@ -52,9 +53,9 @@ const refused = (message: string): ConfigResult => ({ ok: false, problems: [{ li
  * parsing takes seconds for a few megabytes, during which nothing else, not
  * even /healthz, would be answered). Never throws for bad input.
  */
-export function readRepoConfig(text: string, script = threadScript()): Promise<ConfigResult> {
-  if (text.length <= INLINE_CONFIG_BYTES || !script) return Promise.resolve().then(() => loadRepoConfig(text));
-  const result = queue.then(() => onThread(script, text));
+export function readRepoConfig(text: string, engines: EngineNames, script = threadScript()): Promise<ConfigResult> {
+  if (text.length <= INLINE_CONFIG_BYTES || !script) return Promise.resolve().then(() => loadRepoConfig(text, engines));
+  const result = queue.then(() => onThread(script, text, engines));
   queue = result.catch(() => undefined);
   return result;
 }

@@ -7,14 +7,10 @@ import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { createRunGroup, latestPlanGroup, setOutcome, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
 import { finishRun, type Run } from "../../db/runs.js";
-import { failureMessage, type PlanOutcome } from "../../engines/terraform.js";
+import { failureMessage } from "../../engines/terraform.js";
 import type { CheckConclusion, GitHub, RepoRef } from "../../github/github.js";
 import type { MergeGroupPayload } from "../../jobs/jobs.js";
 import { queuedPullNumber } from "../../jobs/merge-queue-ref.js";
-import { parsePlanChanges } from "../../plans/changes.js";
-import { changeFingerprint } from "../../plans/fingerprint.js";
-import { maskDeep } from "../../plans/mask.js";
-import { seal } from "../../plans/seal.js";
 import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
 import { clipText } from "../../text/clip-text.js";
 import { checkTitle, fenceFor } from "../../render/templates.js";
@@ -26,7 +22,8 @@ import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
 import { applyGate, type Admitted } from "./apply-gate.js";
 import { unaccountedAhead } from "./queue-ahead.js";
-import { REFUSAL_OUTPUT_LIMIT, systemErrorMessage, type Attempt } from "./run-apply.js";
+import { freshPlanFailed, mismatchOf, systemErrorMessage, type Attempt } from "./run-apply.js";
+import type { Compared } from "../../run/project-runs.js";
 import { reviewedUnits, sameProject, Workspace, type Unit } from "./apply-units.js";
 
 /**
@@ -95,7 +92,7 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
   return withProjectLocks(deps.pool, keys, async () => {
     const workRoot = path.join(deps.dataDir, "runs", `queue-${group.id}`);
     try {
-      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), "merge_group");
       await deps.mirrors.checkout(repo, group.sha, workspace.checkoutDir, () => gh.cloneToken());
       const mask = maskerFor(deps, [...new Set(admitted.flatMap((a) => a.unit.rules.env))]);
       const problem = await workspace.prepare(admitted.map((a) => a.unit));
@@ -103,11 +100,10 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
       const mismatches: NonNullable<Refusal["mismatches"]> = [];
       for (const { unit } of admitted) {
         const run = runs.find((r) => sameProject(r, unit.run))!;
-        const fresh = await workspace.planAgain(unit);
-        await storeQueuePlan(deps, run, unit, fresh);
-        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) });
-        const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
-        if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
+        const compared = await workspace.planAfresh(unit);
+        await storeQueuePlan(deps, run, unit, compared);
+        if (!compared.fresh.ok) return refuse(freshPlanFailed(unit, compared.fresh, mask));
+        if (!compared.matches) mismatches.push(mismatchOf(unit, compared.fresh));
       }
       return mismatches.length ? refuse({ code: "fingerprint-mismatch", mismatches }) : { mode: "queue", result: "verified" };
     } finally {
@@ -117,20 +113,18 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
 }
 
 /** The queue commit's plan of one project, kept (sealed) so that the merge applies it instead of planning a third time. */
-async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, fresh: PlanOutcome): Promise<void> {
-  const mask = maskerFor(deps, unit.rules.env);
+async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, { fresh, matches }: Compared): Promise<void> {
   const fields = { actor: "plangate", repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
   await inTransaction(deps.pool, async (tx) => {
     if (!fresh.ok) {
-      await finishRun(tx, run.id, { status: "failed", output: mask(fresh.output), error: { stage: fresh.stage, message: mask(failureMessage(fresh)), timedOut: fresh.timedOut } });
+      await finishRun(tx, run.id, { status: "failed", output: fresh.output, error: { stage: fresh.stage, message: failureMessage(fresh), timedOut: fresh.timedOut } });
       await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { mergeQueue: true, stage: fresh.stage } });
       return;
     }
-    const changes = maskDeep(parsePlanChanges(fresh.planJson), mask);
-    const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
-    await storePlan(tx, run.id, seal(deps.encryptionKey, fresh.planFile), changes, fingerprint);
-    await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: mask(fresh.output) });
-    await appendAuditEvent(tx, { action: "plan.succeeded", ...fields, details: { mergeQueue: true, fingerprint, approved: fingerprint === unit.plan.fingerprint, ...changes.counts } });
+    const changes = fresh.changes();
+    await storePlan(tx, run.id, fresh.sealed(), changes, fresh.fingerprint());
+    await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: fresh.output() });
+    await appendAuditEvent(tx, { action: "plan.succeeded", ...fields, details: { mergeQueue: true, fingerprint: fresh.fingerprint(), approved: matches, ...changes.counts } });
   });
 }
 

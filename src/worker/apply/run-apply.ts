@@ -6,10 +6,10 @@ import { inTransaction, type Queryable } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { createRunGroup, setCheckRunId, setOutcome, type ApplyMode, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
 import { closeQueuedRuns, finishRun, groupRuns, interruptRunning, startApplyRun, type Run } from "../../db/runs.js";
-import { failureMessage } from "../../engines/terraform.js";
+import { failureMessage, type StepFailure } from "../../engines/terraform.js";
+import type { CapturedPlan } from "../../run/project-runs.js";
 import type { GitHub, RepoRef } from "../../github/github.js";
 import { enqueue, TASKS, type ReportApplyPayload } from "../../jobs/jobs.js";
-import { changeFingerprint } from "../../plans/fingerprint.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { Logger, WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
@@ -93,7 +93,7 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
   await withProjectLocks(deps.pool, keys, async () => {
     const workRoot = path.join(deps.dataDir, "runs", `apply-${group.id}`);
     try {
-      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), ctx.mode);
       await deps.mirrors.checkout(ctx.repo, ctx.sha, workspace.checkoutDir, () => gh.cloneToken());
       // Messages from synth and terraform may hold values of the projects' env: masked before they are kept or shown.
       const mask = maskerFor(deps, [...new Set(units.flatMap((u) => u.rules.env))]);
@@ -110,15 +110,26 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
 
 /** Plans afresh every unit that must be verified; a refusal when one fails to plan or plans another change. */
 async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: string) => string): Promise<Refusal | undefined> {
-  const mismatches: NonNullable<Refusal["mismatches"]> = [];
+  const mismatches: Mismatch[] = [];
   for (const { unit } of admitted.filter((a) => a.verify)) {
-    const fresh = await workspace.planAgain(unit);
-    if (!fresh.ok) return { code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) };
-    const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
-    if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
+    const compared = await workspace.planAfresh(unit);
+    if (!compared.fresh.ok) return freshPlanFailed(unit, compared.fresh, mask);
+    if (!compared.matches) mismatches.push(mismatchOf(unit, compared.fresh));
   }
   return mismatches.length ? { code: "fingerprint-mismatch", mismatches } : undefined;
 }
+
+type Mismatch = NonNullable<Refusal["mismatches"]>[number];
+
+/** The refusal when a unit's fresh plan failed: which project, why, and the end of its output. */
+export const freshPlanFailed = (unit: Unit, fresh: StepFailure, mask: (text: string) => string): Refusal => ({
+  code: "fresh-plan-failed",
+  message: mask(`${unit.run.project}: ${failureMessage(fresh)}`),
+  output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)),
+});
+
+/** A fresh plan that is not the approved change, as a refusal lists it (fingerprints cut to 12 characters). */
+export const mismatchOf = (unit: Unit, fresh: CapturedPlan): Mismatch => ({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fresh.fingerprint().slice(0, 12) });
 
 async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup, units: (Admitted & { run: Run })[], workspace: Workspace): Promise<void> {
   const audit = auditAs(ctx);
