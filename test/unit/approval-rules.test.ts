@@ -1,5 +1,6 @@
 import { approvalsOn, evaluateApprovals, type ApprovalRule } from "../../src/plans/approval.js";
 import { defaultProject } from "../../src/projects/discover.js";
+import { ENGINES } from "../../src/engines/registry.js";
 import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
 import { effectiveRules, type BaseRules } from "../../src/settings/rules.js";
 
@@ -53,7 +54,7 @@ describe("approvals", () => {
   });
 
   test("a PR's own file cannot lower the bar for destroys by adding a small destroy_required", () => {
-    const loaded = loadRepoConfig("version: 1\nprojects:\n  - name: db\n    dir: db\n    approvals: { required: 2 }\n");
+    const loaded = loadRepoConfig("version: 1\nprojects:\n  - name: db\n    dir: db\n    approvals: { required: 2 }\n", ENGINES.names);
     if (!loaded.ok) throw new Error("the base config is valid");
     const base: BaseRules = { sha: "b".repeat(40), state: "file", config: loaded.config };
     const pr = { ...defaultProject("db", "terraform"), name: "db", approvals: { required: 2, teams: [], users: [], destroy_required: 1 } };

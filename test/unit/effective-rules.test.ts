@@ -1,4 +1,5 @@
 import { defaultProject } from "../../src/projects/discover.js";
+import { ENGINES } from "../../src/engines/registry.js";
 import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
 import type { ProjectConfig, RepoConfig } from "../../src/settings/repo-config.js";
 import { BUILT_IN_RULES, effectivePolicies, effectiveRules, ruleChanges, type BaseRules } from "../../src/settings/rules.js";
@@ -6,7 +7,7 @@ import { BUILT_IN_RULES, effectivePolicies, effectiveRules, ruleChanges, type Ba
 /** A project's effective rules: the default branch decides, a PR's file may only tighten (DESIGN.md section 2). */
 
 const configOf = (text: string): RepoConfig => {
-  const loaded = loadRepoConfig(text);
+  const loaded = loadRepoConfig(text, ENGINES.names);
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   return loaded.config;
 };
