@@ -48,22 +48,6 @@ export function actionLabels(t: Templates): ActionLabels {
   return Object.fromEntries([...ACTION_ORDER, "drift" as const].map((a) => [a, label(a)])) as ActionLabels;
 }
 
-/**
- * The default words of action-label.hbs beside the symbols, for code that
- * has not moved to actionLabels yet (src/worker/drift/drift-check.ts); a
- * unit test keeps the two copies equal. Render with actionLabels instead.
- */
-export const ACTION_LABELS: Record<ChangeAction, { label: string; symbol: string }> = {
-  delete: { label: "destroy", symbol: ACTION_SYMBOLS.delete },
-  replace: { label: "replace", symbol: ACTION_SYMBOLS.replace },
-  update: { label: "update in place", symbol: ACTION_SYMBOLS.update },
-  create: { label: "create", symbol: ACTION_SYMBOLS.create },
-  move: { label: "move", symbol: ACTION_SYMBOLS.move },
-  import: { label: "import", symbol: ACTION_SYMBOLS.import },
-  forget: { label: "forget (removed from state, not destroyed)", symbol: ACTION_SYMBOLS.forget },
-  read: { label: "read (data sources)", symbol: ACTION_SYMBOLS.read },
-};
-
 const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
 
 /** A project's result cell (planned, no changes, failed, policy): templates/plan-result.hbs. */

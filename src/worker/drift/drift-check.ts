@@ -12,7 +12,7 @@ import type { DriftCheckPayload } from "../../jobs/jobs.js";
 import { countChanges, type PlanChanges } from "../../plans/changes.js";
 import { maskDeep } from "../../plans/mask.js";
 import { attributeDiff } from "../../render/attribute-diff.js";
-import { ACTION_LABELS } from "../../render/plan-report.js";
+import { ACTION_SYMBOLS, actionLabels } from "../../render/plan-report.js";
 import { fenceFor } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
@@ -84,9 +84,10 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
     return;
   }
   const lastApplied = await lastAppliedSha(deps.pool, job.repo, project.name, project.workspace);
+  const labels = actionLabels(deps.templates);
   const resources = changes.resources.slice(0, SHOWN_RESOURCES).map((change) => {
     const diff = attributeDiff(change);
-    return { address: change.address, symbol: ACTION_LABELS[change.action].symbol, label: ACTION_LABELS[change.action].label, diff, fence: fenceFor(diff) };
+    return { address: change.address, symbol: ACTION_SYMBOLS[change.action], label: labels[change.action], diff, fence: fenceFor(diff) };
   });
   const body = deps.templates
     .render("drift-issue", {
