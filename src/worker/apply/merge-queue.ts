@@ -20,9 +20,9 @@ import { defaultBranchRules } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
-import { applyGate, type Admitted } from "./apply-gate.js";
+import { applyGate, freshVerdict, queueLooksAhead, queueVerdict, type Admitted, type FreshResult } from "./apply-gate.js";
 import { unaccountedAhead } from "./queue-ahead.js";
-import { freshPlanFailed, mismatchOf, systemErrorMessage, type Attempt } from "./run-apply.js";
+import { systemErrorMessage, type Attempt } from "./run-apply.js";
 import type { Compared } from "../../run/project-runs.js";
 import { reviewedUnits, sameProject, Workspace, type Unit } from "./apply-units.js";
 
@@ -69,8 +69,8 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
   });
   // The pull requests ahead of this one in the queue are in this commit too: each of their changes must be accounted for.
   // A PR with no plan at all (neutral so far) must change no project either: its own change is checked like theirs.
-  const ahead = gate.allow || gate.refusal.neutral ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef, plan ? undefined : number) : undefined;
-  const decision = ahead ? ({ allow: false, refusal: ahead } as const) : gate;
+  const ahead = queueLooksAhead(gate) ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef, plan ? undefined : number) : undefined;
+  const decision = queueVerdict(gate, ahead);
   const units = decision.allow ? decision.units.map((a) => a.unit) : [];
   const { group, runs } = await inTransaction(deps.pool, (tx) =>
     createRunGroup(
@@ -97,15 +97,16 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
       const mask = maskerFor(deps, [...new Set(admitted.flatMap((a) => a.unit.rules.env))]);
       const problem = await workspace.prepare(admitted.map((a) => a.unit));
       if (problem) return refuse({ code: "prepare-failed", message: mask(problem) });
-      const mismatches: NonNullable<Refusal["mismatches"]> = [];
+      const results: FreshResult[] = [];
       for (const { unit } of admitted) {
         const run = runs.find((r) => sameProject(r, unit.run))!;
         const compared = await workspace.planAfresh(unit);
         await storeQueuePlan(deps, run, unit, compared);
-        if (!compared.fresh.ok) return refuse(freshPlanFailed(unit, compared.fresh, mask));
-        if (!compared.matches) mismatches.push(mismatchOf(unit, compared.fresh));
+        results.push({ unit, compared });
+        if (!compared.fresh.ok) break;
       }
-      return mismatches.length ? refuse({ code: "fingerprint-mismatch", mismatches }) : { mode: "queue", result: "verified" };
+      const refusal = freshVerdict(results, mask);
+      return refusal ? refuse(refusal) : { mode: "queue", result: "verified" };
     } finally {
       await rm(workRoot, { recursive: true, force: true });
     }

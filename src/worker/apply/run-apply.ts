@@ -6,21 +6,18 @@ import { inTransaction, type Queryable } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { createRunGroup, setCheckRunId, setOutcome, type ApplyMode, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
 import { closeQueuedRuns, finishRun, groupRuns, interruptRunning, startApplyRun, type Run } from "../../db/runs.js";
-import { failureMessage, type StepFailure } from "../../engines/terraform.js";
-import type { CapturedPlan } from "../../run/project-runs.js";
+import { failureMessage } from "../../engines/terraform.js";
 import type { GitHub, RepoRef } from "../../github/github.js";
 import { enqueue, TASKS, type ReportApplyPayload } from "../../jobs/jobs.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { Logger, WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { enqueueNotification } from "../notify.js";
-import type { Admitted } from "./apply-gate.js";
+import { freshVerdict, type Admitted, type FreshResult } from "./apply-gate.js";
 import { sameProject, Workspace, type Unit } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
 
 export const APPLY_CHECK = "plangate/apply";
-/** How much of terraform's output a refusal keeps to say why a fresh plan failed (the run page has the rest). */
-export const REFUSAL_OUTPUT_LIMIT = 8_000;
 
 /** Everything an apply needs to know about where it comes from. */
 export interface ApplyContext {
@@ -108,28 +105,16 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
   });
 }
 
-/** Plans afresh every unit that must be verified; a refusal when one fails to plan or plans another change. */
+/** Plans afresh every unit that must be verified (stopping at the first that fails); a refusal when one fails or plans another change. */
 async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: string) => string): Promise<Refusal | undefined> {
-  const mismatches: Mismatch[] = [];
+  const results: FreshResult[] = [];
   for (const { unit } of admitted.filter((a) => a.verify)) {
     const compared = await workspace.planAfresh(unit);
-    if (!compared.fresh.ok) return freshPlanFailed(unit, compared.fresh, mask);
-    if (!compared.matches) mismatches.push(mismatchOf(unit, compared.fresh));
+    results.push({ unit, compared });
+    if (!compared.fresh.ok) break;
   }
-  return mismatches.length ? { code: "fingerprint-mismatch", mismatches } : undefined;
+  return freshVerdict(results, mask);
 }
-
-type Mismatch = NonNullable<Refusal["mismatches"]>[number];
-
-/** The refusal when a unit's fresh plan failed: which project, why, and the end of its output. */
-export const freshPlanFailed = (unit: Unit, fresh: StepFailure, mask: (text: string) => string): Refusal => ({
-  code: "fresh-plan-failed",
-  message: mask(`${unit.run.project}: ${failureMessage(fresh)}`),
-  output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)),
-});
-
-/** A fresh plan that is not the approved change, as a refusal lists it (fingerprints cut to 12 characters). */
-export const mismatchOf = (unit: Unit, fresh: CapturedPlan): Mismatch => ({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fresh.fingerprint().slice(0, 12) });
 
 async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup, units: (Admitted & { run: Run })[], workspace: Workspace): Promise<void> {
   const audit = auditAs(ctx);
