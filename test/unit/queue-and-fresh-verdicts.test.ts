@@ -57,10 +57,13 @@ describe("the verdict on fresh plans", () => {
 
   test("a failed fresh plan refuses before any mismatch, naming the project, with the masked end of its output", () => {
     const long = `${"x".repeat(REFUSAL_OUTPUT_LIMIT)}\nError: secret-token refused\n`;
+    const cut = `secret-token ${"x".repeat(REFUSAL_OUTPUT_LIMIT - 10)}`; // the secret straddles where the output is cut
     const mask = (text: string) => text.replaceAll("secret-token", "***");
     const verdict = freshVerdict([{ unit: unit("a"), compared: captured("b".repeat(64)) }, { unit: unit("db"), compared: failed(long) }], mask);
     expect(verdict).toMatchObject({ code: "fresh-plan-failed", message: "db: terraform plan failed" });
     expect(verdict?.output).toHaveLength(REFUSAL_OUTPUT_LIMIT);
     expect(verdict?.output?.endsWith("Error: *** refused")).toBe(true);
+    const straddling = freshVerdict([{ unit: unit("db"), compared: failed(cut) }], mask);
+    expect(straddling?.output).not.toMatch(/token/);
   });
 });

@@ -80,7 +80,7 @@ export function freshVerdict(results: FreshResult[], mask: (text: string) => str
   const failed = results.find((r) => !r.compared.fresh.ok);
   if (failed && !failed.compared.fresh.ok) {
     const fresh = failed.compared.fresh;
-    return { code: "fresh-plan-failed", message: mask(`${failed.unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) };
+    return { code: "fresh-plan-failed", message: mask(`${failed.unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output).trim().slice(-REFUSAL_OUTPUT_LIMIT) }; // masked before it is cut: no secret is cut in half
   }
   const mismatches = results.flatMap(({ unit, compared }) =>
     compared.fresh.ok && !compared.matches ? [{ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: compared.fresh.fingerprint().slice(0, 12) }] : [],
