@@ -3,8 +3,9 @@ import type { EngineUnit } from "../../engines/engine.js";
 import type { ApplyOutcome } from "../../engines/terraform.js";
 import { planAfresh, unitOf, type Compared, type ProjectRun } from "../../run/project-runs.js";
 import type { RunReason } from "../../run/sandbox-inputs.js";
-import { plansOfRuns, type StoredPlan } from "../../db/plans.js";
-import { headRuns, runsById, type Run } from "../../db/runs.js";
+import type { StoredPlan } from "../../db/plans.js";
+import { loadHeadPlans, type HeadPlans } from "../../db/head-plans.js";
+import { runsById, type Run } from "../../db/runs.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import type { BaseRules } from "../../settings/rules.js";
 import { rulesOf } from "../base-rules.js";
@@ -33,9 +34,8 @@ export const sameProject = (a: Pick<Run, "project" | "workspace">, b: Pick<Run, 
  * `base`'s rules (apply mode, depends_on, env), in dependency order; spent
  * plans included (the gate tells them apart).
  */
-export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, mode: "merge" | "command", base: BaseRules, select?: (run: Run) => boolean): Promise<Unit[]> {
-  const leaves = await headRuns(deps.pool, group);
-  const plans = await plansOfRuns(deps.pool, leaves.map((r) => r.id));
+export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, mode: "merge" | "command", base: BaseRules, select?: (run: Run) => boolean, head?: HeadPlans): Promise<Unit[]> {
+  const { runs: leaves, plans } = head ?? (await loadHeadPlans(deps.pool, group));
   const parentIds = leaves.map((r) => r.parent_run_id).filter((id): id is number => id !== null);
   const parents = new Map((await runsById(deps.pool, parentIds)).map((r) => [r.id, r]));
   const modes = mode === "merge" ? ["on_merge", "both"] : ["command", "both"];

@@ -15,6 +15,7 @@ import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
 import { clipText } from "../../text/clip-text.js";
 import { checkTitle, fenceFor } from "../../render/templates.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
+import { loadHeadPlans } from "../../db/head-plans.js";
 import { approvalStatus } from "../approval/approval-status.js";
 import { defaultBranchRules } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
@@ -60,12 +61,14 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
   const plan = await latestPlanGroup(deps.pool, repoName, number, pull.headSha);
   // The default branch's rules as they stand: the queue commit's first parent may hold the config of a PR ahead of this one.
   const base = plan && (await defaultBranchRules(deps, gh, plan, pull.defaultBranch));
+  // The head's runs and plans, read once for the approvals and the units.
+  const head = plan && (await loadHeadPlans(deps.pool, plan));
   const gate = applyGate({
     mode: "queue",
     planned: !!plan,
     everPlanned: !!plan,
-    status: plan && base ? await approvalStatus(deps, gh, plan, base) : undefined,
-    units: plan && base ? await reviewedUnits(deps, plan, "merge", base) : [],
+    status: plan && base && head ? await approvalStatus(deps, gh, plan, base, head) : undefined,
+    units: plan && base && head ? await reviewedUnits(deps, plan, "merge", base, undefined, head) : [],
   });
   // The pull requests ahead of this one in the queue are in this commit too: each of their changes must be accounted for.
   // A PR with no plan at all (neutral so far) must change no project either: its own change is checked like theirs.
