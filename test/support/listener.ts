@@ -35,11 +35,6 @@ export class RecordingListener {
     return (this.server.address() as net.AddressInfo).port;
   }
 
-  /** Who connected so far (their addresses), without the listener's own probes. */
-  get seen(): string[] {
-    return this.others(this.arrivals);
-  }
-
   /** Who connected before now: the connections made before this call, each accepted by the time it answers. */
   async settled(): Promise<string[]> {
     const probe = net.connect(this.port, this.host === "::" ? "127.0.0.1" : this.host);
