@@ -10,6 +10,8 @@ import { createPool, type Pool } from "./db/pool.js";
 import { chooseSandbox, Sandbox } from "./sandbox/sandbox.js";
 import { databaseExposureWarnings, egressFilterFor } from "./sandbox/egress/egress-from-settings.js";
 import { capSettings, formatSize, SandboxCaps } from "./sandbox/limits.js";
+import { ENGINES } from "./engines/registry.js";
+import { ProjectRuns } from "./run/project-runs.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
 import { PlangateOctokit } from "./github/rate-limits.js";
@@ -70,10 +72,23 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     maxProjects: settings.maxProjects,
   });
   // The data dir is this process's alone: exports left by a process that died are swept here.
-  const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, () => shared.metrics.commitExports.inc());
+  const mountPoints = [...new Set(ENGINES.all.flatMap((e) => e.writableDirs(".")))];
+  const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, () => shared.metrics.commitExports.inc(), mountPoints);
   await exports.sweep();
   for (const warning of await databaseExposureWarnings(settings, databaseUrl)) log.warn({ setting: "PLANGATE_SANDBOX_EGRESS_ALLOW" }, warning);
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
+  // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
+  const sandbox = new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) });
+  const tools = {
+    sandbox,
+    homes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),
+    binaries: {
+      terraformBin: resolveEngine("PLANGATE_TERRAFORM_BIN", settings.terraformBin, !env.PLANGATE_TERRAFORM_BIN, log),
+      tofuBin: resolveEngine("PLANGATE_TOFU_BIN", settings.tofuBin, !env.PLANGATE_TOFU_BIN, log),
+    },
+    depsCacheDir: path.join(settings.dataDir, "cdktf-deps"),
+  };
+  const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: settings.maskPatterns, envAllow: settings.envAllow, applyEnvAllow: settings.applyEnvAllow, encryptionKey: shared.encryptionKey });
   return {
     pool,
     github: octokitGitHubFactory(probot, Number(settings.appId), shared.metrics.github),
@@ -81,16 +96,13 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     notify: settings.notify,
     mirrors,
     exports,
-    // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
-    sandbox: new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) }),
-    terraformHomes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),
+    sandbox,
+    runs,
     templates: shared.templates,
     commentRenderer: new CommentRenderer(shared.templates, settings.templatesDir),
     log,
     dataDir: settings.dataDir,
     encryptionKey: shared.encryptionKey,
-    terraformBin: resolveEngine("PLANGATE_TERRAFORM_BIN", settings.terraformBin, !env.PLANGATE_TERRAFORM_BIN, log),
-    tofuBin: resolveEngine("PLANGATE_TOFU_BIN", settings.tofuBin, !env.PLANGATE_TOFU_BIN, log),
     jobTimeoutMs: settings.jobTimeoutMs,
     allowForkPrs: settings.allowForkPrs,
     maskPatterns: settings.maskPatterns,

@@ -4,6 +4,7 @@
 // Used by bench/fuzz.mjs.
 import fc from "fast-check";
 import YAML from "yaml";
+import { ENGINES } from "../../dist/engines/registry.js";
 import { loadRepoConfig } from "../../dist/settings/load-repo-config.js";
 
 const KEYS = ["version", "projects", "defaults", "policies", "name", "dir", "engine", "workspace", "autoplan", "enabled", "when_modified", "apply", "depends_on"]
@@ -191,7 +192,7 @@ function nestingProbe() {
     for (let depth = 25; depth <= 400; depth += 25) {
       const text = open.repeat(depth) + "1" + close.repeat(depth);
       const started = performance.now();
-      loadRepoConfig(text);
+      loadRepoConfig(text, ENGINES.names);
       const ms = Math.round(performance.now() - started);
       cases++;
       (timings[JSON.stringify(open)] ??= []).push(`${depth}:${ms}ms`);
@@ -212,7 +213,7 @@ export const properties = [
     arbitrary: configText,
     text: (text) => text,
     run(text) {
-      const r = loadRepoConfig(text);
+      const r = loadRepoConfig(text, ENGINES.names);
       return { outcome: r?.ok === true ? "ok" : "problems", violation: shapeViolation(r, text) };
     },
   },
@@ -222,7 +223,7 @@ export const properties = [
     text: ([text]) => text,
     run([text, v]) {
       if (!yamlReadsBack(text, v)) return { outcome: "yaml's own writer broke it" };
-      const r = loadRepoConfig(text);
+      const r = loadRepoConfig(text, ENGINES.names);
       const violation = shapeViolation(r, text) ?? (!r.ok ? `refused: ${r.problems[0].message.replace(/"[^"]*"/g, '"…"')}` : r.config.projects.length !== (v.projects?.length ?? 0) ? "lost projects" : undefined);
       return { outcome: r?.ok === true ? "ok" : "problems", violation };
     },

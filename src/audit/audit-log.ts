@@ -1,3 +1,4 @@
+import { insertAuditEvent, lockAuditChainTail, type AuditEventContent } from "../db/audit-events.js";
 import type { Queryable } from "../db/pool.js";
 import { canonicalJson, sha256Hex } from "../plans/canonical.js";
 
@@ -34,22 +35,9 @@ export interface AuditEvent {
 }
 
 /** The hashed content of a row; `created_at` as ISO text so it survives the database round trip. */
-export interface AuditRowContent {
-  id: number;
-  created_at: string;
-  action: string;
-  actor: string | null;
-  repo: string | null;
-  pull_number: number | null;
-  project: string | null;
-  workspace: string | null;
-  sha: string | null;
-  run_id: number | null;
-  details: Record<string, unknown>;
-}
+export type AuditRowContent = AuditEventContent;
 
 export const GENESIS_HASH = "0".repeat(64);
-const AUDIT_CHAIN_LOCK = 7_263_002;
 
 export function auditHash(prevHash: string, row: AuditRowContent): string {
   return sha256Hex(`${prevHash}\n${canonicalJson(row)}`);
@@ -60,14 +48,10 @@ export function auditHash(prevHash: string, row: AuditRowContent): string {
  * advisory lock serialises writers until commit, so ids follow chain order.
  */
 export async function appendAuditEvent(tx: Queryable, event: AuditEvent): Promise<number> {
-  await tx.query("select pg_advisory_xact_lock($1)", [AUDIT_CHAIN_LOCK]);
-  // After the lock, in a statement of its own: it sees the event a transaction that held the lock before committed.
-  const { rows } = await tx.query<{ hash: string | null; id: number }>(
-    "select (select hash from audit_events order by id desc limit 1) as hash, nextval('audit_events_id_seq')::bigint as id",
-  );
-  const prevHash = rows[0]!.hash ?? GENESIS_HASH;
+  const { lastHash, nextId } = await lockAuditChainTail(tx);
+  const prevHash = lastHash ?? GENESIS_HASH;
   const row: AuditRowContent = {
-    id: rows[0]!.id,
+    id: nextId,
     created_at: new Date().toISOString(),
     action: event.action,
     actor: event.actor ?? null,
@@ -79,11 +63,6 @@ export async function appendAuditEvent(tx: Queryable, event: AuditEvent): Promis
     run_id: event.runId ?? null,
     details: event.details ?? {},
   };
-  await tx.query(
-    `insert into audit_events (id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, details, prev_hash, hash)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [row.id, row.created_at, row.action, row.actor, row.repo, row.pull_number, row.project, row.workspace, row.sha, row.run_id,
-      JSON.stringify(row.details), prevHash, auditHash(prevHash, row)],
-  );
+  await insertAuditEvent(tx, row, prevHash, auditHash(prevHash, row));
   return row.id;
 }

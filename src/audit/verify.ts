@@ -1,15 +1,10 @@
+import { auditEventsAfter } from "../db/audit-events.js";
 import type { Queryable } from "../db/pool.js";
-import { auditHash, GENESIS_HASH, type AuditRowContent } from "./audit-log.js";
+import { auditHash, GENESIS_HASH } from "./audit-log.js";
 
 export type VerifyResult =
   | { ok: true; checked: number }
   | { ok: false; checked: number; brokenId: number; reason: string };
-
-interface StoredRow extends Omit<AuditRowContent, "created_at"> {
-  created_at: Date;
-  prev_hash: string;
-  hash: string;
-}
 
 const PAGE = 5000;
 
@@ -34,11 +29,7 @@ export async function walkAuditChain(db: Queryable, from: ChainPoint = CHAIN_STA
   let checked = 0;
   for (;;) {
     const limit = Math.min(PAGE, maxRows - checked);
-    const { rows } = await db.query<StoredRow>(
-      `select id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, details, prev_hash, hash
-         from audit_events where id > $1 order by id limit $2`,
-      [last.id, limit],
-    );
+    const rows = await auditEventsAfter(db, last.id, limit);
     for (const r of rows) {
       if (r.prev_hash !== last.hash) {
         return { ok: false, checked, brokenId: r.id, reason: "prev_hash does not match the hash of the row before it", last, complete: false };

@@ -1,16 +1,16 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, cp, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { cdktfSynth } from "../engines/cdktf.js";
+import { ENGINES } from "../engines/registry.js";
+import { outDirOf, ProjectRuns, type UnitPlan } from "../run/project-runs.js";
 import { chooseSandbox, Sandbox } from "../sandbox/sandbox.js";
 import { egressFilterFor } from "../sandbox/egress/egress-from-settings.js";
 import { capSettings, SandboxCaps } from "../sandbox/limits.js";
 import { scrubCheckout } from "../sandbox/scrub.js";
-import { failureMessage, terraformPlan, type PlanOutcome } from "../engines/terraform.js";
+import { failureMessage } from "../engines/terraform.js";
 import { TerraformHomes } from "../engines/terraform-home.js";
-import { parsePlanChanges } from "../plans/changes.js";
 import { renderPlanComment } from "../render/plan-comment.js";
 import type { ProjectResult } from "../render/plan-report.js";
 import { loadTemplates } from "../render/templates.js";
@@ -35,8 +35,8 @@ function sourceRoot(dir: string): { root: string; files?: string[]; sha?: string
   }
 }
 
-function result(name: string, outcome: PlanOutcome): ProjectResult {
-  if (outcome.ok) return { name, workspace: "default", status: "succeeded", changes: parsePlanChanges(outcome.planJson) };
+function result(name: string, outcome: UnitPlan): ProjectResult {
+  if (outcome.ok) return { name, workspace: "default", status: "succeeded", changes: outcome.changes() };
   return { name, workspace: "default", status: "failed", failure: { stage: outcome.stage, message: failureMessage(outcome), output: outcome.output, timedOut: outcome.timedOut } };
 }
 
@@ -66,24 +66,30 @@ export async function localPlan(settings: Settings, target: string, print: (text
     await scrubCheckout(checkoutDir); // nothing from the directory runs as terraform's tooling, as for a pull request
     const projectDir = path.relative(root, dir) || ".";
     const sandbox = new Sandbox(chooseSandbox(settings.sandbox, warn), { caps: new SandboxCaps(capSettings(settings)), egress: egressFilterFor(settings, settings.databaseUrl) });
-    const homes = new TerraformHomes(path.join(work, "terraform"), { providerMirror: settings.providerMirror });
-    const bin = findBinary(settings.terraformBin) ?? settings.terraformBin;
-    const plan = async (unitDir: string) => {
-      const { home, release } = await homes.acquire();
-      try {
-        return await terraformPlan({ sandbox, bin, home, checkoutDir, projectDir: unitDir, workspace: "default", env: {}, timeoutMs: settings.jobTimeoutMs, outDir: path.join(work, "out", unitDir) });
-      } finally {
-        release();
-      }
+    const tools = {
+      sandbox,
+      homes: new TerraformHomes(path.join(work, "terraform"), { providerMirror: settings.providerMirror }),
+      binaries: { terraformBin: findBinary(settings.terraformBin) ?? settings.terraformBin, tofuBin: findBinary(settings.tofuBin) ?? settings.tofuBin },
+      depsCacheDir: path.join(settings.dataDir, "cdktf-deps"),
     };
+    const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: settings.maskPatterns, envAllow: settings.envAllow, applyEnvAllow: settings.applyEnvAllow });
+    // The folder's engine: the one that claims it as a project, one owning its subtree first (the default engine when none does).
+    const entries = (await readdir(dir)).map((f) => path.posix.join(projectDir, f));
+    const claims = [...ENGINES.all].sort((a, b) => Number(b.ownsSubtree) - Number(a.ownsSubtree));
+    const engine = claims.find((e) => e.findProjects(entries).includes(projectDir)) ?? ENGINES.all[0]!;
+    const project = { name: projectDir, dir: projectDir, engine: engine.name, workspace: "default", env: [] };
     const projects: ProjectResult[] = [];
-    if (existsSync(path.join(dir, "cdktf.json"))) {
-      const synth = await cdktfSynth({ sandbox, checkoutDir, projectDir, env: {}, timeoutMs: settings.jobTimeoutMs, depsCacheDir: path.join(settings.dataDir, "cdktf-deps") });
-      if (!synth.ok) projects.push({ name: projectDir, workspace: "default", status: "failed", failure: { stage: synth.stage, message: synth.message, output: synth.output } });
-      else for (const stack of synth.stacks) projects.push(result(`${projectDir}/${stack.name}`, await plan(stack.dir)));
-    } else {
-      await mkdir(path.join(work, "out", projectDir), { recursive: true });
-      projects.push(result(projectDir, await plan(projectDir)));
+    const opened = await runs.open({ checkout: { checkoutDir }, project, phase: "plan", reason: "local", deadline: Date.now() + settings.jobTimeoutMs });
+    if (!opened.ok) projects.push({ name: projectDir, workspace: "default", status: "failed", failure: { stage: "config", message: opened.message } });
+    else {
+      const prepared = await opened.run.prepare();
+      if (!prepared.ok) projects.push({ name: projectDir, workspace: "default", status: "failed", failure: { stage: prepared.stage, message: prepared.message, output: prepared.output } });
+      else {
+        for (const unit of prepared.units) {
+          const planned = await opened.run.plan(unit, { outDir: outDirOf(path.join(work, "out"), unit), deadline: Date.now() + settings.jobTimeoutMs });
+          projects.push(result(unit.name ? `${projectDir}/${unit.name}` : projectDir, planned));
+        }
+      }
     }
     await sandbox.close();
     const templates = await loadTemplates(settings.templatesDir);

@@ -9,9 +9,17 @@ export interface Selector {
   all: boolean;
 }
 
+/** Why a command line is refused: the facts templates/command-problem.hbs words for the usage reply. */
+export type CommandProblem =
+  | { kind: "unknown-flag" | "unexpected-argument"; token: string }
+  | { kind: "takes-no-flags"; command: CommandName }
+  | { kind: "all-plan-only" | "all-with-selector" }
+  | { kind: "given-twice" | "takes-no-value" | "needs-value"; flag: string }
+  | { kind: "bad-workspace" | "bad-name" | "dir-outside"; key: "project" | "dir" | "workspace"; value: string };
+
 export type ParsedComment =
   | { kind: "none" }
-  | { kind: "invalid"; command: CommandName; message: string }
+  | { kind: "invalid"; command: CommandName; problem: CommandProblem }
   | { kind: "command"; command: CommandName; selector: Selector };
 
 const COMMANDS: CommandName[] = ["plan", "apply", "unlock", "help"];
@@ -28,17 +36,10 @@ const FLAGS: Record<string, { key: "project" | "dir" | "workspace" | "all"; take
   "--all": { key: "all", takesValue: false },
 };
 
-export const USAGE: Record<CommandName, string> = {
-  plan: "/plan [--all] [-p PROJECT] [-d DIR] [-w WORKSPACE]",
-  apply: "/apply [-p PROJECT] [-d DIR] [-w WORKSPACE]",
-  unlock: "/unlock",
-  help: "/help",
-};
-
-function validValue(key: string, value: string): string | undefined {
-  if (key === "workspace") return WORKSPACE.test(value) ? undefined : `workspace "${value}" may hold only letters, digits, ".", "_" and "-"`;
-  if (!NAME.test(value)) return `${key} "${value}" may hold only letters, digits, ".", "_", "-" and "/"`;
-  if (key === "dir" && (value.startsWith("/") || value.split("/").includes(".."))) return `dir "${value}" must be relative and inside the repository`;
+function validValue(key: "project" | "dir" | "workspace", value: string): CommandProblem | undefined {
+  if (key === "workspace") return WORKSPACE.test(value) ? undefined : { kind: "bad-workspace", key, value };
+  if (!NAME.test(value)) return { kind: "bad-name", key, value };
+  if (key === "dir" && (value.startsWith("/") || value.split("/").includes(".."))) return { kind: "dir-outside", key, value };
   return undefined;
 }
 
@@ -50,30 +51,30 @@ export function parseComment(body: string): ParsedComment {
   const command = match[1] as CommandName;
   const tokens = match[2]!.trim().split(/\s+/).filter(Boolean);
   const selector: Selector = { all: false };
-  const invalid = (message: string): ParsedComment => ({ kind: "invalid", command, message });
+  const invalid = (problem: CommandProblem): ParsedComment => ({ kind: "invalid", command, problem });
   const seen = new Set<string>();
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     const eq = token.startsWith("--") ? token.indexOf("=") : -1;
     const flagName = eq > 0 ? token.slice(0, eq) : token;
     const flag = Object.hasOwn(FLAGS, flagName) ? FLAGS[flagName] : undefined;
-    if (!flag) return invalid(token.startsWith("-") ? `unknown flag ${token}` : `unexpected argument ${token}`);
-    if (command === "unlock" || command === "help") return invalid(`/${command} takes no flags`);
-    if (flag.key === "all" && command !== "plan") return invalid("--all applies to /plan only");
-    if (seen.has(flag.key)) return invalid(`${flagName} is given twice`);
+    if (!flag) return invalid({ kind: token.startsWith("-") ? "unknown-flag" : "unexpected-argument", token });
+    if (command === "unlock" || command === "help") return invalid({ kind: "takes-no-flags", command });
+    if (flag.key === "all" && command !== "plan") return invalid({ kind: "all-plan-only" });
+    if (seen.has(flag.key)) return invalid({ kind: "given-twice", flag: flagName });
     seen.add(flag.key);
     if (!flag.takesValue) {
-      if (eq > 0) return invalid(`${flagName} takes no value`);
+      if (eq > 0) return invalid({ kind: "takes-no-value", flag: flagName });
       selector.all = true;
       continue;
     }
     const value = eq > 0 ? token.slice(eq + 1) : tokens[++i];
-    if (value === undefined || value === "" || (eq < 0 && value.startsWith("-"))) return invalid(`${flagName} needs a value`);
-    const problem = validValue(flag.key, value);
+    if (value === undefined || value === "" || (eq < 0 && value.startsWith("-"))) return invalid({ kind: "needs-value", flag: flagName });
+    const problem = validValue(flag.key as "project" | "dir" | "workspace", value);
     if (problem) return invalid(problem);
     selector[flag.key as "project" | "dir" | "workspace"] = value.replace(/\/+$/, "") || value;
   }
-  if (selector.all && (selector.project || selector.dir)) return invalid("--all cannot be combined with -p or -d");
+  if (selector.all && (selector.project || selector.dir)) return invalid({ kind: "all-with-selector" });
   return { kind: "command", command, selector };
 }
 

@@ -123,17 +123,6 @@ export async function openCheckRunUnlessReported(db: Pool, groupId: number, open
   });
 }
 
-/** Whether a later plan of the same PR exists: its report, not this one, is what the PR shows. */
-export async function supersededPlan(db: Queryable, group: RunGroup): Promise<boolean> {
-  if (group.kind !== "plan" || group.pull_number === null) return false;
-  const { rowCount } = await db.query("select 1 from run_groups where kind = 'plan' and repo = $1 and pull_number = $2 and id > $3 limit 1", [
-    group.repo,
-    group.pull_number,
-    group.id,
-  ]);
-  return rowCount === 1;
-}
-
 export async function getGroupOrUndefined(db: Queryable, id: number): Promise<RunGroup | undefined> {
   return (await db.query<RunGroup>("select * from run_groups where id = $1", [id])).rows[0];
 }
@@ -156,15 +145,19 @@ export async function latestPlanGroup(db: Queryable, repo: string, pullNumber: n
  * returns the group to the one caller that gets it (the row lock on
  * run_groups serialises them), undefined to every other.
  */
-export async function claimGroupReport(db: Queryable, groupId: number): Promise<RunGroup | undefined> {
-  const { rows } = await db.query<RunGroup>(
+export async function claimGroupReport(db: Queryable, groupId: number): Promise<{ group: RunGroup; superseded: boolean } | undefined> {
+  const { rows } = await db.query<RunGroup & { superseded: boolean }>(
     `update run_groups g set reported_at = now()
       where g.id = $1 and g.reported_at is null
         and not exists (select 1 from runs r where r.group_id = g.id and r.status in ('queued', 'running'))
-      returning g.*`,
+      returning g.*,
+        (g.kind = 'plan' and g.pull_number is not null and exists (
+          select 1 from run_groups n where n.kind = 'plan' and n.repo = g.repo and n.pull_number = g.pull_number and n.id > g.id)) as superseded`,
     [groupId],
   );
-  return rows[0];
+  if (!rows[0]) return undefined;
+  const { superseded, ...group } = rows[0];
+  return { group, superseded };
 }
 
 /** Gives back a report claim after GitHub refused the report, so the job's retry reports instead. */

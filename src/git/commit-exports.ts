@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { CDKTF_OUT_DIR } from "../engines/cdktf.js";
 import type { RepoRef } from "../github/github.js";
 import type { RepoMirrors } from "./repo-mirror.js";
 
@@ -39,6 +38,8 @@ export class CommitExports {
     private readonly root: string,
     private readonly mirrors: RepoMirrors,
     private readonly exported: () => void = () => undefined,
+    /** Folders at the tree's root that runs write outside their project (the engines' writableDirs): empty mount points for a run's private copy. */
+    private readonly mountPoints: string[] = [],
   ) {}
 
   /** Removes every export on disk (at start: the data dir is this process's alone). */
@@ -120,9 +121,10 @@ export class CommitExports {
       this.exported();
       // Root's and unwritable for the sandbox's user even where no read-only mount covers it.
       await this.mirrors.checkout(repo, sha, path.join(staging, "tree"), token, { readOnly: true });
-      // The one folder a cdktf synth writes outside its program: an empty mount point for a job's private copy.
-      await rm(path.join(staging, "tree", CDKTF_OUT_DIR), { recursive: true, force: true });
-      await mkdir(path.join(staging, "tree", CDKTF_OUT_DIR), { mode: 0o555 });
+      for (const dir of this.mountPoints) {
+        await rm(path.join(staging, "tree", dir), { recursive: true, force: true });
+        await mkdir(path.join(staging, "tree", dir), { mode: 0o555 });
+      }
       await chmod(staging, 0o755);
       await rename(staging, final);
     } catch (error) {

@@ -1,5 +1,6 @@
-import { parseComment, USAGE } from "../commands/parse-command.js";
+import { parseComment } from "../commands/parse-command.js";
 import { pullQueue, TASKS, type CommandPayload, type NoticePayload } from "../jobs/jobs.js";
+import { commandProblemText } from "../render/command-problem.js";
 import type { Templates } from "../render/templates.js";
 import { ignore, type Decision } from "./decision.js";
 
@@ -24,7 +25,7 @@ export function onIssueComment(templates: Templates, event: IssueCommentEvent, d
   const queueName = pullQueue(event.repository.full_name, event.issue.number);
   if (parsed.kind === "invalid") {
     const line = event.comment.body.split(/\r?\n/, 1)[0]!.trim().slice(0, 200);
-    const payload: NoticePayload = { ...base, body: templates.render("usage", { problem: parsed.message, line, usage: USAGE[parsed.command] }) };
+    const payload: NoticePayload = { ...base, body: templates.render("usage", { problem: commandProblemText(templates, parsed.problem), line, command: parsed.command }) };
     return { outcome: "rejected:usage", jobs: [{ task: TASKS.notice, payload }] };
   }
   const payload: CommandPayload = {

@@ -1,4 +1,5 @@
 import type { CommandName, Selector } from "../commands/parse-command.js";
+import { addJob } from "../db/job-queue.js";
 import type { Queryable } from "../db/pool.js";
 import type { Selection } from "../projects/affected.js";
 
@@ -154,14 +155,7 @@ export interface JobRequest {
 
 /** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
 export async function enqueue(db: Queryable, job: JobRequest): Promise<void> {
-  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5, run_at => $6)", [
-    job.task,
-    JSON.stringify(job.payload),
-    job.queueName ?? null,
-    job.maxAttempts ?? 5,
-    job.jobKey ?? null,
-    job.runAt?.toISOString() ?? null,
-  ]);
+  await addJob(db, { ...job, maxAttempts: job.maxAttempts ?? 5 });
 }
 
 /** One job at a time per (repo, project, workspace): terraform state and locks are per project. */

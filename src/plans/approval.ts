@@ -4,6 +4,7 @@ import type { Review } from "../github/github.js";
 export interface ApprovalRule {
   project: string;
   required: number;
+  /** Approvals a plan that destroys or replaces needs (at least `required` whatever this says). */
   destroyRequired?: number;
   /** Extra approvals a policy asks for (policy `require_approvals`). */
   policyRequired?: number;
@@ -58,7 +59,8 @@ export function evaluateApprovals(input: {
     const restricted = rule.teams.length > 0 || rule.users.length > 0;
     const eligible = approvers.filter((u) => !restricted || rule.users.includes(u) || rule.teams.some((t) => input.isMember(t, u)));
     eligible.forEach((u) => counted.add(u));
-    const needed = Math.max(rule.destroys && rule.destroyRequired !== undefined ? rule.destroyRequired : rule.required, rule.policyRequired ?? 0);
+    // destroy_required asks for more on a destroy, never fewer: otherwise a PR's own file could add a small one and lower its bar.
+    const needed = Math.max(rule.required, rule.destroys ? (rule.destroyRequired ?? 0) : 0, rule.policyRequired ?? 0);
     if (eligible.length < needed) {
       missing.push({ project: rule.project, needed, have: eligible.length, from: [...rule.teams.map((t) => `team ${t}`), ...rule.users.map((u) => `@${u}`)] });
     }

@@ -21,9 +21,10 @@ export interface ResourceChange {
   after: unknown;
   replacePaths?: unknown[];
   /**
-   * Set when the resource is imported by this plan and also changed (an
-   * update, say): the action is that change, this says where it came from.
-   * A plain import (nothing else changes) is action "import" instead.
+   * Set when the resource is imported by this plan, with the id it is
+   * imported from (an id is what a reviewer approves: another id is another
+   * change). A plain import (nothing else changes) has action "import"; one
+   * that is also changed (an update, say) has that change as its action.
    */
   imported?: { id?: string };
 }
@@ -195,7 +196,7 @@ function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): Reso
       before,
       after,
       ...(change.replace_paths?.length ? { replacePaths: change.replace_paths } : {}),
-      ...(change.importing && action !== "import" ? { imported: importedFrom(change.importing, secrets) } : {}),
+      ...(change.importing ? { imported: importedFrom(change.importing, secrets) } : {}),
     });
   }
   resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || compareAddresses(a.address, b.address));

@@ -7,7 +7,7 @@ type Mask = boolean | Mask[] | { [key: string]: Mask } | undefined | null;
 interface RawChange {
   address: string;
   previous_address?: string;
-  change: { actions: string[]; after?: unknown; after_unknown?: Mask; after_sensitive?: Mask };
+  change: { actions: string[]; after?: unknown; after_unknown?: Mask; after_sensitive?: Mask; importing?: unknown };
 }
 
 /** Planned values with unknowns as a marker and sensitive values as the hash of their value. */
@@ -34,16 +34,23 @@ function planned(value: unknown, unknown: Mask, sensitive: Mask): unknown {
  * text is), independent of order, run ids and timestamps. Two plans of the
  * same change from the same configuration have the same fingerprint; any
  * changed value or line of configuration changes it.
+ *
+ * What an `import` block imports (terraform's `importing`, e.g. `{ id }`) is
+ * part of the change, a plain import (a no-op otherwise) included: the id
+ * may come from a variable, which neither the configuration nor the plan
+ * file's sources show. A change that imports nothing hashes exactly as it
+ * did before `importing` was added, so approvals of such plans still match.
  */
 export function changeFingerprint(planJson: unknown, planFile: Buffer | undefined): string {
   const plan = planJson as { resource_changes?: RawChange[]; configuration?: unknown };
   const changes = (plan.resource_changes ?? [])
-    .filter((rc) => !(rc.change.actions.length === 1 && rc.change.actions[0] === "no-op" && !rc.previous_address))
+    .filter((rc) => !(rc.change.actions.length === 1 && rc.change.actions[0] === "no-op" && !rc.previous_address && !rc.change.importing))
     .map((rc) => ({
       address: rc.address,
       previous_address: rc.previous_address ?? null,
       actions: rc.change.actions,
       after: planned(rc.change.after, rc.change.after_unknown, rc.change.after_sensitive),
+      ...(rc.change.importing ? { importing: rc.change.importing } : {}),
     }))
     .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   // The configuration holds no path of the checkout (module sources are as written, `path.module` a reference), so it is stable across checkouts.

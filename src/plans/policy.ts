@@ -2,13 +2,21 @@ import picomatch from "picomatch";
 import type { PolicyConfig } from "../settings/repo-config.js";
 import type { ChangeAction, PlanChanges } from "./changes.js";
 
-/** One broken rule: what it refused and why, as a reviewer reads it. */
-export interface PolicyViolation {
+/**
+ * One broken rule: what it refused and the facts a reviewer reads, worded by
+ * templates/policy-violation.hbs (render/policy-text.ts).
+ */
+export type PolicyViolation = {
+  /** The policy's place in the list, from 0. */
   policy: number;
-  rule: "deny" | "max_changes";
-  message: string;
+  /** The resource changes it refused. */
   addresses: string[];
-}
+  /** The sentence of a violation stored before the wording moved to the template. */
+  message?: string;
+} & (
+  | { rule: "deny"; actions: string[]; resourceTypes: string[]; addressPatterns: string[] }
+  | { rule: "max_changes"; max: number; count: number }
+);
 
 export interface PolicyResult {
   violations: PolicyViolation[];
@@ -41,13 +49,12 @@ export function evaluatePolicies(policies: PolicyConfig[], changes: PlanChanges)
       const denied = new Set((Array.isArray(policy.deny) ? policy.deny : [policy.deny]).flatMap((a) => ACTIONS[a] ?? []));
       const hits = scoped.filter((r) => denied.has(r.action));
       if (hits.length) {
-        const what = (Array.isArray(policy.deny) ? policy.deny : [policy.deny]).join("/");
-        const scope = [policy.resource_types?.length ? `types ${policy.resource_types.join(", ")}` : "", policy.addresses?.length ? `addresses ${policy.addresses.join(", ")}` : ""].filter(Boolean).join(", ");
-        violations.push({ policy: index, rule: "deny", message: `policy ${index + 1} denies ${what}${scope ? ` of ${scope}` : ""}`, addresses: hits.map((r) => r.address) });
+        const actions = Array.isArray(policy.deny) ? policy.deny : [policy.deny];
+        violations.push({ policy: index, rule: "deny", actions, resourceTypes: policy.resource_types ?? [], addressPatterns: policy.addresses ?? [], addresses: hits.map((r) => r.address) });
       }
     }
     if (policy.max_changes !== undefined && scoped.length > policy.max_changes) {
-      violations.push({ policy: index, rule: "max_changes", message: `policy ${index + 1} allows at most ${policy.max_changes} changes; this plan has ${scoped.length}`, addresses: [] });
+      violations.push({ policy: index, rule: "max_changes", max: policy.max_changes, count: scoped.length, addresses: [] });
     }
     if (policy.require_approvals !== undefined && scoped.length) requiredApprovals = Math.max(requiredApprovals, policy.require_approvals);
   });

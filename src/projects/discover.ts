@@ -1,8 +1,6 @@
-import path from "node:path";
 import type { ProjectConfig } from "../settings/repo-config.js";
 
 const IGNORED = /(^|\/)(\.terraform|node_modules|cdktf\.out|\.git)(\/|$)/;
-const TERRAFORM_FILE = /\.tf(\.json)?$/;
 
 /** Defaults every project gets when .plangate.yml does not say otherwise. */
 export function defaultProject(dir: string, engine: ProjectConfig["engine"]): ProjectConfig {
@@ -19,17 +17,30 @@ export function defaultProject(dir: string, engine: ProjectConfig["engine"]): Pr
   };
 }
 
+/** What discovery needs of an engine (src/engines/engine.ts): its name and which folders it claims. */
+export interface ProjectFinder {
+  name: string;
+  findProjects(files: string[]): string[];
+  /** A project's folder owns every folder below it. */
+  ownsSubtree: boolean;
+}
+
 /**
- * Without a config file: every directory holding terraform files, and every
- * directory with a cdktf.json, is a project, except directories inside a
- * cdktf program and directories other projects use as local modules.
+ * Without a config file: every folder an engine claims is a project of that
+ * engine (the first engine to claim a folder wins), except folders inside a
+ * folder that owns its subtree (a cdktf program) and folders other projects
+ * use as local modules.
  */
-export function discoverProjects(files: string[], moduleDirs: Set<string>): ProjectConfig[] {
+export function discoverProjects(files: string[], moduleDirs: Set<string>, engines: ProjectFinder[]): ProjectConfig[] {
   const visible = files.filter((f) => !IGNORED.test(f));
-  const cdktfDirs = [...new Set(visible.filter((f) => path.posix.basename(f) === "cdktf.json").map((f) => path.posix.dirname(f)))];
-  const insideCdktf = (dir: string) => cdktfDirs.some((c) => c === "." || dir === c || dir.startsWith(`${c}/`));
-  const terraformDirs = new Set(visible.filter((f) => TERRAFORM_FILE.test(f)).map((f) => path.posix.dirname(f)));
-  const projects = [...terraformDirs].filter((d) => !insideCdktf(d) && !moduleDirs.has(d)).map((d) => defaultProject(d, "terraform"));
-  projects.push(...cdktfDirs.map((d) => defaultProject(d, "cdktf")));
-  return projects.sort((a, b) => (a.dir < b.dir ? -1 : 1));
+  const owners = engines.filter((e) => e.ownsSubtree).flatMap((e) => e.findProjects(visible));
+  const insideOwner = (dir: string) => owners.some((o) => o === dir || o === "." || dir.startsWith(`${o}/`));
+  const claimed = new Map<string, string>();
+  for (const engine of engines) {
+    for (const dir of engine.findProjects(visible)) {
+      if (claimed.has(dir) || (!engine.ownsSubtree && (moduleDirs.has(dir) || insideOwner(dir)))) continue;
+      claimed.set(dir, engine.name);
+    }
+  }
+  return [...claimed].map(([dir, engine]) => defaultProject(dir, engine)).sort((a, b) => (a.dir < b.dir ? -1 : 1));
 }

@@ -2,7 +2,7 @@ import type { CheckConclusion, CheckOutput } from "../github/github.js";
 import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_CHECK_TITLE_LIMIT } from "../github/limits.js";
 import { clipText } from "../text/clip-text.js";
 import type { ChangeAction } from "../plans/changes.js";
-import { ACTION_LABELS, reportView, type PlanReport } from "./plan-report.js";
+import { ACTION_ORDER, reportView, type PlanReport } from "./plan-report.js";
 import { projectSection } from "./project-section.js";
 import type { Templates } from "./templates.js";
 
@@ -13,16 +13,17 @@ import type { Templates } from "./templates.js";
  * where the full plan is.
  */
 function planDetail(t: Templates, report: PlanReport, limit: number): string {
-  const view = reportView(report);
+  const view = reportView(t, report);
+  const { labels } = view;
   const note = (left: { label: string; count: number; drift?: boolean }[]) =>
     t.render("check-plan-truncated", { omitted: left.reduce((n, l) => n + l.count, 0), left, runUrl: report.runUrl });
-  const actions = Object.keys(ACTION_LABELS) as ChangeAction[];
-  const budget = limit - note([...actions.map((a) => ({ label: ACTION_LABELS[a].label, count: 99_999 })), { label: "", count: 99_999, drift: true }]).length;
+  const actions = ACTION_ORDER;
+  const budget = limit - note([...actions.map((a) => ({ label: labels[a], count: 99_999 })), { label: labels.drift, count: 99_999, drift: true }]).length;
   const left = new Map<ChangeAction | "drift", number>();
   let text = "";
   let full = false;
   for (const project of view.projects) {
-    const section = projectSection(t, project, Math.floor(budget / 2));
+    const section = projectSection(t, project, Math.floor(budget / 2), labels);
     const open = section.open(false);
     let opened = false;
     section.items.forEach((item, i) => {
@@ -43,13 +44,13 @@ function planDetail(t: Templates, report: PlanReport, limit: number): string {
     if (opened) text += section.close;
   }
   if (!left.size) return text;
-  const counted = [...actions, "drift" as const].filter((a) => left.has(a)).map((a) => (a === "drift" ? { label: "", count: left.get(a)!, drift: true } : { label: ACTION_LABELS[a].label, count: left.get(a)! }));
+  const counted = [...actions, "drift" as const].filter((a) => left.has(a)).map((a) => (a === "drift" ? { label: labels.drift, count: left.get(a)!, drift: true } : { label: labels[a], count: left.get(a)! }));
   return text + note(counted);
 }
 
 /** The `plangate/plan` conclusion and output for a finished plan: the table as summary, the resources as text. */
 export function renderPlanCheck(t: Templates, report: PlanReport, limit = GITHUB_CHECK_TEXT_LIMIT): { conclusion: CheckConclusion; output: CheckOutput } {
-  const view = reportView(report);
+  const view = reportView(t, report);
   return {
     conclusion: view.failed ? "failure" : "success",
     output: {

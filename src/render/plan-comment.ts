@@ -1,6 +1,6 @@
 import { markerLine, PLAN_MARKER } from "../github/markers.js";
 import type { ChangeAction } from "../plans/changes.js";
-import { ACTION_LABELS, reportView, type PlanReport } from "./plan-report.js";
+import { ACTION_ORDER, reportView, type ActionLabels, type PlanReport } from "./plan-report.js";
 import { projectSection, type Item, type Section } from "./project-section.js";
 import type { Templates } from "./templates.js";
 import { GITHUB_COMMENT_LIMIT } from "../github/limits.js";
@@ -36,7 +36,7 @@ interface Laid {
 export function renderPlanComment(t: Templates, report: PlanReport, options: SplitOptions = {}): string[] {
   const limit = options.limit ?? GITHUB_COMMENT_LIMIT;
   const maxParts = Math.max(1, options.maxParts ?? DEFAULT_MAX_PARTS);
-  const view = reportView(report);
+  const view = reportView(t, report);
   const header = (part: number, partCount: number) =>
     t.render("plan-header", { ...view, marker: markerLine(PLAN_MARKER, part), part, partCount, first: part === 1, multipart: partCount > 1 });
   const footer = (last: boolean) => t.render("plan-footer", { ...view, last });
@@ -48,11 +48,11 @@ export function renderPlanComment(t: Templates, report: PlanReport, options: Spl
   const laid: Laid[] = [];
   const items: Item[] = [];
   for (const project of view.projects) {
-    const section = projectSection(t, project, Math.floor(budget / 2));
+    const section = projectSection(t, project, Math.floor(budget / 2), view.labels);
     laid.push({ section, name: project.name, start: items.length });
     items.push(...section.items);
   }
-  const layout = new Layout(t, laid, items, budget, report.runUrl, view.projects.length > 1);
+  const layout = new Layout(t, view.labels, laid, items, budget, report.runUrl, view.projects.length > 1);
 
   const steps = priorities(items);
   // The first step whose items alone outgrow every part: no layout including it fits, and
@@ -87,7 +87,7 @@ interface Step {
   state: number;
 }
 
-const ACTION_RANK = Object.keys(ACTION_LABELS) as ChangeAction[];
+const ACTION_RANK = ACTION_ORDER;
 const destructive = (item: Item) => !!item.compact;
 
 /**
@@ -122,6 +122,7 @@ interface Piece {
 class Layout {
   constructor(
     private readonly t: Templates,
+    private readonly labels: ActionLabels,
     private readonly laid: Laid[],
     private readonly items: Item[],
     private readonly budget: number,
@@ -215,7 +216,7 @@ class Layout {
           let count = 0;
           for (let j = i; j < items.length && states[start + j] === ADDRESS && items[j]!.action === item.action; j++) count++;
           const shown = i > 0 && states[start + i - 1] === SHOWN && items[i - 1]!.action === item.action;
-          pieces.push({ text: this.t.render("plan-addresses-only", { count, shown, label: ACTION_LABELS[item.action!].label }), glued: true });
+          pieces.push({ text: this.t.render("plan-addresses-only", { count, shown, label: this.labels[item.action!] }), glued: true });
         }
         const last = states[start + i + 1] !== ADDRESS || items[i + 1]?.action !== item.action;
         pieces.push({ text: last ? `${item.compact!}\n` : item.compact! });
@@ -248,7 +249,7 @@ class Layout {
         }
         if (state) return;
         omitted++;
-        const label = item.drift ? "changed outside terraform" : ACTION_LABELS[item.action!].label;
+        const label = item.drift ? this.labels.drift : this.labels[item.action!];
         const type = item.type ?? "";
         let types = byLabel.get(label);
         if (!types) byLabel.set(label, (types = new Map()));

@@ -2,6 +2,8 @@ import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.j
 import type { PolicyViolation } from "../plans/policy.js";
 import type { GroupResults } from "../db/plan-report.js";
 import { provisionerCount } from "./apply-time-text.js";
+import { policyViolationText } from "./policy-text.js";
+import type { Templates } from "./templates.js";
 
 /** One project's outcome, as the renderers see it. */
 export interface ProjectResult {
@@ -23,28 +25,47 @@ export interface PlanReport {
   ruleChanges?: string[];
 }
 
-export const ACTION_LABELS: Record<ChangeAction, { label: string; symbol: string }> = {
-  delete: { label: "destroy", symbol: "🔴 -" },
-  replace: { label: "replace", symbol: "🟠 ±" },
-  update: { label: "update in place", symbol: "🟡 ~" },
-  create: { label: "create", symbol: "🟢 +" },
-  move: { label: "move", symbol: "🔵 →" },
-  import: { label: "import", symbol: "🔵 ←" },
-  forget: { label: "forget (removed from state, not destroyed)", symbol: "⚪ ⊘" },
-  read: { label: "read (data sources)", symbol: "⚪ ≡" },
+/** The glyphs shown before an address, per action, in the order actions are listed (destroys first). */
+export const ACTION_SYMBOLS: Record<ChangeAction, string> = {
+  delete: "🔴 -",
+  replace: "🟠 ±",
+  update: "🟡 ~",
+  create: "🟢 +",
+  move: "🔵 →",
+  import: "🔵 ←",
+  forget: "⚪ ⊘",
+  read: "⚪ ≡",
 };
+
+/** Every action in listing order. */
+export const ACTION_ORDER = Object.keys(ACTION_SYMBOLS) as ChangeAction[];
+
+/** What each action is called, and `drift` (changed outside terraform): templates/action-label.hbs. */
+export type ActionLabels = Record<ChangeAction | "drift", string>;
+
+export function actionLabels(t: Templates): ActionLabels {
+  const label = (action: ChangeAction | "drift") => t.render("action-label", { action }).trim();
+  return Object.fromEntries([...ACTION_ORDER, "drift" as const].map((a) => [a, label(a)])) as ActionLabels;
+}
 
 const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
 
-export function resultText(project: ProjectResult): string {
-  if (project.status === "failed") return project.failure?.stage === "policy" ? "❌ policy" : "❌ failed";
+/** A project's result cell (planned, no changes, failed, policy): templates/plan-result.hbs. */
+export function resultText(t: Templates, project: ProjectResult): string {
   const c = project.changes?.counts ?? ZERO;
-  return c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length && !project.changes?.outputs?.length ? "✅ no changes" : "✅ planned";
+  const noChanges = c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length && !project.changes?.outputs?.length;
+  return t.render("plan-result", { status: project.status, stage: project.failure?.stage, noChanges }).trim();
+}
+
+/** A failure whose policy violations carry their sentence as `message` (what the templates show). */
+function withViolationTexts(t: Templates, failure: NonNullable<ProjectResult["failure"]>): NonNullable<ProjectResult["failure"]> {
+  if (!failure.violations?.length) return failure;
+  return { ...failure, violations: failure.violations.map((v) => ({ ...v, message: policyViolationText(t, v) })) };
 }
 
 /** The data every plan template shares: projects with counts, totals, what failed. */
-export function reportView(report: PlanReport) {
-  const projects = report.projects.map((p) => ({ ...p, counts: p.changes?.counts ?? ZERO, resultText: resultText(p) }));
+export function reportView(t: Templates, report: PlanReport) {
+  const projects = report.projects.map((p) => ({ ...p, ...(p.failure ? { failure: withViolationTexts(t, p.failure) } : {}), counts: p.changes?.counts ?? ZERO, resultText: resultText(t, p) }));
   const totals = projects.reduce(
     (t, p) => ({ add: t.add + p.counts.add, change: t.change + p.counts.change, destroy: t.destroy + p.counts.destroy, replace: t.replace + p.counts.replace }),
     { ...ZERO },
@@ -63,6 +84,7 @@ export function reportView(report: PlanReport) {
     applyOnMerge: (report.applyModes ?? []).some((m) => m !== "command"),
     applyByCommand: (report.applyModes ?? []).some((m) => m !== "on_merge"),
     ruleChanges: report.ruleChanges ?? [],
+    labels: actionLabels(t),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { ChangeAction, ResourceChange } from "../plans/changes.js";
 import { applyTimeText, provisionerCount } from "./apply-time-text.js";
 import { attributeDiff, outputDiff } from "./attribute-diff.js";
-import { ACTION_LABELS, type ProjectResult } from "./plan-report.js";
+import { ACTION_SYMBOLS, type ActionLabels, type ProjectResult } from "./plan-report.js";
 import { fenceFor, type Templates } from "./templates.js";
 
 /** One piece of a project's detail that is shown whole or not at all. */
@@ -46,7 +46,7 @@ function failureHeading(failure: { stage: string; message: string; timedOut?: bo
 }
 
 /** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
-export function projectSection(t: Templates, project: ProjectResult & { resultText: string }, maxItem: number): Section {
+export function projectSection(t: Templates, project: ProjectResult & { resultText: string }, maxItem: number, labels: ActionLabels): Section {
   const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
   const close = wrap(false)[1] ?? "";
   const items: Item[] = [];
@@ -73,7 +73,7 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   }
   if (!changes?.resources.length && !changes?.outputs?.length) add(t.render("plan-no-changes", project));
   const resource = (change: ResourceChange, drift = false) => {
-    const symbol = ACTION_LABELS[change.action].symbol;
+    const symbol = ACTION_SYMBOLS[change.action];
     const compact = !drift && (change.action === "delete" || change.action === "replace") ? t.render("plan-resource-address", { ...change, symbol }) : undefined;
     const text = () => {
       const diff = attributeDiff(change);
@@ -90,7 +90,7 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   for (const change of changes?.resources ?? []) {
     if (change.action !== current) {
       current = change.action;
-      const label = ACTION_LABELS[change.action].label;
+      const label = labels[change.action];
       const count = counts.get(change.action)!;
       add(t.render("plan-action", { label, count }), { heading: true, retitle: (listed) => t.render("plan-action", { label, count, listed, partial: listed < count }) });
     }

@@ -1,5 +1,5 @@
 import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import { repoConfigSchema, type RepoConfig } from "./repo-config.js";
+import { repoConfigSchema, type EngineNames, type RepoConfig } from "./repo-config.js";
 
 export const CONFIG_FILE = ".plangate.yml";
 
@@ -74,9 +74,10 @@ const describePath = (path: PropertyKey[]) => path.map((p) => (typeof p === "num
 
 /**
  * Parses and validates `.plangate.yml`. Every YAML or schema error comes back as
- * data with its line and column; nothing throws for bad input.
+ * data with its line and column; nothing throws for bad input. `engines`:
+ * the names `engine:` accepts (the engine registry's).
  */
-export function loadRepoConfig(text: string): ConfigResult {
+export function loadRepoConfig(text: string, engines: EngineNames): ConfigResult {
   const lineCounter = new LineCounter();
   // Repeated keys are found by tooComplex, in linear time.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
@@ -94,7 +95,7 @@ export function loadRepoConfig(text: string): ConfigResult {
   } catch (error) {
     return { ok: false, problems: [{ line: 1, column: 1, message: (error as Error).message.split("\n")[0]! }] };
   }
-  const parsed = repoConfigSchema.safeParse(raw);
+  const parsed = repoConfigSchema(engines).safeParse(raw);
   if (!parsed.success) {
     // Each problem's place is looked up in its map (linear): only as many as are shown.
     const problems = parsed.error.issues.slice(0, MAX_PROBLEMS).flatMap((issue) => {

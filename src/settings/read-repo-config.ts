@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { loadRepoConfig, type ConfigResult } from "./load-repo-config.js";
+import type { EngineNames } from "./repo-config.js";
 
 /** A config at most this long is read on the calling thread (well under 50 ms); a longer one on a thread of its own. */
 export const INLINE_CONFIG_BYTES = 64 * 1024;
@@ -28,7 +29,7 @@ function threadScript(): URL | undefined {
 /** Large configs are read one at a time: a burst of them costs one thread's heap, not one each. */
 let queue: Promise<unknown> = Promise.resolve();
 
-function onThread(script: URL, text: string): Promise<ConfigResult> {
+function onThread(script: URL, text: string, engines: EngineNames): Promise<ConfigResult> {
   return new Promise((resolve) => {
     const worker = new Worker(script, { resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB } });
     let answered = false;
@@ -42,7 +43,7 @@ function onThread(script: URL, text: string): Promise<ConfigResult> {
     // Out of heap (ERR_WORKER_OUT_OF_MEMORY) or any other end before an answer: the file is what is wrong.
     worker.once("error", (error) => answer(refused(`cannot be read: ${error.message}`)));
     worker.once("exit", (code) => answer(refused(`cannot be read (its reader exited with code ${code})`)));
-    worker.postMessage(text);
+    worker.postMessage({ text, engines });
   });
 }
 
@@ -61,13 +62,13 @@ export const configReads = tracingChannel<object, { bytes: number }>("plangate:r
  * parsing takes seconds for a few megabytes, during which nothing else, not
  * even /healthz, would be answered). Never throws for bad input.
  */
-export function readRepoConfig(text: string, script = threadScript()): Promise<ConfigResult> {
-  return configReads.tracePromise(() => read(text, script), { bytes: text.length });
+export function readRepoConfig(text: string, engines: EngineNames, script = threadScript()): Promise<ConfigResult> {
+  return configReads.tracePromise(() => read(text, engines, script), { bytes: text.length });
 }
 
-function read(text: string, script: URL | undefined): Promise<ConfigResult> {
-  if (text.length <= INLINE_CONFIG_BYTES || !script) return Promise.resolve().then(() => loadRepoConfig(text));
-  const result = queue.then(() => onThread(script, text));
+function read(text: string, engines: EngineNames, script: URL | undefined): Promise<ConfigResult> {
+  if (text.length <= INLINE_CONFIG_BYTES || !script) return Promise.resolve().then(() => loadRepoConfig(text, engines));
+  const result = queue.then(() => onThread(script, text, engines));
   queue = result.catch(() => undefined);
   return result;
 }

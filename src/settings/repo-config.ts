@@ -11,7 +11,7 @@ const approvals = z
     required: z.int().min(0).default(1).describe("Approvals needed from reviewers other than the PR author."),
     teams: z.array(z.string().min(1)).default([]).describe("When set, approvers must be members of one of these teams (slugs)."),
     users: z.array(z.string().min(1)).default([]).describe("When set, these users' approvals count (in addition to teams)."),
-    destroy_required: z.int().min(0).optional().describe("Approvals needed instead when the plan destroys or replaces a resource."),
+    destroy_required: z.int().min(0).optional().describe("Approvals needed when the plan destroys or replaces a resource (never fewer than required)."),
   })
   .describe("Who must approve before an apply.");
 
@@ -38,31 +38,36 @@ const drift = z
 
 const projectName = z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, 'may hold only letters, digits, ".", "_", "-" and "/"');
 
-const project = z
-  .strictObject({
-    name: projectName.optional().describe("Unique name; defaults to the dir."),
-    dir: z
-      .string()
-      .min(1)
-      .superRefine((dir, ctx) => {
-        const reason = unsafeDirReason(dir);
-        if (reason) ctx.addIssue({ code: "custom", message: `dir ${reason}` });
-      })
-      .describe("The project's directory, relative to the repository root."),
-    engine: z.enum(["terraform", "tofu", "cdktf"]).default("terraform").describe("terraform | tofu | cdktf"),
-    workspace: z.string().regex(/^[A-Za-z0-9._-]{1,90}$/, 'may hold only letters, digits, ".", "_" and "-"').default("default").describe("Terraform workspace."),
-    autoplan: autoplan.default({ enabled: true }),
-    apply: z.enum(["on_merge", "command", "both"]).default("on_merge").describe("on_merge (default) | command | both"),
-    depends_on: z.array(projectName).default([]).describe("Projects applied before this one."),
-    approvals: approvals.default({ required: 1, teams: [], users: [] }),
-    env: z
-      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
-      .default([])
-      .describe("Names of worker environment variables passed into the sandbox."),
-    stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks and the stacks they depend on."),
-    drift: drift.optional(),
-  })
-  .describe("One planned and applied unit.");
+/** One project; `engines`: what `engine:` accepts, the default first (the engine registry's names). */
+const projectFor = (engines: EngineNames) =>
+  z
+    .strictObject({
+      name: projectName.optional().describe("Unique name; defaults to the dir."),
+      dir: z
+        .string()
+        .min(1)
+        .superRefine((dir, ctx) => {
+          const reason = unsafeDirReason(dir);
+          if (reason) ctx.addIssue({ code: "custom", message: `dir ${reason}` });
+        })
+        .describe("The project's directory, relative to the repository root."),
+      engine: z.enum(engines).default(engines[0]).describe(engines.join(" | ")),
+      workspace: z.string().regex(/^[A-Za-z0-9._-]{1,90}$/, 'may hold only letters, digits, ".", "_" and "-"').default("default").describe("Terraform workspace."),
+      autoplan: autoplan.default({ enabled: true }),
+      apply: z.enum(["on_merge", "command", "both"]).default("on_merge").describe("on_merge (default) | command | both"),
+      depends_on: z.array(projectName).default([]).describe("Projects applied before this one."),
+      approvals: approvals.default({ required: 1, teams: [], users: [] }),
+      env: z
+        .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
+        .default([])
+        .describe("Names of worker environment variables passed into the sandbox."),
+      stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks and the stacks they depend on."),
+      drift: drift.optional(),
+    })
+    .describe("One planned and applied unit.");
+
+/** The names of the engines a config may name, the default first (EngineRegistry.names). */
+export type EngineNames = readonly [string, ...string[]];
 
 const policy = z
   .strictObject({
@@ -94,34 +99,44 @@ const ruleDefaults = z
   })
   .describe("Rules for projects the base branch's .plangate.yml does not list. Read from the base branch only.");
 
-export const repoConfigSchema = z
-  .strictObject({
-    version: z.literal(1, "must be 1").describe("Config format version."),
-    projects: z.array(project).default([]).describe("The projects; without this list every terraform and cdktf directory is one."),
-    defaults: ruleDefaults.optional(),
-    policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON. The base branch's policies always apply; a pull request can only add more."),
-    apply_branches: z
-      .array(z.string().min(1))
-      .optional()
-      .describe("Branches besides the default branch whose merges apply. Read from the default branch only; a merge into any other branch applies nothing."),
-  })
-  .superRefine((config, ctx) => {
-    const names = new Map<string, number>();
-    config.projects.forEach((p, i) => {
-      const name = `${p.name ?? p.dir}:${p.workspace}`;
-      if (names.has(name)) ctx.addIssue({ code: "custom", path: ["projects", i, p.name ? "name" : "dir"], message: `project "${p.name ?? p.dir}" (workspace ${p.workspace}) is defined twice` });
-      names.set(name, i);
-    });
-    const known = new Set(config.projects.map((p) => p.name ?? p.dir));
-    config.projects.forEach((p, i) =>
-      p.depends_on.forEach((d, j) => {
-        if (!known.has(d)) ctx.addIssue({ code: "custom", path: ["projects", i, "depends_on", j], message: `depends_on names unknown project "${d}"` });
-      }),
-    );
-  })
-  .describe("plangate repository configuration (.plangate.yml)");
+const schemas = new Map<string, ReturnType<typeof schemaFor>>();
 
-export type RawRepoConfig = z.output<typeof repoConfigSchema>;
+/** The schema of `.plangate.yml` for these engines (built once per list). */
+export function repoConfigSchema(engines: EngineNames) {
+  const key = engines.join("\0");
+  if (!schemas.has(key)) schemas.set(key, schemaFor(engines));
+  return schemas.get(key)!;
+}
+
+const schemaFor = (engines: EngineNames) =>
+  z
+    .strictObject({
+      version: z.literal(1, "must be 1").describe("Config format version."),
+      projects: z.array(projectFor(engines)).default([]).describe("The projects; without this list every terraform and cdktf directory is one."),
+      defaults: ruleDefaults.optional(),
+      policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON. The base branch's policies always apply; a pull request can only add more."),
+      apply_branches: z
+        .array(z.string().min(1))
+        .optional()
+        .describe("Branches besides the default branch whose merges apply. Read from the default branch only; a merge into any other branch applies nothing."),
+    })
+    .superRefine((config, ctx) => {
+      const names = new Map<string, number>();
+      config.projects.forEach((p, i) => {
+        const name = `${p.name ?? p.dir}:${p.workspace}`;
+        if (names.has(name)) ctx.addIssue({ code: "custom", path: ["projects", i, p.name ? "name" : "dir"], message: `project "${p.name ?? p.dir}" (workspace ${p.workspace}) is defined twice` });
+        names.set(name, i);
+      });
+      const known = new Set(config.projects.map((p) => p.name ?? p.dir));
+      config.projects.forEach((p, i) =>
+        p.depends_on.forEach((d, j) => {
+          if (!known.has(d)) ctx.addIssue({ code: "custom", path: ["projects", i, "depends_on", j], message: `depends_on names unknown project "${d}"` });
+        }),
+      );
+    })
+    .describe("plangate repository configuration (.plangate.yml)");
+
+export type RawRepoConfig = z.output<ReturnType<typeof schemaFor>>;
 export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & {
   name: string;
   /** The dir with symlinks resolved in the commit it was read at (set by the loader): base rules match on it. */
@@ -145,6 +160,6 @@ export interface RepoConfig {
 }
 
 /** The JSON Schema editors use; committed as plangate.schema.json and checked by a test. */
-export function repoConfigJsonSchema(): object {
-  return { ...z.toJSONSchema(repoConfigSchema, { io: "input" }), $id: "https://plangate.dev/schema/plangate.schema.json" };
+export function repoConfigJsonSchema(engines: EngineNames): object {
+  return { ...z.toJSONSchema(repoConfigSchema(engines), { io: "input" }), $id: "https://plangate.dev/schema/plangate.schema.json" };
 }

@@ -74,8 +74,9 @@ export class DashboardAuth {
     return redirect(res, this.deps.oauth.authorizeUrl(this.callbackUrl, state), { "set-cookie": cookie }, 302);
   }
 
-  private fail(res: ServerResponse, status: number, message: string): true {
-    return sendHtml(res, status, this.deps.templates.render("dashboard-login", { title: "Login failed", failure: message }));
+  private fail(res: ServerResponse, status: number, failure: string): true {
+    const words = dashboardText(this.deps.templates);
+    return sendHtml(res, status, this.deps.templates.render("dashboard-login", { title: words("login-failed"), failure }));
   }
 
   private async callback(req: IncomingMessage, res: ServerResponse, url: URL): Promise<true> {
@@ -85,7 +86,7 @@ export class DashboardAuth {
     const clearState = cookieHeader(this.stateCookie, "", { path: this.statePath, maxAge: 0, secure: this.secure });
     // The state must be the one this browser was given and one this server issued, used once.
     if (!state || !code || !sameText(state, cookieState) || !(await consumeOAuthState(this.deps.pool, hashOf(state)))) {
-      return this.fail(res, 400, "The login could not be verified (it expired or did not start here). Start again.");
+      return this.fail(res, 400, dashboardText(this.deps.templates)("login-unverified"));
     }
     let login: string;
     let userToken: string;
@@ -97,7 +98,7 @@ export class DashboardAuth {
     } catch (error) {
       if (!(error instanceof OAuthError) && !(error instanceof TypeError)) throw error;
       this.deps.log.warn({ err: error.message }, "dashboard login failed at GitHub");
-      return this.fail(res, 502, `GitHub did not complete the login: ${error.message}`);
+      return this.fail(res, 502, dashboardText(this.deps.templates)("login-not-completed", { error: error.message }));
     }
     const id = token();
     await createSession(this.deps.pool, hashOf(id), { login, token: seal(this.deps.encryptionKey, Buffer.from(userToken)), repos, csrf: token() }, SESSION_TTL_MS);
@@ -165,6 +166,19 @@ function sameText(a: string, b: string): boolean {
   return x.length > 0 && x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function forbidden(res: ServerResponse, templates: Templates, message = "This form was not sent from a page of this dashboard (its CSRF token is missing or wrong). Reload the page and try again."): true {
-  return sendHtml(res, 403, templates.render("dashboard-login", { title: "Refused", failure: message }));
+/** What templates/dashboard-text.hbs words: page titles, then sentences. */
+export type DashboardTextKind =
+  | "runs" | "locks" | "audit" | "drift" | "log-in" | "unconfigured" | "login-failed" | "refused"
+  | "login-unverified" | "login-not-completed" | "form-not-ours" | "log-in-first" | "permission-unconfirmed" | "release-needs-write";
+
+/** The dashboard's titles and sentences from templates/dashboard-text.hbs (raw text: the page showing it escapes it). */
+export const dashboardText =
+  (templates: Templates) =>
+  (kind: DashboardTextKind, data: object = {}): string =>
+    templates.render("dashboard-text", { ...data, kind }).trim();
+
+/** A refused form: `failure` says why (default: the form did not come from a dashboard page). */
+export function forbidden(res: ServerResponse, templates: Templates, failure?: string): true {
+  const words = dashboardText(templates);
+  return sendHtml(res, 403, templates.render("dashboard-login", { title: words("refused"), failure: failure ?? words("form-not-ours") }));
 }

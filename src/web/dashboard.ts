@@ -6,7 +6,7 @@ import { auditCounts, auditEvents, currentLocks, driftStatus, recentRuns, releas
 import { inTransaction, type Pool } from "../db/pool.js";
 import type { RepoAccess } from "../db/sessions.js";
 import type { Templates } from "../render/templates.js";
-import { DashboardAuth, forbidden, type SessionInfo } from "./dashboard-auth.js";
+import { DashboardAuth, dashboardText, forbidden, type SessionInfo } from "./dashboard-auth.js";
 import { GitHubOAuth, OAuthError } from "./github-oauth.js";
 import { formFields, redirect, sendHtml } from "./html-response.js";
 import type { RunLinks } from "./run-links.js";
@@ -39,6 +39,7 @@ const when = (d: Date) => d.toISOString().replace("T", " ").slice(0, 19) + " UTC
  */
 export function dashboardHandler(deps: DashboardDeps) {
   const { pool, templates } = deps;
+  const words = dashboardText(templates);
   const auth = deps.oauthClient
     ? new DashboardAuth({
         pool,
@@ -50,21 +51,21 @@ export function dashboardHandler(deps: DashboardDeps) {
       })
     : undefined;
 
-  const page = (res: ServerResponse, name: string, session: SessionInfo, data: object, status = 200) =>
-    sendHtml(res, status, templates.render(`dashboard-${name}`, { ...data, user: session.login, csrf: session.csrf, [`on${name}`]: true }));
+  const page = (res: ServerResponse, name: "runs" | "locks" | "audit" | "drift", session: SessionInfo, data: object, status = 200) =>
+    sendHtml(res, status, templates.render(`dashboard-${name}`, { title: words(name), ...data, user: session.login, csrf: session.csrf, [`on${name}`]: true }));
 
   const runs = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
     const pr = param(url, "pr");
     const filter = { repo: param(url, "repo"), pullNumber: pr && /^\d+$/.test(pr) ? Number(pr) : undefined, project: param(url, "project"), outcome: param(url, "outcome") };
     const rows = await recentRuns(pool, repos, filter);
     const view = rows.map((r) => ({ ...r, shortSha: r.sha.slice(0, 7), at: when(r.created_at), link: deps.runLinks.url(r.id) }));
-    return page(res, "runs", session, { title: "Runs", runs: view, filter: { ...filter, pr }, repos: session.repos, outcomes: OUTCOMES });
+    return page(res, "runs", session, { runs: view, filter: { ...filter, pr }, repos: session.repos, outcomes: OUTCOMES });
   };
 
   const locks = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
     const writable = new Set(session.repos.filter((r) => r.write).map((r) => r.repo.toLowerCase()));
     const rows = (await currentLocks(pool, repos)).map((l) => ({ ...l, at: when(l.acquired_at), canRelease: writable.has(l.repo.toLowerCase()) }));
-    return page(res, "locks", session, { title: "Locks", locks: rows, released: param(url, "released") });
+    return page(res, "locks", session, { locks: rows, released: param(url, "released") });
   };
 
   const audit = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
@@ -74,12 +75,12 @@ export function dashboardHandler(deps: DashboardDeps) {
     const counts = await auditCounts(pool, repos, status.through);
     const chain = { ok: !status.broken, verified: counts.verified, pending: counts.total - counts.verified, reason: status.broken?.reason };
     const events = rows.map(({ id: _globalId, ...e }) => ({ ...e, shortHash: e.hash.slice(0, 12), at: when(e.created_at), details: Object.keys(e.details ?? {}).length ? JSON.stringify(e.details) : "", shortSha: e.sha?.slice(0, 7) }));
-    return page(res, "audit", session, { title: "Audit log", events, filter, chain });
+    return page(res, "audit", session, { events, filter, chain });
   };
 
   const drift = async (res: ServerResponse, session: SessionInfo, repos: string[]) => {
     const rows = (await driftStatus(pool, repos)).map((d) => ({ ...d, at: when(d.checked_at), shortSha: d.sha.slice(0, 7), [d.status]: true }));
-    return page(res, "drift", session, { title: "Drift", checks: rows });
+    return page(res, "drift", session, { checks: rows });
   };
 
   /** POST /locks/release: the CSRF token, then write permission checked now with the user's own token, then delete + audit in one transaction. */
@@ -93,9 +94,9 @@ export function dashboardHandler(deps: DashboardDeps) {
       access = live.find((r) => r.repo.toLowerCase() === key.repo.toLowerCase());
     } catch (error) {
       if (!(error instanceof OAuthError) && !(error instanceof TypeError)) throw error;
-      return forbidden(res, templates, `GitHub did not confirm your permission on ${key.repo}: ${error.message}. Log in again.`);
+      return forbidden(res, templates, words("permission-unconfirmed", { repo: key.repo, error: error.message }));
     }
-    if (!access?.write) return forbidden(res, templates, `Releasing a lock of ${key.repo} needs write permission on it.`);
+    if (!access?.write) return forbidden(res, templates, words("release-needs-write", { repo: key.repo }));
     const pullNumber = await inTransaction(pool, async (tx) => {
       const holder = await releaseLock(tx, { ...key, repo: access.repo });
       if (holder !== undefined) {
@@ -111,12 +112,12 @@ export function dashboardHandler(deps: DashboardDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? "/", "http://plangate");
     if (!PAGES.has(url.pathname)) return false;
-    if (!auth) return sendHtml(res, 503, templates.render("dashboard-login", { title: "Dashboard not configured", unconfigured: true }));
+    if (!auth) return sendHtml(res, 503, templates.render("dashboard-login", { title: words("unconfigured"), unconfigured: true }));
     if (await auth.handle(req, res, url)) return true;
     const session = await auth.sessionOf(req);
     if (!session) {
-      if (req.method !== "GET") return forbidden(res, templates, "Log in first.");
-      return sendHtml(res, 401, templates.render("dashboard-login", { title: "Log in" }));
+      if (req.method !== "GET") return forbidden(res, templates, words("log-in-first"));
+      return sendHtml(res, 401, templates.render("dashboard-login", { title: words("log-in") }));
     }
     const repos = session.repos.map((r) => r.repo.toLowerCase());
     if (req.method === "POST" && url.pathname === "/locks/release") return release(req, res, session);

@@ -5,7 +5,7 @@ import { getGroupOrUndefined } from "../db/run-groups.js";
 import type { ResourceChange } from "../plans/changes.js";
 import { applyTimeText, provisionerCount } from "../render/apply-time-text.js";
 import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
-import { ACTION_LABELS, planReportOf, reportView } from "../render/plan-report.js";
+import { ACTION_SYMBOLS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
 import { pageHeaders, scriptNonce, sendHtml } from "./html-response.js";
 import type { RunLinks } from "./run-links.js";
@@ -33,9 +33,9 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
     const results = await loadGroupResults(pool, groupId);
     const { runs } = results;
     const report = planReportOf(results);
-    const view = reportView(report);
+    const view = reportView(templates, report);
     const diffLines = (text: string) => text.split("\n").map((line) => ({ text: line, cls: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "" }));
-    const resourceView = (change: ResourceChange) => ({ address: change.address, label: ACTION_LABELS[change.action].symbol, lines: diffLines(attributeDiff(change)) });
+    const resourceView = (change: ResourceChange) => ({ address: change.address, label: ACTION_SYMBOLS[change.action], lines: diffLines(attributeDiff(change)) });
     const projects = view.projects.map((p, i) => ({
       ...p,
       output: runs[i]!.output,

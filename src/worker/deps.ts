@@ -1,6 +1,6 @@
 import type { Pool } from "../db/pool.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
-import type { TerraformHomes } from "../engines/terraform-home.js";
+import type { ProjectRuns } from "../run/project-runs.js";
 import type { GitHubFactory } from "../github/github.js";
 import type { CommitExports } from "../git/commit-exports.js";
 import type { RepoMirrors } from "../git/repo-mirror.js";
@@ -8,7 +8,7 @@ import type { CommentRenderer } from "../render/comment-renderer.js";
 import type { Templates } from "../render/templates.js";
 import type { Metrics } from "../web/metrics.js";
 import type { RunLinks } from "../web/run-links.js";
-import type { EnvPolicy } from "./project-env.js";
+import type { EnvPolicy } from "../run/project-env.js";
 
 export interface Logger {
   info(fields: object, message: string): void;
@@ -26,15 +26,14 @@ export interface WorkerDeps extends EnvPolicy {
   /** One read-only export of a commit per plan group, shared by its project jobs. */
   exports: CommitExports;
   sandbox: Sandbox;
-  terraformHomes: TerraformHomes;
+  /** The one sandboxed run of a project, for every phase (src/run/project-runs.ts). */
+  runs: ProjectRuns;
   templates: Templates;
   /** Renders a plan comment ahead, on a thread of its own, while the plan is stored; absent: the report renders it. */
   commentRenderer?: CommentRenderer;
   log: Logger;
   dataDir: string;
   encryptionKey: Buffer;
-  terraformBin: string;
-  tofuBin: string;
   jobTimeoutMs: number;
   allowForkPrs: boolean;
   maskPatterns: RegExp[];

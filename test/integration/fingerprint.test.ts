@@ -40,6 +40,15 @@ describe("change fingerprint", () => {
     expect(fingerprintOf(keyed("swapped"))).not.toBe(first);
   });
 
+  engineTest("an import block importing another id, from a variable the configuration does not show, changes the fingerprint", () => {
+    // terraform.tfvars is not among the sources the plan file carries: only the plan's `importing` tells the ids apart.
+    const adopt = `variable "import_id" { type = string }\nimport {\n  to = terraform_data.adopted\n  id = var.import_id\n}\nresource "terraform_data" "adopted" {}\n`;
+    const importing = (id: string) => fingerprintOf(adopt, { files: { "terraform.tfvars": `import_id = "${id}"\n` } });
+    const approved = importing("reviewed-id");
+    expect(importing("reviewed-id")).toBe(approved);
+    expect(importing("another-id")).not.toBe(approved);
+  });
+
   test("independent of resource order and of plan metadata", () => {
     const rc = (address: string, input: string) => ({ address, type: "terraform_data", change: { actions: ["create"], after: { input }, after_unknown: { id: true }, after_sensitive: {} } });
     const one = { timestamp: "2026-01-01T00:00:00Z", resource_changes: [rc("a", "1"), rc("b", "2")] };

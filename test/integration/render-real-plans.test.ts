@@ -110,7 +110,7 @@ resource "terraform_data" "as_is" {}
     const changes = parsePlanChanges(plan);
     expect(changes.resources.map((r) => [r.address, r.action, r.imported])).toEqual([
       ["terraform_data.adopted", "update", { id: "adopted-1" }],
-      ["terraform_data.as_is", "import", undefined],
+      ["terraform_data.as_is", "import", { id: "as-is-1" }],
     ]);
     // as terraform's "2 to import, 0 to add, 1 to change": the update is counted, the plain import is not
     expect(changes.counts).toEqual({ add: 0, change: 1, destroy: 0, replace: 0 });
@@ -118,7 +118,7 @@ resource "terraform_data" "as_is" {}
     const body = render(plan)[0]!;
     expect(body).toContain("| `app` | `default` | ✅ planned | 0 | 1 | 0 | 0 |");
     expect(body).toMatch(/\*\*update in place\*\* \(1\)\n\n🟡 ~ `terraform_data.adopted` \(imported from `adopted-1` and updated\)\n```diff\n  id = "adopted-1"\n- input = null\n- output = null\n\+ input = "configured"\n\+ output = \(known after apply\)\n/);
-    expect(body).toMatch(/\*\*import\*\* \(1\)\n\n🔵 ← `terraform_data.as_is`\n/);
+    expect(body).toMatch(/\*\*import\*\* \(1\)\n\n🔵 ← `terraform_data.as_is` \(import id: `as-is-1`\)\n/);
   });
 
   engineTest('a map key named "__proto__" and its value are shown like any other key', () => {

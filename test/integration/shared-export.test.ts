@@ -1,3 +1,4 @@
+import { CDKTF_OUT_DIR } from "../../src/engines/cdktf.js";
 import { existsSync, lstatSync, mkdtempSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -48,7 +49,7 @@ describe("one export of the commit per plan group, shared read-only", () => {
     expect(process.getuid?.()).toBe(0); // plangate drops to nobody only when it runs as root, as the tests do
     const sha = repo.commit({ "a/main.tf": "# a\n", "a/deep/er/x.txt": "x", "tool.sh": "#!/bin/sh\n", "link": { symlink: "a/main.tf" } }, "export-modes");
     const mirrors = new RepoMirrors(mkdtempSync(path.join(os.tmpdir(), "plangate-mirrors-")), `file://${h.fake.gitRoot}`);
-    const exports = new CommitExports(mkdtempSync(path.join(os.tmpdir(), "plangate-exports-")), mirrors);
+    const exports = new CommitExports(mkdtempSync(path.join(os.tmpdir(), "plangate-exports-")), mirrors, undefined, [CDKTF_OUT_DIR]);
     const made = await exports.acquire("modes-1", { owner: "Codertocat", name: "Hello-World" }, sha, async () => "unused");
     const entries = walk(made.tree);
     expect(entries.map((e) => path.relative(made.tree, e.path)).sort()).toEqual(["", "a", "a/deep", "a/deep/er", "a/deep/er/x.txt", "a/main.tf", ".plangate-cdktf.out", "link", "README.md", "tool.sh"].sort());

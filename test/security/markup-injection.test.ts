@@ -55,7 +55,7 @@ function hostileReport(): PlanReport {
     ruleChanges: [`approvals of ${ALL}`],
     projects: [
       { name: "@acme/security-team", workspace: "[click](https://evil.example)", status: "succeeded", changes: changes(resource(`terraform_data.a["${ALL}"]`)) },
-      { name: "![x](https://evil.example/p.png)", workspace: "<img src=x>", status: "failed", failure: { stage: "policy", message: ALL, violations: [{ policy: 0, rule: "deny", message: `policy 1 denies destroy of types ${ALL}`, addresses: [ALL] }] }, changes: changes(resource("terraform_data.b")) },
+      { name: "![x](https://evil.example/p.png)", workspace: "<img src=x>", status: "failed", failure: { stage: "policy", message: ALL, violations: [{ policy: 0, rule: "deny", actions: ["destroy"], resourceTypes: [ALL], addressPatterns: [ALL], addresses: [ALL] }] }, changes: changes(resource("terraform_data.b")) },
       { name: "www.evil.example", workspace: "default", status: "failed", failure: { stage: "plan", message: `locked by ${ALL}`, output: `Error: ${ALL}` } },
       { name: "https://evil.example", workspace: "default", status: "failed", failure: { stage: "init", message: ALL } },
     ],
@@ -78,6 +78,8 @@ describe("every renderer keeps hostile names inert", () => {
     const { output } = renderPlanCheck(t, hostileReport());
     expect(liveMarkup(output.summary)).toEqual([]);
     expect(liveMarkup(output.text!)).toEqual([]);
+    // A policy's hostile globs, worded by policy-violation.hbs, show as written and link nothing.
+    expect(shown(output.summary)).toContain(`- policy 1 denies destroy of types ${ALL}, addresses ${ALL}: \`${ALL}\``);
     expect(output.title).toBe(`Plan failed: ![x](https:${ZWSP}//evil.example/p.png), www${ZWSP}.evil.example, https:${ZWSP}//evil.example`);
     const invalid = checkTitle(t, "plan-config-invalid", { file: "<img src=x> @acme/x" });
     expect(invalid).toBe(`<img src=x> @${ZWSP}acme/x is invalid`);

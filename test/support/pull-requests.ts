@@ -37,11 +37,22 @@ export class PullRequests {
    * `as`: who authors the commit (GitHub maps it to them), else nobody GitHub knows.
    */
   async open(files: Record<string, string | null>, changed: string[], opts: { base?: string; as?: string } = {}): Promise<Pr> {
+    return this.planned(this.branch(files, opts), "opened", changed);
+  }
+
+  /** Opens a PR as open() does, without waiting for its plan: returns once plangate accepted the webhook. */
+  async openNoWait(files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+    const p = this.branch(files, {});
+    await this.delivered(p, "opened", changed);
+    return p;
+  }
+
+  private branch(files: Record<string, string | null>, opts: { base?: string; as?: string }): Pr {
     const number = ++this.next;
     const branch = `pr-${number}`;
     const base = opts.base ?? "main";
     const baseSha = this.repo.sha(base);
-    return this.planned({ number, branch, base, baseSha, sha: this.repo.commit(files, branch, "change", undefined, { from: base, as: opts.as }) }, "opened", changed);
+    return { number, branch, base, baseSha, sha: this.repo.commit(files, branch, "change", undefined, { from: base, as: opts.as }) };
   }
 
   /** Opens a PR whose head `sha` on `branch` was made otherwise (git plumbing), and waits for its plan to complete. */
@@ -55,6 +66,13 @@ export class PullRequests {
   }
 
   private async planned(p: Pr, action: string, changed: string[], sender = this.author): Promise<Pr> {
+    await this.delivered(p, action, changed, sender);
+    await waitFor("plangate/plan", () => this.check("plangate/plan", p.sha)?.status === "completed");
+    await queueDrained(this.h.db);
+    return p;
+  }
+
+  private async delivered(p: Pr, action: string, changed: string[], sender = this.author): Promise<void> {
     this.h.fake.pullFiles.set(`${this.full}#${p.number}`, changed);
     this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author, headRef: p.branch, base: p.base, baseSha: p.baseSha });
     const payload = examplePayload("pull_request", action);
@@ -64,9 +82,6 @@ export class PullRequests {
     payload.sender = { ...payload.sender, login: sender };
     const res = await deliver(this.h.url, "pull_request", payload, WEBHOOK_SECRET);
     if (res.status !== 200) throw new Error(`pull_request.${action} answered ${res.status}`);
-    await waitFor("plangate/plan", () => this.check("plangate/plan", p.sha)?.status === "completed");
-    await queueDrained(this.h.db);
-    return p;
   }
 
   check(name: string, sha: string) {

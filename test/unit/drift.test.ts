@@ -1,3 +1,4 @@
+import { ENGINES } from "../../src/engines/registry.js";
 import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
 import { isDriftDue } from "../../src/worker/drift/drift-scan.js";
 
@@ -11,10 +12,10 @@ describe("drift schedules", () => {
   });
 
   test("drift.schedule is validated as cron where it is written, per project and in defaults", () => {
-    const ok = loadRepoConfig('version: 1\nprojects:\n  - dir: infra\n    drift: { schedule: "0 6 * * *" }\ndefaults:\n  drift: { schedule: "30 5 * * 1-5" }\n');
+    const ok = loadRepoConfig('version: 1\nprojects:\n  - dir: infra\n    drift: { schedule: "0 6 * * *" }\ndefaults:\n  drift: { schedule: "30 5 * * 1-5" }\n', ENGINES.names);
     expect(ok.ok && ok.config.projects[0]!.drift).toEqual({ schedule: "0 6 * * *" });
     expect(ok.ok && ok.config.defaults?.drift).toEqual({ schedule: "30 5 * * 1-5" });
-    const bad = loadRepoConfig('version: 1\nprojects:\n  - dir: infra\n    drift: { schedule: "every morning" }\n');
+    const bad = loadRepoConfig('version: 1\nprojects:\n  - dir: infra\n    drift: { schedule: "every morning" }\n', ENGINES.names);
     expect(bad).toEqual({ ok: false, problems: [expect.objectContaining({ line: 4, message: expect.stringContaining("projects[0].drift.schedule: must be a cron expression of five fields") })] });
   });
 });

@@ -4,6 +4,7 @@ import { isTouched, projectScope } from "../../src/projects/affected.js";
 import { defaultProject } from "../../src/projects/discover.js";
 import { realDir } from "../../src/projects/real-dir.js";
 import { unplannedProjects } from "../../src/projects/unplanned.js";
+import { ENGINES } from "../../src/engines/registry.js";
 import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
 import type { ProjectConfig, RepoConfig } from "../../src/settings/repo-config.js";
 import { effectiveRules, projectsWithRuleChanges, type BaseRules } from "../../src/settings/rules.js";
@@ -11,7 +12,7 @@ import { effectiveRules, projectsWithRuleChanges, type BaseRules } from "../../s
 /** The pure decisions behind the gate's second round (issue 21 rows 3, 4 and 6). */
 
 const configOf = (text: string): RepoConfig => {
-  const loaded = loadRepoConfig(text);
+  const loaded = loadRepoConfig(text, ENGINES.names);
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   return loaded.config;
 };

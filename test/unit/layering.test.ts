@@ -1,10 +1,13 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import ts from "typescript";
+import { ENGINES } from "../../src/engines/registry.js";
 
 /**
  * The architecture as folders (README, "Layout"): imports between src/'s
  * folders point downward only, and no module imports itself back through
  * others. Type-only imports count too: a cycle of types is still a tangle.
+ * And all SQL lives in src/db/, one query module per table.
  */
 
 const SRC = path.resolve("src");
@@ -19,6 +22,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   projects: ["settings", "commands"],
   sandbox: ["settings", "projects"],
   engines: ["sandbox", "settings", "projects", "plans"],
+  run: ["engines", "sandbox", "settings", "plans", "projects"],
   git: ["sandbox", "settings", "github", "engines"],
   github: ["settings", "text"],
   render: ["plans", "settings", "github", "db", "projects", "commands", "text"],
@@ -79,6 +83,34 @@ function cycles(edges: Map<string, string[]>): string[][] {
   return found;
 }
 
+/** An SQL statement's shape, not just its words: prose such as "update the check run from the worker" does not match. */
+const NAME = String.raw`[a-z_][\w.]*`;
+const SQL_STATEMENT = [
+  new RegExp(String.raw`\bselect\s[\s\S]*?\bfrom\s+${NAME}(\s+[a-z_]\w*)?\s*($|\)|\b(where|order\s+by|group\s+by|join|limit|for\s+update|union|returning)\b)`, "i"),
+  new RegExp(String.raw`\binsert\s+into\s+${NAME}\s*(\(|\b(values|select|default)\b)`, "i"),
+  new RegExp(String.raw`\bupdate\s+${NAME}(\s+[a-z_]\w*)?\s+set\s+[a-z_]\w*\s*=`, "i"),
+  new RegExp(String.raw`\bdelete\s+from\s+${NAME}(\s+[a-z_]\w*)?\s*($|\b(where|using|returning)\b)`, "i"),
+  /\b(select|insert|update|delete)\b[\s\S]*\$\d/i, // with a positional parameter
+  new RegExp(String.raw`^\s*select\s+${NAME}\(`, "i"), // select some_function(...)
+];
+
+/** Where a module runs a query (`x.query(...)`) or holds an SQL statement in a string or template literal. */
+function sqlIn(file: string, text: string): string[] {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const at = (node: ts.Node) => `${file}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1}`;
+  const visit = (node: ts.Node) => {
+    if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === "query") found.push(`${at(node)} .query(`);
+    // A placeholder stands in as a name: `from ${schema}.states` still reads as a statement.
+    const literal = ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) ? node.text
+      : ts.isTemplateExpression(node) ? [node.head.text, ...node.templateSpans.map((span) => span.literal.text)].join("x") : undefined;
+    if (literal !== undefined && SQL_STATEMENT.some((pattern) => pattern.test(literal))) found.push(`${at(node)} ${literal.trim().slice(0, 60)}`);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 describe("layering", () => {
   const edges = graph();
 
@@ -104,7 +136,42 @@ describe("layering", () => {
     expect(against).toEqual([]);
   });
 
+  test("no code outside src/engines/ names an engine to tell engines apart", () => {
+    const names = ENGINES.names.join("|");
+    const compared = new RegExp(`[!=]==?\\s*"(${names})"|"(${names})"\\s*[!=]==?|case\\s+"(${names})"|cdktf\\.json"`);
+    const naming = sources(SRC).filter((file) => !path.relative(SRC, file).startsWith("engines/") && compared.test(readFileSync(file, "utf8")));
+    expect(naming.map((f) => path.relative(SRC, f))).toEqual([]);
+    expect(compared.test('if (run.engine === "cdktf") return')).toBe(true);
+  });
+
+  test("all SQL lives in src/db/: no module elsewhere runs a query or holds a statement", () => {
+    const outside = sources(SRC).filter((file) => folderOf(path.relative(SRC, file)) !== "db");
+    expect(outside.flatMap((file) => sqlIn(path.relative(SRC, file), readFileSync(file, "utf8")))).toEqual([]);
+    // The same check finds the statements where they belong.
+    const db = sources(path.join(SRC, "db")).filter((file) => sqlIn(file, readFileSync(file, "utf8")).length);
+    expect(db.length).toBeGreaterThan(10);
+  });
+
   test("the checks catch what they look for", () => {
     expect(cycles(new Map([["a.ts", ["b.ts"]], ["b.ts", ["a.ts"]], ["c.ts", []]]))).toEqual([["a.ts", "b.ts"]]);
+    const statements = [
+      'db.query(sql, [1]);',
+      '"select graphile_worker.add_job($1, $2::json)";',
+      '`select last_id, last_hash from audit_chain_checkpoint${lock ? " for update skip locked" : ""}`;',
+      "`select data from ${schema}.states where name = 'default'`;",
+      '"insert into audit_events (id, hash) values (1, 2)";',
+      '"update audit_chain_checkpoint set last_id = 0";',
+      '"delete from worker_heartbeats";',
+      '"select pg_advisory_unlock_all()";',
+    ];
+    expect(statements.filter((text) => sqlIn("a.ts", text).length !== 1)).toEqual([]);
+    const prose = [
+      '"Select a project from the list below."',
+      'log.warn("could not update the check run from the worker")',
+      '"create, update, replace, destroy, sensitive and unknown values"',
+      '"delete from the queue the jobs of stopped workers: they will be retried"',
+      'const query = new URLSearchParams(params);',
+    ];
+    expect(prose.flatMap((text) => sqlIn("a.ts", text))).toEqual([]);
   });
 });

@@ -1,5 +1,12 @@
 import fc from "fast-check";
 import { parseComment } from "../../src/commands/parse-command.js";
+import { commandProblemText } from "../../src/render/command-problem.js";
+import { loadTemplates, type Templates } from "../../src/render/templates.js";
+
+let t: Templates;
+beforeAll(async () => {
+  t = await loadTemplates();
+});
 
 describe("comment command parser", () => {
   test.each([
@@ -31,7 +38,9 @@ describe("comment command parser", () => {
     ["/help me", "unexpected argument me"],
     ["/plan --all=yes", "--all takes no value"],
   ])("%j is refused: %s", (body, message) => {
-    expect(parseComment(body)).toEqual({ kind: "invalid", command: body.slice(1).split(" ")[0], message });
+    const parsed = parseComment(body);
+    expect(parsed).toMatchObject({ kind: "invalid", command: body.slice(1).split(" ")[0] });
+    expect(parsed.kind === "invalid" && commandProblemText(t, parsed.problem)).toBe(message);
   });
 
   test.each(["", "plan", "please /plan", "/planet", "/applyall", "> /plan", "`/plan`", "\n/plan"])("%j is not a command", (body) => {

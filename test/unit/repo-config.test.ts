@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
+import { ENGINES } from "../../src/engines/registry.js";
 import { loadRepoConfig } from "../../src/settings/load-repo-config.js";
 import { repoConfigJsonSchema } from "../../src/settings/repo-config.js";
 
 const problems = (text: string) => {
-  const result = loadRepoConfig(text);
+  const result = loadRepoConfig(text, ENGINES.names);
   if (result.ok) throw new Error("expected problems");
   return result.problems.map((p) => `${p.line}:${p.column} ${p.message}`);
 };
@@ -34,7 +35,7 @@ projects:
 policies:
   - deny: destroy
     resource_types: [aws_db_instance]
-`);
+`, ENGINES.names);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.config.projects.map((p) => [p.name, p.dir, p.engine, p.workspace, p.apply])).toEqual([
@@ -46,7 +47,7 @@ policies:
   });
 
   test("the name defaults to the dir", () => {
-    const result = loadRepoConfig("version: 1\nprojects:\n  - dir: infra/db\n");
+    const result = loadRepoConfig("version: 1\nprojects:\n  - dir: infra/db\n", ENGINES.names);
     expect(result.ok && result.config.projects[0]!.name).toBe("infra/db");
   });
 
@@ -67,7 +68,7 @@ policies:
   test("a dir that escapes the repository is a config error", () => {
     expect(problems("version: 1\nprojects:\n  - dir: ../../etc\n")).toEqual(['3:10 projects[0].dir: dir must stay inside the repository (no ".." escaping it)']);
     expect(problems("version: 1\nprojects:\n  - dir: /etc\n")).toEqual(["3:10 projects[0].dir: dir must be relative to the repository root"]);
-    expect(loadRepoConfig("version: 1\nprojects:\n  - dir: infra/../infra\n").ok).toBe(true);
+    expect(loadRepoConfig("version: 1\nprojects:\n  - dir: infra/../infra\n", ENGINES.names).ok).toBe(true);
   });
 
   test("duplicate projects and unknown depends_on are reported", () => {
@@ -86,13 +87,13 @@ policies:
 
   test("the committed JSON Schema is generated from the schema", () => {
     const committed = JSON.parse(readFileSync("plangate.schema.json", "utf8"));
-    expect(committed).toEqual(JSON.parse(JSON.stringify(repoConfigJsonSchema())));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(repoConfigJsonSchema(ENGINES.names))));
   });
 });
 
 describe("hostile .plangate.yml (found by bench/fuzz.mjs)", () => {
   const problemOf = (text: string) => {
-    const result = loadRepoConfig(text);
+    const result = loadRepoConfig(text, ENGINES.names);
     expect(result.ok).toBe(false);
     return result.ok ? undefined : result.problems[0];
   };

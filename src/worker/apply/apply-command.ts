@@ -2,6 +2,7 @@ import { latestPlanGroup } from "../../db/run-groups.js";
 import type { Run } from "../../db/runs.js";
 import type { GitHub } from "../../github/github.js";
 import type { CommandPayload } from "../../jobs/jobs.js";
+import { loadHeadPlans } from "../../db/head-plans.js";
 import { approvalStatus } from "../approval/approval-status.js";
 import { baseRulesNow } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
@@ -26,12 +27,14 @@ async function gateAndApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, job
     (selector.workspace === undefined || run.workspace === selector.workspace);
   const group = await latestPlanGroup(deps.pool, repoName, job.number, headSha);
   const base = group && (await baseRulesNow(deps, gh, group));
+  // The head's runs and plans, read once for the approvals and the units.
+  const head = group && (await loadHeadPlans(deps.pool, group));
   const decision = applyGate({
     mode: "command",
     planned: !!group,
     everPlanned: !!group,
-    status: group && base ? await approvalStatus(deps, gh, group, base) : undefined,
-    units: group && base ? await reviewedUnits(deps, group, "command", base, matches) : [],
+    status: group && base && head ? await approvalStatus(deps, gh, group, base, head) : undefined,
+    units: group && base && head ? await reviewedUnits(deps, group, "command", base, matches, head) : [],
   });
   if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
   await runApply(deps, gh, ctx, decision.units);

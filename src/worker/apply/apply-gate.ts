@@ -1,4 +1,6 @@
 import type { Refusal } from "../../db/run-groups.js";
+import { failureMessage } from "../../engines/terraform.js";
+import type { Compared } from "../../run/project-runs.js";
 import type { ApprovalStatus } from "../approval/approval-status.js";
 import type { Unit } from "./apply-units.js";
 
@@ -47,4 +49,41 @@ export function applyGate(input: GateInput): GateDecision {
     return refuse(applied ? { code: "already-applied", neutral: true } : { code: "discarded", neutral: mode === "command" });
   }
   return { allow: true, units: open.map((unit) => ({ unit, verify: mode !== "command" || interrupted(unit) })) };
+}
+
+/**
+ * The merge queue looks at the changes ahead of a PR in its queue commit
+ * only when the gate would let it through, or have nothing to say (neutral):
+ * a refusal stands whatever is ahead.
+ */
+export const queueLooksAhead = (gate: GateDecision): boolean => gate.allow || !!gate.refusal.neutral;
+
+/** The merge queue's verdict before it plans: the gate's, unless a change ahead in the queue commit is unaccounted for. */
+export const queueVerdict = (gate: GateDecision, ahead: Refusal | undefined): GateDecision => (ahead ? refuse(ahead) : gate);
+
+/** How much of terraform's output a refusal keeps to say why a fresh plan failed (the run page has the rest). */
+export const REFUSAL_OUTPUT_LIMIT = 8_000;
+
+/** One unit planned afresh, compared with its approved plan. */
+export interface FreshResult {
+  unit: Unit;
+  compared: Compared;
+}
+
+/**
+ * The verdict on fresh plans (an apply's verification, the merge queue's
+ * plans): the first that failed refuses, naming it with the end of its
+ * output; else every plan that is not the approved change is listed, its
+ * fingerprints cut to 12 characters; else nothing stands in the way.
+ */
+export function freshVerdict(results: FreshResult[], mask: (text: string) => string): Refusal | undefined {
+  const failed = results.find((r) => !r.compared.fresh.ok);
+  if (failed && !failed.compared.fresh.ok) {
+    const fresh = failed.compared.fresh;
+    return { code: "fresh-plan-failed", message: mask(`${failed.unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output).trim().slice(-REFUSAL_OUTPUT_LIMIT) }; // masked before it is cut: no secret is cut in half
+  }
+  const mismatches = results.flatMap(({ unit, compared }) =>
+    compared.fresh.ok && !compared.matches ? [{ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: compared.fresh.fingerprint().slice(0, 12) }] : [],
+  );
+  return mismatches.length ? { code: "fingerprint-mismatch", mismatches } : undefined;
 }

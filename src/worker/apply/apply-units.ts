@@ -1,17 +1,16 @@
 import path from "node:path";
-import { cdktfSynth } from "../../engines/cdktf.js";
-import { writeInside } from "../../sandbox/safe-read.js";
-import { planFilePath, terraformApply, terraformPlan, type ApplyOutcome, type PlanOutcome, type TerraformJob } from "../../engines/terraform.js";
-import { plansOfRuns, type StoredPlan } from "../../db/plans.js";
-import { headRuns, runsById, type Run } from "../../db/runs.js";
+import type { EngineUnit } from "../../engines/engine.js";
+import type { ApplyOutcome } from "../../engines/terraform.js";
+import { planAfresh, unitOf, type Compared, type ProjectRun } from "../../run/project-runs.js";
+import type { RunReason } from "../../run/sandbox-inputs.js";
+import type { StoredPlan } from "../../db/plans.js";
+import { loadHeadPlans, type HeadPlans } from "../../db/head-plans.js";
+import { runsById, type Run } from "../../db/runs.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import type { BaseRules } from "../../settings/rules.js";
 import { rulesOf } from "../base-rules.js";
 import { unseal } from "../../plans/seal.js";
-import { resolveInside } from "../../projects/safe-dir.js";
 import type { WorkerDeps } from "../deps.js";
-import { withTerraformJob } from "../terraform-job.js";
-import { projectEnv } from "../project-env.js";
 import type { ProjectRules } from "../../settings/rules.js";
 
 /** One reviewed plan to apply: its (leaf) plan run and the stored plan. */
@@ -35,9 +34,8 @@ export const sameProject = (a: Pick<Run, "project" | "workspace">, b: Pick<Run, 
  * `base`'s rules (apply mode, depends_on, env), in dependency order; spent
  * plans included (the gate tells them apart).
  */
-export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, mode: "merge" | "command", base: BaseRules, select?: (run: Run) => boolean): Promise<Unit[]> {
-  const leaves = await headRuns(deps.pool, group);
-  const plans = await plansOfRuns(deps.pool, leaves.map((r) => r.id));
+export async function reviewedUnits(deps: WorkerDeps, group: RunGroup, mode: "merge" | "command", base: BaseRules, select?: (run: Run) => boolean, head?: HeadPlans): Promise<Unit[]> {
+  const { runs: leaves, plans } = head ?? (await loadHeadPlans(deps.pool, group));
   const parentIds = leaves.map((r) => r.parent_run_id).filter((id): id is number => id !== null);
   const parents = new Map((await runsById(deps.pool, parentIds)).map((r) => [r.id, r]));
   const modes = mode === "merge" ? ["on_merge", "both"] : ["command", "both"];
@@ -71,72 +69,64 @@ export function orderUnits(units: Unit[]): Unit[] {
   return ordered;
 }
 
-/** A checkout of one commit, with the terraform directory of each unit (cdktf programs synthesized once). */
+/** A checkout of one commit, opened as a run for each unit (every program prepared, i.e. synthesized, once). */
 export class Workspace {
-  private readonly dirs = new Map<number, string>();
-  private readonly envs = new Map<number, Record<string, string>>();
+  private readonly runs = new Map<number, ProjectRun>();
+  private readonly units = new Map<number, EngineUnit>();
   constructor(
     private readonly deps: WorkerDeps,
     readonly checkoutDir: string,
     private readonly outDir: string,
+    /** What the runs are for: a merge's or /apply's apply, or a merge queue's plans. */
+    private readonly reason: RunReason,
   ) {}
 
-  /** Resolves every unit's directory and environment; returns an error message for the first that cannot be prepared. */
+  /** Opens every unit's run and prepares each project once; returns an error message for the first that cannot be prepared. */
   async prepare(units: Unit[]): Promise<string | undefined> {
-    const programs = new Map<string, Unit[]>();
+    const projects = new Map<string, { run: ProjectRun; units: Unit[] }>();
     for (const unit of units) {
-      const env = projectEnv(this.deps, unit.rules.env, "apply");
-      if (!env.ok) return `${unit.run.project}: ${env.message}`;
-      this.envs.set(unit.run.id, env.env);
-      try {
-        await resolveInside(this.checkoutDir, unit.run.dir);
-      } catch (error) {
-        return (error as Error).message;
-      }
-      if (unit.run.engine !== "cdktf") this.dirs.set(unit.run.id, unit.run.dir);
-      else programs.set(unit.run.dir, [...(programs.get(unit.run.dir) ?? []), unit]);
+      const project = { name: unit.baseProject, dir: unit.run.dir, engine: unit.run.engine, workspace: unit.run.workspace, env: unit.rules.env };
+      const opened = await this.deps.runs.open({ checkout: { checkoutDir: this.checkoutDir }, project, phase: "apply", reason: this.reason, deadline: this.deadline() });
+      if (!opened.ok) return opened.cause === "env" ? `${unit.run.project}: ${opened.message}` : opened.message;
+      this.runs.set(unit.run.id, opened.run);
+      const key = `${unit.run.engine}\0${unit.run.dir}`;
+      projects.set(key, { run: projects.get(key)?.run ?? opened.run, units: [...(projects.get(key)?.units ?? []), unit] });
     }
-    for (const [dir, stackUnits] of programs) {
-      const synth = await cdktfSynth({
-        sandbox: this.deps.sandbox,
-        checkoutDir: this.checkoutDir,
-        projectDir: dir,
-        env: this.envs.get(stackUnits[0]!.run.id)!,
-        timeoutMs: this.deps.jobTimeoutMs,
-        depsCacheDir: path.join(this.deps.dataDir, "cdktf-deps"),
-      });
-      if (!synth.ok) return `${synth.message}\n${synth.output}`;
-      for (const unit of stackUnits) {
-        const stackName = unit.run.project.slice(unit.baseProject.length + 1);
-        const stack = synth.stacks.find((s) => s.name === stackName);
-        if (!stack) return this.deps.templates.render("failure-text", { kind: "stack-gone", stack: stackName, dir }).trim();
-        this.dirs.set(unit.run.id, stack.dir);
+    for (const { run, units: projectUnits } of projects.values()) {
+      const prepared = await run.prepare();
+      if (!prepared.ok) return `${prepared.message}\n${prepared.output}`;
+      for (const unit of projectUnits) {
+        const stack = run.engine.unitsAreRuns ? unit.run.project.slice(unit.baseProject.length + 1) : undefined;
+        const found = unitOf(run.engine, prepared.units, stack);
+        if (!found) return this.deps.templates.render("failure-text", { kind: "stack-gone", stack, dir: unit.run.dir }).trim();
+        this.units.set(unit.run.id, found);
       }
     }
     return undefined;
   }
 
-  private withJob<T>(unit: Unit, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
-    const where = { checkoutDir: this.checkoutDir, projectDir: this.dirs.get(unit.run.id)!, outDir: path.join(this.outDir, String(unit.run.id)) };
-    return withTerraformJob(this.deps, unit.run, where, this.envs.get(unit.run.id)!, fn);
+  /** Each plan and apply of a unit gets PLANGATE_JOB_TIMEOUT of its own. */
+  private deadline(): number {
+    return Date.now() + this.deps.jobTimeoutMs;
   }
 
-  /** Plans the unit afresh at this commit (for apply on merge). */
-  planAgain(unit: Unit): Promise<PlanOutcome> {
-    return this.withJob(unit, (job) => terraformPlan(job));
+  private step(unit: Unit) {
+    return { outDir: path.join(this.outDir, String(unit.run.id)), deadline: this.deadline() };
   }
 
-  /** Applies the plan file planAgain left in the checkout. */
+  /** Plans the unit afresh at this commit and compares it with the approved plan. */
+  planAfresh(unit: Unit): Promise<Compared> {
+    return planAfresh(this.runs.get(unit.run.id)!, this.units.get(unit.run.id)!, this.step(unit), unit.plan.fingerprint);
+  }
+
+  /** Applies the plan file planAfresh left in the checkout. */
   applyFresh(unit: Unit): Promise<ApplyOutcome> {
-    return this.withJob(unit, (job) => terraformApply(job, false));
+    return this.runs.get(unit.run.id)!.apply(this.units.get(unit.run.id)!, this.step(unit));
   }
 
   /** Applies a stored plan (the reviewed one for /apply, the queue's for a merge queue commit): decrypt, init, apply. */
   applyStored(unit: Unit): Promise<ApplyOutcome> {
-    return this.withJob(unit, async (job) => {
-      // No link or hard link a synth planted under the plan file's name is written through.
-      await writeInside(this.checkoutDir, planFilePath(job), unseal(this.deps.encryptionKey, (unit.queuePlan ?? unit.plan).plan_file));
-      return terraformApply(job, true);
-    });
+    const stored = unseal(this.deps.encryptionKey, (unit.queuePlan ?? unit.plan).plan_file);
+    return this.runs.get(unit.run.id)!.apply(this.units.get(unit.run.id)!, this.step(unit), stored);
   }
 }

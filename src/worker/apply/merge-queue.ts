@@ -7,26 +7,24 @@ import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { createRunGroup, latestPlanGroup, setOutcome, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
 import { finishRun, type Run } from "../../db/runs.js";
-import { failureMessage, type PlanOutcome } from "../../engines/terraform.js";
+import { failureMessage } from "../../engines/terraform.js";
 import type { CheckConclusion, GitHub, RepoRef } from "../../github/github.js";
 import type { MergeGroupPayload } from "../../jobs/jobs.js";
 import { queuedPullNumber } from "../../jobs/merge-queue-ref.js";
-import { parsePlanChanges } from "../../plans/changes.js";
-import { changeFingerprint } from "../../plans/fingerprint.js";
-import { maskDeep } from "../../plans/mask.js";
-import { seal } from "../../plans/seal.js";
 import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
 import { clipText } from "../../text/clip-text.js";
 import { checkTitle, fenceFor } from "../../render/templates.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
+import { loadHeadPlans } from "../../db/head-plans.js";
 import { approvalStatus } from "../approval/approval-status.js";
 import { defaultBranchRules } from "../base-rules.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { PLAN_CHECK } from "../plan/plan-pull-request.js";
-import { applyGate, type Admitted } from "./apply-gate.js";
+import { applyGate, freshVerdict, queueLooksAhead, queueVerdict, type Admitted, type FreshResult } from "./apply-gate.js";
 import { unaccountedAhead } from "./queue-ahead.js";
-import { REFUSAL_OUTPUT_LIMIT, systemErrorMessage, type Attempt } from "./run-apply.js";
+import { systemErrorMessage, type Attempt } from "./run-apply.js";
+import type { Compared } from "../../run/project-runs.js";
 import { reviewedUnits, sameProject, Workspace, type Unit } from "./apply-units.js";
 
 /**
@@ -63,17 +61,19 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
   const plan = await latestPlanGroup(deps.pool, repoName, number, pull.headSha);
   // The default branch's rules as they stand: the queue commit's first parent may hold the config of a PR ahead of this one.
   const base = plan && (await defaultBranchRules(deps, gh, plan, pull.defaultBranch));
+  // The head's runs and plans, read once for the approvals and the units.
+  const head = plan && (await loadHeadPlans(deps.pool, plan));
   const gate = applyGate({
     mode: "queue",
     planned: !!plan,
     everPlanned: !!plan,
-    status: plan && base ? await approvalStatus(deps, gh, plan, base) : undefined,
-    units: plan && base ? await reviewedUnits(deps, plan, "merge", base) : [],
+    status: plan && base && head ? await approvalStatus(deps, gh, plan, base, head) : undefined,
+    units: plan && base && head ? await reviewedUnits(deps, plan, "merge", base, undefined, head) : [],
   });
   // The pull requests ahead of this one in the queue are in this commit too: each of their changes must be accounted for.
   // A PR with no plan at all (neutral so far) must change no project either: its own change is checked like theirs.
-  const ahead = gate.allow || gate.refusal.neutral ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef, plan ? undefined : number) : undefined;
-  const decision = ahead ? ({ allow: false, refusal: ahead } as const) : gate;
+  const ahead = queueLooksAhead(gate) ? await unaccountedAhead(deps, gh, repo, job.headSha, job.baseRef, plan ? undefined : number) : undefined;
+  const decision = queueVerdict(gate, ahead);
   const units = decision.allow ? decision.units.map((a) => a.unit) : [];
   const { group, runs } = await inTransaction(deps.pool, (tx) =>
     createRunGroup(
@@ -95,21 +95,21 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
   return withProjectLocks(deps.pool, keys, async () => {
     const workRoot = path.join(deps.dataDir, "runs", `queue-${group.id}`);
     try {
-      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), "merge_group");
       await deps.mirrors.checkout(repo, group.sha, workspace.checkoutDir, () => gh.cloneToken());
       const mask = maskerFor(deps, [...new Set(admitted.flatMap((a) => a.unit.rules.env))]);
       const problem = await workspace.prepare(admitted.map((a) => a.unit));
       if (problem) return refuse({ code: "prepare-failed", message: mask(problem) });
-      const mismatches: NonNullable<Refusal["mismatches"]> = [];
+      const results: FreshResult[] = [];
       for (const { unit } of admitted) {
         const run = runs.find((r) => sameProject(r, unit.run))!;
-        const fresh = await workspace.planAgain(unit);
-        await storeQueuePlan(deps, run, unit, fresh);
-        if (!fresh.ok) return refuse({ code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) });
-        const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
-        if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
+        const compared = await workspace.planAfresh(unit);
+        await storeQueuePlan(deps, run, unit, compared);
+        results.push({ unit, compared });
+        if (!compared.fresh.ok) break;
       }
-      return mismatches.length ? refuse({ code: "fingerprint-mismatch", mismatches }) : { mode: "queue", result: "verified" };
+      const refusal = freshVerdict(results, mask);
+      return refusal ? refuse(refusal) : { mode: "queue", result: "verified" };
     } finally {
       await rm(workRoot, { recursive: true, force: true });
     }
@@ -117,20 +117,18 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
 }
 
 /** The queue commit's plan of one project, kept (sealed) so that the merge applies it instead of planning a third time. */
-async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, fresh: PlanOutcome): Promise<void> {
-  const mask = maskerFor(deps, unit.rules.env);
+async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, { fresh, matches }: Compared): Promise<void> {
   const fields = { actor: "plangate", repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
   await inTransaction(deps.pool, async (tx) => {
     if (!fresh.ok) {
-      await finishRun(tx, run.id, { status: "failed", output: mask(fresh.output), error: { stage: fresh.stage, message: mask(failureMessage(fresh)), timedOut: fresh.timedOut } });
+      await finishRun(tx, run.id, { status: "failed", output: fresh.output, error: { stage: fresh.stage, message: failureMessage(fresh), timedOut: fresh.timedOut } });
       await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { mergeQueue: true, stage: fresh.stage } });
       return;
     }
-    const changes = maskDeep(parsePlanChanges(fresh.planJson), mask);
-    const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
-    await storePlan(tx, run.id, seal(deps.encryptionKey, fresh.planFile), changes, fingerprint);
-    await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: mask(fresh.output) });
-    await appendAuditEvent(tx, { action: "plan.succeeded", ...fields, details: { mergeQueue: true, fingerprint, approved: fingerprint === unit.plan.fingerprint, ...changes.counts } });
+    const changes = fresh.changes();
+    await storePlan(tx, run.id, fresh.sealed(), changes, fresh.fingerprint());
+    await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, output: fresh.output() });
+    await appendAuditEvent(tx, { action: "plan.succeeded", ...fields, details: { mergeQueue: true, fingerprint: fresh.fingerprint(), approved: matches, ...changes.counts } });
   });
 }
 

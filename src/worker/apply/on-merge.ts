@@ -4,6 +4,7 @@ import { inTransaction } from "../../db/pool.js";
 import { hasRunGroup, latestPlanGroup, pullWasPlanned, verifiedQueueGroup, type Refusal } from "../../db/run-groups.js";
 import { leafRuns } from "../../db/runs.js";
 import type { PullClosedPayload } from "../../jobs/jobs.js";
+import { loadHeadPlans } from "../../db/head-plans.js";
 import { approvalStatus } from "../approval/approval-status.js";
 import type { GitHub } from "../../github/github.js";
 import type { BaseRules } from "../../settings/rules.js";
@@ -47,12 +48,14 @@ async function applyMerged(deps: WorkerDeps, ctx: ApplyContext, job: PullClosedP
   const target = group && (await mergeRules(deps, gh, job, group));
   if (target && "refusal" in target) return refuseApply(deps, ctx, target.refusal);
   const base = target?.rules;
+  // The head's runs and plans, read once for the approvals and the units.
+  const head = group && (await loadHeadPlans(deps.pool, group));
   const decision = applyGate({
     mode: "merge",
     planned: !!group,
     everPlanned: !!group || (await pullWasPlanned(deps.pool, repoName, job.number)),
-    status: group && base ? await approvalStatus(deps, gh, group, base) : undefined,
-    units: group && base ? await reviewedUnits(deps, group, "merge", base) : [],
+    status: group && base && head ? await approvalStatus(deps, gh, group, base, head) : undefined,
+    units: group && base && head ? await reviewedUnits(deps, group, "merge", base, undefined, head) : [],
   });
   if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
   await runApply(deps, gh, ctx, await withQueuePlans(deps, repoName, job.number, job.mergeSha, decision.units));

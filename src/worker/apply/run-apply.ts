@@ -9,18 +9,15 @@ import { closeQueuedRuns, finishRun, groupRuns, interruptRunning, startApplyRun,
 import { failureMessage } from "../../engines/terraform.js";
 import type { GitHub, RepoRef } from "../../github/github.js";
 import { enqueue, TASKS, type ReportApplyPayload } from "../../jobs/jobs.js";
-import { changeFingerprint } from "../../plans/fingerprint.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { Logger, WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { enqueueNotification } from "../notify.js";
-import type { Admitted } from "./apply-gate.js";
+import { freshVerdict, type Admitted, type FreshResult } from "./apply-gate.js";
 import { sameProject, Workspace, type Unit } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
 
 export const APPLY_CHECK = "plangate/apply";
-/** How much of terraform's output a refusal keeps to say why a fresh plan failed (the run page has the rest). */
-export const REFUSAL_OUTPUT_LIMIT = 8_000;
 
 /** Everything an apply needs to know about where it comes from. */
 export interface ApplyContext {
@@ -93,7 +90,7 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
   await withProjectLocks(deps.pool, keys, async () => {
     const workRoot = path.join(deps.dataDir, "runs", `apply-${group.id}`);
     try {
-      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"));
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), ctx.mode);
       await deps.mirrors.checkout(ctx.repo, ctx.sha, workspace.checkoutDir, () => gh.cloneToken());
       // Messages from synth and terraform may hold values of the projects' env: masked before they are kept or shown.
       const mask = maskerFor(deps, [...new Set(units.flatMap((u) => u.rules.env))]);
@@ -108,16 +105,15 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
   });
 }
 
-/** Plans afresh every unit that must be verified; a refusal when one fails to plan or plans another change. */
+/** Plans afresh every unit that must be verified (stopping at the first that fails); a refusal when one fails or plans another change. */
 async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: string) => string): Promise<Refusal | undefined> {
-  const mismatches: NonNullable<Refusal["mismatches"]> = [];
+  const results: FreshResult[] = [];
   for (const { unit } of admitted.filter((a) => a.verify)) {
-    const fresh = await workspace.planAgain(unit);
-    if (!fresh.ok) return { code: "fresh-plan-failed", message: mask(`${unit.run.project}: ${failureMessage(fresh)}`), output: mask(fresh.output.trim().slice(-REFUSAL_OUTPUT_LIMIT)) };
-    const fingerprint = changeFingerprint(fresh.planJson, fresh.planFile);
-    if (fingerprint !== unit.plan.fingerprint) mismatches.push({ project: unit.run.project, approved: unit.plan.fingerprint.slice(0, 12), fresh: fingerprint.slice(0, 12) });
+    const compared = await workspace.planAfresh(unit);
+    results.push({ unit, compared });
+    if (!compared.fresh.ok) break;
   }
-  return mismatches.length ? { code: "fingerprint-mismatch", mismatches } : undefined;
+  return freshVerdict(results, mask);
 }
 
 async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup, units: (Admitted & { run: Run })[], workspace: Workspace): Promise<void> {

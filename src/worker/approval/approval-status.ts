@@ -1,6 +1,5 @@
-import { plansOfRuns } from "../../db/plans.js";
+import { loadHeadPlans, type HeadPlans } from "../../db/head-plans.js";
 import { branchPushersOf, pushersOf } from "../../db/pull-pushers.js";
-import { headRuns } from "../../db/runs.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import type { GitHub } from "../../github/github.js";
 import { approvalsOn, evaluateApprovals, type ApprovalResult, type ApprovalRule } from "../../plans/approval.js";
@@ -25,11 +24,11 @@ const APPROVER_PERMISSIONS = new Set(["admin", "maintain", "write"]);
 /**
  * Evaluates a plan group's approval requirements against the PR's reviews now,
  * under `base`'s rules (the base branch as it stands before the PR lands).
+ * `head`: the head's runs and plans, when the caller read them already.
  */
-export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGroup, base: BaseRules): Promise<ApprovalStatus> {
+export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGroup, base: BaseRules, head?: HeadPlans): Promise<ApprovalStatus> {
   const [owner, name] = group.repo.split("/") as [string, string];
-  const runs = await headRuns(deps.pool, group);
-  const plans = await plansOfRuns(deps.pool, runs.map((r) => r.id));
+  const { runs, plans } = head ?? (await loadHeadPlans(deps.pool, group));
   const failed = runs.length === 0 || runs.some((r) => r.status !== "succeeded");
   const policies = [...base.config?.policies ?? [], ...group.policies];
   // One rule per approval requirement: a project that several base entries match must meet each of them.

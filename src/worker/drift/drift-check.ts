@@ -6,21 +6,18 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { lastAppliedSha, recordDriftCheck } from "../../db/drift.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
-import { failureMessage, terraformPlan } from "../../engines/terraform.js";
+import { failureMessage } from "../../engines/terraform.js";
+import { outDirOf } from "../../run/project-runs.js";
 import type { DriftCheckPayload } from "../../jobs/jobs.js";
-import { countChanges, parsePlanChanges, type PlanChanges } from "../../plans/changes.js";
-import { cdktfSynth } from "../../engines/cdktf.js";
+import { countChanges, type PlanChanges } from "../../plans/changes.js";
 import { maskDeep } from "../../plans/mask.js";
-import { resolveInside } from "../../projects/safe-dir.js";
 import { attributeDiff } from "../../render/attribute-diff.js";
-import { ACTION_LABELS } from "../../render/plan-report.js";
+import { ACTION_SYMBOLS, actionLabels } from "../../render/plan-report.js";
 import { fenceFor } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { enqueueDriftNotification } from "../notify.js";
 import { loadProjects } from "../plan/load-projects.js";
-import { projectEnv } from "../project-env.js";
-import { withTerraformJob } from "../terraform-job.js";
 
 export const DRIFT_LABEL = "plangate:drift";
 /** How many resources a drift issue shows with their diff; the rest are counted. */
@@ -52,22 +49,17 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
     try {
       const checkoutDir = path.join(workRoot, "checkout");
       await deps.mirrors.checkout(repo, job.sha, checkoutDir, token);
-      await resolveInside(checkoutDir, project.dir);
-      const env = projectEnv(deps, project.env, "plan");
-      if (!env.ok) return { ok: false as const, message: env.message };
-      if (project.engine !== "cdktf") {
-        const planned = await withTerraformJob(deps, project, { checkoutDir, projectDir: project.dir, outDir: path.join(workRoot, "out") }, env.env, terraformPlan);
-        return planned.ok ? { ok: true as const, changes: [parsePlanChanges(planned.planJson)] } : { ok: false as const, message: failureMessage(planned) };
-      }
-      // A cdktf program: synth once (no network), then plan every stack; their changes add up, each address under its stack.
-      const synth = await cdktfSynth({ sandbox: deps.sandbox, checkoutDir, projectDir: project.dir, env: env.env, timeoutMs: deps.jobTimeoutMs, depsCacheDir: path.join(deps.dataDir, "cdktf-deps"), stacks: project.stacks });
-      if (!synth.ok) return { ok: false as const, message: synth.message };
+      const opened = await deps.runs.open({ checkout: { checkoutDir }, project, phase: "plan", reason: "drift", deadline: Date.now() + deps.jobTimeoutMs });
+      if (!opened.ok) return { ok: false as const, message: opened.message };
+      // A program is synthesized once (no network), then every stack planned: their changes add up, each address under its stack.
+      const prepared = await opened.run.prepare();
+      if (!prepared.ok) return { ok: false as const, message: prepared.message };
       const changes = [];
-      for (const stack of synth.stacks) {
-        const planned = await withTerraformJob(deps, project, { checkoutDir, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) }, env.env, terraformPlan);
-        if (!planned.ok) return { ok: false as const, message: `${stack.name}: ${failureMessage(planned)}` };
-        const stackChanges = parsePlanChanges(planned.planJson);
-        changes.push({ ...stackChanges, resources: stackChanges.resources.map((r) => ({ ...r, address: `${stack.name}/${r.address}` })) });
+      for (const unit of prepared.units) {
+        const planned = await opened.run.plan(unit, { outDir: outDirOf(path.join(workRoot, "out"), unit), deadline: Date.now() + deps.jobTimeoutMs });
+        if (!planned.ok) return { ok: false as const, message: unit.name ? `${unit.name}: ${failureMessage(planned)}` : failureMessage(planned) };
+        const unitChanges = planned.changes();
+        changes.push(unit.name ? { ...unitChanges, resources: unitChanges.resources.map((r) => ({ ...r, address: `${unit.name}/${r.address}` })) } : unitChanges);
       }
       return { ok: true as const, changes };
     } finally {
@@ -92,9 +84,10 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
     return;
   }
   const lastApplied = await lastAppliedSha(deps.pool, job.repo, project.name, project.workspace);
+  const labels = actionLabels(deps.templates);
   const resources = changes.resources.slice(0, SHOWN_RESOURCES).map((change) => {
     const diff = attributeDiff(change);
-    return { address: change.address, symbol: ACTION_LABELS[change.action].symbol, label: ACTION_LABELS[change.action].label, diff, fence: fenceFor(diff) };
+    return { address: change.address, symbol: ACTION_SYMBOLS[change.action], label: labels[change.action], diff, fence: fenceFor(diff) };
   });
   const body = deps.templates
     .render("drift-issue", {

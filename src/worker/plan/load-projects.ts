@@ -7,6 +7,7 @@ import { allModuleDirs, localModuleCalls, type ModuleSourceLine } from "../../pr
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
 import { readRepoConfig } from "../../settings/read-repo-config.js";
+import { ENGINES } from "../../engines/registry.js";
 import type { ProjectConfig, RepoConfig } from "../../settings/repo-config.js";
 import type { BaseRules } from "../../settings/rules.js";
 
@@ -99,14 +100,14 @@ async function commitConfig(reader: CommitReader, sha: string, seen: Map<string,
   if (typeof rawText === "object" && !opts.discoverIfInvalid) return { loaded: { ok: false, problems: [rawText] }, state: "invalid" };
   const text = typeof rawText === "object" ? undefined : rawText;
   const { maxProjects } = reader.limits;
-  const parsed = text === undefined ? undefined : await readRepoConfig(text);
+  const parsed = text === undefined ? undefined : await readRepoConfig(text, ENGINES.names);
   if (parsed && !parsed.ok && !opts.discoverIfInvalid) return { loaded: parsed, state: "invalid" };
   const loaded = parsed?.ok ? parsed : undefined;
   const state = loaded ? "file" : rawText === undefined ? "none" : "invalid";
   if (loaded) refuseProjects(sha, loaded.config.projects.length, maxProjects);
   const moduleCalls = localModuleCalls(await moduleSourceLines(reader, files, seen));
   if (loaded?.config.projects.length) return { loaded: { ok: true, config: await withRealDirs(reader, loaded.config, files), moduleCalls }, state };
-  const projects = discoverProjects(files.map((f) => f.path), allModuleDirs(moduleCalls));
+  const projects = discoverProjects(files.map((f) => f.path), allModuleDirs(moduleCalls), ENGINES.all);
   refuseProjects(sha, projects.length, maxProjects);
   // A file without projects still gives its rule keys (policies, defaults, apply_branches); the projects are discovered.
   const config: RepoConfig = { ...loaded?.config, fromFile: !!loaded, projectsListed: false, projects, policies: loaded?.config.policies ?? [] };
@@ -155,7 +156,7 @@ async function rulesAt(reader: CommitReader, sha: string): Promise<BaseRules> {
   const text = await configText(reader, sha);
   if (text === undefined) return { sha, state: "none" };
   if (typeof text === "object") return { sha, state: "invalid" };
-  const loaded = await readRepoConfig(text);
+  const loaded = await readRepoConfig(text, ENGINES.names);
   if (!loaded.ok) return { sha, state: "invalid" };
   const config = loaded.config.projects.length ? await withRealDirs(reader, loaded.config, await reader.boundedFiles(sha)) : loaded.config;
   return { sha, state: "file", config };

@@ -4,24 +4,18 @@ import { appendAuditEvent } from "../../audit/audit-log.js";
 import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
-import { withProjectLocks } from "../../db/project-locks.js";
+import { acquireProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
-import { CDKTF_OUT_DIR, cdktfSynth } from "../../engines/cdktf.js";
-import { projectWorkspace, type ProjectWorkspace } from "../../sandbox/project-workspace.js";
-import { failureMessage, terraformPlan, type PlanOutcome } from "../../engines/terraform.js";
+import { failureMessage } from "../../engines/terraform.js";
+import { outDirOf, type ProjectRun, type UnitPlan } from "../../run/project-runs.js";
+import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
-import type { PlanProjectPayload } from "../../jobs/jobs.js";
-import { parsePlanChanges, type PlanChanges } from "../../plans/changes.js";
-import { changeFingerprint } from "../../plans/fingerprint.js";
-import { maskDeep } from "../../plans/mask.js";
+import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
+import type { PlanChanges } from "../../plans/changes.js";
 import { evaluatePolicies } from "../../plans/policy.js";
-import { seal } from "../../plans/seal.js";
-import { resolveInside } from "../../projects/safe-dir.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
-import { withTerraformJob } from "../terraform-job.js";
-import { projectEnv } from "../project-env.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { reportPlanGroupIfDone, type RenderedAhead } from "./report-plan.js";
@@ -33,6 +27,9 @@ const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number
 
 /** The env names of the rules a run was planned under (base branch's, never the PR's alone). */
 const runEnvNames = (run: Run) => run.rules?.env ?? [];
+
+/** The project a plan run stands for, as the run service takes it. */
+const runProject = (run: Run): RunProject => ({ name: run.project, dir: run.dir, engine: run.engine, workspace: run.workspace, stacks: run.config.stacks, env: runEnvNames(run) });
 
 /** A failure's one-line message, worded in templates/failure-text.hbs. */
 const failureText = (deps: WorkerDeps, data: object) => deps.templates.render("failure-text", data).trim();
@@ -49,42 +46,33 @@ const programTimedOut = (deps: WorkerDeps, planned: number, total: number): RunF
 });
 
 /**
- * A cdktf program: synth once, then plan every stack in dependency order, each
- * as a run of its own (project NAME/STACK). A failed synth fails the program's run.
- * PLANGATE_JOB_TIMEOUT bounds the whole program (`deadline`): each step gets
- * only the time left, and a stack not begun by then is not planned.
+ * A project whose engine makes each unit a run of its own (a cdktf
+ * program's stacks): prepare once (synth), then plan every unit in
+ * dependency order, each as a run of its own (project NAME/STACK). A failed
+ * prepare fails the project's run. PLANGATE_JOB_TIMEOUT bounds the whole
+ * project (`deadline`): each step gets only the time left, and a unit not
+ * begun by then is not planned.
  */
-async function planStacks(deps: WorkerDeps, run: Run, workspace: ProjectWorkspace, workRoot: string, env: Record<string, string>, deadline: number): Promise<RunFailure | "expanded"> {
-  const { checkoutDir, tree } = workspace;
+async function planUnits(deps: WorkerDeps, run: Run, projectRun: ProjectRun, workRoot: string, deadline: number): Promise<RunFailure | "expanded"> {
   const left = () => deadline - Date.now();
-  const synth = await cdktfSynth({
-    sandbox: deps.sandbox,
-    checkoutDir,
-    tree,
-    projectDir: workspace.ownDirs[0]!,
-    env,
-    timeoutMs: Math.max(1, left()),
-    depsCacheDir: path.join(deps.dataDir, "cdktf-deps"),
-    stacks: run.config.stacks,
-  });
+  const prepared = await projectRun.prepare();
   // A synth that used up the job's time says which setting bounds it, as a terraform step's timeout does.
-  const timeout = !synth.ok && synth.timedOut ? `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, in synth` : undefined;
-  if (!synth.ok) return { stage: synth.stage, message: timeout ?? synth.message, timedOut: synth.timedOut, output: synth.output };
+  const timeout = !prepared.ok && prepared.timedOut ? `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, in synth` : undefined;
+  if (!prepared.ok) return { stage: prepared.stage, message: timeout ?? prepared.message, timedOut: prepared.timedOut, output: prepared.output };
   let planned = 0;
-  for (const stack of synth.stacks) {
-    if (left() <= 0) return { ...programTimedOut(deps, planned, synth.stacks.length), output: maskerFor(deps, runEnvNames(run))(synth.output) };
-    const stackRun = await inTransaction(deps.pool, async (tx) => {
-      const created = await createStackRun(tx, run, stack.name);
-      await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: stack.dir, engine: "cdktf", stack: stack.name } });
+  for (const unit of prepared.units) {
+    if (left() <= 0) return { ...programTimedOut(deps, planned, prepared.units.length), output: prepared.output };
+    const unitRun = await inTransaction(deps.pool, async (tx) => {
+      const created = await createStackRun(tx, run, unit.name!);
+      await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: unit.dir, engine: run.engine, stack: unit.name } });
       return created;
     });
-    const where = { checkoutDir, tree, projectDir: stack.dir, outDir: path.join(workRoot, "out", stack.name) };
-    const outcome = await withTerraformJob({ ...deps, jobTimeoutMs: Math.max(1, left()) }, run, where, env, terraformPlan);
-    const recorded = await recordOutcome(deps, stackRun, outcome);
+    const outcome = await projectRun.plan(unit, { outDir: outDirOf(path.join(workRoot, "out"), unit) });
+    const recorded = await recordOutcome(deps, unitRun, outcome);
     await recorded.output?.();
     planned++;
   }
-  await finishRun(deps.pool, run.id, { status: "succeeded", output: maskerFor(deps, runEnvNames(run))(synth.output) });
+  await finishRun(deps.pool, run.id, { status: "succeeded", output: prepared.output });
   return "expanded";
 }
 
@@ -96,22 +84,18 @@ const exportKey = (run: Run, job: PlanProjectPayload) => job.exportKey ?? `${run
  * of the commit (read-only) with a private writable copy of the project's
  * folder. Failures of the plan are results, not errors.
  */
-async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void): Promise<PlanOutcome | RunFailure | "expanded"> {
+async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void): Promise<UnitPlan | RunFailure | "expanded"> {
   const deadline = Date.now() + deps.jobTimeoutMs;
   const [owner, name] = run.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(run, job), { owner, name }, run.sha, () => gh.cloneToken());
   try {
-    try {
-      await resolveInside(shared.tree, run.dir);
-    } catch (error) {
-      return { stage: "config", message: `${CONFIG_FILE}: ${(error as Error).message}` };
-    }
-    const env = projectEnv(deps, runEnvNames(run), "plan");
-    if (!env.ok) return { stage: "config", message: env.message };
-    const workspace = await projectWorkspace(deps.sandbox.kind, shared.tree, path.join(workRoot, "checkout"), run.engine === "cdktf" ? [run.dir, CDKTF_OUT_DIR] : [run.dir]);
-    if (run.engine === "cdktf") return await planStacks(deps, run, workspace, workRoot, env.env, deadline);
-    const where = { checkoutDir: workspace.checkoutDir, tree: workspace.tree, projectDir: workspace.ownDirs[0]!, outDir: path.join(workRoot, "out"), started };
-    return await withTerraformJob(deps, run, where, env.env, terraformPlan);
+    const opened = await deps.runs.open({ checkout: { shared: shared.tree, workDir: path.join(workRoot, "checkout") }, project: runProject(run), phase: "plan", reason: "pull_request", deadline });
+    if (!opened.ok) return { stage: "config", message: opened.cause === "dir" ? `${CONFIG_FILE}: ${opened.message}` : opened.message };
+    const projectRun = opened.run;
+    if (projectRun.engine.unitsAreRuns) return await planUnits(deps, run, projectRun, workRoot, deadline);
+    const prepared = await projectRun.prepare();
+    if (!prepared.ok) return { stage: prepared.stage, message: prepared.message, timedOut: prepared.timedOut, output: prepared.output };
+    return await projectRun.plan(prepared.units[0]!, { outDir: path.join(workRoot, "out"), started });
   } finally {
     shared.release();
   }
@@ -124,6 +108,16 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   if (!found) throw new Error(`run ${job.runId} does not exist`);
   const run = found;
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
+  // Plans and applies of one project never overlap, whichever process runs them. A plan that would wait
+  // for another's lock (an apply running) gives its worker slot back and comes again shortly.
+  const held = await acquireProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], { wait: false });
+  if (!held) return planAgainLater(deps, run, job);
+  let locked = true;
+  const unlock = async () => {
+    if (!locked) return;
+    locked = false;
+    await held.release();
+  };
   const started = await inTransaction(deps.pool, async (tx) => {
     const ok = await startRun(tx, run.id);
     if (ok && attempt.number === 1) await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
@@ -134,13 +128,24 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   let planned: Planned = {};
   const workRoot = path.join(deps.dataDir, "runs", String(run.id));
   try {
-    if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart);
+    if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock);
+    else await unlock();
     // The comment is what the PR's author waits for: the clean-up below comes after it.
     await reportPlanGroupIfDone(deps, run.group_id, gh, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
   } finally {
+    await unlock();
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
     await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
   }
+}
+
+/** How long a plan that found its project locked waits before it comes again. */
+export const LOCKED_PLAN_DELAY_MS = 1000;
+
+/** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
+async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload): Promise<void> {
+  deps.log.info({ runId: run.id }, "the project is locked by a running apply: the plan comes again shortly");
+  await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
 }
 
 /** What a planned run hands its report: the changes it stored, the PR's plan comments when it looked them up. */
@@ -201,9 +206,8 @@ function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, results: 
 }
 
 /** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
-async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number): Promise<Planned> {
+async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>): Promise<Planned> {
   try {
-    // Plans and applies of one project never overlap, whichever process runs them.
     const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
     let overheadSeen = false;
     const started = () => {
@@ -211,7 +215,7 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
       overheadSeen = true;
       deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
     };
-    const outcome = await withProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], () => plan(deps, run, job, gh, workRoot, started));
+    const outcome = await plan(deps, run, job, gh, workRoot, started).finally(unlock);
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
     // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.
@@ -231,32 +235,28 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
   }
 }
 
-/**
- * The storing of a run's output, for later. Made out here so that it holds
- * the output alone, not the plan's parsed JSON (megabytes of heap while the
- * comment is rendered).
- */
-const outputLater = (deps: WorkerDeps, runId: number, output: string, mask: (text: string) => string) => () => storeRunOutput(deps.pool, runId, mask(output));
+/** The storing of a run's output (masked), for later: a function of the output alone (see maskedLater). */
+const outputLater = (deps: WorkerDeps, runId: number, output: () => string) => () => storeRunOutput(deps.pool, runId, output());
 
 /**
  * Stores a project's result; for a plan, returns the changes it stored and
  * the storing of terraform's output (megabytes for thousands of resources,
  * shown on the run page, not in the comment): left for after the report.
  */
-async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | RunFailure, last?: Promise<boolean>): Promise<Pick<Planned, "stored" | "output" | "ahead">> {
+async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | RunFailure, last?: Promise<boolean>): Promise<Pick<Planned, "stored" | "output" | "ahead">> {
   const mask = maskerFor(deps, runEnvNames(run));
   if ("ok" in outcome && outcome.ok) {
     // Read while the plan is parsed.
     const group = getGroup(deps.pool, run.group_id);
     const results = resultsIfLast(deps, run, last, group);
     for (const read of [group, results]) read.catch(() => undefined); // thrown where awaited
-    const changes = maskDeep(parsePlanChanges(outcome.planJson), mask);
-    const sealed = seal(deps.encryptionKey, outcome.planFile);
+    const changes = outcome.changes();
+    const sealed = outcome.sealed();
     const { violations } = evaluatePolicies((await group).policies, changes);
     const groupResults = violations.length ? undefined : await results.catch(() => undefined);
     const ahead = groupResults && renderAhead(deps, run, changes, groupResults);
     const succeeded = await inTransaction(deps.pool, async (tx) => {
-      await storePlan(tx, run.id, sealed, changes, changeFingerprint(outcome.planJson, outcome.planFile));
+      await storePlan(tx, run.id, sealed, changes, outcome.fingerprint());
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
       if (!violations.length) {
         await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts });
@@ -264,11 +264,11 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
       }
       // A policy violation fails the project: its plan stays visible, it can never be approved or applied.
       const message = failureText(deps, { kind: "policy", count: violations.length });
-      await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: mask(outcome.output), error: { stage: "policy", message, violations } });
+      await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: outcome.output(), error: { stage: "policy", message, violations } });
       await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
       return false;
     });
-    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output, mask) : undefined, ahead };
+    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output) : undefined, ahead };
   }
   const failure: RunFailure =
     "ok" in outcome
@@ -278,7 +278,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: PlanOutcome | 
           timedOut: outcome.timedOut,
         }
       : { ...outcome };
-  const output = mask(("ok" in outcome ? outcome.output : outcome.output) ?? "");
+  const output = mask(outcome.output ?? "");
   delete failure.output;
   failure.message = mask(failure.message);
   await inTransaction(deps.pool, async (tx) => {

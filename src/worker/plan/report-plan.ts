@@ -1,5 +1,5 @@
 import { loadGroupResults } from "../../db/plan-report.js";
-import { claimGroupReport, releaseGroupReport, setCheckRunId, supersededPlan } from "../../db/run-groups.js";
+import { claimGroupReport, releaseGroupReport, setCheckRunId } from "../../db/run-groups.js";
 import type { CheckOutput, GitHub, MarkedComments } from "../../github/github.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
@@ -51,12 +51,13 @@ export interface RenderedAhead {
  */
 export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, gh: GitHub, handed: HandedToReport = {}): Promise<void> {
   const { known, comments: lookedUp, ahead } = handed;
-  const group = await claimGroupReport(deps.pool, groupId);
-  if (!group) return;
+  // One read of the group: claimed, with whether a later plan of the PR overtook it.
+  const claimed = await claimGroupReport(deps.pool, groupId);
+  if (!claimed) return;
+  const { group, superseded } = claimed;
   try {
     const [owner, name] = group.repo.split("/") as [string, string];
     const repo = { owner, name };
-    const superseded = await supersededPlan(deps.pool, group);
     // The PR's plan comments are looked up while the results are read and rendered.
     const pullNumber = group.pull_number;
     const comments = pullNumber !== null && !superseded ? (lookedUp ?? Promise.resolve(undefined)).then((found) => found ?? gh.findComments(repo, pullNumber, PLAN_MARKER)) : undefined;
@@ -79,6 +80,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     else if (!superseded) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
     if (superseded) return;
     if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
+    // The approval check re-reads the group: a review may have moved it on since the claim.
     await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
   } catch (error) {
     await releaseGroupReport(deps.pool, groupId);

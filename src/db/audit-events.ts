@@ -1,0 +1,58 @@
+import type { Queryable } from "./pool.js";
+
+/** The advisory lock that serialises writers of the audit chain (migrate.ts holds 7_263_001). */
+const AUDIT_CHAIN_LOCK = 7_263_002;
+
+/** An audit_events row's hashed content; `created_at` as ISO text so it survives the database round trip. */
+export interface AuditEventContent {
+  id: number;
+  created_at: string;
+  action: string;
+  actor: string | null;
+  repo: string | null;
+  pull_number: number | null;
+  project: string | null;
+  workspace: string | null;
+  sha: string | null;
+  run_id: number | null;
+  details: Record<string, unknown>;
+}
+
+/** A row as stored: its content and its links in the chain. */
+export interface StoredAuditEvent extends Omit<AuditEventContent, "created_at"> {
+  created_at: Date;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Takes the chain's writer lock until the transaction ends, then reads the
+ * hash of the last event (null: none yet) and the id of the next one.
+ */
+export async function lockAuditChainTail(tx: Queryable): Promise<{ lastHash: string | null; nextId: number }> {
+  await tx.query("select pg_advisory_xact_lock($1)", [AUDIT_CHAIN_LOCK]);
+  // After the lock, in a statement of its own: it sees the event a transaction that held the lock before committed.
+  const { rows } = await tx.query<{ hash: string | null; id: number }>(
+    "select (select hash from audit_events order by id desc limit 1) as hash, nextval('audit_events_id_seq')::bigint as id",
+  );
+  return { lastHash: rows[0]!.hash, nextId: rows[0]!.id };
+}
+
+export async function insertAuditEvent(tx: Queryable, row: AuditEventContent, prevHash: string, hash: string): Promise<void> {
+  await tx.query(
+    `insert into audit_events (id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, details, prev_hash, hash)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [row.id, row.created_at, row.action, row.actor, row.repo, row.pull_number, row.project, row.workspace, row.sha, row.run_id,
+      JSON.stringify(row.details), prevHash, hash],
+  );
+}
+
+/** Up to `limit` events after the event `afterId`, in id order. */
+export async function auditEventsAfter(db: Queryable, afterId: number, limit: number): Promise<StoredAuditEvent[]> {
+  const { rows } = await db.query<StoredAuditEvent>(
+    `select id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, details, prev_hash, hash
+       from audit_events where id > $1 order by id limit $2`,
+    [afterId, limit],
+  );
+  return rows;
+}

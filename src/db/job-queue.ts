@@ -1,0 +1,23 @@
+import type { Queryable } from "./pool.js";
+
+/** A job as graphile_worker.add_job takes it. */
+export interface NewJob {
+  task: string;
+  payload: object;
+  queueName?: string;
+  jobKey?: string;
+  maxAttempts: number;
+  runAt?: Date;
+}
+
+/** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
+export async function addJob(db: Queryable, job: NewJob): Promise<void> {
+  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5, run_at => $6)", [
+    job.task,
+    JSON.stringify(job.payload),
+    job.queueName ?? null,
+    job.maxAttempts,
+    job.jobKey ?? null,
+    job.runAt?.toISOString() ?? null,
+  ]);
+}

@@ -1,0 +1,191 @@
+import path from "node:path";
+import type { Checkout, Engine, EngineTools, EngineUnit, Prepared } from "../engines/engine.js";
+import type { EngineRegistry } from "../engines/registry.js";
+import type { ApplyOutcome, PlanOutcome, StepFailure } from "../engines/terraform.js";
+import { parsePlanChanges, type PlanChanges } from "../plans/changes.js";
+import { changeFingerprint } from "../plans/fingerprint.js";
+import { createMasker, maskDeep, type Masker } from "../plans/mask.js";
+import { seal } from "../plans/seal.js";
+import { resolveInside } from "../projects/safe-dir.js";
+import { projectWorkspace } from "../sandbox/project-workspace.js";
+import { passableValues, type EnvPolicy } from "./project-env.js";
+import { sandboxInputs, type Phase, type RunProject, type RunReason, type SandboxInputs } from "./sandbox-inputs.js";
+
+export interface RunServiceDeps extends EnvPolicy {
+  engines: EngineRegistry;
+  tools: EngineTools;
+  /** The operator's PLANGATE_MASK_PATTERNS. */
+  maskPatterns: RegExp[];
+  /** Seals plan files for storage; absent for the local CLI, which stores none. */
+  encryptionKey?: Buffer;
+}
+
+/**
+ * Where a run's checkout comes from: a plan group's shared read-only export
+ * (the run gets private writable copies of its folders in `workDir`), or a
+ * private checkout of its own (applies, the merge queue, drift, local).
+ * Either was scrubbed of terraform tooling when it was made.
+ */
+export type RunCheckout = { shared: string; workDir: string } | { checkoutDir: string };
+
+export interface RunRequest {
+  checkout: RunCheckout;
+  project: RunProject;
+  phase: Phase;
+  reason: RunReason;
+  /** When the run's time is up (PLANGATE_JOB_TIMEOUT from its start); a step may be given its own. */
+  deadline: number;
+}
+
+export type Opened = { ok: true; run: ProjectRun } | { ok: false; cause: "env" | "dir"; message: string };
+
+/** A plan captured by a run: checked, masked and sealed on demand (a large plan's parse is paid only by who needs it). */
+export interface CapturedPlan {
+  ok: true;
+  /** The reviewed change's identity (plans/fingerprint.ts). */
+  fingerprint(): string;
+  /** The resource changes, masked. */
+  changes(): PlanChanges;
+  /** The plan file, sealed with PLANGATE_ENCRYPTION_KEY. */
+  sealed(): Buffer;
+  /** The engine's output, masked. */
+  output(): string;
+}
+
+export type UnitPlan = CapturedPlan | StepFailure;
+
+const once = <T>(make: () => T): (() => T) => {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+};
+
+/**
+ * The one sandboxed run of a project, for every phase and reason: pull
+ * request plans, merge-queue plans, an apply's fresh plans and its applies,
+ * drift checks and `plangate plan DIR`. Opening decides what enters the
+ * sandbox (sandboxInputs) and lays out the checkout; the run then prepares
+ * the engine's units and plans or applies them, returning what it captured
+ * masked (every value the project's env could pass in, and the operator's
+ * patterns).
+ */
+export class ProjectRuns {
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  engine(name: string): Engine {
+    return this.deps.engines.named(name);
+  }
+
+  async open(req: RunRequest): Promise<Opened> {
+    const engine = this.engine(req.project.engine);
+    const root = "shared" in req.checkout ? req.checkout.shared : req.checkout.checkoutDir;
+    try {
+      await resolveInside(root, req.project.dir);
+    } catch (error) {
+      return { ok: false, cause: "dir", message: (error as Error).message };
+    }
+    const decided = sandboxInputs(this.deps, engine, req.project, req.phase, req.reason);
+    if (!decided.ok) return { ok: false, cause: "env", message: decided.message };
+    let checkout: Checkout;
+    let projectDir = req.project.dir;
+    try {
+      if ("shared" in req.checkout) {
+        const laid = await projectWorkspace(this.deps.tools.sandbox.kind, req.checkout.shared, req.checkout.workDir, decided.inputs.writable);
+        checkout = { checkoutDir: laid.checkoutDir, tree: laid.tree };
+        projectDir = laid.ownDirs[0]!;
+      } else {
+        checkout = { checkoutDir: req.checkout.checkoutDir };
+      }
+    } catch (error) {
+      return { ok: false, cause: "dir", message: (error as Error).message };
+    }
+    const mask = createMasker(passableValues(this.deps, req.project.env), this.deps.maskPatterns);
+    return { ok: true, run: new ProjectRun(this.deps, engine, decided.inputs, checkout, projectDir, req, mask) };
+  }
+}
+
+/** One opened run: its engine, what enters its sandbox, its checkout. */
+export class ProjectRun {
+  constructor(
+    private readonly deps: RunServiceDeps,
+    readonly engine: Engine,
+    readonly inputs: SandboxInputs,
+    readonly checkout: Checkout,
+    /** The project's folder as the engine sees it (relative to the checkout). */
+    readonly projectDir: string,
+    private readonly req: RunRequest,
+    /** Hides what the project's env could pass in, and the operator's patterns. */
+    readonly mask: Masker,
+  ) {}
+
+  /** The units to plan or apply, in dependency order (a program is synthesized here); what it says comes back masked. */
+  async prepare(): Promise<Prepared> {
+    const prepared = await this.engine.prepare(this.deps.tools, { ...this.checkout, projectDir: this.projectDir, env: this.inputs.env, deadline: this.req.deadline, only: this.req.project.stacks });
+    return prepared.ok ? { ...prepared, output: this.mask(prepared.output) } : { ...prepared, message: this.mask(prepared.message), output: this.mask(prepared.output) };
+  }
+
+  private unitJob(unit: EngineUnit, step: UnitStep) {
+    return { ...this.checkout, unitDir: unit.dir, workspace: this.req.project.workspace, env: this.inputs.env, deadline: step.deadline ?? this.req.deadline, outDir: step.outDir, started: step.started };
+  }
+
+  /** Plans one unit and captures the plan (in the apply phase too: a plan that is then applied, as an apply would see it). */
+  async plan(unit: EngineUnit, step: UnitStep): Promise<UnitPlan> {
+    return this.captured(await this.engine.plan(this.deps.tools, this.unitJob(unit, step)));
+  }
+
+  /** Applies the plan this checkout's last plan of the unit left, or `stored` (a reviewed plan, unsealed). Only in the apply phase. */
+  async apply(unit: EngineUnit, step: UnitStep, stored?: Buffer): Promise<ApplyOutcome> {
+    if (this.inputs.phase !== "apply") throw new Error("a run opened to plan does not apply");
+    const applied = await this.engine.apply(this.deps.tools, this.unitJob(unit, step), stored);
+    return applied.ok ? { ok: true, output: this.mask(applied.output) } : this.maskedFailure(applied);
+  }
+
+  private maskedFailure(failure: StepFailure): StepFailure {
+    return { ...failure, output: this.mask(failure.output), problems: failure.problems.map(this.mask) };
+  }
+
+  private captured(outcome: PlanOutcome): UnitPlan {
+    if (!outcome.ok) return this.maskedFailure(outcome);
+    const { planJson, planFile } = outcome;
+    const key = this.deps.encryptionKey;
+    return {
+      ok: true,
+      fingerprint: once(() => changeFingerprint(planJson, planFile)),
+      changes: once(() => maskDeep(parsePlanChanges(planJson), this.mask)),
+      sealed: once(() => {
+        if (!key) throw new Error("plans are sealed only where PLANGATE_ENCRYPTION_KEY is set");
+        return seal(key, planFile);
+      }),
+      output: maskedLater(outcome.output, this.mask),
+    };
+  }
+}
+
+/**
+ * The masking of an output, for later. Made out here so that it holds the
+ * output alone, not the plan's parsed JSON (megabytes of heap while a
+ * comment is rendered and the output waits to be stored).
+ */
+const maskedLater = (output: string, mask: Masker) => once(() => mask(output));
+
+/** One step of a run: where its artefacts go, its own deadline if not the run's, and who to tell when it starts. */
+export interface UnitStep {
+  outDir: string;
+  deadline?: number;
+  started?: () => void;
+}
+
+/** A fresh plan of a unit compared with the approved one's fingerprint ("plan afresh and compare"). */
+export type Compared = { fresh: CapturedPlan; matches: boolean } | { fresh: StepFailure; matches: false };
+
+/** Plans `unit` afresh and says whether it is the change that was approved. */
+export async function planAfresh(run: ProjectRun, unit: EngineUnit, step: UnitStep, approvedFingerprint: string): Promise<Compared> {
+  const fresh = await run.plan(unit, step);
+  return fresh.ok ? { fresh, matches: fresh.fingerprint() === approvedFingerprint } : { fresh, matches: false };
+}
+
+/** The unit of a prepared project that a run (a stack's, or the project's own) stands for. */
+export function unitOf(engine: Engine, units: EngineUnit[], stack: string | undefined): EngineUnit | undefined {
+  return engine.unitsAreRuns ? units.find((u) => u.name === stack) : units[0];
+}
+
+export const outDirOf = (root: string, unit: EngineUnit) => (unit.name ? path.join(root, unit.name) : root);
