@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, constants, fstat as fstatCallback, openSync, read as readCallback } from "node:fs";
 import { promisify } from "node:util";
+import { systemClock, type Clock } from "./clock.js";
 
 export interface ExecRequest {
   /** argv[0] is the program; no shell is ever involved. */
@@ -9,6 +10,8 @@ export interface ExecRequest {
   /** The complete environment of the child: nothing is inherited. */
   env: Record<string, string>;
   timeoutMs: number;
+  /** What `timeoutMs` is measured on (default: the system's clock). */
+  clock?: Clock;
   /** Bytes of combined stdout+stderr kept (head and tail); the middle is dropped. */
   maxOutputBytes?: number;
   /** Write stdout to this file instead of capturing it (for large machine-readable output). */
@@ -155,22 +158,28 @@ export function execute(request: ExecRequest): Promise<ExecResult> {
     const onStop = () => killGroup("SIGKILL");
     request.stop?.addEventListener("abort", onStop, { once: true });
     if (request.stop?.aborted) onStop();
-    const timer = setTimeout(() => {
+    const clock = request.clock ?? systemClock;
+    let cancelGrace = () => {};
+    const cancelTimeout = clock.after(request.timeoutMs, () => {
       timedOut = true;
       killGroup("SIGTERM");
-      setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS).unref();
-    }, request.timeoutMs);
+      cancelGrace = clock.after(KILL_GRACE_MS, () => killGroup("SIGKILL"));
+    });
+    const stopTimers = () => {
+      cancelTimeout();
+      cancelGrace();
+    };
     child.stdout?.on("data", (chunk: Buffer) => output.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => output.push(chunk));
     child.on("error", (error) => {
-      clearTimeout(timer);
+      stopTimers();
       request.stop?.removeEventListener("abort", onStop);
       closeFiles();
       const failed = () => reject(new Error(`cannot start ${request.argv[0]}: ${error.message}`));
       captured().then(failed, failed);
     });
     child.on("close", (exitCode, signal) => {
-      clearTimeout(timer);
+      stopTimers();
       request.stop?.removeEventListener("abort", onStop);
       closeFiles();
       // Anything the program left behind in its group goes with it.

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync } from "node:fs";
 import { lchown, lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import path from "node:path";
+import { systemClock, type Clock } from "./clock.js";
 import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
 import { SandboxCaps, type RunCaps } from "./limits.js";
@@ -55,6 +56,8 @@ export interface SandboxOptions {
    * it; `close()` stops it). Default: one with only the built-in refusals.
    */
   egress?: EgressFilter;
+  /** What every run's timeout is measured on (default: the system's clock). */
+  clock?: Clock;
 }
 
 const OPEN_FILES = 4096;
@@ -95,6 +98,7 @@ export class Sandbox {
   private readonly setpriv = findProgram("setpriv");
 
   readonly caps: SandboxCaps;
+  readonly clock: Clock;
   private readonly egress: EgressFilter;
 
   constructor(
@@ -103,6 +107,7 @@ export class Sandbox {
   ) {
     this.caps = options.caps ?? new SandboxCaps();
     this.egress = options.egress ?? new EgressFilter({ allow: [], deny: [] });
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Stops what the sandbox keeps between runs (the egress filter's namespaces). */
@@ -153,6 +158,7 @@ export class Sandbox {
         cwd,
         env: this.kind === "bwrap" ? {} : env,
         timeoutMs: request.timeoutMs,
+        clock: this.clock,
         maxOutputBytes: request.maxOutputBytes,
         stdoutFile: request.stdoutFile,
         fdFiles: request.fdFiles,

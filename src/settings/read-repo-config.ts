@@ -1,3 +1,4 @@
+import { tracingChannel } from "node:diagnostics_channel";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -49,11 +50,23 @@ function onThread(script: URL, text: string, engines: EngineNames): Promise<Conf
 const refused = (message: string): ConfigResult => ({ ok: false, problems: [{ line: 1, column: 1, message }] });
 
 /**
+ * Each config read, for whoever subscribes (Node's diagnostics_channel; free
+ * when nobody does): `start` when a read begins, `asyncEnd` when its result
+ * is in, both with `{ bytes }`. A test watches it to see the process answer
+ * while a large config is read.
+ */
+export const configReads = tracingChannel<object, { bytes: number }>("plangate:read-repo-config");
+
+/**
  * loadRepoConfig, kept off the process's main thread for a large file (YAML
  * parsing takes seconds for a few megabytes, during which nothing else, not
  * even /healthz, would be answered). Never throws for bad input.
  */
 export function readRepoConfig(text: string, engines: EngineNames, script = threadScript()): Promise<ConfigResult> {
+  return configReads.tracePromise(() => read(text, engines, script), { bytes: text.length });
+}
+
+function read(text: string, engines: EngineNames, script: URL | undefined): Promise<ConfigResult> {
   if (text.length <= INLINE_CONFIG_BYTES || !script) return Promise.resolve().then(() => loadRepoConfig(text, engines));
   const result = queue.then(() => onThread(script, text, engines));
   queue = result.catch(() => undefined);

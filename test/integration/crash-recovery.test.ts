@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
+import { terraformPid } from "../support/processes.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
 
 jest.setTimeout(300_000);
@@ -15,21 +17,77 @@ let h: Harness;
 let repo: GitRepo;
 const workers: ChildProcess[] = [];
 
+/**
+ * Where an apply's provisioner waits (see `waiter`): a connection to the
+ * test, answered only once the test lets go. A connection arriving is the
+ * moment terraform is inside the apply.
+ */
+class Gate {
+  private held: net.Socket[] = [];
+  private open = false;
+  private wake?: () => void;
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(): Promise<Gate> {
+    let gate: Gate | undefined;
+    const server = net.createServer((socket) => gate!.arrived(socket));
+    gate = new Gate(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return gate;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Resolves once a provisioner waits here. */
+  async waited(): Promise<void> {
+    while (!this.held.length) await new Promise<void>((resolve) => (this.wake = resolve));
+  }
+
+  /** Answers the waiting provisioners (if still there) and every later one at once, until `hold()`. */
+  release(): void {
+    this.open = true;
+    for (const socket of this.held.splice(0)) socket.end("go\n");
+  }
+
+  hold(): void {
+    this.open = false;
+  }
+
+  close(): void {
+    for (const socket of this.held.splice(0)) socket.destroy();
+    this.server.close();
+  }
+
+  private arrived(socket: net.Socket): void {
+    socket.on("error", () => undefined);
+    if (this.open) return void socket.end("go\n");
+    this.held.push(socket);
+    socket.on("close", () => (this.held = this.held.filter((s) => s !== socket)));
+    this.wake?.();
+  }
+}
+let gate: Gate;
+
 beforeAll(async () => {
+  gate = await Gate.start();
   // The app here only receives webhooks: plans and applies run in worker processes this test kills.
-  h = await startHarness({ PLANGATE_WORKERS: "0", PLANGATE_WORKER_STALE_AFTER: "2s" });
+  // The gate's loopback port is opened to their sandboxes.
+  h = await startHarness({ PLANGATE_WORKERS: "0", PLANGATE_WORKER_STALE_AFTER: "2s", PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${gate.port}` });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "root" });
   h.fake.permissions.set(`${REPO}:alice`, "write");
 });
 afterAll(async () => {
-  for (const w of workers) kill(w);
+  await stopWorkers();
+  gate?.close();
   await h?.close();
 });
 afterEach(async () => {
   // Each test owns its worker processes: none of them lingers to take the next test's jobs.
-  for (const w of workers.splice(0)) kill(w);
-  await new Promise((r) => setTimeout(r, 3000)); // past PLANGATE_WORKER_STALE_AFTER: their jobs are free again
+  await stopWorkers();
+  gate.hold();
   expect(h.fake.unexpected).toEqual([]);
 });
 
@@ -46,13 +104,19 @@ function startWorker(): ChildProcess {
   return child;
 }
 
-function kill(child: ChildProcess): void {
+/** Kills a worker process and everything it started (its process group); resolves once it has exited. */
+function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   try {
     process.kill(-child.pid!, "SIGKILL");
   } catch {
     // already gone
   }
+  return exited;
 }
+
+const stopWorkers = () => Promise.all(workers.splice(0).map(kill));
 
 const runStatus = async (sql: string, params: unknown[]) => (await h.db.pool.query(sql, params)).rows[0]?.status;
 const comments = (n: number) => h.fake.commentsOn(REPO, n).map((c) => asShown(c.body));
@@ -74,8 +138,8 @@ describe("a worker process killed", () => {
     const sha = await openPr(301, { "big/main.tf": slow }, ["big/main.tf"]);
     const first = startWorker();
     await waitFor("the plan to be running", async () => (await runStatus("select status from runs where sha = $1", [sha])) === "running", 120_000);
-    await new Promise((r) => setTimeout(r, 1500)); // terraform is busy planning
-    kill(first);
+    await waitFor("terraform to be planning", () => terraformPid("big", "plan"), 120_000);
+    await kill(first);
     expect(await runStatus("select status from runs where sha = $1", [sha])).toBe("running");
 
     startWorker();
@@ -88,21 +152,19 @@ describe("a worker process killed", () => {
   });
 
   /**
-   * A resource whose apply sleeps until `deadline` (epoch seconds): the first
-   * attempt is killed inside the sleep; an attempt after the deadline applies at
-   * once. The deadline is in the provisioner, which is not part of the plan's
-   * fingerprint, so both attempts plan the same change.
+   * A resource whose apply waits at the test's gate: the first attempt is
+   * killed while it waits there; once the gate is open an attempt applies at
+   * once. The provisioner is not part of the plan's fingerprint, so both
+   * attempts plan the same change.
    */
-  const sleeper = (deadline: number) =>
-    `resource "terraform_data" "slow" {\n  input = "x"\n  provisioner "local-exec" {\n    command = "[ $(date +%s) -ge ${deadline} ] || sleep 60"\n  }\n}\n`;
-  const afterDeadline = (deadline: number) => new Promise((r) => setTimeout(r, Math.max(0, deadline * 1000 - Date.now() + 1000)));
+  const waiter = () =>
+    `resource "terraform_data" "slow" {\n  input = "x"\n  provisioner "local-exec" {\n    interpreter = ["/bin/bash", "-c"]\n    command     = "exec 3<>/dev/tcp/127.0.0.1/${gate.port} && grep -q -m1 go <&3"\n  }\n}\n`;
   const applyActions = async (sha: string) => (await h.db.pool.query("select action from audit_events where sha = $1 and action like 'apply.%' order by id", [sha])).rows.map((r) => r.action);
 
   engineTest("mid-/apply: the apply is reported interrupted, and the retried job plans afresh and applies the approved change once", async () => {
     const config = "version: 1\nprojects:\n  - dir: slow\n    apply: command\n    approvals: { required: 0 }\n";
     repo.commit({ ".plangate.yml": config }, "main"); // apply mode and approvals are the base branch's rules
-    const deadline = Math.floor(Date.now() / 1000) + 45;
-    const sha = await openPr(302, { ".plangate.yml": config, "slow/main.tf": sleeper(deadline) }, ["slow/main.tf"]);
+    const sha = await openPr(302, { ".plangate.yml": config, "slow/main.tf": waiter() }, ["slow/main.tf"]);
     const first = startWorker();
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
 
@@ -112,10 +174,10 @@ describe("a worker process killed", () => {
     payload.sender = { ...payload.sender, login: "alice", type: "User" };
     expect((await deliver(h.url, "issue_comment", payload, WEBHOOK_SECRET)).status).toBe(200);
     await waitFor("the apply to be running", async () => (await runStatus("select status from runs where kind = 'apply' and sha = $1", [sha])) === "running", 120_000);
-    await new Promise((r) => setTimeout(r, 1500)); // terraform is inside the provisioner's sleep
-    kill(first);
+    await gate.waited(); // terraform is inside the apply
+    await kill(first);
 
-    await afterDeadline(deadline);
+    gate.release();
     startWorker();
     await waitFor("the fresh apply", () => comments(302).some((c) => c.includes("✅ plangate applied")), 120_000);
     await queueDrained(h.db);
@@ -130,8 +192,7 @@ describe("a worker process killed", () => {
   engineTest("mid-apply on merge: reported interrupted, planned afresh at the merge commit, applied once, locks released", async () => {
     const config = "version: 1\nprojects:\n  - dir: merged\n    approvals: { required: 0 }\n";
     repo.commit({ ".plangate.yml": config }, "main");
-    const deadline = Math.floor(Date.now() / 1000) + 45;
-    const sha = await openPr(303, { ".plangate.yml": config, "merged/main.tf": sleeper(deadline) }, ["merged/main.tf"]);
+    const sha = await openPr(303, { ".plangate.yml": config, "merged/main.tf": waiter() }, ["merged/main.tf"]);
     const first = startWorker();
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
     const mergeSha = repo.merge("crash-303");
@@ -140,10 +201,10 @@ describe("a worker process killed", () => {
     payload.pull_request.head.sha = sha;
     expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
     await waitFor("the apply to be running", async () => (await runStatus("select status from runs where kind = 'apply' and sha = $1", [mergeSha])) === "running", 120_000);
-    await new Promise((r) => setTimeout(r, 1500));
-    kill(first);
+    await gate.waited();
+    await kill(first);
 
-    await afterDeadline(deadline);
+    gate.release();
     startWorker();
     await waitFor("the fresh apply", () => comments(303).some((c) => c.includes("✅ plangate applied")), 120_000);
     await queueDrained(h.db);

@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
+import { terraformPid } from "../support/processes.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
 
 jest.setTimeout(170_000);
@@ -67,20 +68,6 @@ async function outcome(n: number, sha: string) {
   return { check, comment: asShown(h.fake.commentsOn(REPO, n).at(-1)?.body ?? ""), audit: audit.rows, locks: locks.rows, advisoryLocks: advisory.rows[0].n as number };
 }
 
-/** The pid of the terraform process running `verb` for project directory `dir` (inside the sandbox, visible from here). */
-function terraformPid(dir: string, verb: string): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && argv.includes(`-chdir=${dir}`) && argv.includes(verb)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
 /** The failed run's outcome, then a new push that plans normally. */
 async function expectFailedThenRecovers(n: number, sha: string, dir: string, says: RegExp) {
   const failed = await outcome(n, sha);
@@ -105,7 +92,6 @@ describe("a plan's machinery failing", () => {
   engineTest("terraform killed by a signal mid-plan: the project fails saying so, the next push plans", async () => {
     const sha = await push(61, resources("killed", 15000), "opened");
     const pid = await waitFor("terraform plan to run", () => terraformPid("killed", "plan"), 120_000);
-    await new Promise((r) => setTimeout(r, 1000)); // terraform is busy planning
     process.kill(pid, "SIGKILL");
     await expectFailedThenRecovers(61, sha, "killed", /terraform plan failed: killed by signal SIGKILL/);
   });

@@ -1,9 +1,11 @@
-import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execute } from "../../src/sandbox/exec.js";
 import { Sandbox } from "../../src/sandbox/sandbox.js";
+import { waitFor } from "../support/app-harness.js";
+import { ManualClock } from "../support/manual-clock.js";
+import { leftAfterKill, processesNamed } from "../support/processes.js";
 import { nestedWorkspace, sandboxTest, workspaces } from "../support/sandbox.js";
 
 const APP_SECRETS = {
@@ -73,21 +75,25 @@ describe("sandbox (bubblewrap)", () => {
 
   sandboxTest("a program over its time limit is killed together with its children", async () => {
     const marker = `9${Math.floor(Math.random() * 1e6)}`;
-    const started = Date.now();
-    const result = await new Sandbox("bwrap").run({
+    const clock = new ManualClock();
+    const running = new Sandbox("bwrap", { clock }).run({
       command: ["/bin/sh", "-c", `sleep ${marker} & sleep ${marker} & wait`],
       workDir: workspace(),
       network: false,
       env: {},
       timeoutMs: 1500,
     });
+    // The time limit passes once both children run: what is tested is that they go with the program.
+    await waitFor("both children to run", () => sleeping(marker) === 2, 30_000);
+    clock.advance(1500);
+    const result = await running;
     expect(result.timedOut).toBe(true);
-    expect(Date.now() - started).toBeLessThan(15_000);
-    await new Promise((r) => setTimeout(r, 500));
-    const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(`sleep ${marker}`));
-    expect(left).toEqual([]);
+    expect(await leftAfterKill(`sleep ${marker}`)).toEqual([]);
   });
 });
+
+/** How many `sleep <marker>` processes run (not counting the shell whose command line names them). */
+const sleeping = (marker: string) => processesNamed(`sleep ${marker}`).filter((l) => l.startsWith("sleep ")).length;
 
 describe("a sandboxed program's output (captured through a file, not a pipe)", () => {
   sandboxTest("huge output is capped to its head and tail, stdout and stderr in the order written; the capture file is gone", async () => {
@@ -175,10 +181,18 @@ describe("exec without a sandbox", () => {
 
   test("the whole process group is killed on timeout", async () => {
     const marker = `8${Math.floor(Math.random() * 1e6)}`;
-    const result = await execute({ argv: ["/bin/sh", "-c", `sleep ${marker} & sleep ${marker}`], cwd: os.tmpdir(), env: { PATH: "/usr/bin:/bin" }, timeoutMs: 1000 });
-    expect(result.timedOut).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
-    const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(`sleep ${marker}`));
-    expect(left).toEqual([]);
+    const clock = new ManualClock();
+    const running = execute({ argv: ["/bin/sh", "-c", `sleep ${marker} & sleep ${marker}`], cwd: os.tmpdir(), env: { PATH: "/usr/bin:/bin" }, timeoutMs: 1000, clock });
+    await waitFor("both sleeps to run", () => sleeping(marker) === 2, 30_000);
+    clock.advance(1000);
+    expect((await running).timedOut).toBe(true);
+    expect(await leftAfterKill(`sleep ${marker}`)).toEqual([]);
+  });
+
+  test("a program that ends in time cancels its timeout", async () => {
+    const clock = new ManualClock();
+    const result = await execute({ argv: ["/bin/true"], cwd: os.tmpdir(), env: {}, timeoutMs: 1000, clock });
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false });
+    expect(clock.scheduled).toBe(0);
   });
 });

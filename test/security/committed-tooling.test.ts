@@ -1,5 +1,4 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
@@ -13,6 +12,7 @@ import { RepoMirrors } from "../../src/git/repo-mirror.js";
 import { findBinary } from "../../src/settings/find-binary.js";
 import { engineTest } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
+import { RecordingListener } from "../support/listener.js";
 
 jest.setTimeout(180_000);
 
@@ -102,18 +102,6 @@ async function plan(sandbox: Sandbox, homes: TerraformHomes, root: string, check
   return terraformPlan(job);
 }
 
-/** A TCP listener on this machine's non-loopback address, recording what reaches it. */
-async function listener(): Promise<{ port: number; seen: string[]; close: () => void }> {
-  const seen: string[] = [];
-  const server = net.createServer((socket) => {
-    seen.push("connection");
-    socket.on("data", (d) => seen.push(d.toString()));
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, HOST_IP, resolve));
-  return { port: (server.address() as net.AddressInfo).port, seen, close: () => server.close() };
-}
-
 const EVIL_PATH = "registry.terraform.io/acme/evil/1.0.0/linux_amd64";
 const EVIL_FILE = "terraform-provider-evil_v1.0.0";
 const USES_EVIL = 'terraform {\n  required_providers {\n    evil = { source = "acme/evil", version = "1.0.0" }\n  }\n}\nprovider "evil" {}\nresource "terraform_data" "x" {}\n';
@@ -135,7 +123,7 @@ describe("nothing a pull request commits runs as terraform's tooling", () => {
     engineTest(`a provider committed under ${where} never runs: the plan fails, no connection, no marker`, async () => {
       const root = runRoot();
       const marker = path.join(root, "checkout", "EVIL-RAN");
-      const listen = await listener();
+      const listen = await RecordingListener.start(HOST_IP); // on this machine's non-loopback address
       try {
         const planted = layout(evilProvider(marker, listen.port));
         const { checkoutDir, scrubbed } = await checkoutPr(root, { "stack/main.tf": USES_EVIL, ...planted }, Object.keys(planted).filter((f) => f.endsWith(EVIL_FILE)));
@@ -143,8 +131,7 @@ describe("nothing a pull request commits runs as terraform's tooling", () => {
 
         expect(outcome).toMatchObject({ ok: false, stage: "init" });
         expect(!outcome.ok && outcome.output).toContain("acme/evil");
-        await new Promise((r) => setTimeout(r, 200)); // a connection would have arrived by now
-        expect(listen.seen).toEqual([]);
+        expect(await listen.settled()).toEqual([]);
         expect(existsSync(marker)).toBe(false);
         expect(scrubbed).toEqual(Object.keys(planted).map((f) => f.replace(/terraform\.d\/.*/, "terraform.d")).sort());
       } finally {

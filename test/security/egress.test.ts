@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -15,6 +14,7 @@ import { parseEgressRules, type EgressRule } from "../../src/settings/egress-rul
 import { findBinary } from "../../src/settings/find-binary.js";
 import { readSettings } from "../../src/settings/settings.js";
 import { databaseHostPort, engineTest, toolTest } from "../support/app-harness.js";
+import { RecordingListener } from "../support/listener.js";
 
 /**
  * The hostile PR author reaching for what sits next to plangate: its
@@ -27,7 +27,7 @@ import { databaseHostPort, engineTest, toolTest } from "../support/app-harness.j
 const sandboxTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(bwrapWorks(), "bubblewrap", name, fn, timeout)) as typeof test;
 
 const sandboxes: Sandbox[] = [];
-const listeners: net.Server[] = [];
+const listeners: RecordingListener[] = [];
 afterAll(async () => {
   await Promise.all(sandboxes.map((s) => s.close()));
   for (const l of listeners) l.close();
@@ -46,16 +46,11 @@ function sandboxWith(options: Partial<EgressFilterOptions> | EgressFilter = {}):
   return sandbox;
 }
 
-/** A TCP listener on every address of the host; `seen` lists who connected. */
-async function listener(): Promise<{ port: number; seen: string[] }> {
-  const seen: string[] = [];
-  const server = net.createServer((socket) => {
-    seen.push(socket.remoteAddress ?? "?");
-    socket.end("LISTENER-REACHED\n");
-  });
+/** A TCP listener on every address of the host, answering LISTENER-REACHED; `settled()` lists who connected. */
+async function listener(): Promise<RecordingListener> {
+  const server = await RecordingListener.start("::", "LISTENER-REACHED\n");
   listeners.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "::", resolve));
-  return { port: (server.address() as net.AddressInfo).port, seen };
+  return server;
 }
 
 /** This host's address on its network (not loopback): where services listening on all interfaces answer. */
@@ -64,8 +59,6 @@ function hostAddress(): string {
   if (!found) throw new Error("this machine has no non-loopback IPv4 address to attack");
   return found.address;
 }
-
-const settle = () => new Promise((r) => setTimeout(r, 200));
 
 function workspace(files: Record<string, string> = {}): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-egress-"));
@@ -116,8 +109,7 @@ describe("sandbox egress filter", () => {
   engineTest("a state backend on the host's loopback gets no connection, and the PR author learns the address and the setting", async () => {
     const target = await listener();
     const outcome = await plan(sandboxWith(), httpBackend(`http://127.0.0.1:${target.port}/state`));
-    await settle();
-    expect(target.seen).toEqual([]);
+    expect(await target.settled()).toEqual([]);
     expect(outcome.ok).toBe(false);
     if (outcome.ok) return;
     expect(failureMessage(outcome)).toContain(`egress refused: 127.0.0.1:${target.port} (loopback`);
@@ -135,8 +127,7 @@ describe("sandbox egress filter", () => {
       const name = host.replace(/\.$/, "");
       expect(outcome.problems.join("\n")).toMatch(new RegExp(`egress refused: ${name.replace(/\./g, "\\.")}:${target.port} \\(resolves to (127\\.0\\.0\\.1|::1): loopback\\); PLANGATE_SANDBOX_EGRESS_ALLOW=${name.replace(/\./g, "\\.")}:${target.port} would open it`));
     }
-    await settle();
-    expect(target.seen).toEqual([]);
+    expect(await target.settled()).toEqual([]);
   });
 
   engineTest("the cloud metadata address is refused by the proxy", async () => {
@@ -167,8 +158,7 @@ describe("sandbox egress filter", () => {
     const sandbox = sandboxWith();
     const raw = await runIn(sandbox, ["/bin/bash", "-c", `exec 3<>/dev/tcp/${address}/${target.port} && cat <&3`]);
     const proxied = await runIn(sandbox, connectViaProxy(`${address}:${target.port}`));
-    await settle();
-    expect(target.seen).toEqual([]);
+    expect(await target.settled()).toEqual([]);
     expect(raw.exitCode).not.toBe(0);
     expect(raw.output).toContain("Network is unreachable");
     expect(proxied.output).toContain("403 Forbidden");
@@ -182,8 +172,7 @@ describe("sandbox egress filter", () => {
     const echo = await runIn(sandbox, ["/bin/bash", "-c", `exec 3<>/dev/tcp/echo.test/${target.port} && cat <&3`]);
     expect(echo.output).toContain("LISTENER-REACHED");
     expect(echo.problems).toEqual([]);
-    await settle();
-    expect(target.seen).toHaveLength(1);
+    expect(await target.settled()).toHaveLength(1);
 
     const schema = `egress_${randomBytes(4).toString("hex")}`;
     const url = new URL(process.env.DATABASE_URL!);
@@ -207,9 +196,8 @@ describe("sandbox egress filter", () => {
     const refused = sandboxWith(egressFilterFor(settings, databaseUrl));
     const toDatabase = await runIn(refused, connectViaProxy(`127.0.0.1:${database.port}`));
     const toWebhook = await runIn(refused, connectViaProxy(`${address}:${webhook.port}`));
-    await settle();
-    expect(database.seen).toEqual([]);
-    expect(webhook.seen).toEqual([]);
+    expect(await database.settled()).toEqual([]);
+    expect(await webhook.settled()).toEqual([]);
     expect(toDatabase.problems).toEqual([`egress refused: 127.0.0.1:${database.port} (plangate's database); PLANGATE_SANDBOX_EGRESS_ALLOW=127.0.0.1:${database.port} would open it`]);
     expect(toWebhook.problems).toEqual([`egress refused: ${address}:${webhook.port} (plangate's own port); PLANGATE_SANDBOX_EGRESS_ALLOW=${address}:${webhook.port} would open it`]);
 
@@ -218,12 +206,11 @@ describe("sandbox egress filter", () => {
     // A loopback entry is listened on inside the sandbox (direct clients work); other addresses go through the proxy.
     const direct = await runIn(allowed, ["/bin/bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${database.port} && cat <&3`]);
     const proxied = await runIn(allowed, connectViaProxy(`${address}:${webhook.port}`));
-    await settle();
     expect(direct.output).toContain("LISTENER-REACHED");
     expect(proxied.output).toContain("200 Connection Established");
     expect(proxied.output).toContain("LISTENER-REACHED");
-    expect(database.seen).toHaveLength(1);
-    expect(webhook.seen).toHaveLength(1);
+    expect(await database.settled()).toHaveLength(1);
+    expect(await webhook.settled()).toHaveLength(1);
   });
 
   sandboxTest("cdktf synth has no network at all: a program reaching for the host sees nothing", async () => {
@@ -232,8 +219,7 @@ describe("sandbox egress filter", () => {
     const app = `node -e "require('net').connect(${target.port}, '${address}').on('connect', () => console.log('CONNECTED')).on('error', (e) => console.log('NO-NETWORK', e.code))"`;
     const checkoutDir = workspace({ "app/cdktf.json": JSON.stringify({ app, language: "typescript" }) });
     const outcome = await cdktfSynth({ sandbox: sandboxWith(), checkoutDir, projectDir: "app", env: {}, timeoutMs: 30_000, depsCacheDir: workspace() });
-    await settle();
-    expect(target.seen).toEqual([]);
+    expect(await target.settled()).toEqual([]);
     expect(outcome.ok).toBe(false);
     expect(outcome.ok ? "" : outcome.output).toContain("NO-NETWORK ENETUNREACH");
   });

@@ -20,7 +20,6 @@ afterAll(async () => h?.close());
 interface Answer {
   status: number;
   text: string;
-  ms: number;
 }
 
 /**
@@ -29,7 +28,6 @@ interface Answer {
  * Without `length` the body goes chunked. The connection is dropped after the answer.
  */
 function post(chunks: Iterable<Buffer>, headers: Record<string, string>, length?: number, endBody = true): Promise<Answer> {
-  const started = Date.now();
   const id = randomUUID();
   sent.push(id);
   return new Promise((resolve, reject) => {
@@ -44,7 +42,7 @@ function post(chunks: Iterable<Buffer>, headers: Record<string, string>, length?
       res.setEncoding("utf8");
       res.on("data", (d: string) => (text += d));
       res.on("end", () => {
-        resolve({ status: res.statusCode!, text, ms: Date.now() - started });
+        resolve({ status: res.statusCode!, text });
         req.destroy();
       });
     });
@@ -92,18 +90,16 @@ test("a correctly signed 30 MiB delivery gets 413", async () => {
   expect(answer.text).toContain(`larger than ${WEBHOOK_BODY_LIMIT} bytes`);
 });
 
-test("an announced 30 MiB body gets 413 promptly, though only 1 MiB is ever sent", async () => {
+test("an announced 30 MiB body gets 413, though only 1 MiB is ever sent", async () => {
   // The body never completes: an answer at all proves plangate did not wait to buffer it whole.
   const answer = await post(zeros(MiB), { "x-hub-signature-256": signBody(WEBHOOK_SECRET, "x") }, 30 * MiB, false);
   expect(answer.status).toBe(413);
-  expect(answer.ms).toBeLessThan(5_000);
 });
 
 test("a chunked 30 MiB stream gets 413 as it passes the limit, before the stream ends", async () => {
   // The stream never ends: the answer proves bytes were counted as they came, not after the whole body.
   const answer = await post(zeros(30 * MiB), { "x-hub-signature-256": signBody(WEBHOOK_SECRET, "x") }, undefined, false);
   expect(answer.status).toBe(413);
-  expect(answer.ms).toBeLessThan(5_000);
 });
 
 test("a chunked body under the limit is still read whole (and judged by its signature)", async () => {

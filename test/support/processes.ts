@@ -1,0 +1,34 @@
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import path from "node:path";
+
+/** The command lines of this machine's processes that contain `text` (a random marker the test put there). */
+export const processesNamed = (text: string): string[] => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(text));
+
+/** The pid of the terraform process running `verb` for project directory `dir` (inside a sandbox too: its processes are visible from here). */
+export function terraformPid(dir: string, verb: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && argv.includes(`-chdir=${dir}`) && argv.includes(verb)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Waits until no process's command line contains `text`, for at most
+ * `timeoutMs`: a killed process leaves the table a moment after the kill.
+ * Returns what is still there (nothing, unless something survived).
+ */
+export async function leftAfterKill(text: string, timeoutMs = 10_000): Promise<string[]> {
+  const giveUpAt = Date.now() + timeoutMs;
+  for (;;) {
+    const left = processesNamed(text);
+    if (!left.length || Date.now() > giveUpAt) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
