@@ -11,6 +11,7 @@ import { chooseSandbox, Sandbox } from "./sandbox/sandbox.js";
 import { databaseExposureWarnings, egressFilterFor } from "./sandbox/egress/egress-from-settings.js";
 import { capSettings, formatSize, SandboxCaps } from "./sandbox/limits.js";
 import { ENGINES } from "./engines/registry.js";
+import type { Clock } from "./sandbox/clock.js";
 import { ProjectRuns } from "./run/project-runs.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
@@ -38,6 +39,8 @@ export interface StartOptions {
   worker: boolean;
   host?: string;
   log?: Logger;
+  /** What sandboxed runs' timeouts and jobs' deadlines are measured on (default: the system's clock); a test's can be moved by hand. */
+  clock?: Clock;
 }
 
 export interface Plangate {
@@ -63,7 +66,7 @@ function publicUrlOf(settings: Settings, log: Logger): string {
   return url;
 }
 
-async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger, shared: Shared, databaseUrl: string): Promise<WorkerDeps> {
+async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: Logger, shared: Shared, databaseUrl: string, clock?: Clock): Promise<WorkerDeps> {
   const env = process.env;
   const caps = new SandboxCaps(capSettings(settings));
   const { summary, ...how } = caps.mechanism;
@@ -78,7 +81,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   for (const warning of await databaseExposureWarnings(settings, databaseUrl)) log.warn({ setting: "PLANGATE_SANDBOX_EGRESS_ALLOW" }, warning);
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
-  const sandbox = new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl) });
+  const sandbox = new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl), clock });
   const tools = {
     sandbox,
     homes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),
@@ -171,7 +174,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   let sandbox: Sandbox | undefined;
   let commentRenderer: CommentRenderer | undefined;
   if (options.worker && settings.workers > 0) {
-    const deps = await workerDeps(settings, pool, new Probot(probotOptions), log, shared, database.url);
+    const deps = await workerDeps(settings, pool, new Probot(probotOptions), log, shared, database.url, options.clock);
     sandbox = deps.sandbox;
     commentRenderer = deps.commentRenderer;
     runner = await startWorker(deps, settings.workers, settings.workerStaleAfterMs);

@@ -119,7 +119,7 @@ export async function installDependencies(job: DependencyJob): Promise<Installed
     network: true,
     // The sandbox's HOME is in the checkout: a committed .home/.npmrc must not configure npm.
     env: { npm_config_update_notifier: "false", npm_config_userconfig: "/dev/null" },
-    timeoutMs: Math.max(1, job.deadline - Date.now()),
+    timeoutMs: Math.max(1, job.deadline - job.sandbox.clock.now()),
   });
   if (install.exitCode !== 0 || install.timedOut) {
     return { ok: false, message: withProblems(install.timedOut ? "npm install timed out" : "npm install failed", install.problems), output: install.output, timedOut: install.timedOut };

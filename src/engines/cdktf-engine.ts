@@ -21,7 +21,7 @@ export const cdktf: Engine = {
       tree: job.tree,
       projectDir: job.projectDir,
       env: job.env,
-      timeoutMs: Math.max(1, job.deadline - Date.now()),
+      timeoutMs: Math.max(1, job.deadline - tools.sandbox.clock.now()),
       depsCacheDir: tools.depsCacheDir,
       stacks: job.only,
     });

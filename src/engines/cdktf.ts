@@ -73,7 +73,7 @@ export function withDependencies(ordered: SynthesizedStack[], wanted: string[]):
  * names and folders are checked before the host uses them.
  */
 export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
-  const deadline = Date.now() + job.timeoutMs;
+  const deadline = job.sandbox.clock.now() + job.timeoutMs;
   const fail = (stage: "install" | "synth", message: string, output = "", timedOut = false): SynthOutcome => ({ ok: false, stage, message, output, timedOut });
 
   // The host works below the checkout only on paths without links (an earlier synth may have planted some).
@@ -102,7 +102,7 @@ export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
     env: { ...job.env, CDKTF_OUTDIR: outDir, CI: "1", NODE_OPTIONS: "" },
     pathPrefix: [path.join(programDir, "node_modules", ".bin")],
     readOnly: installed.cacheDir ? [installed.cacheDir] : [],
-    timeoutMs: Math.max(1, deadline - Date.now()),
+    timeoutMs: Math.max(1, deadline - job.sandbox.clock.now()),
   });
   if (synth.exitCode !== 0 || synth.timedOut) {
     return fail("synth", withProblems(synth.timedOut ? "synth timed out" : `synth failed (exit ${synth.exitCode ?? synth.signal})`, synth.problems), synth.output, synth.timedOut);

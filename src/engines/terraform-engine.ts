@@ -12,7 +12,7 @@ async function withJob<T>(tools: EngineTools, bin: string, job: UnitJob, fn: (jo
   try {
     await mkdir(job.outDir, { recursive: true });
     const { unitDir, deadline, ...place } = job;
-    return await fn({ ...place, sandbox: tools.sandbox, bin, home, projectDir: unitDir, timeoutMs: Math.max(1, deadline - Date.now()) });
+    return await fn({ ...place, sandbox: tools.sandbox, bin, home, projectDir: unitDir, timeoutMs: Math.max(1, deadline - tools.sandbox.clock.now()) });
   } finally {
     release();
   }

@@ -110,7 +110,7 @@ function runner(job: TerraformJob, cache: ProviderCacheLease, deadline: number) 
       readOnly: [path.dirname(job.bin), ...job.home.readOnly],
       // The tree first; the provider cache is writable only when it is this job's private one.
       binds: [...(job.tree?.binds ?? []), ...cache.binds()],
-      timeoutMs: Math.max(1, deadline - Date.now()),
+      timeoutMs: Math.max(1, deadline - job.sandbox.clock.now()),
       // fd 3: the one step's stdout (or nowhere); fd 4: the stages as they start.
       fdFiles: [outFile ?? "/dev/null", stagesFile],
       started: job.started,
@@ -144,7 +144,7 @@ const stepFailure = (r: StepsResult): StepFailure => ({ ok: false, stage: r.stag
  * run of its own that sees none of the project's configuration).
  */
 export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
-  const deadline = Date.now() + job.timeoutMs;
+  const deadline = job.sandbox.clock.now() + job.timeoutMs;
   const cache = await ProviderCacheLease.forInit(job);
   const run = runner(job, cache, deadline);
   const planPath = planFilePath(job);
@@ -171,7 +171,7 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
  * terraform's state lock held; `initialise` runs init first (a fresh checkout).
  */
 export async function terraformApply(job: TerraformJob, initialise: boolean): Promise<ApplyOutcome> {
-  const deadline = Date.now() + job.timeoutMs;
+  const deadline = job.sandbox.clock.now() + job.timeoutMs;
   const cache = initialise ? await ProviderCacheLease.forInit(job) : await ProviderCacheLease.afterInit(job);
   const run = runner(job, cache, deadline);
   const outputs: string[] = [];

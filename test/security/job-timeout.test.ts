@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { jest } from "@jest/globals";
 import { orderStacks, type SynthesizedStack } from "../../src/engines/cdktf-manifest.js";
 import { withDependencies } from "../../src/engines/cdktf.js";
-import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
+import { engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
+import { ManualClock } from "../support/manual-clock.js";
+import { leftAfterKill, processesNamed } from "../support/processes.js";
 import { underAttack } from "../support/attack-meter.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests } from "../support/pull-requests.js";
@@ -18,12 +20,14 @@ jest.setTimeout(600_000);
 
 const TIMEOUT_S = 20;
 const STACKS = 300;
+/** Time moves only when the test says: the timeout strikes when the test has seen what it waits for, however fast the machine. */
+const clock = new ManualClock();
 let h: Harness;
 let repo: GitRepo;
 let prs: PullRequests;
 
 beforeAll(async () => {
-  h = await startHarness({ PLANGATE_JOB_TIMEOUT: `${TIMEOUT_S}s` });
+  h = await startHarness({ PLANGATE_JOB_TIMEOUT: `${TIMEOUT_S}s` }, { clock });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   prs = new PullRequests(h, repo);
   repo.commit({ "README.md": "root" });
@@ -50,21 +54,29 @@ app.synth();
   return { "app/main.js": main, "app/cdktf.json": fixture("cdktf.json"), "app/package.json": fixture("package.json"), "app/package-lock.json": fixture("package-lock.json") };
 }
 
+const stackRuns = async (sha: string) =>
+  (await h.db.pool.query<{ n: number }>("select count(*)::int as n from runs where sha = $1 and parent_run_id is not null and status = 'succeeded'", [sha])).rows[0]!.n;
+
 engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the program fails at the timeout naming it, and frees its slot and lock`, async () => {
-  const m = await underAttack(h.url, () => prs.open(manyStacks(STACKS), ["app/main.js"]));
+  const m = await underAttack(h.url, async () => {
+    const p = await prs.openNoWait(manyStacks(STACKS), ["app/main.js"]);
+    // Three stacks plan; then the job's time is up, in the middle of the fourth.
+    await waitFor("three stacks planned", async () => (await stackRuns(p.sha)) >= 3, 300_000);
+    clock.advance(TIMEOUT_S * 1000);
+    await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 300_000);
+    await queueDrained(h.db);
+    return p;
+  });
   const p = m.result;
   try {
     expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
-    const { rows } = await h.db.pool.query<{ project: string; status: string; error: { message: string } | null; seconds: number }>(
-      "select project, status, error, extract(epoch from finished_at - started_at)::float as seconds from runs where sha = $1 order by id",
-      [p.sha],
-    );
+    const { rows } = await h.db.pool.query<{ project: string; status: string; error: { message: string } | null }>("select project, status, error from runs where sha = $1 order by id", [p.sha]);
     const program = rows.find((r) => r.project === "app")!;
-    console.log(`${STACKS} stacks: program ran ${program.seconds.toFixed(1)} s, ${rows.length - 1} stack runs; memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms`);
+    console.log(`${STACKS} stacks: ${rows.length - 1} stack runs; memory +${m.rssGrowthMb} MB, slowest /healthz ${m.slowestHealthzMs} ms`);
     expect(program.status).toBe("failed");
     expect(program.error?.message).toMatch(new RegExp(`^timed out after ${TIMEOUT_S} s \\(PLANGATE_JOB_TIMEOUT\\), which bounds the synth and all stacks together: \\d+ of ${STACKS} stacks planned$`));
-    // The bound itself: the timeout ended the program's job before every stack was planned.
-    expect(rows.length - 1).toBeLessThan(STACKS);
+    // The bound itself: the timeout ended the program's job; no stack was begun after it.
+    expect(rows.length - 1).toBeLessThan(10);
     expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
     // The stacks planned before the timeout do not make the program approvable.
     expect(prs.check("plangate/approval", p.sha)).toMatchObject({ status: "in_progress", output: { title: "Plan failed: nothing to approve" } });
@@ -79,11 +91,18 @@ engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the progr
 });
 
 engineTest("a synth that outlasts PLANGATE_JOB_TIMEOUT fails naming the setting", async () => {
-  const p = await prs.open(manyStacks(1, Infinity), ["app/main.js"]);
+  const marker = `busy-${process.pid}-${Date.now()}`;
+  const p = await prs.openNoWait({ ...manyStacks(1, Infinity), "app/cdktf.json": JSON.stringify({ language: "javascript", app: `node main.js ${marker}` }) }, ["app/main.js"]);
+  // The synth is running (its dependencies installed): now its time is up.
+  await waitFor("the synth to run", () => processesNamed(marker).length > 0, 300_000);
+  clock.advance(TIMEOUT_S * 1000);
+  await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 120_000);
+  await queueDrained(h.db);
   expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
   const { rows } = await h.db.pool.query<{ status: string; error: { message: string } | null }>("select status, error from runs where sha = $1 and project = 'app'", [p.sha]);
   expect(rows[0]).toMatchObject({ status: "failed", error: { message: `timed out after ${TIMEOUT_S} s (PLANGATE_JOB_TIMEOUT), in synth` } });
   expect(prs.comments(p).at(-1)).toContain("PLANGATE_JOB_TIMEOUT");
+  expect(await leftAfterKill(marker)).toEqual([]);
   await prs.close(p);
 });
 

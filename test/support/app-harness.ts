@@ -1,3 +1,4 @@
+import type { Clock } from "../../src/sandbox/clock.js";
 import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdtempSync } from "node:fs";
 import os from "node:os";
@@ -32,7 +33,7 @@ export const databaseHostPort = (url: string) => {
 };
 
 /** Starts the whole app (server + worker) on a fresh database, pointed at a fake GitHub Enterprise Server; `log` receives its log. */
-export async function startHarness(env: Record<string, string> = {}, options: { log?: Logger } = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, options: { log?: Logger; clock?: Clock } = {}): Promise<Harness> {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const fake = new FakeGitHub(publicKey.export({ type: "spki", format: "pem" }).toString());
   await fake.start();
@@ -58,7 +59,7 @@ export async function startHarness(env: Record<string, string> = {}, options: { 
     PLANGATE_SANDBOX_EGRESS_ALLOW: [databaseHostPort(db.url), env.PLANGATE_SANDBOX_EGRESS_ALLOW].filter(Boolean).join(","),
   };
   const settings = { ...readSettings(appEnv), port: await freePort() }; // Probot's Server treats port 0 as "use 3000"
-  const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+  const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), clock: options.clock });
   return {
     app,
     fake,

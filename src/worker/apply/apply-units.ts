@@ -107,7 +107,7 @@ export class Workspace {
 
   /** Each plan and apply of a unit gets PLANGATE_JOB_TIMEOUT of its own. */
   private deadline(): number {
-    return Date.now() + this.deps.jobTimeoutMs;
+    return this.deps.sandbox.clock.now() + this.deps.jobTimeoutMs;
   }
 
   private step(unit: Unit) {

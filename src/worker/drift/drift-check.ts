@@ -49,14 +49,14 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
     try {
       const checkoutDir = path.join(workRoot, "checkout");
       await deps.mirrors.checkout(repo, job.sha, checkoutDir, token);
-      const opened = await deps.runs.open({ checkout: { checkoutDir }, project, phase: "plan", reason: "drift", deadline: Date.now() + deps.jobTimeoutMs });
+      const opened = await deps.runs.open({ checkout: { checkoutDir }, project, phase: "plan", reason: "drift", deadline: deps.sandbox.clock.now() + deps.jobTimeoutMs });
       if (!opened.ok) return { ok: false as const, message: opened.message };
       // A program is synthesized once (no network), then every stack planned: their changes add up, each address under its stack.
       const prepared = await opened.run.prepare();
       if (!prepared.ok) return { ok: false as const, message: prepared.message };
       const changes = [];
       for (const unit of prepared.units) {
-        const planned = await opened.run.plan(unit, { outDir: outDirOf(path.join(workRoot, "out"), unit), deadline: Date.now() + deps.jobTimeoutMs });
+        const planned = await opened.run.plan(unit, { outDir: outDirOf(path.join(workRoot, "out"), unit), deadline: deps.sandbox.clock.now() + deps.jobTimeoutMs });
         if (!planned.ok) return { ok: false as const, message: unit.name ? `${unit.name}: ${failureMessage(planned)}` : failureMessage(planned) };
         const unitChanges = planned.changes();
         changes.push(unit.name ? { ...unitChanges, resources: unitChanges.resources.map((r) => ({ ...r, address: `${unit.name}/${r.address}` })) } : unitChanges);

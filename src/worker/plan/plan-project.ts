@@ -54,7 +54,7 @@ const programTimedOut = (deps: WorkerDeps, planned: number, total: number): RunF
  * begun by then is not planned.
  */
 async function planUnits(deps: WorkerDeps, run: Run, projectRun: ProjectRun, workRoot: string, deadline: number): Promise<RunFailure | "expanded"> {
-  const left = () => deadline - Date.now();
+  const left = () => deadline - deps.sandbox.clock.now();
   const prepared = await projectRun.prepare();
   // A synth that used up the job's time says which setting bounds it, as a terraform step's timeout does.
   const timeout = !prepared.ok && prepared.timedOut ? `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, in synth` : undefined;
@@ -85,7 +85,7 @@ const exportKey = (run: Run, job: PlanProjectPayload) => job.exportKey ?? `${run
  * folder. Failures of the plan are results, not errors.
  */
 async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void): Promise<UnitPlan | RunFailure | "expanded"> {
-  const deadline = Date.now() + deps.jobTimeoutMs;
+  const deadline = deps.sandbox.clock.now() + deps.jobTimeoutMs;
   const [owner, name] = run.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(run, job), { owner, name }, run.sha, () => gh.cloneToken());
   try {
