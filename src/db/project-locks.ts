@@ -16,13 +16,16 @@ export interface HeldLocks {
   release(): Promise<void>;
 }
 
+/** Postgres's code for a lock not obtained within lock_timeout. */
+const LOCK_NOT_AVAILABLE = "55P03";
+
 /**
  * Takes a Postgres advisory lock on each (repo, project, workspace), in one
  * sorted order (no deadlock), on a connection of their own: they end with it
- * if the process dies. `wait: false` takes them only if all are free at once
- * and returns undefined otherwise, holding none.
+ * if the process dies. `waitMs`: wait at most this long for each, and return
+ * undefined (holding none) when one stays taken; absent: wait as long as it takes.
  */
-export async function acquireProjectLocks(pool: Pool, keys: ProjectKey[], opts: { wait: boolean } = { wait: true }): Promise<HeldLocks | undefined> {
+export async function acquireProjectLocks(pool: Pool, keys: ProjectKey[], opts: { waitMs?: number } = {}): Promise<HeldLocks | undefined> {
   const texts = [...new Set(keys.map(keyText))].sort();
   if (!texts.length) return { release: async () => undefined };
   const client: PoolClient = await pool.connect();
@@ -32,15 +35,14 @@ export async function acquireProjectLocks(pool: Pool, keys: ProjectKey[], opts: 
     client.release(!unlocked);
   };
   try {
-    for (const text of texts) {
-      if (opts.wait) await client.query("select pg_advisory_lock($1, hashtext($2))", [PROJECT_LOCK_CLASS, text]);
-      else if (!(await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1, hashtext($2)) as locked", [PROJECT_LOCK_CLASS, text])).rows[0]!.locked) {
-        await release();
-        return undefined;
-      }
-    }
+    if (opts.waitMs !== undefined) await client.query("select set_config('lock_timeout', $1, false)", [`${Math.max(1, Math.round(opts.waitMs))}ms`]);
+    for (const text of texts) await client.query("select pg_advisory_lock($1, hashtext($2))", [PROJECT_LOCK_CLASS, text]);
+    if (opts.waitMs !== undefined) await client.query("reset lock_timeout");
   } catch (error) {
+    const timedOut = (error as { code?: string }).code === LOCK_NOT_AVAILABLE;
+    if (timedOut) await client.query("reset lock_timeout").catch(() => undefined);
     await release();
+    if (timedOut) return undefined;
     throw error;
   }
   return { release };

@@ -99,12 +99,14 @@ describe("a plan's machinery failing", () => {
   (mounted ? engineTest : test)(`the data directory full${mounted ? "" : " (needs root to mount a tmpfs)"}: the project fails saying so, the next push plans once space is free`, async () => {
     if (!mounted) return console.warn("!!! cannot mount a tmpfs here: the full data directory test DID NOT RUN !!!");
     const filler = path.join(dataDir, "filler");
-    // The test holds the project's lock, so its plan waits (run started, nothing checked out yet) until the disk is full.
+    // The test holds the project's lock, so its plan cannot start (it comes again while the project is locked,
+    // nothing checked out yet) until the disk is full.
     const holder = await h.db.pool.connect();
     await holder.query("select pg_advisory_lock(7263002, hashtext($1))", [JSON.stringify([REPO, "full", "default"])]);
     try {
       const sha = await push(62, resources("full", 1), "opened");
-      await waitFor("the plan to wait for the project's lock", async () => (await h.db.pool.query("select status from runs where sha = $1", [sha])).rows[0]?.status === "running", 60_000);
+      await waitFor("the plan to be queued behind the project's lock", async () => (await h.db.pool.query("select status from runs where sha = $1", [sha])).rows[0]?.status === "queued", 60_000);
+      await waitFor("the plan to find the project locked", async () => (await h.db.pool.query("select 1 from graphile_worker.jobs where key = $1 and run_at > now() and attempts = 0", [`plan-run:${(await h.db.pool.query<{ id: number }>("select id from runs where sha = $1", [sha])).rows[0]!.id}`])).rowCount === 1, 60_000);
       // Fill what is free, leaving nothing for the checkout, the plan or its output.
       const free = Number(execFileSync("df", ["--output=avail", "-B1", dataDir], { encoding: "utf8" }).split("\n")[1]);
       try {

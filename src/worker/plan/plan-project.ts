@@ -109,8 +109,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   const run = found;
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
   // Plans and applies of one project never overlap, whichever process runs them. A plan that would wait
-  // for another's lock (an apply running) gives its worker slot back and comes again shortly.
-  const held = await acquireProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], { wait: false });
+  // long for another's lock (an apply running) gives its worker slot back and comes again shortly.
+  const held = await acquireProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], { waitMs: LOCK_WAIT_MS });
   if (!held) return planAgainLater(deps, run, job);
   let locked = true;
   const unlock = async () => {
@@ -139,7 +139,12 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   }
 }
 
-/** How long a plan that found its project locked waits before it comes again. */
+/**
+ * How long a plan waits in its worker slot for its project's lock (a short
+ * apply ends meanwhile), and, past that, how long until it comes again
+ * having given the slot back.
+ */
+export const LOCK_WAIT_MS = 2000;
 export const LOCKED_PLAN_DELAY_MS = 1000;
 
 /** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
