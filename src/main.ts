@@ -33,6 +33,10 @@ import { findBinary } from "./settings/find-binary.js";
 import { SettingsError, type Settings } from "./settings/settings.js";
 import type { WorkerDeps } from "./worker/deps.js";
 import { startWorker } from "./worker/start-worker.js";
+import { SigningKeys } from "./credentials/signing-keys.js";
+import { RunTokens } from "./credentials/run-tokens.js";
+import { systemClock } from "./sandbox/clock.js";
+import { oidcIssuerHandler } from "./web/oidc-issuer.js";
 
 export interface StartOptions {
   server: boolean;
@@ -91,7 +95,8 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     },
     depsCacheDir: path.join(settings.dataDir, "cdktf-deps"),
   };
-  const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: settings.maskPatterns, envAllow: settings.envAllow, applyEnvAllow: settings.applyEnvAllow, encryptionKey: shared.encryptionKey });
+  const tokens = new RunTokens(pool, shared.signingKeys, shared.issuer, clock ?? systemClock);
+  const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: settings.maskPatterns, envAllow: settings.envAllow, applyEnvAllow: settings.applyEnvAllow, encryptionKey: shared.encryptionKey, tokens });
   return {
     pool,
     github: octokitGitHubFactory(probot, Number(settings.appId), shared.metrics.github),
@@ -122,6 +127,9 @@ interface Shared {
   encryptionKey: Buffer;
   runLinks: RunLinks;
   metrics: Metrics;
+  /** The run-token issuer's URL and key ring (DESIGN.md section 3). */
+  issuer: string;
+  signingKeys: SigningKeys;
 }
 
 /** The composition root: builds the real database, queue, GitHub client, sandbox and server from settings. */
@@ -151,11 +159,15 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     throw error;
   }
   const publicUrl = publicUrlOf(settings, log);
+  const issuer = settings.oidcIssuer ?? publicUrl;
+  if (!issuer.startsWith("https://")) log.warn({ issuer }, "the OIDC issuer (PLANGATE_OIDC_ISSUER, else PLANGATE_PUBLIC_URL) is not https: AWS, GCP and Azure refuse an issuer that is not, so projects' credentials work only with relying parties that accept it");
   const shared: Shared = {
     templates: await loadTemplates(settings.templatesDir),
     encryptionKey,
     runLinks: new RunLinks(encryptionKey, publicUrl),
     metrics: new Metrics(pool),
+    issuer,
+    signingKeys: new SigningKeys(pool, encryptionKey, { rotationMs: settings.oidcKeyRotationMs }, options.clock ?? systemClock),
   };
   const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log, Octokit: PlangateOctokit };
   let server: Server | undefined;
@@ -163,6 +175,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
     server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
     server.addHandler(healthHandler(pool, shared.metrics));
+    server.addHandler(oidcIssuerHandler(shared.issuer, shared.signingKeys));
     server.addHandler(dashboardHandler({ ...shared, pool, publicUrl, githubWebUrl: settings.githubWebUrl, githubApiUrl: settings.githubApiUrl, oauthClient: settings.oauthClient, log }));
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
     limitRequestBodies(await server.start(), log);

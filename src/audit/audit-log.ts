@@ -20,7 +20,8 @@ export type AuditAction =
   | "config.invalid"
   | "policy.violated"
   | "drift.detected"
-  | "drift.resolved";
+  | "drift.resolved"
+  | "credentials.issued";
 
 export interface AuditEvent {
   action: AuditAction;

@@ -94,6 +94,7 @@ export async function localPlan(settings: Settings, target: string, print: (text
     await sandbox.close();
     const templates = await loadTemplates(settings.templatesDir);
     print(renderPlanComment(templates, { repo: "local", sha: sha ?? "local", projects }, { maxParts: 1000 }).join("\n"));
+    print(templates.render("local-plan-credentials", {}).trim());
     return projects.every((p) => p.status === "succeeded") ? 0 : 1;
   } finally {
     await rm(work, { recursive: true, force: true });

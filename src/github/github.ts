@@ -63,6 +63,8 @@ export interface GitHub {
   isTeamMember(org: string, teamSlug: string, user: string): Promise<boolean>;
   /** Puts `wanted` on the issue and takes the other `managed` labels off, in one write and only when that changes anything. */
   syncLabels(repo: RepoRef, issueNumber: number, wanted: string | undefined, managed: readonly string[]): Promise<void>;
+  /** GitHub's id of the repository (a run token's repository_id): asked each time, as a repository made again under the same name has another. */
+  repositoryId(repo: RepoRef): Promise<number>;
   /** The repository's default branch (drift is checked on it). */
   defaultBranch(repo: RepoRef): Promise<string>;
   /** Open issues carrying `label`, with their bodies. */

@@ -222,6 +222,11 @@ class OctokitGitHub implements GitHub {
     await this.octokit.rest.issues.setLabels({ ...base, issue_number: issueNumber, labels: next });
   }
 
+  async repositoryId(repo: RepoRef): Promise<number> {
+    const { data } = await this.octokit.rest.repos.get({ owner: repo.owner, repo: repo.name });
+    return data.id;
+  }
+
   async defaultBranch(repo: RepoRef): Promise<string> {
     const { data } = await this.octokit.rest.repos.get({ owner: repo.owner, repo: repo.name });
     return data.default_branch;

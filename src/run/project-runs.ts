@@ -1,4 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { RunIdentity, RunTokens } from "../credentials/run-tokens.js";
 import type { Checkout, Engine, EngineTools, EngineUnit, Prepared } from "../engines/engine.js";
 import type { EngineRegistry } from "../engines/registry.js";
 import type { ApplyOutcome, PlanOutcome, StepFailure } from "../engines/terraform.js";
@@ -9,7 +11,7 @@ import { seal } from "../plans/seal.js";
 import { resolveInside } from "../projects/safe-dir.js";
 import { projectWorkspace } from "../sandbox/project-workspace.js";
 import { passableValues, type EnvPolicy } from "./project-env.js";
-import { sandboxInputs, type Phase, type RunProject, type RunReason, type SandboxInputs } from "./sandbox-inputs.js";
+import { identityFor, sandboxInputs, type Phase, type RunProject, type RunReason, type RunStep, type SandboxInputs } from "./sandbox-inputs.js";
 
 export interface RunServiceDeps extends EnvPolicy {
   engines: EngineRegistry;
@@ -18,6 +20,8 @@ export interface RunServiceDeps extends EnvPolicy {
   maskPatterns: RegExp[];
   /** Seals plan files for storage; absent for the local CLI, which stores none. */
   encryptionKey?: Buffer;
+  /** plangate's OIDC issuer: mints the identity of projects with `credentials`; absent for the local CLI, which issues none. */
+  tokens?: RunTokens;
 }
 
 /**
@@ -35,6 +39,8 @@ export interface RunRequest {
   reason: RunReason;
   /** When the run's time is up (PLANGATE_JOB_TIMEOUT from its start); a step may be given its own. */
   deadline: number;
+  /** Who and what the run is for (the claims of its tokens): asked only when its project has `credentials`. */
+  identity?: () => Promise<RunIdentity>;
 }
 
 export type Opened = { ok: true; run: ProjectRun } | { ok: false; cause: "env" | "dir"; message: string };
@@ -98,13 +104,16 @@ export class ProjectRuns {
     } catch (error) {
       return { ok: false, cause: "dir", message: (error as Error).message };
     }
-    const mask = createMasker(passableValues(this.deps, req.project.env), this.deps.maskPatterns);
-    return { ok: true, run: new ProjectRun(this.deps, engine, decided.inputs, checkout, projectDir, req, mask) };
+    return { ok: true, run: new ProjectRun(this.deps, engine, decided.inputs, checkout, projectDir, req, passableValues(this.deps, req.project.env)) };
   }
 }
 
 /** One opened run: its engine, what enters its sandbox, its checkout. */
 export class ProjectRun {
+  private masker: Masker;
+  /** Hides what the project's env could pass in, every token issued to the run, and the operator's patterns. */
+  readonly mask: Masker = (text) => this.masker(text);
+
   constructor(
     private readonly deps: RunServiceDeps,
     readonly engine: Engine,
@@ -113,9 +122,11 @@ export class ProjectRun {
     /** The project's folder as the engine sees it (relative to the checkout). */
     readonly projectDir: string,
     private readonly req: RunRequest,
-    /** Hides what the project's env could pass in, and the operator's patterns. */
-    readonly mask: Masker,
-  ) {}
+    /** The values the run's output must never show. */
+    private readonly secrets: string[],
+  ) {
+    this.masker = createMasker(secrets, deps.maskPatterns);
+  }
 
   /** The units to plan or apply, in dependency order (a program is synthesized here); what it says comes back masked. */
   async prepare(): Promise<Prepared> {
@@ -123,20 +134,47 @@ export class ProjectRun {
     return prepared.ok ? { ...prepared, output: this.mask(prepared.output) } : { ...prepared, message: this.mask(prepared.message), output: this.mask(prepared.output) };
   }
 
-  private unitJob(unit: EngineUnit, step: UnitStep) {
-    return { ...this.checkout, unitDir: unit.dir, workspace: this.req.project.workspace, env: this.inputs.env, deadline: step.deadline ?? this.req.deadline, outDir: step.outDir, started: step.started };
+  private unitJob(unit: EngineUnit, step: UnitStep, env: Record<string, string>) {
+    return { ...this.checkout, unitDir: unit.dir, workspace: this.req.project.workspace, env, deadline: this.deadlineOf(step), outDir: step.outDir, started: step.started };
+  }
+
+  private deadlineOf(step: UnitStep): number {
+    return step.deadline ?? this.req.deadline;
   }
 
   /** Plans one unit and captures the plan (in the apply phase too: a plan that is then applied, as an apply would see it). */
   async plan(unit: EngineUnit, step: UnitStep): Promise<UnitPlan> {
-    return this.captured(await this.engine.plan(this.deps.tools, this.unitJob(unit, step)));
+    return this.withIdentity("plan", step, async (env) => this.captured(await this.engine.plan(this.deps.tools, this.unitJob(unit, step, env))));
   }
 
   /** Applies the plan this checkout's last plan of the unit left, or `stored` (a reviewed plan, unsealed). Only in the apply phase. */
   async apply(unit: EngineUnit, step: UnitStep, stored?: Buffer): Promise<ApplyOutcome> {
     if (this.inputs.phase !== "apply") throw new Error("a run opened to plan does not apply");
-    const applied = await this.engine.apply(this.deps.tools, this.unitJob(unit, step), stored);
+    const applied = await this.withIdentity("apply", step, (env) => this.engine.apply(this.deps.tools, this.unitJob(unit, step, env), stored));
     return applied.ok ? { ok: true, output: this.mask(applied.output) } : this.maskedFailure(applied);
+  }
+
+  /**
+   * Runs a step with the identity identityFor gives it: tokens minted just
+   * before, written to a folder of the run's workspace that only the
+   * sandbox's user can read, removed as soon as the step ends. Every token
+   * is masked in whatever the run outputs from then on.
+   */
+  private async withIdentity<T>(step: RunStep, unitStep: UnitStep, act: (env: Record<string, string>) => Promise<T>): Promise<T> {
+    const wanted = identityFor(this.req.project, step, this.req.reason, !!this.req.identity);
+    if (!wanted || !this.deps.tokens) return act(this.inputs.env);
+    // A folder made new here (never one the checkout brings): its files are given to the sandbox's user with the workspace.
+    const dir = await mkdtemp(path.join(this.checkout.tree?.workDir ?? this.checkout.checkoutDir, ".plangate-credentials-"));
+    try {
+      const project = { name: this.req.project.name, workspace: this.req.project.workspace };
+      const issued = await this.deps.tokens.issue({ ...wanted, project, identity: await this.req.identity!(), deadline: this.deadlineOf(unitStep), dir });
+      this.secrets.push(...issued.tokens);
+      this.masker = createMasker(this.secrets, this.deps.maskPatterns);
+      for (const file of issued.files) await writeFile(file.path, file.content, { mode: 0o400, flag: "wx" });
+      return await act({ ...this.inputs.env, ...issued.env });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   private maskedFailure(failure: StepFailure): StepFailure {

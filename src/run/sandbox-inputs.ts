@@ -1,4 +1,7 @@
+import type { TokenPhase } from "../credentials/cloud-credentials.js";
+import type { TokenEvent } from "../credentials/run-tokens.js";
 import type { Engine } from "../engines/engine.js";
+import type { CredentialsConfig } from "../settings/repo-config.js";
 import { projectEnv, type EnvPolicy } from "./project-env.js";
 
 /** What a run does: plan a change, or apply one. */
@@ -17,6 +20,8 @@ export interface RunProject {
   stacks?: string[];
   /** The env names of its effective rules. */
   env: string[];
+  /** Its effective rules' `credentials` (the base branch's only): the short-lived identity its plans and applies get. */
+  credentials?: CredentialsConfig;
 }
 
 /** Everything that enters the sandbox for one run, decided in one place (sandboxInputs). */
@@ -46,4 +51,19 @@ export function sandboxInputs(policy: EnvPolicy, engine: Pick<Engine, "writableD
   const env = projectEnv(policy, project.env, phase, source);
   if (!env.ok) return env;
   return { ok: true, inputs: { phase, reason, env: env.env, writable: [project.dir, ...engine.writableDirs(project.dir)], egress: "allowlist" } };
+}
+
+/** A sandboxed step of a run: a program's synth, a plan, or an apply. */
+export type RunStep = "synth" | "plan" | "apply";
+
+/**
+ * The identity a step gets (DESIGN.md section 3, "Dynamic credentials"):
+ * every plan the plan phase's, whatever the run is for (a PR, a merge
+ * queue, an apply's fresh plan, drift); only an apply the apply phase's; a
+ * synth none. Nothing at all without `credentials` or without the run's
+ * identity (`plangate plan DIR` has none to give).
+ */
+export function identityFor(project: Pick<RunProject, "credentials">, step: RunStep, reason: RunReason, hasIdentity: boolean): { phase: TokenPhase; event: TokenEvent; credentials: CredentialsConfig } | undefined {
+  if (!project.credentials || !hasIdentity || step === "synth" || reason === "local") return undefined;
+  return { phase: step, event: reason, credentials: project.credentials };
 }

@@ -36,6 +36,49 @@ const drift = z
   .strictObject({ schedule: cronSchedule.describe('When to plan the default branch for drift: cron, UTC, e.g. "0 6 * * *".') })
   .describe("Drift detection: plan the default branch on a schedule; a plan with changes opens a plangate:drift issue.");
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+const audience = z.string().min(1).max(512);
+const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, "must be an IAM role ARN, such as arn:aws:iam::123456789012:role/plangate-plan");
+const serviceAccount = z.string().regex(/^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$/, "must be a service account email, such as plangate-plan@PROJECT.iam.gserviceaccount.com");
+const clientId = z.string().regex(/^[0-9a-fA-F-]{36}$/, "must be an application (client) id, a GUID");
+
+/** A value for both phases (`role_arn`), or one per phase (`plan_role_arn`, `apply_role_arn`): the phase's own wins. */
+const bothPhases = (key: string) => (o: Record<string, unknown>) => o[key] !== undefined || (o[`plan_${key}`] !== undefined && o[`apply_${key}`] !== undefined);
+const bothPhasesMessage = (key: string) => ({ message: `needs ${key}, or both plan_${key} and apply_${key}` });
+
+const credentials = z
+  .strictObject({
+    aws: z
+      .strictObject({ role_arn: roleArn.optional(), plan_role_arn: roleArn.optional(), apply_role_arn: roleArn.optional(), audience: audience.default("sts.amazonaws.com") })
+      .refine(bothPhases("role_arn"), bothPhasesMessage("role_arn"))
+      .describe("AWS: the role each phase assumes with its token (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE).")
+      .optional(),
+    gcp: z
+      .strictObject({
+        workload_identity_provider: z
+          .string()
+          .regex(/^\/\/iam\.googleapis\.com\/projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]+\/providers\/[a-z0-9-]+$/, "must be //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER"),
+        service_account: serviceAccount.optional(),
+        plan_service_account: serviceAccount.optional(),
+        apply_service_account: serviceAccount.optional(),
+        audience: audience.optional().describe("Default: https: followed by workload_identity_provider."),
+      })
+      .refine(bothPhases("service_account"), bothPhasesMessage("service_account"))
+      .describe("GCP: an external_account credential (GOOGLE_APPLICATION_CREDENTIALS) that impersonates each phase's service account.")
+      .optional(),
+    azure: z
+      .strictObject({ tenant_id: clientId, client_id: clientId.optional(), plan_client_id: clientId.optional(), apply_client_id: clientId.optional(), audience: audience.default("api://AzureADTokenExchange") })
+      .refine(bothPhases("client_id"), bothPhasesMessage("client_id"))
+      .describe("Azure: ARM_USE_OIDC with each phase's client id.")
+      .optional(),
+    tokens: z
+      .array(z.strictObject({ audience, env: envName.refine((n) => !/^(PLANGATE_|AWS_|ARM_|GOOGLE_)/.test(n), "must not be a PLANGATE_, AWS_, ARM_ or GOOGLE_ variable").optional() }))
+      .optional()
+      .describe("Bare tokens for anything else (e.g. Vault's JWT auth): a file each, PLANGATE_OIDC_TOKEN_FILE for the first, and the token in `env` if named."),
+  })
+  .refine((c) => c.aws || c.gcp || c.azure || c.tokens?.length, { message: "names no cloud: give aws, gcp, azure or tokens" })
+  .describe("A short-lived identity per plan and apply, signed by plangate's OIDC issuer. Read from the base branch only.");
+
 const projectName = z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, 'may hold only letters, digits, ".", "_", "-" and "/"');
 
 /** One project; `engines`: what `engine:` accepts, the default first (the engine registry's names). */
@@ -61,6 +104,7 @@ const projectFor = (engines: EngineNames) =>
         .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
         .default([])
         .describe("Names of worker environment variables passed into the sandbox."),
+      credentials: credentials.optional(),
       stacks: z.array(z.string().min(1)).optional().describe("cdktf only: plan just these stacks and the stacks they depend on."),
       drift: drift.optional(),
     })
@@ -95,6 +139,7 @@ const ruleDefaults = z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"))
       .optional()
       .describe("Names of worker environment variables passed into the sandbox (they must match PLANGATE_ENV_ALLOW)."),
+    credentials: credentials.optional(),
     drift: drift.optional(),
   })
   .describe("Rules for projects the base branch's .plangate.yml does not list. Read from the base branch only.");
@@ -143,6 +188,8 @@ export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & {
   real_dir?: string;
 };
 export type PolicyConfig = RawRepoConfig["policies"][number];
+/** A project's `credentials`: the clouds its runs get a short-lived identity for. */
+export type CredentialsConfig = NonNullable<RawRepoConfig["projects"][number]["credentials"]>;
 export type RuleDefaults = NonNullable<RawRepoConfig["defaults"]>;
 
 /** The validated config: every project has its name. */

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { normalDir } from "./dir-rules.js";
-import type { PolicyConfig, ProjectConfig, RepoConfig } from "./repo-config.js";
+import type { CredentialsConfig, PolicyConfig, ProjectConfig, RepoConfig } from "./repo-config.js";
 
 /**
  * Who decides the rules (DESIGN.md section 2): the keys that gate a change are
@@ -8,7 +8,7 @@ import type { PolicyConfig, ProjectConfig, RepoConfig } from "./repo-config.js";
  * Everything here is pure: the caller loads both files.
  */
 
-export const RULE_KEYS = ["approvals", "apply", "env", "depends_on"] as const;
+export const RULE_KEYS = ["approvals", "apply", "env", "credentials", "depends_on"] as const;
 export type RuleKey = (typeof RULE_KEYS)[number];
 export type ApplyMode = ProjectConfig["apply"];
 
@@ -20,6 +20,8 @@ export interface ProjectRules {
   also_approvals?: Approvals[];
   apply: ApplyMode;
   env: string[];
+  /** The short-lived identity its runs get (DESIGN.md section 3): only ever the base branch's. */
+  credentials?: CredentialsConfig;
   depends_on: string[];
 }
 
@@ -76,6 +78,8 @@ function strictest(entries: ProjectRules[]): ProjectRules {
     ...(also.length ? { also_approvals: also } : {}),
     apply: rest.reduce((mode, e) => narrowerApply(mode, e.apply), first.apply),
     env: first.env.filter((n) => rest.every((e) => e.env.includes(n))),
+    // Entries that give different identities give none: which one was meant is not for plangate to guess.
+    ...(entries.every((e) => isDeepStrictEqual(e.credentials, first.credentials)) && first.credentials ? { credentials: first.credentials } : {}),
     depends_on: [...new Set(entries.flatMap((e) => e.depends_on))],
   };
 }
@@ -117,7 +121,7 @@ function tighterApprovals(base: ProjectRules["approvals"], pr: ProjectRules["app
  */
 export function effectiveRules(base: BaseRules, project: ProjectConfig, listedByPr: boolean): EffectiveRules {
   const matched = baseProjects(base, project);
-  const own = matched.length ? strictest(matched.map((p) => ({ approvals: p.approvals, apply: p.apply, env: p.env, depends_on: p.depends_on }))) : undefined;
+  const own = matched.length ? strictest(matched.map((p) => ({ approvals: p.approvals, apply: p.apply, env: p.env, credentials: p.credentials, depends_on: p.depends_on }))) : undefined;
   const defaults = base.state === "file" ? base.config?.defaults : undefined;
   const sources = {} as Record<RuleKey, RuleSource>;
   const from = <K extends RuleKey>(key: K): ProjectRules[K] => {
@@ -133,7 +137,8 @@ export function effectiveRules(base: BaseRules, project: ProjectConfig, listedBy
     return BUILT_IN_RULES[key];
   };
   const also = own?.also_approvals;
-  const baseRules: ProjectRules = { approvals: from("approvals"), ...(also ? { also_approvals: also } : {}), apply: from("apply"), env: from("env"), depends_on: from("depends_on") };
+  const credentials = from("credentials");
+  const baseRules: ProjectRules = { approvals: from("approvals"), ...(also ? { also_approvals: also } : {}), apply: from("apply"), env: from("env"), ...(credentials ? { credentials } : {}), depends_on: from("depends_on") };
   if (!listedByPr) return { rules: baseRules, sources };
   const rules: ProjectRules = {
     ...baseRules,

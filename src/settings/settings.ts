@@ -43,6 +43,10 @@ export interface Settings {
   templatesDir?: string;
   /** The URL users reach this server at, for run page links. */
   publicUrl?: string;
+  /** The `iss` of run tokens, where clouds fetch its keys (PLANGATE_OIDC_ISSUER; default: the public URL). */
+  oidcIssuer?: string;
+  /** How long one signing key signs (PLANGATE_OIDC_KEY_ROTATION). */
+  oidcKeyRotationMs: number;
   /** Worker variables projects' `env` may pass to plans and applies (PLANGATE_ENV_ALLOW). */
   envAllow: EnvAllowlist;
   /** More variables, passed to applies only (PLANGATE_APPLY_ENV_ALLOW). */
@@ -86,7 +90,7 @@ const duration = z
   .string()
   .transform((v, ctx) => {
     const ms = parseDuration(v);
-    if (ms === undefined) ctx.addIssue({ code: "custom", message: 'must be a duration such as "600", "90s", "15m" or "1h"' });
+    if (ms === undefined) ctx.addIssue({ code: "custom", message: 'must be a duration such as "600", "90s", "15m", "1h" or "30d"' });
     return ms ?? 0;
   });
 
@@ -170,6 +174,11 @@ const variables = {
   PLANGATE_METRICS_PORT: wholeNumber(1, 65535).optional(),
   PLANGATE_TEMPLATES_DIR: z.string().min(1).refine((d) => existsSync(d) && statSync(d).isDirectory(), "must be an existing directory").optional(),
   PLANGATE_PUBLIC_URL: z.url("must be a URL such as https://plangate.example.com").optional(),
+  PLANGATE_OIDC_ISSUER: z
+    .url("must be a URL such as https://plangate.example.com")
+    .refine((v) => /^https?:\/\//.test(v) && !v.includes("?") && !v.includes("#"), "must be an http(s) URL without a query or fragment")
+    .optional(),
+  PLANGATE_OIDC_KEY_ROTATION: duration.refine((ms) => ms >= 3_600_000 && ms <= 366 * 86_400_000, "must be between 1h and 366d").optional(),
   PLANGATE_NOTIFY_URL: z.url("must be a URL such as https://hooks.slack.com/services/…").optional(),
   PLANGATE_NOTIFY_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   GITHUB_CLIENT_ID: z.string().trim().regex(/^[A-Za-z0-9._-]+$/, "must be the App's client ID").optional(),
@@ -263,6 +272,8 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     maxComments: v.PLANGATE_MAX_COMMENTS ?? 3,
     templatesDir: v.PLANGATE_TEMPLATES_DIR ? path.resolve(cwd, v.PLANGATE_TEMPLATES_DIR) : undefined,
     publicUrl: v.PLANGATE_PUBLIC_URL?.replace(/\/+$/, ""),
+    oidcIssuer: v.PLANGATE_OIDC_ISSUER?.replace(/\/+$/, ""),
+    oidcKeyRotationMs: v.PLANGATE_OIDC_KEY_ROTATION ?? 30 * 86_400_000,
     envAllow: v.PLANGATE_ENV_ALLOW ?? envAllowlist([]),
     applyEnvAllow: v.PLANGATE_APPLY_ENV_ALLOW ?? envAllowlist([]),
     egressAllow: v.PLANGATE_SANDBOX_EGRESS_ALLOW ?? [],

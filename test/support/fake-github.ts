@@ -73,6 +73,8 @@ export class FakeGitHub {
   readonly labels = new Map<string, string>();
   readonly issueLabels = new Map<string, string[]>();
   readonly pulls = new Map<string, { headSha: string; state?: string; merged?: boolean; author?: string; headRepo?: string; headRef?: string; base?: string; baseSha?: string }>();
+  /** GitHub's id of a repository ("owner/repo"); 4242 when not set. */
+  readonly repositoryIds = new Map<string, number>();
   /** Every repository's default branch (GitHub's `default_branch`). */
   defaultBranch = "main";
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
@@ -192,7 +194,7 @@ export class FakeGitHub {
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)$/, (req, [o, r]) => {
       this.requireInstallationToken(req);
-      return [200, { name: r, full_name: `${o}/${r}`, owner: { login: o }, default_branch: "main" }];
+      return [200, { id: this.repositoryIds.get(`${o}/${r}`) ?? 4242, name: r, full_name: `${o}/${r}`, owner: { login: o }, default_branch: "main" }];
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/issues$/, (req, [o, r], _b, url) => {
       this.requireInstallationToken(req);

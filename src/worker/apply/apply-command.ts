@@ -37,5 +37,5 @@ async function gateAndApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, job
     units: group && base && head ? await reviewedUnits(deps, group, "command", base, matches, head) : [],
   });
   if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
-  await runApply(deps, gh, ctx, decision.units);
+  await runApply(deps, gh, { ...ctx, approvers: decision.approvers }, decision.units);
 }

@@ -13,7 +13,8 @@ export interface Admitted {
   verify: boolean;
 }
 
-export type GateDecision = { allow: true; units: Admitted[] } | { allow: false; refusal: Refusal };
+/** Allowed: the units to apply, and the reviewers whose approvals let them through (an apply token's `approvers`). */
+export type GateDecision = { allow: true; units: Admitted[]; approvers: string[] } | { allow: false; refusal: Refusal };
 
 export interface GateInput {
   mode: GateMode;
@@ -48,7 +49,7 @@ export function applyGate(input: GateInput): GateDecision {
     const applied = withChanges.some((u) => spentBy(u).startsWith("apply:"));
     return refuse(applied ? { code: "already-applied", neutral: true } : { code: "discarded", neutral: mode === "command" });
   }
-  return { allow: true, units: open.map((unit) => ({ unit, verify: mode !== "command" || interrupted(unit) })) };
+  return { allow: true, units: open.map((unit) => ({ unit, verify: mode !== "command" || interrupted(unit) })), approvers: status.approvers };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { EngineUnit } from "../../engines/engine.js";
 import type { ApplyOutcome } from "../../engines/terraform.js";
 import { planAfresh, unitOf, type Compared, type ProjectRun } from "../../run/project-runs.js";
 import type { RunReason } from "../../run/sandbox-inputs.js";
+import type { RunIdentity } from "../../credentials/run-tokens.js";
 import type { StoredPlan } from "../../db/plans.js";
 import { loadHeadPlans, type HeadPlans } from "../../db/head-plans.js";
 import { runsById, type Run } from "../../db/runs.js";
@@ -79,14 +80,16 @@ export class Workspace {
     private readonly outDir: string,
     /** What the runs are for: a merge's or /apply's apply, or a merge queue's plans. */
     private readonly reason: RunReason,
+    /** Each unit's identity, for the tokens of projects with `credentials`. */
+    private readonly identity: (unit: Unit) => () => Promise<RunIdentity>,
   ) {}
 
   /** Opens every unit's run and prepares each project once; returns an error message for the first that cannot be prepared. */
   async prepare(units: Unit[]): Promise<string | undefined> {
     const projects = new Map<string, { run: ProjectRun; units: Unit[] }>();
     for (const unit of units) {
-      const project = { name: unit.baseProject, dir: unit.run.dir, engine: unit.run.engine, workspace: unit.run.workspace, env: unit.rules.env };
-      const opened = await this.deps.runs.open({ checkout: { checkoutDir: this.checkoutDir }, project, phase: "apply", reason: this.reason, deadline: this.deadline() });
+      const project = { name: unit.baseProject, dir: unit.run.dir, engine: unit.run.engine, workspace: unit.run.workspace, env: unit.rules.env, credentials: unit.rules.credentials };
+      const opened = await this.deps.runs.open({ checkout: { checkoutDir: this.checkoutDir }, project, phase: "apply", reason: this.reason, deadline: this.deadline(), identity: this.identity(unit) });
       if (!opened.ok) return opened.cause === "env" ? `${unit.run.project}: ${opened.message}` : opened.message;
       this.runs.set(unit.run.id, opened.run);
       const key = `${unit.run.engine}\0${unit.run.dir}`;

@@ -14,6 +14,7 @@ import { queuedPullNumber } from "../../jobs/merge-queue-ref.js";
 import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
 import { clipText } from "../../text/clip-text.js";
 import { checkTitle, fenceFor } from "../../render/templates.js";
+import { identitiesFor } from "../run-identity.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 import { loadHeadPlans } from "../../db/head-plans.js";
 import { approvalStatus } from "../approval/approval-status.js";
@@ -83,19 +84,22 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
     ),
   );
   // A retried job reports what an earlier attempt decided.
-  const outcome = group.outcome ?? (decision.allow ? await planQueueCommit(deps, gh, repo, group, runs, decision.units) : { mode: "queue" as const, result: "refused" as const, ...decision.refusal });
+  const outcome = group.outcome ?? (decision.allow ? await planQueueCommit(deps, gh, repo, group, runs, decision.units, job.headRef) : { mode: "queue" as const, result: "refused" as const, ...decision.refusal });
   if (!group.outcome) await record(deps, group, outcome);
   await report(deps, gh, repo, group, outcome);
 }
 
 /** Plans every admitted project at the queue commit (under the project locks) and compares each fingerprint with the approved one. */
-async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGroup, runs: Run[], admitted: Admitted[]): Promise<GroupOutcome> {
+async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGroup, runs: Run[], admitted: Admitted[], queueRef: string): Promise<GroupOutcome> {
   const refuse = (refusal: Refusal): GroupOutcome => ({ mode: "queue", result: "refused", ...refusal });
   const keys = admitted.map(({ unit }) => ({ repo: group.repo, project: unit.run.project, workspace: unit.run.workspace }));
   return withProjectLocks(deps.pool, keys, async () => {
     const workRoot = path.join(deps.dataDir, "runs", `queue-${group.id}`);
     try {
-      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), "merge_group");
+      const identities = identitiesFor(gh, repo);
+      const identity = (unit: Unit) =>
+        identities(() => ({ repository: group.repo, pullRequest: group.pull_number ?? undefined, sha: group.sha, ref: queueRef.startsWith("refs/") ? queueRef : `refs/heads/${queueRef}`, actor: group.author ?? "plangate", runId: runs.find((r) => sameProject(r, unit.run))!.id }));
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), "merge_group", identity);
       await deps.mirrors.checkout(repo, group.sha, workspace.checkoutDir, () => gh.cloneToken());
       const mask = maskerFor(deps, [...new Set(admitted.flatMap((a) => a.unit.rules.env))]);
       const problem = await workspace.prepare(admitted.map((a) => a.unit));

@@ -31,7 +31,7 @@ export async function onPullClosed(deps: WorkerDeps, job: PullClosedPayload, att
     });
     return;
   }
-  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: job.mergeSha, actor: job.actor, mode: "merge", log: deps.log };
+  const ctx: ApplyContext = { trigger: job.trigger, installationId: job.installationId, repo, pullNumber: job.number, sha: job.mergeSha, actor: job.actor, mode: "merge", log: deps.log, ref: `refs/heads/${job.baseRef ?? job.defaultBranch ?? "main"}` };
   const merged = { ...job, mergeSha: job.mergeSha };
   await answerEvenIfBroken(deps, ctx, attempt, () => applyMerged(deps, ctx, merged));
 }
@@ -58,7 +58,7 @@ async function applyMerged(deps: WorkerDeps, ctx: ApplyContext, job: PullClosedP
     units: group && base && head ? await reviewedUnits(deps, group, "merge", base, undefined, head) : [],
   });
   if (!decision.allow) return refuseApply(deps, ctx, decision.refusal);
-  await runApply(deps, gh, ctx, await withQueuePlans(deps, repoName, job.number, job.mergeSha, decision.units));
+  await runApply(deps, gh, { ...ctx, approvers: decision.approvers }, await withQueuePlans(deps, repoName, job.number, job.mergeSha, decision.units));
 }
 
 /**

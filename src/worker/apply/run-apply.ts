@@ -16,6 +16,7 @@ import { enqueueNotification } from "../notify.js";
 import { freshVerdict, type Admitted, type FreshResult } from "./apply-gate.js";
 import { sameProject, Workspace, type Unit } from "./apply-units.js";
 import { releasePullLocks } from "./release-locks.js";
+import { identitiesFor, type IdentityParts } from "../run-identity.js";
 
 export const APPLY_CHECK = "plangate/apply";
 
@@ -31,6 +32,10 @@ export interface ApplyContext {
   actor: string;
   mode: ApplyMode;
   log: Logger;
+  /** The branch a merge lands on (refs/heads/…); a /apply applies the PR's head. */
+  ref?: string;
+  /** The reviewers whose approvals the gate counted: named in the apply phase's tokens. */
+  approvers?: string[];
 }
 
 const full = (ctx: ApplyContext) => `${ctx.repo.owner}/${ctx.repo.name}`;
@@ -90,7 +95,17 @@ export async function runApply(deps: WorkerDeps, gh: GitHub, ctx: ApplyContext, 
   await withProjectLocks(deps.pool, keys, async () => {
     const workRoot = path.join(deps.dataDir, "runs", `apply-${group.id}`);
     try {
-      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), ctx.mode);
+      const identities = identitiesFor(gh, ctx.repo);
+      const identity = (unit: Unit): IdentityParts => ({
+        repository: full(ctx),
+        pullRequest: ctx.pullNumber,
+        sha: ctx.sha,
+        ref: ctx.ref ?? `refs/pull/${ctx.pullNumber}/head`,
+        actor: ctx.actor,
+        runId: applyRun(unit).id,
+        approved: { fingerprint: unit.plan.fingerprint, approvers: ctx.approvers ?? [] },
+      });
+      const workspace = new Workspace(deps, path.join(workRoot, "checkout"), path.join(workRoot, "out"), ctx.mode, (unit) => identities(() => identity(unit)));
       await deps.mirrors.checkout(ctx.repo, ctx.sha, workspace.checkoutDir, () => gh.cloneToken());
       // Messages from synth and terraform may hold values of the projects' env: masked before they are kept or shown.
       const mask = maskerFor(deps, [...new Set(units.flatMap((u) => u.rules.env))]);

@@ -17,6 +17,7 @@ import { fenceFor } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
 import { enqueueDriftNotification } from "../notify.js";
+import { identitiesFor } from "../run-identity.js";
 import { loadProjects } from "../plan/load-projects.js";
 
 export const DRIFT_LABEL = "plangate:drift";
@@ -49,7 +50,8 @@ export async function driftCheck(deps: WorkerDeps, job: DriftCheckPayload): Prom
     try {
       const checkoutDir = path.join(workRoot, "checkout");
       await deps.mirrors.checkout(repo, job.sha, checkoutDir, token);
-      const opened = await deps.runs.open({ checkout: { checkoutDir }, project, phase: "plan", reason: "drift", deadline: deps.sandbox.clock.now() + deps.jobTimeoutMs });
+      const identity = identitiesFor(gh, repo)(() => ({ repository: job.repo, sha: job.sha, ref: `refs/heads/${job.branch}`, actor: "plangate" }));
+      const opened = await deps.runs.open({ checkout: { checkoutDir }, project, phase: "plan", reason: "drift", deadline: deps.sandbox.clock.now() + deps.jobTimeoutMs, identity });
       if (!opened.ok) return { ok: false as const, message: opened.message };
       // A program is synthesized once (no network), then every stack planned: their changes add up, each address under its stack.
       const prepared = await opened.run.prepare();

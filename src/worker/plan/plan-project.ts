@@ -21,6 +21,7 @@ import { maskerFor } from "../masking.js";
 import { reportPlanGroupIfDone, type RenderedAhead } from "./report-plan.js";
 import { planReportOf } from "../../render/plan-report.js";
 import { markerLine, PLAN_MARKER } from "../../github/markers.js";
+import { identitiesFor } from "../run-identity.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
 
 const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id });
@@ -29,7 +30,8 @@ const auditFields = (run: Run) => ({ repo: run.repo, pullNumber: run.pull_number
 const runEnvNames = (run: Run) => run.rules?.env ?? [];
 
 /** The project a plan run stands for, as the run service takes it. */
-const runProject = (run: Run): RunProject => ({ name: run.project, dir: run.dir, engine: run.engine, workspace: run.workspace, stacks: run.config.stacks, env: runEnvNames(run) });
+/** The project as its run was planned: the effective rules' env and credentials (the base branch's), never the PR's alone. */
+const runProject = (run: Run): RunProject => ({ name: run.project, dir: run.dir, engine: run.engine, workspace: run.workspace, stacks: run.config.stacks, env: runEnvNames(run), credentials: run.rules?.credentials });
 
 /** A failure's one-line message, worded in templates/failure-text.hbs. */
 const failureText = (deps: WorkerDeps, data: object) => deps.templates.render("failure-text", data).trim();
@@ -89,7 +91,15 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
   const [owner, name] = run.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(run, job), { owner, name }, run.sha, () => gh.cloneToken());
   try {
-    const opened = await deps.runs.open({ checkout: { shared: shared.tree, workDir: path.join(workRoot, "checkout") }, project: runProject(run), phase: "plan", reason: "pull_request", deadline });
+    const identity = identitiesFor(gh, { owner, name })(async () => ({
+      repository: run.repo,
+      pullRequest: run.pull_number ?? undefined,
+      sha: run.sha,
+      ref: `refs/pull/${run.pull_number}/head`,
+      actor: (await getGroup(deps.pool, run.group_id)).author ?? "plangate",
+      runId: run.id,
+    }));
+    const opened = await deps.runs.open({ checkout: { shared: shared.tree, workDir: path.join(workRoot, "checkout") }, project: runProject(run), phase: "plan", reason: "pull_request", deadline, identity });
     if (!opened.ok) return { stage: "config", message: opened.cause === "dir" ? `${CONFIG_FILE}: ${opened.message}` : opened.message };
     const projectRun = opened.run;
     if (projectRun.engine.unitsAreRuns) return await planUnits(deps, run, projectRun, workRoot, deadline);
