@@ -2,13 +2,17 @@ import net from "node:net";
 import { hostPort, normalizeHost } from "./egress-policy.js";
 import { PROXY_HOST, type Forward } from "./forward-plan.js";
 
-/** Failed direct connections as Go (`dial tcp ADDR:PORT: connect: ...`) and Node (`connect ECONNREFUSED ADDR:PORT`) print them. */
+/**
+ * Failed direct connections as Go (`dial tcp ADDR:PORT: connect: ...`) and
+ * Node (`connect ECONNREFUSED ADDR:PORT`) print them. Any space may be a line
+ * break: terraform wraps a provider's error at 80 columns.
+ */
 const DIAL_FAILED = [
-  /dial tcp (\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}): connect: (?:connection refused|network is unreachable)/g,
-  /connect (?:ECONNREFUSED|ENETUNREACH) ([0-9A-Fa-f:.]+):(\d{1,5})/g,
+  /dial\s+tcp\s+(\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}):\s+connect:\s+(?:connection\s+refused|network\s+is\s+unreachable)/g,
+  /connect\s+(?:ECONNREFUSED|ENETUNREACH)\s+([0-9A-Fa-f:.]+):(\d{1,5})/g,
 ];
 /** Names a program tried to resolve inside the sandbox, where no resolver is reachable. */
-const LOOKUP_FAILED = [/dial tcp: lookup ([A-Za-z0-9.-]+)/g, /getaddrinfo (?:ENOTFOUND|EAI_AGAIN) ([A-Za-z0-9.-]+)/g];
+const LOOKUP_FAILED = [/dial\s+tcp:\s+lookup\s+([A-Za-z0-9.-]+)/g, /getaddrinfo\s+(?:ENOTFOUND|EAI_AGAIN)\s+([A-Za-z0-9.-]+)/g];
 const MAX_PROBLEMS = 10;
 
 const LOOPBACK = new net.BlockList();
