@@ -58,7 +58,8 @@ export async function startHarness(env: Record<string, string> = {}, options: { 
     // The tests' state backend (their database) is opened, and a test's own destinations besides.
     PLANGATE_SANDBOX_EGRESS_ALLOW: [databaseHostPort(db.url), env.PLANGATE_SANDBOX_EGRESS_ALLOW].filter(Boolean).join(","),
   };
-  const settings = { ...readSettings(appEnv), port: await freePort() }; // Probot's Server treats port 0 as "use 3000"
+  // Probot's Server treats port 0 as "use 3000"; a test that must know the port first (an issuer URL) gives PORT.
+  const settings = { ...readSettings(appEnv), port: appEnv.PORT ? Number(appEnv.PORT) : await freePort() };
   const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), clock: options.clock });
   return {
     app,

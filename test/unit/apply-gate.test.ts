@@ -88,20 +88,20 @@ describe("the apply gate refuses, saying why", () => {
 describe("the apply gate lets through the open plans with changes, and says which to plan afresh", () => {
   test("a merge and a merge queue always plan afresh and compare fingerprints; /apply applies the reviewed plan file", () => {
     const units = [unit("app"), unit("db")];
-    for (const mode of ["merge", "queue"] as const) expect(gate({ mode, units })).toEqual({ allow: true, units: units.map((u) => ({ unit: u, verify: true })) });
-    expect(gate({ mode: "command", units })).toEqual({ allow: true, units: units.map((u) => ({ unit: u, verify: false })) });
+    for (const mode of ["merge", "queue"] as const) expect(gate({ mode, units })).toEqual({ allow: true, units: units.map((u) => ({ unit: u, verify: true })), approvers: ["reviewer"] });
+    expect(gate({ mode: "command", units })).toEqual({ allow: true, units: units.map((u) => ({ unit: u, verify: false })), approvers: ["reviewer"] });
   });
 
   test("plans without changes and spent plans are left out; the rest keep their order", () => {
     const open = [unit("zeta"), unit("alpha")];
     const units = [unit("empty", { changes: false }), open[0]!, unit("done", { consumedBy: "apply:3" }), open[1]!];
-    expect(gate({ mode: "command", units })).toEqual({ allow: true, units: open.map((u) => ({ unit: u, verify: false })) });
+    expect(gate({ mode: "command", units })).toEqual({ allow: true, units: open.map((u) => ({ unit: u, verify: false })), approvers: ["reviewer"] });
   });
 
   test("a plan whose apply was interrupted is open again, and even /apply plans it afresh (its state is unknown)", () => {
     const interrupted = unit("app", { consumedBy: "interrupted:12" });
     const fresh = unit("db");
-    expect(gate({ mode: "command", units: [interrupted, fresh] })).toEqual({ allow: true, units: [{ unit: interrupted, verify: true }, { unit: fresh, verify: false }] });
-    expect(gate({ mode: "merge", units: [interrupted] })).toEqual({ allow: true, units: [{ unit: interrupted, verify: true }] });
+    expect(gate({ mode: "command", units: [interrupted, fresh] })).toEqual({ allow: true, units: [{ unit: interrupted, verify: true }, { unit: fresh, verify: false }], approvers: ["reviewer"] });
+    expect(gate({ mode: "merge", units: [interrupted] })).toEqual({ allow: true, units: [{ unit: interrupted, verify: true }], approvers: ["reviewer"] });
   });
 });

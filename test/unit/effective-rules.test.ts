@@ -14,7 +14,7 @@ const configOf = (text: string): RepoConfig => {
 const SHA = "b".repeat(40);
 const base = (text: string): BaseRules => ({ sha: SHA, state: "file", config: configOf(text) });
 const project = (over: Partial<ProjectConfig> & { dir: string }): ProjectConfig => ({ ...defaultProject(over.dir, "terraform"), ...over });
-const ALL_SOURCES = (source: string) => ({ approvals: source, apply: source, env: source, depends_on: source });
+const ALL_SOURCES = (source: string) => ({ approvals: source, apply: source, env: source, credentials: source, depends_on: source });
 
 describe("where the rules come from when the PR's file does not list the project", () => {
   const infra = project({ name: "infra", dir: "infra", approvals: { required: 0, teams: [], users: [] }, apply: "command", env: ["SECRET"] });
@@ -30,7 +30,7 @@ describe("where the rules come from when the PR's file does not list the project
     const withDefaults = base("version: 1\nprojects:\n  - name: other\n    dir: other\ndefaults:\n  approvals: { required: 3, teams: [sre] }\n  env: [AWS_REGION]\n");
     expect(effectiveRules(withDefaults, infra, false)).toEqual({
       rules: { approvals: { required: 3, teams: ["sre"], users: [] }, apply: "on_merge", env: ["AWS_REGION"], depends_on: [] },
-      sources: { approvals: "base defaults", apply: "built-in", env: "base defaults", depends_on: "built-in" },
+      sources: { approvals: "base defaults", apply: "built-in", env: "base defaults", credentials: "built-in", depends_on: "built-in" },
     });
   });
 
@@ -108,8 +108,26 @@ projects:
     const tightened = project({ name: "infra", dir: "infra", approvals: { required: 4, teams: [], users: [], destroy_required: 5 }, apply: "command", env: ["AWS_REGION"], depends_on: ["dns"] });
     expect(effectiveRules(strict, tightened, true)).toEqual({
       rules: { approvals: { required: 4, teams: ["infra"], users: [], destroy_required: 5 }, apply: "command", env: ["AWS_REGION"], depends_on: ["network", "dns"] },
-      sources: ALL_SOURCES("pull request"),
+      sources: { ...ALL_SOURCES("pull request"), credentials: "base" },
     });
+  });
+
+  test("credentials are only ever the base's: a PR that names another role, or drops them, changes nothing until merged", () => {
+    const withRoles = base(`version: 1
+projects:
+  - name: infra
+    dir: infra
+    credentials:
+      aws: { plan_role_arn: "arn:aws:iam::123456789012:role/plan", apply_role_arn: "arn:aws:iam::123456789012:role/apply" }
+`);
+    const baseRoles = { aws: { plan_role_arn: "arn:aws:iam::123456789012:role/plan", apply_role_arn: "arn:aws:iam::123456789012:role/apply", audience: "sts.amazonaws.com" } };
+    const other = project({ name: "infra", dir: "infra", credentials: { aws: { role_arn: "arn:aws:iam::999999999999:role/admin", audience: "sts.amazonaws.com" } } });
+    expect(effectiveRules(withRoles, other, true)).toMatchObject({ rules: { credentials: baseRoles }, sources: { credentials: "base" } });
+    expect(effectiveRules(withRoles, project({ name: "infra", dir: "infra" }), true).rules.credentials).toEqual(baseRoles);
+    // A project the base does not list: the base's defaults, never the PR's own.
+    const defaults = base("version: 1\ndefaults:\n  credentials:\n    tokens: [{ audience: vault.example.com }]\n");
+    expect(effectiveRules(defaults, other, true)).toMatchObject({ rules: { credentials: { tokens: [{ audience: "vault.example.com" }] } }, sources: { credentials: "base defaults" } });
+    expect(effectiveRules(base("version: 1\n"), other, true).rules.credentials).toBeUndefined();
   });
 
   test("an apply mode the base does not allow at all leaves the base's", () => {

@@ -21,7 +21,7 @@ const failed = (output: string): Compared => ({ fresh: { ok: false, stage: "plan
 const noMask = (text: string) => text;
 
 describe("the merge queue's verdict", () => {
-  const allowed: GateDecision = { allow: true, units: [] };
+  const allowed: GateDecision = { allow: true, units: [], approvers: [] };
   const neutral: GateDecision = { allow: false, refusal: { code: "never-planned", neutral: true } };
   const refused: GateDecision = { allow: false, refusal: { code: "not-approved", missing: [] } };
 
