@@ -93,6 +93,8 @@ describe("plangate plan DIR", () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("| `stack` | `default` | ✅ planned | 1 | 0 | 0 | 0 |");
     expect(ok.stdout).toContain('+ input = "from-cli"');
+    // A local plan gets no identity from plangate's issuer, and says so.
+    expect(ok.stdout).toContain("No credentials were issued: a local plan gets no cloud identity from plangate");
 
     writeFileSync(path.join(dir, "stack", "main.tf"), 'resource "terraform_data" {\n');
     const bad = await plangate(["plan", path.join(dir, "stack")], { PLANGATE_DATA_DIR: dir, PLANGATE_SANDBOX: "bwrap" });
