@@ -27,6 +27,8 @@ export interface ResourceChange {
    * that is also changed (an update, say) has that change as its action.
    */
   imported?: { id?: string };
+  /** The provider that manages it, e.g. registry.terraform.io/hashicorp/aws (what policies see as resource.provider). */
+  provider?: string;
 }
 
 export interface ChangeCounts {
@@ -102,6 +104,7 @@ interface RawResourceChange {
   previous_address?: string;
   type: string;
   mode?: string;
+  provider_name?: string;
   change: RawChange;
 }
 
@@ -197,6 +200,7 @@ function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): Reso
       after,
       ...(change.replace_paths?.length ? { replacePaths: change.replace_paths } : {}),
       ...(change.importing ? { imported: importedFrom(change.importing, secrets) } : {}),
+      ...(rc.provider_name ? { provider: rc.provider_name } : {}),
     });
   }
   resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || compareAddresses(a.address, b.address));

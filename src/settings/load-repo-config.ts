@@ -27,6 +27,30 @@ function offsetOf(doc: Document, path: PropertyKey[], key?: string): number {
   return 0;
 }
 
+/**
+ * Where a character of a policy's rule is in the file: within a plain or
+ * quoted one-line scalar, or a block scalar (| or >) line by line; else the
+ * rule's start.
+ */
+function offsetInRule(text: string, doc: Document, path: PropertyKey[], ruleOffset: number): number {
+  const node = doc.getIn(path as (string | number)[], true) as Node | undefined;
+  if (!isScalar(node) || !node.range || typeof node.value !== "string") return offsetOf(doc, path);
+  const start = node.range[0];
+  if (node.type === "PLAIN" || node.type === "QUOTE_SINGLE" || node.type === "QUOTE_DOUBLE") {
+    const quoted = node.type === "PLAIN" ? 0 : 1;
+    // Only where the source holds the value as is (one line, no escapes) does an offset in the value map to one in the file.
+    return text.slice(start + quoted, start + quoted + node.value.length) === node.value ? start + quoted + ruleOffset : start;
+  }
+  if (node.type === "BLOCK_LITERAL") {
+    const before = node.value.slice(0, ruleOffset).split("\n");
+    let lineStart = text.indexOf("\n", start) + 1;
+    const indent = /^ */.exec(text.slice(lineStart))![0].length;
+    for (let i = 1; i < before.length; i++) lineStart = text.indexOf("\n", lineStart) + 1;
+    return lineStart + indent + before.at(-1)!.length;
+  }
+  return start;
+}
+
 /** Deeper nesting than any real config needs; past it YAML's own conversion takes seconds per byte. */
 const MAX_DEPTH = 32;
 /** Aliases a config may use at all (a few anchors are fine; fan-out is an attack). */
@@ -100,8 +124,9 @@ export function loadRepoConfig(text: string, engines: EngineNames): ConfigResult
     // Each problem's place is looked up in its map (linear): only as many as are shown.
     const problems = parsed.error.issues.slice(0, MAX_PROBLEMS).flatMap((issue) => {
       const keys = issue.code === "unrecognized_keys" ? issue.keys.slice(0, MAX_PROBLEMS) : [undefined];
+      const ruleOffset = issue.code === "custom" ? (issue.params as { ruleOffset?: number } | undefined)?.ruleOffset : undefined;
       return keys.map((key) => {
-        const pos = at(offsetOf(doc, issue.path, key));
+        const pos = at(ruleOffset === undefined ? offsetOf(doc, issue.path, key) : offsetInRule(text, doc, issue.path, ruleOffset));
         const where = describePath(key ? [...issue.path, key] : issue.path);
         const message = issue.code === "unrecognized_keys" ? `unknown key "${key}"` : issue.message;
         return { line: pos.line, column: pos.col, message: where ? `${where}: ${message}` : message };

@@ -1,5 +1,6 @@
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
+import { compileRule, isProblem } from "./cel-rules.js";
 import { unsafeDirReason } from "./dir-rules.js";
 
 /** `.plangate.yml`: one source of truth for validation and for the published JSON Schema. */
@@ -113,18 +114,43 @@ const projectFor = (engines: EngineNames) =>
 /** The names of the engines a config may name, the default first (EngineRegistry.names). */
 export type EngineNames = readonly [string, ...string[]];
 
+const owners = z
+  .strictObject({
+    teams: z.array(z.string().min(1)).default([]).describe("Team slugs (or org/slug) whose members own the policy."),
+    users: z.array(z.string().min(1)).default([]).describe("Users who own the policy."),
+  })
+  .describe("Who may /override a deny, and whose approvals a require_approval needs (write permission too; never the PR's author).");
+
 const policy = z
   .strictObject({
-    deny: z.union([z.enum(ACTIONS), z.array(z.enum(ACTIONS)).min(1)]).optional().describe("Refuse plans with these actions."),
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'may hold only letters, digits, ".", "_" and "-"').optional().describe("Unique; named in comments and by /override. Required with rule."),
+    rule: z.string().min(1).max(10_000).optional().describe("A CEL expression, true where the policy matches: per resource change (resource, project, pull_request, plan), or once per plan with scope: plan."),
+    scope: z.enum(["resource", "plan"]).optional().describe("resource (default): the rule sees each resource change; plan: once per project plan, without resource."),
+    effect: z.enum(["deny", "warn", "require_approval"]).optional().describe("deny (default): fails plangate/plan unless an owner overrides it; warn: shown only; require_approval: owners must approve."),
+    message: z.string().max(2_000).optional().describe("Shown with each match."),
+    owners: owners.optional(),
+    approvals: z.int().min(1).max(20).optional().describe("require_approval: how many owners must approve (default 1)."),
+    projects: z.array(z.string().min(1)).optional().describe("Globs of project names the policy applies to (default: all)."),
+    deny: z.union([z.enum(ACTIONS), z.array(z.enum(ACTIONS)).min(1)]).optional().describe("Refuse plans with these actions (the short form)."),
     resource_types: z.array(z.string().min(1)).optional().describe("Limit the rule to these resource types (globs)."),
     addresses: z.array(z.string().min(1)).optional().describe("Limit the rule to these resource addresses (globs)."),
     max_changes: z.int().min(0).optional().describe("Refuse plans with more resource changes than this."),
     require_approvals: z.int().min(1).optional().describe("Matching changes need at least this many approvals."),
   })
-  .refine((p) => [p.deny, p.max_changes, p.require_approvals].filter((v) => v !== undefined).length === 1, {
-    message: "a policy needs exactly one of deny, max_changes or require_approvals",
+  .superRefine((p, ctx) => {
+    if (p.rule === undefined) {
+      if ([p.deny, p.max_changes, p.require_approvals].filter((v) => v !== undefined).length !== 1) ctx.addIssue({ code: "custom", message: "a policy needs a rule, or exactly one of deny, max_changes or require_approvals" });
+      for (const key of ["scope", "effect", "message", "owners", "approvals", "projects"] as const) if (p[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: `${key} goes with rule` });
+      return;
+    }
+    if (!p.name) ctx.addIssue({ code: "custom", path: ["rule"], message: "a policy with a rule needs a name" });
+    for (const key of ["deny", "resource_types", "addresses", "max_changes", "require_approvals"] as const) if (p[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: `${key} is the short form: a policy with a rule says it in CEL` });
+    if (p.approvals !== undefined && p.effect !== "require_approval") ctx.addIssue({ code: "custom", path: ["approvals"], message: "approvals goes with effect: require_approval" });
+    if (p.effect === "require_approval" && !(p.owners?.teams.length || p.owners?.users.length)) ctx.addIssue({ code: "custom", path: ["owners"], message: "require_approval needs owners (teams or users) to approve" });
+    const compiled = compileRule(p.rule, p.scope ?? "resource");
+    if (isProblem(compiled)) ctx.addIssue({ code: "custom", path: ["rule"], message: compiled.message, params: { ruleOffset: compiled.offset } });
   })
-  .describe("A rule evaluated on every plan.");
+  .describe("A rule evaluated on every plan: a CEL rule with an effect, or the short form (deny, max_changes, require_approvals).");
 
 /**
  * The rule keys of a project that the base branch decides (DESIGN.md section 2,
@@ -171,6 +197,12 @@ const schemaFor = (engines: EngineNames) =>
         const name = `${p.name ?? p.dir}:${p.workspace}`;
         if (names.has(name)) ctx.addIssue({ code: "custom", path: ["projects", i, p.name ? "name" : "dir"], message: `project "${p.name ?? p.dir}" (workspace ${p.workspace}) is defined twice` });
         names.set(name, i);
+      });
+      const policyNames = new Set<string>();
+      config.policies.forEach((p, i) => {
+        if (!p.name) return;
+        if (policyNames.has(p.name)) ctx.addIssue({ code: "custom", path: ["policies", i, "name"], message: `policy "${p.name}" is defined twice` });
+        policyNames.add(p.name);
       });
       const known = new Set(config.projects.map((p) => p.name ?? p.dir));
       config.projects.forEach((p, i) =>

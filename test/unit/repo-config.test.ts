@@ -77,7 +77,42 @@ policies:
   });
 
   test("a policy needs exactly one rule", () => {
-    expect(problems("version: 1\npolicies:\n  - resource_types: [x]\n")).toEqual(["3:5 policies[0]: a policy needs exactly one of deny, max_changes or require_approvals"]);
+    expect(problems("version: 1\npolicies:\n  - resource_types: [x]\n")).toEqual(["3:5 policies[0]: a policy needs a rule, or exactly one of deny, max_changes or require_approvals"]);
+  });
+
+  test("a CEL rule that does not compile or type-check is an error at its line and column, naming the problem", () => {
+    const config = `version: 1
+policies:
+  - name: typo
+    rule: resource.typo == "x"
+  - name: block
+    rule: |
+      resource.type == "aws_s3_bucket" &&
+        resource.after.acl ==
+  - name: types
+    rule: "resource.type == 1"
+  - name: backtracking
+    rule: resource.address.matches("(a+)+$")
+  - name: typo
+    rule: resource.after.x.all(a, resource.after.x.all(b, resource.after.x.all(c, true)))
+  - rule: "true"
+  - deny: destroy
+    effect: warn
+  - name: approvers
+    rule: "true"
+    effect: require_approval
+`;
+    expect(problems(config)).toEqual([
+      "4:20 policies[0].rule: No such key: typo",
+      "9:7 policies[1].rule: Unexpected token: EOF",
+      "10:12 policies[2].rule: no such overload: string == int",
+      "12:36 policies[3].rule: matches(): a quantified group that holds a quantifier can take exponential time",
+      "13:11 policies[4].name: policy \"typo\" is defined twice",
+      "14:11 policies[4].rule: nests comprehensions 3 deep: at most 2 (its cost would grow as the plan's size to that power)",
+      "15:11 policies[5].rule: a policy with a rule needs a name",
+      "17:13 policies[6].effect: effect goes with rule",
+      "18:5 policies[7].owners: require_approval needs owners (teams or users) to approve",
+    ]);
   });
 
   test("an empty file or a non-mapping is refused clearly", () => {

@@ -1,0 +1,178 @@
+import { compileRule, firstLine, isProblem, Plan, Project, PullRequest, Resource, type CompiledRule, type PolicyScope } from "../settings/cel-rules.js";
+import { SENSITIVE, UNKNOWN, type PlanChanges, type ResourceChange } from "./changes.js";
+
+/**
+ * Evaluates CEL policies (compiled by settings/cel-rules.ts) on a plan: per
+ * resource change, or once per plan (`scope: plan`). Pure.
+ */
+
+/** What every rule may read besides `resource`. */
+export interface PolicyContext {
+  project: { name: string; dir: string; workspace: string; engine: string };
+  /** Null for drift checks. */
+  pull_request: { number: number; author: string; labels: string[]; base: string; head_sha: string } | null;
+}
+
+/** A value as a rule sees it: sensitive values as "(sensitive)", unknown ones absent, numbers as CEL numbers. */
+function celValue(value: unknown): unknown {
+  if (value === SENSITIVE || (value && typeof value === "object" && (value as { __plangate__?: string }).__plangate__ === "sensitive")) return "(sensitive)";
+  if (Array.isArray(value)) return value.filter((v) => !isUnknown(v)).map(celValue);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (!isUnknown(v)) Object.defineProperty(out, k, { value: celValue(v), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  if (typeof value === "number" && Number.isInteger(value)) return BigInt(value);
+  return value;
+}
+const isUnknown = (v: unknown) => v === UNKNOWN || (!!v && typeof v === "object" && (v as { __plangate__?: string }).__plangate__ === "unknown");
+
+/** Where `after` holds unknown values: true at each such path (terraform's after_unknown shape). */
+function unknownShape(value: unknown): unknown {
+  if (isUnknown(value)) return true;
+  if (Array.isArray(value)) return value.map(unknownShape);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const s = unknownShape(v);
+      if (s !== false) Object.defineProperty(out, k, { value: s, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return false;
+}
+
+/** The size of a value (its nodes): what a comprehension over it may walk. */
+function sizeOf(value: unknown): number {
+  if (Array.isArray(value)) return 1 + value.reduce((n: number, v) => n + sizeOf(v), 0);
+  if (value && typeof value === "object") return 1 + Object.values(value).reduce((n: number, v) => n + sizeOf(v), 0);
+  return 1;
+}
+
+/** A resource change as rules see it. */
+export function resourceInput(change: ResourceChange): { value: Resource; size: number } {
+  const address = change.address;
+  const module = /^((?:module\.[^.[]+(?:\[[^\]]*\])?\.)*)/.exec(address)![1]!.replace(/\.$/, "");
+  const local = address.slice(module ? module.length + 1 : 0).replace(/\[[^\]]*\]$/, "");
+  const mode = local.startsWith("data.") ? "data" : "managed";
+  const name = local.split(".").at(-1)!;
+  const before = celValue(change.before ?? null);
+  const after = celValue(change.after ?? null);
+  const value = new Resource({
+    address,
+    type: change.type,
+    name,
+    module,
+    provider: change.provider ?? "",
+    mode,
+    actions: change.actions,
+    replace: change.action === "replace",
+    importing: !!change.imported,
+    before,
+    after,
+    after_unknown: unknownShape(change.after ?? null),
+  });
+  return { value, size: sizeOf(before) + sizeOf(after) };
+}
+
+export function planInput(changes: PlanChanges): Plan {
+  const c = changes.counts;
+  return new Plan({ add: BigInt(c.add), change: BigInt(c.change), destroy: BigInt(c.destroy), replace: BigInt(c.replace) });
+}
+
+export function contextInputs(context: PolicyContext): { project: Project; pull_request: PullRequest | null } {
+  const pr = context.pull_request;
+  return {
+    project: new Project({ ...context.project }),
+    pull_request: pr && new PullRequest({ ...pr, number: BigInt(pr.number) }),
+  };
+}
+
+/** The work one rule may do on one plan: evaluations times the input walked, past which it fails naming the policy. */
+export const COST_LIMIT = 50_000_000;
+
+/** The estimated cost of running `rule` on an input of `size` nodes. */
+export const costOf = (rule: CompiledRule, size: number) => rule.nodes * Math.max(1, size) ** rule.depth;
+
+/** A CEL policy as the config gives it (settings/repo-config.ts). */
+export interface CelPolicy {
+  name: string;
+  rule: string;
+  effect: "deny" | "warn" | "require_approval";
+  message?: string;
+  scope?: PolicyScope;
+  /** Globs of project names it applies to (default: all). */
+  projects?: string[];
+}
+
+/** What one policy found in one project's plan. */
+export interface PolicyOutcome {
+  policy: string;
+  effect: CelPolicy["effect"];
+  /** The resource changes it matched (at most MAX_ADDRESSES; `matched` counts them all); empty for a plan-scoped match. */
+  addresses: string[];
+  matched: number;
+  message?: string;
+  /** The rule could not be evaluated (an error, or its cost limit): the policy fails closed, as a deny. */
+  error?: string;
+}
+
+/** Addresses kept per outcome: a 10,000-resource match is counted, not listed. */
+export const MAX_ADDRESSES = 200;
+
+/**
+ * Evaluates CEL policies on one project's plan: each policy whose `projects`
+ * match, per resource change (or once, `scope: plan`). A rule that errs, is
+ * not true or false, or passes its cost limit is an outcome with `error`,
+ * naming the policy: it fails closed. Pure.
+ */
+export function evaluateCelPolicies(policies: CelPolicy[], changes: PlanChanges, context: PolicyContext, projectMatches: (globs: string[], name: string) => boolean): PolicyOutcome[] {
+  const shared = { ...contextInputs(context), plan: planInput(changes) };
+  let resources: { value: Resource; size: number }[] | undefined;
+  const outcomes: PolicyOutcome[] = [];
+  for (const policy of policies) {
+    if (policy.projects?.length && !projectMatches(policy.projects, context.project.name)) continue;
+    const base = { policy: policy.name, effect: policy.effect, ...(policy.message ? { message: policy.message } : {}) };
+    const rule = compileRule(policy.rule, policy.scope ?? "resource");
+    if (isProblem(rule)) {
+      outcomes.push({ ...base, addresses: [], matched: 0, error: `does not compile: ${rule.message}` });
+      continue;
+    }
+    if (policy.scope === "plan") {
+      const result = runRule(rule, shared);
+      if (result.error) outcomes.push({ ...base, addresses: [], matched: 0, error: result.error });
+      else if (result.value) outcomes.push({ ...base, addresses: [], matched: 1 });
+      continue;
+    }
+    resources ??= changes.resources.map(resourceInput);
+    const matched: string[] = [];
+    let cost = 0;
+    let error: string | undefined;
+    for (const [i, r] of resources.entries()) {
+      cost += costOf(rule, r.size);
+      if (cost > COST_LIMIT) {
+        error = `exceeded its cost limit (${COST_LIMIT.toLocaleString("en")}) after ${i} of ${resources.length} resource changes`;
+        break;
+      }
+      const result = runRule(rule, { ...shared, resource: r.value });
+      if (result.error) {
+        error = `failed on ${changes.resources[i]!.address}: ${result.error}`;
+        break;
+      }
+      if (result.value) matched.push(changes.resources[i]!.address);
+    }
+    if (error) outcomes.push({ ...base, addresses: matched.slice(0, MAX_ADDRESSES), matched: matched.length, error });
+    else if (matched.length) outcomes.push({ ...base, addresses: matched.slice(0, MAX_ADDRESSES), matched: matched.length });
+  }
+  return outcomes;
+}
+
+function runRule(rule: CompiledRule, inputs: Record<string, unknown>): { value?: boolean; error?: string } {
+  try {
+    const value = rule.run(inputs);
+    if (typeof value !== "boolean") return { error: `gave ${typeof value === "bigint" ? "a number" : typeof value}, not true or false` };
+    return { value };
+  } catch (error) {
+    return { error: firstLine((error as Error).message) };
+  }
+}
