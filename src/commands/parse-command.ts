@@ -1,6 +1,6 @@
 /** What a PR comment asks plangate to do: a pure parse of its first line, nothing executed. */
 
-export type CommandName = "plan" | "apply" | "unlock" | "help";
+export type CommandName = "plan" | "apply" | "unlock" | "help" | "override";
 
 export interface Selector {
   project?: string;
@@ -15,12 +15,24 @@ export type CommandProblem =
   | { kind: "takes-no-flags"; command: CommandName }
   | { kind: "all-plan-only" | "all-with-selector" }
   | { kind: "given-twice" | "takes-no-value" | "needs-value"; flag: string }
-  | { kind: "bad-workspace" | "bad-name" | "dir-outside"; key: "project" | "dir" | "workspace"; value: string };
+  | { kind: "bad-workspace" | "bad-name" | "dir-outside"; key: "project" | "dir" | "workspace"; value: string }
+  | { kind: "override-needs-policy" | "override-needs-reason" }
+  | { kind: "bad-policy-name"; value: string };
 
 export type ParsedComment =
   | { kind: "none" }
   | { kind: "invalid"; command: CommandName; problem: CommandProblem }
-  | { kind: "command"; command: CommandName; selector: Selector };
+  | { kind: "command"; command: CommandName; selector: Selector; override?: Override };
+
+/** `/override NAME REASON…`: which policy, and why (untrusted text, shown inert and audited). */
+export interface Override {
+  policy: string;
+  reason: string;
+}
+
+/** The longest reason kept; the rest of the line is cut. */
+export const MAX_REASON = 500;
+const POLICY_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
 const COMMANDS: CommandName[] = ["plan", "apply", "unlock", "help"];
 const NAME = /^[A-Za-z0-9._/-]{1,200}$/;
@@ -46,9 +58,10 @@ function validValue(key: "project" | "dir" | "workspace", value: string): Comman
 /** Parses a comment body. Only its first line counts; anything else is ignored. */
 export function parseComment(body: string): ParsedComment {
   const firstLine = body.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0]!.trim();
-  const match = /^\/(plan|apply|unlock|help)(?=\s|$)(.*)$/.exec(firstLine);
+  const match = /^\/(plan|apply|unlock|help|override)(?=\s|$)(.*)$/.exec(firstLine);
   if (!match) return { kind: "none" };
   const command = match[1] as CommandName;
+  if (command === "override") return parseOverride(match[2]!.trim());
   const tokens = match[2]!.trim().split(/\s+/).filter(Boolean);
   const selector: Selector = { all: false };
   const invalid = (problem: CommandProblem): ParsedComment => ({ kind: "invalid", command, problem });
@@ -79,3 +92,14 @@ export function parseComment(body: string): ParsedComment {
 }
 
 export { COMMANDS };
+
+/** `/override NAME REASON…`: a policy's name, then the reason (required), the rest of the first line. */
+function parseOverride(rest: string): ParsedComment {
+  const invalid = (problem: CommandProblem): ParsedComment => ({ kind: "invalid", command: "override", problem });
+  const [policy, ...words] = rest.split(/\s+/).filter(Boolean);
+  if (!policy) return invalid({ kind: "override-needs-policy" });
+  if (!POLICY_NAME.test(policy)) return invalid({ kind: "bad-policy-name", value: policy.slice(0, 100) });
+  const reason = words.join(" ").slice(0, MAX_REASON);
+  if (!reason) return invalid({ kind: "override-needs-reason" });
+  return { kind: "command", command: "override", selector: { all: false }, override: { policy, reason } };
+}

@@ -35,6 +35,7 @@ export function onIssueComment(templates: Templates, event: IssueCommentEvent, d
     actor: event.comment.user?.login ?? event.sender.login,
     command: parsed.command,
     selector: parsed.selector,
+    ...(parsed.override ? { override: parsed.override } : {}),
   };
   return { outcome: `enqueued:${parsed.command}`, jobs: [{ task: TASKS.command, payload, queueName, jobKey: `command:${deliveryId}` }] };
 }

@@ -1,4 +1,4 @@
-import type { CommandName, Selector } from "../commands/parse-command.js";
+import type { CommandName, Override, Selector } from "../commands/parse-command.js";
 import { addJob } from "../db/job-queue.js";
 import type { Queryable } from "../db/pool.js";
 import type { Selection } from "../projects/affected.js";
@@ -39,6 +39,8 @@ export interface CommandPayload {
   actor: string;
   command: CommandName;
   selector: Selector;
+  /** `/override`: the policy and the reason. */
+  override?: Override;
 }
 
 /** A pull request was closed (merged or not). */
