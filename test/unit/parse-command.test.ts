@@ -67,4 +67,24 @@ describe("comment command parser", () => {
       { numRuns: 5000 },
     );
   });
+
+  test("/override takes a policy's name and a reason, the rest of the first line", () => {
+    expect(parseComment("/override no-public-buckets the bucket is a public website\nmore text")).toEqual({
+      kind: "command",
+      command: "override",
+      selector: { all: false },
+      override: { policy: "no-public-buckets", reason: "the bucket is a public website" },
+    });
+    expect(parseComment("/override big-destroy " + "x".repeat(900))).toMatchObject({ override: { reason: "x".repeat(500) } });
+  });
+
+  test.each([
+    ["/override", { kind: "override-needs-policy" }],
+    ["/override no-public-buckets", { kind: "override-needs-reason" }],
+    ["/override no-public-buckets   ", { kind: "override-needs-reason" }],
+    ["/override @security/team because", { kind: "bad-policy-name", value: "@security/team" }],
+  ])("%j is refused: %j", (body, problem) => {
+    expect(parseComment(body)).toEqual({ kind: "invalid", command: "override", problem });
+  });
 });
+
