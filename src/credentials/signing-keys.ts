@@ -100,8 +100,17 @@ export class SigningKeys {
     const kid = decision.signWith;
     const stored = kid && ring.keys.find((k) => k.kid === kid);
     if (!stored) throw new Error("the OIDC issuer has no key that signs now");
-    if (!this.privateKeys.has(kid)) this.privateKeys.set(kid, importPKCS8(unseal(this.encryptionKey, stored.privateSealed).toString("utf8"), SIGNING_ALG));
+    if (!this.privateKeys.has(kid)) this.privateKeys.set(kid, importPKCS8(this.unsealed(stored), SIGNING_ALG));
     return { kid, privateKey: await this.privateKeys.get(kid)! };
+  }
+
+  /** The key's PKCS#8 text; a key sealed under another PLANGATE_ENCRYPTION_KEY is named as such, not as AES-GCM's "unable to authenticate data". */
+  private unsealed(stored: StoredSigningKey): string {
+    try {
+      return unseal(this.encryptionKey, stored.privateSealed).toString("utf8");
+    } catch {
+      throw new Error(`the OIDC signing key ${stored.kid} cannot be unsealed: it was sealed with another PLANGATE_ENCRYPTION_KEY than this process's`);
+    }
   }
 
   /** The public keys to publish (/.well-known/jwks). */
