@@ -116,8 +116,9 @@ export class SigningKeys {
   /** The public keys to publish (/.well-known/jwks). */
   async jwks(): Promise<{ keys: JWK[] }> {
     let ring = await this.ring();
-    // The first request of a new issuer makes a key, so that the JWKS is never empty.
-    if (!publishedAt(ring.keys.map(timesOf), this.clock.now()).length) ring = this.keep(await this.create());
+    // The first request of a new issuer makes a key, so that the JWKS is never empty; a request in the hour
+    // before a rotation makes the next key, so that relying parties polling the JWKS learn it before it signs.
+    if (!publishedAt(ring.keys.map(timesOf), this.clock.now()).length || keyDecision(ring.keys.map(timesOf), this.clock.now(), this.options).create) ring = this.keep(await this.create());
     const published = new Set(publishedAt(ring.keys.map(timesOf), this.clock.now()).map((k) => k.kid));
     return { keys: ring.keys.filter((k) => published.has(k.kid)).map((k) => k.publicJwk as JWK) };
   }
