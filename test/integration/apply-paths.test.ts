@@ -5,6 +5,7 @@ import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type H
 import { notifySignature } from "../../src/worker/notify.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests, type Pr } from "../support/pull-requests.js";
+import { startStateBackend, type StateBackend } from "../support/state-backend.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
 
 jest.setTimeout(300_000);
@@ -16,23 +17,7 @@ let h: Harness;
 let repo: GitRepo;
 let prs: PullRequests;
 
-/**
- * A terraform http backend without locking (no lock_address): terraform itself
- * does not serialize two applies against it, so only plangate's own
- * serialization keeps them apart.
- */
-const states = new Map<string, string>();
-const stateServer = http.createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    if (req.method === "POST") {
-      states.set(req.url!, Buffer.concat(chunks).toString("utf8"));
-      res.writeHead(200).end();
-    } else if (states.has(req.url!)) res.writeHead(200, { "content-type": "application/json" }).end(states.get(req.url!));
-    else res.writeHead(404).end();
-  });
-});
+let backend: StateBackend;
 
 /** A receiver of plangate's notifications that this test owns: it refuses the first `refuse` deliveries. */
 const NOTIFY_SECRET = "test-notify-secret-0123456789";
@@ -49,9 +34,9 @@ const notifyServer = http.createServer((req, res) => {
 });
 
 beforeAll(async () => {
-  await new Promise<void>((r) => stateServer.listen(0, "127.0.0.1", r));
+  backend = await startStateBackend();
   await new Promise<void>((r) => notifyServer.listen(0, "127.0.0.1", r));
-  const statePort = (stateServer.address() as AddressInfo).port;
+  const statePort = backend.port;
   h = await startHarness({
     PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${statePort}`,
     PLANGATE_NOTIFY_URL: `http://127.0.0.1:${(notifyServer.address() as AddressInfo).port}/hook`,
@@ -64,10 +49,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
-  stateServer.close();
+  backend?.close();
   notifyServer.close();
 });
-const stateUrl = (name: string) => `http://127.0.0.1:${(stateServer.address() as AddressInfo).port}/${name}`;
+const stateUrl = (name: string) => backend.url(name);
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
 /** terraform_data resources in `dir`, local state (each checkout starts without one: every apply creates). */

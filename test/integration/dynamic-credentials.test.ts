@@ -1,5 +1,3 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { jest } from "@jest/globals";
 import { decodeJwt, decodeProtectedHeader } from "jose";
@@ -12,6 +10,7 @@ import { startHarness, toolTest, type Harness } from "../support/app-harness.js"
 import { assumedRoleArn, AWS_PROVIDER_MIRROR, awsMirrorUsable, startFakeSts, type FakeSts } from "../support/fake-sts.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests, type Pr } from "../support/pull-requests.js";
+import { startStateBackend, type StateBackend } from "../support/state-backend.js";
 
 jest.setTimeout(600_000);
 
@@ -38,19 +37,8 @@ let repo: GitRepo;
 let prs: PullRequests;
 const logLines: string[] = [];
 
-/** terraform's http backend, without locking: the applied state is read back from here. */
-const states = new Map<string, string>();
-const stateServer = http.createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    if (req.method === "POST") {
-      states.set(req.url!, Buffer.concat(chunks).toString("utf8"));
-      res.writeHead(200).end();
-    } else if (states.has(req.url!)) res.writeHead(200, { "content-type": "application/json" }).end(states.get(req.url!));
-    else res.writeHead(404).end();
-  });
-});
+/** terraform's http backend: the applied state is read back from here. */
+let backend: StateBackend;
 let stsNow: Date | undefined;
 
 const config = (planRole = PLAN_ROLE) => `version: 1
@@ -67,7 +55,7 @@ projects:
 /** The caller's identity at plan time (an output), and at apply time (a read deferred behind a change). */
 const cloud = (version: string, extra = "") => `
 terraform {
-  backend "http" { address = "http://127.0.0.1:${(stateServer.address() as AddressInfo).port}/cloud" }
+  backend "http" { address = "${backend.url("cloud")}" }
   required_providers {
     aws = { source = "hashicorp/aws", version = "5.100.0" }
   }
@@ -87,7 +75,7 @@ ${extra}`;
 
 beforeAll(async () => {
   if (!usable) return;
-  await new Promise<void>((r) => stateServer.listen(0, "127.0.0.1", r));
+  backend = await startStateBackend();
   sts = await startFakeSts({ issuer: "", roles: { [PLAN_ROLE]: { phase: "plan" }, [APPLY_ROLE]: { phase: "apply" }, [ADMIN_ROLE]: { phase: "plan" } }, now: () => stsNow ?? new Date() });
   const port = await freePort();
   const log = pino({ level: "debug" }, new Writable({ write: (chunk, _e, done) => (logLines.push(String(chunk)), done()) }));
@@ -96,7 +84,7 @@ beforeAll(async () => {
       PORT: String(port),
       PLANGATE_PUBLIC_URL: `http://127.0.0.1:${port}`,
       PLANGATE_PROVIDER_MIRROR: AWS_PROVIDER_MIRROR,
-      PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${(stateServer.address() as AddressInfo).port},127.0.0.1:${sts.port}`,
+      PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${backend.port},127.0.0.1:${sts.port}`,
     },
     { log },
   );
@@ -110,7 +98,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
   await sts?.close();
-  stateServer.close();
+  backend?.close();
 });
 afterEach(() => {
   if (h) expect(h.fake.unexpected).toEqual([]);
@@ -178,7 +166,7 @@ describe("dynamic credentials with the real AWS provider", () => {
     const approved = (await h.db.pool.query<{ fingerprint: string }>("select p.fingerprint from plans p join runs r on r.id = p.run_id where r.id = $1", [runId])).rows[0]!.fingerprint;
     expect(applyClaims).toMatchObject({ sub: `repo:${OWNER}/${NAME}:project:cloud:workspace:default:phase:apply`, event: "merge", ref: "refs/heads/main", actor: "alice", approvers: ["alice"], plan_fingerprint: sha256Hex(approved) });
     // The state the apply wrote: the read deferred to apply time was made as the apply role.
-    const state = JSON.parse(states.get("/cloud")!);
+    const state = JSON.parse(backend.states.get("/cloud")!);
     expect(state.outputs.apply_arn.value).toBe(assumedRoleArn(APPLY_ROLE, `plangate-${applyClaims.run_id}`));
     expect(state.outputs.plan_arn.value).toMatch(/assumed-role\/plangate-plan\//);
   });
