@@ -14,26 +14,21 @@ export interface RuleProblem {
   message: string;
 }
 
-export class Resource {
-  constructor(values: Record<string, unknown>) {
-    Object.assign(this, values);
-  }
-}
-export class Project {
-  constructor(values: Record<string, unknown>) {
-    Object.assign(this, values);
-  }
-}
-export class PullRequest {
-  constructor(values: Record<string, unknown>) {
-    Object.assign(this, values);
-  }
-}
-export class Plan {
-  constructor(values: Record<string, unknown>) {
-    Object.assign(this, values);
-  }
-}
+/** A class of its own per CEL message type (the environment tells types apart by constructor), built from a plain record. */
+const messageType = () =>
+  class {
+    constructor(values: Record<string, unknown>) {
+      Object.assign(this, values);
+    }
+  };
+export const Resource = messageType();
+export const Project = messageType();
+export const PullRequest = messageType();
+export const Plan = messageType();
+export type Resource = InstanceType<typeof Resource>;
+export type Project = InstanceType<typeof Project>;
+export type PullRequest = InstanceType<typeof PullRequest>;
+export type Plan = InstanceType<typeof Plan>;
 
 const LIMITS = { maxAstNodes: 2_000, maxDepth: 32, maxListElements: 1_000, maxMapEntries: 1_000, maxCallArguments: 32 };
 
