@@ -19,6 +19,7 @@ export type AuditAction =
   | "lock.released"
   | "config.invalid"
   | "policy.violated"
+  | "policy.overridden"
   | "drift.detected"
   | "drift.resolved"
   | "credentials.issued";

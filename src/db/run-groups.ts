@@ -28,6 +28,10 @@ export interface RunGroup {
   head_ref: string | null;
   /** Changed projects this plan left out and no plan of the head covered when it was made: the checks wait for them. */
   unplanned: Unplanned[];
+  /** The PR's labels when it was planned (rules read pull_request.labels). */
+  labels: string[];
+  /** The branch the PR merges into (rules read pull_request.base); null when not known. */
+  pull_base: string | null;
   /** What an apply or a merge queue verification decided; set with its final state, reported from it. */
   outcome: GroupOutcome | null;
 }
@@ -77,7 +81,7 @@ export type GroupOutcome =
 export type ApplyMode = "merge" | "command";
 
 export type NewRunGroup = Pick<RunGroup, "kind" | "trigger_id" | "installation_id" | "repo" | "pull_number" | "sha" | "author"> &
-  Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes" | "unplanned" | "head_ref">>;
+  Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes" | "unplanned" | "head_ref" | "labels" | "pull_base">>;
 
 /** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
 export async function createRunGroup(
@@ -86,13 +90,13 @@ export async function createRunGroup(
   runs: NewRun[],
 ): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
-    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes, unplanned, head_ref)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes, unplanned, head_ref, labels, pull_base)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
      on conflict (trigger_id) do nothing returning *`,
     [
       group.kind, group.trigger_id, group.installation_id, group.repo, group.pull_number, group.sha, group.author, JSON.stringify(group.policies ?? []),
       group.base_ref ?? null, group.base_sha ?? null, group.config_from_file ?? false, JSON.stringify(group.rule_changes ?? []),
-      JSON.stringify(group.unplanned ?? []), group.head_ref ?? null,
+      JSON.stringify(group.unplanned ?? []), group.head_ref ?? null, JSON.stringify(group.labels ?? []), group.pull_base ?? null,
     ],
   );
   const created = inserted.rowCount === 1;

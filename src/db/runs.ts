@@ -1,5 +1,6 @@
 import type { PlanChanges } from "../plans/changes.js";
 import type { PolicyViolation } from "../plans/policy.js";
+import type { RunPolicy } from "../plans/policy-judgement.js";
 import type { ProjectConfig } from "../settings/repo-config.js";
 import type { ProjectRules } from "../settings/rules.js";
 import type { Queryable } from "./pool.js";
@@ -29,6 +30,8 @@ export interface Run {
   summary: PlanChanges["counts"] | null;
   output: string | null;
   error: RunFailure | null;
+  /** What the policies found in its plan, and what owners overrode (plans/policy-judgement.ts); null before any plan or policy. */
+  policy: RunPolicy | null;
 }
 
 /** Why a run failed, stored as JSON in runs.error. */
@@ -144,15 +147,30 @@ export async function startRun(db: Queryable, id: number): Promise<boolean> {
 export async function finishRun(
   db: Queryable,
   id: number,
-  result: { status: "succeeded" | "failed"; summary?: PlanChanges["counts"]; output?: string; error?: RunFailure },
+  result: { status: "succeeded" | "failed"; summary?: PlanChanges["counts"]; output?: string; error?: RunFailure; policy?: RunPolicy },
 ): Promise<void> {
-  await db.query("update runs set status = $2, summary = $3, output = coalesce($4, output), error = $5, finished_at = now() where id = $1", [
+  await db.query("update runs set status = $2, summary = $3, output = coalesce($4, output), error = $5, policy = $6, finished_at = now() where id = $1", [
     id,
     result.status,
     result.summary ? JSON.stringify(result.summary) : null,
     result.output ?? null,
     result.error ? JSON.stringify(result.error) : null,
+    result.policy?.outcomes.length ? JSON.stringify(result.policy) : null,
   ]);
+}
+
+/**
+ * Stores a run's policy outcomes after an /override: the run passes when
+ * nothing blocks any more (`passes`), keeping its plan; it never fails here.
+ */
+export async function overrideRunPolicy(db: Queryable, id: number, policy: RunPolicy, passes: boolean): Promise<void> {
+  await db.query(
+    `update runs set policy = $2,
+       status = case when $3 and status = 'failed' and error->>'stage' = 'policy' then 'succeeded' else status end,
+       error = case when $3 and status = 'failed' and error->>'stage' = 'policy' then null else error end
+     where id = $1`,
+    [id, JSON.stringify(policy), passes],
+  );
 }
 
 /** A finished run's output, stored after the fact (a successful plan's: once its comment is posted). */

@@ -91,6 +91,8 @@ export interface PullRequestInfo {
   baseRef: string;
   /** The repository's default branch: its .plangate.yml decides the rules, whatever branch the PR targets. */
   defaultBranch: string;
+  /** The PR's labels' names (policies read them as pull_request.labels). */
+  labels: string[];
 }
 
 export interface Review {

@@ -177,6 +177,7 @@ class OctokitGitHub implements GitHub {
       baseRepo: data.base.repo.full_name,
       baseRef: data.base.ref,
       defaultBranch: data.base.repo.default_branch,
+      labels: (data.labels ?? []).map((l) => l.name).filter((n): n is string => !!n),
     };
   }
 

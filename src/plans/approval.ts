@@ -12,6 +12,8 @@ export interface ApprovalRule {
   users: string[];
   /** The plan destroys or replaces something. */
   destroys: boolean;
+  /** A require_approval policy's owners: the policy's name (its rule asks only for its owners' approvals). */
+  policy?: string;
 }
 
 export interface ApprovalShortfall {
@@ -19,6 +21,8 @@ export interface ApprovalShortfall {
   needed: number;
   have: number;
   from: string[];
+  /** The require_approval policy that asks for them. */
+  policy?: string;
 }
 
 export interface ApprovalResult {
@@ -62,7 +66,7 @@ export function evaluateApprovals(input: {
     // destroy_required asks for more on a destroy, never fewer: otherwise a PR's own file could add a small one and lower its bar.
     const needed = Math.max(rule.required, rule.destroys ? (rule.destroyRequired ?? 0) : 0, rule.policyRequired ?? 0);
     if (eligible.length < needed) {
-      missing.push({ project: rule.project, needed, have: eligible.length, from: [...rule.teams.map((t) => `team ${t}`), ...rule.users.map((u) => `@${u}`)] });
+      missing.push({ project: rule.project, needed, have: eligible.length, from: [...rule.teams.map((t) => `team ${t}`), ...rule.users.map((u) => `@${u}`)], ...(rule.policy ? { policy: rule.policy } : {}) });
     }
   }
   return { met: missing.length === 0, approvers: [...counted].sort(), missing };

@@ -2,7 +2,8 @@ import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.j
 import type { PolicyViolation } from "../plans/policy.js";
 import type { GroupResults } from "../db/plan-report.js";
 import { provisionerCount } from "./apply-time-text.js";
-import { policyViolationText } from "./policy-text.js";
+import { policyResultsView, policyViolationText } from "./policy-text.js";
+import type { JudgedOutcome } from "../plans/policy-judgement.js";
 import type { Templates } from "./templates.js";
 
 /** One project's outcome, as the renderers see it. */
@@ -12,6 +13,8 @@ export interface ProjectResult {
   status: "succeeded" | "failed";
   changes?: PlanChanges;
   failure?: { stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
+  /** What the CEL policies found in its plan, and what owners overrode. */
+  policy?: JudgedOutcome[];
 }
 
 export interface PlanReport {
@@ -65,7 +68,10 @@ function withViolationTexts(t: Templates, failure: NonNullable<ProjectResult["fa
 
 /** The data every plan template shares: projects with counts, totals, what failed. */
 export function reportView(t: Templates, report: PlanReport) {
-  const projects = report.projects.map((p) => ({ ...p, ...(p.failure ? { failure: withViolationTexts(t, p.failure) } : {}), counts: p.changes?.counts ?? ZERO, resultText: resultText(t, p) }));
+  const projects = report.projects.map((p) => {
+    const policies = policyResultsView(p.policy);
+    return { ...p, ...(p.failure ? { failure: withViolationTexts(t, p.failure) } : {}), counts: p.changes?.counts ?? ZERO, resultText: resultText(t, p), policies, blockingPolicies: policies.some((o) => o.blocking) };
+  });
   const totals = projects.reduce(
     (t, p) => ({ add: t.add + p.counts.add, change: t.change + p.counts.change, destroy: t.destroy + p.counts.destroy, replace: t.replace + p.counts.replace }),
     { ...ZERO },
@@ -102,6 +108,7 @@ export function planReportOf({ group, runs, changes }: GroupResults, runUrl?: st
       status: run.status === "succeeded" ? "succeeded" : "failed",
       changes: changes.get(run.id),
       failure: run.error ? { ...run.error, output: run.output ?? undefined } : undefined,
+      ...(run.policy?.outcomes.length ? { policy: run.policy.outcomes } : {}),
     })),
   };
 }

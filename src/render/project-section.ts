@@ -46,7 +46,7 @@ function failureHeading(failure: { stage: string; message: string; timedOut?: bo
 }
 
 /** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
-export function projectSection(t: Templates, project: ProjectResult & { resultText: string }, maxItem: number, labels: ActionLabels): Section {
+export function projectSection(t: Templates, project: ProjectResult & { resultText: string; policies: unknown[] }, maxItem: number, labels: ActionLabels): Section {
   const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
   const close = wrap(false)[1] ?? "";
   const items: Item[] = [];
@@ -63,8 +63,8 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
     add(t.render("plan-error", { ...failure, ...failureHeading(failure), output, fence: fenceFor(output ?? "") }));
     return wrapUp();
   }
-  // A policy failure still shows the plan it judged.
-  if (failure?.stage === "policy") add(t.render("plan-policy", failure));
+  // A policy failure still shows the plan it judged; what the policies found comes first.
+  if (failure?.stage === "policy" || project.policies.length) add(t.render("plan-policy", project));
   const changes = project.changes;
   // Code that runs at apply comes first, and is never left out for room (an item without resources always stays).
   if (changes?.applyTime?.length) {

@@ -8,6 +8,7 @@ import type { Attempt } from "./apply/run-apply.js";
 import { unlock } from "./apply/unlock.js";
 import type { WorkerDeps } from "./deps.js";
 import { helpReply } from "./plan/help.js";
+import { overrideCommand } from "./plan/override.js";
 import { planPullRequest } from "./plan/plan-pull-request.js";
 import { postNotice } from "./post-notice.js";
 
@@ -46,6 +47,10 @@ export async function runCommand(deps: WorkerDeps, job: CommandPayload, attempt:
   if (isFork(pull.headRepo, pull.baseRepo) && !deps.allowForkPrs) {
     await postNotice(deps, forkNotice(job.installationId, job.owner, job.repo, job.number, pull.headRepo, deps.templates));
     return;
+  }
+  if (job.command === "override") {
+    if (!job.override) throw new Error("an /override job without its policy and reason");
+    return overrideCommand(deps, gh, { ...job, override: job.override }, pull, reply);
   }
   if (job.command === "plan") {
     await planPullRequest(deps, {

@@ -148,6 +148,7 @@ export class FakeGitHub {
       return [200, {
         number: Number(n), state: pull.state ?? "open", merged: pull.merged ?? false, user: { login: pull.author ?? "octocat" },
         head: { sha: pull.headSha, ref: pull.headRef ?? "feature", repo: { full_name: pull.headRepo ?? `${o}/${r}` } }, base,
+        labels: (this.issueLabels.get(`${o}/${r}#${n}`) ?? []).map((name) => ({ name })),
       }];
     });
     // The PR's commits as GitHub lists them (head not in base as it was when the PR opened, at most 250), read from the real repository: an author or

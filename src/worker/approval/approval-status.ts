@@ -47,6 +47,13 @@ export async function approvalStatus(deps: WorkerDeps, gh: GitHub, group: RunGro
       destroys: !!counts && counts.destroy + counts.replace > 0,
     }));
   });
+  // A require_approval policy that matched asks for its owners' approvals of the planned commit (owners with write; never the author).
+  for (const r of runs) {
+    for (const o of r.policy?.outcomes ?? []) {
+      if (o.effect !== "require_approval" || o.error) continue;
+      rules.push({ project: r.project, policy: o.policy, required: o.approvals ?? 1, teams: o.owners.teams, users: o.owners.users, destroys: false });
+    }
+  }
   const reviews = await gh.listReviews({ owner, name }, group.pull_number!);
   const author = (group.author ?? "").toLowerCase();
   const candidates = new Set(approvalsOn(reviews, group.sha).filter((u) => u.toLowerCase() !== author));

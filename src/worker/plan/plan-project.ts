@@ -13,7 +13,8 @@ import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
 import type { PlanChanges } from "../../plans/changes.js";
-import { evaluatePolicies } from "../../plans/policy.js";
+import { isBlocking, judgePlan, overruled, type PlanJudgement, type RunPolicy } from "../../plans/policy-judgement.js";
+import { pullOverrides } from "../../db/policy-overrides.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
@@ -211,9 +212,9 @@ async function resultsIfLast(deps: WorkerDeps, run: Run, last: Promise<boolean> 
  * report compares it with what it reads after the commit and renders again
  * on any difference (another run finished meanwhile).
  */
-function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, results: GroupResults): RenderedAhead | undefined {
+function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, policy: RunPolicy, results: GroupResults): RenderedAhead | undefined {
   if (results.runs.some((r) => r.id !== run.id && (r.status === "queued" || r.status === "running"))) return undefined;
-  const runs = results.runs.map((r) => (r.id === run.id ? { ...r, status: "succeeded" as const, error: null, output: null } : r));
+  const runs = results.runs.map((r) => (r.id === run.id ? { ...r, status: "succeeded" as const, error: null, output: null, policy } : r));
   const report = planReportOf({ group: results.group, runs, changes: new Map([...results.changes, [run.id, changes]]) }, deps.runLinks?.url(run.group_id));
   const bodies = deps.commentRenderer!.render(report, { maxParts: deps.maxComments });
   bodies.catch(() => undefined); // the report then renders it itself
@@ -250,6 +251,22 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
   }
 }
 
+/**
+ * What the group's policies (the base branch's, the organisation's, any the
+ * PR adds) find in this plan; the overrides given on the PR are read only
+ * when something blocks, and hold only for this very change (fingerprint).
+ */
+async function judgeRun(deps: WorkerDeps, run: Run, group: RunGroup, changes: PlanChanges, fingerprint: string): Promise<PlanJudgement> {
+  const context = {
+    project: { name: run.project, dir: run.dir, workspace: run.workspace, engine: run.engine },
+    pull_request: run.pull_number === null ? null : { number: run.pull_number, author: group.author ?? "", labels: group.labels ?? [], base: group.pull_base ?? group.base_ref ?? "", head_sha: run.sha },
+  };
+  const judgement = judgePlan(group.policies, changes, context);
+  if (run.pull_number === null || !judgement.policy.outcomes.some(isBlocking)) return judgement;
+  const key = { project: run.project, workspace: run.workspace, fingerprint };
+  return overruled(judgement, key, await pullOverrides(deps.pool, run.repo, run.pull_number));
+}
+
 /** The storing of a run's output (masked), for later: a function of the output alone (see maskedLater). */
 const outputLater = (deps: WorkerDeps, runId: number, output: () => string) => () => storeRunOutput(deps.pool, runId, output());
 
@@ -267,20 +284,27 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | Run
     for (const read of [group, results]) read.catch(() => undefined); // thrown where awaited
     const changes = outcome.changes();
     const sealed = outcome.sealed();
-    const { violations } = evaluatePolicies((await group).policies, changes);
-    const groupResults = violations.length ? undefined : await results.catch(() => undefined);
-    const ahead = groupResults && renderAhead(deps, run, changes, groupResults);
+    const fingerprint = outcome.fingerprint();
+    const judgement = await judgeRun(deps, run, await group, changes, fingerprint);
+    const groupResults = judgement.blocked ? undefined : await results.catch(() => undefined);
+    const ahead = groupResults && renderAhead(deps, run, changes, judgement.policy, groupResults);
     const succeeded = await inTransaction(deps.pool, async (tx) => {
-      await storePlan(tx, run.id, sealed, changes, outcome.fingerprint());
+      await storePlan(tx, run.id, sealed, changes, fingerprint);
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
-      if (!violations.length) {
-        await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts });
+      // Each policy that matched, whatever its effect, and each rule that could not be evaluated.
+      for (const o of judgement.policy.outcomes) {
+        const { owners: _owners, ...found } = o;
+        await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { ...found, fingerprint } });
+      }
+      const { violations } = judgement;
+      if (!judgement.blocked) {
+        await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, policy: judgement.policy });
         return true;
       }
-      // A policy violation fails the project: its plan stays visible, it can never be approved or applied.
-      const message = failureText(deps, { kind: "policy", count: violations.length });
-      await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: outcome.output(), error: { stage: "policy", message, violations } });
-      await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
+      // A policy violation fails the project: its plan stays visible, it can never be approved or applied (unless an owner overrides a deny).
+      const message = failureText(deps, { kind: "policy", count: violations.length + judgement.policy.outcomes.filter(isBlocking).length });
+      await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: outcome.output(), error: { stage: "policy", message, violations }, policy: judgement.policy });
+      if (violations.length) await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
       return false;
     });
     return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output) : undefined, ahead };

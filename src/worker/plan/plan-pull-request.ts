@@ -187,6 +187,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
         rule_changes: ruleChanges(base, loaded.config, projects),
         unplanned,
         head_ref: current.headRepo === fullName(repo) ? current.headRef : null,
+        labels: current.labels ?? [], pull_base: current.baseRef,
       },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: effectiveRules(base, p, loaded.config.projectsListed).rules })),
     );
