@@ -1,4 +1,5 @@
 import type { ChangeAction } from "./change-action.js";
+import { INSTANCE_KEY } from "./plan-configuration.js";
 
 /**
  * Code a plan does not run but its apply does, with the apply's credentials:
@@ -49,9 +50,6 @@ interface RawResourceChange {
   mode?: string;
   change: { actions: string[] };
 }
-
-/** Instance keys (`[0]`, `["a.b"]`) of an address, which the configuration does not have. */
-const INSTANCE_KEY = /\[(?:\d+|"(?:[^"\\]|\\.)*")\]/g;
 
 /** Every managed resource block with provisioners, by its address without instance keys (module_calls followed to any depth). */
 function provisionedBlocks(root: RawModule | undefined): Map<string, RawProvisioner[]> {

@@ -1,4 +1,4 @@
-import { compileRule, firstLine, isProblem, Plan, Project, PullRequest, Resource, type CompiledRule, type PolicyScope } from "../settings/cel-rules.js";
+import { compileRule, firstLine, isProblem, NO_PULL_REQUEST, Plan, Project, PullRequest, Resource, type CompiledRule, type PolicyScope } from "../settings/cel-rules.js";
 import { SENSITIVE, UNKNOWN, type PlanChanges, type ResourceChange } from "./changes.js";
 
 /**
@@ -49,15 +49,23 @@ function sizeOf(value: unknown): number {
   return 1;
 }
 
-/** A resource change as rules see it. */
-export function resourceInput(change: ResourceChange): { value: Resource; size: number } {
+/** The provisioner types (local-exec, remote-exec, file) that run at apply for each resource change this plan creates, replaces or destroys. */
+function provisionersByAddress(changes: PlanChanges): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const code of changes.applyTime ?? []) {
+    const types = [...new Set(code.provisioners.map((p) => p.type))];
+    for (const instance of code.instances) found.set(instance.address, types);
+  }
+  return found;
+}
+
+/** A resource change as rules see it, and the size of its values (what a comprehension over them may walk); `provisioners`: those its apply runs. */
+export function resourceInput(change: ResourceChange, provisioners: string[] = []): { value: Resource; size: () => number } {
   const address = change.address;
   const module = /^((?:module\.[^.[]+(?:\[[^\]]*\])?\.)*)/.exec(address)![1]!.replace(/\.$/, "");
   const local = address.slice(module ? module.length + 1 : 0).replace(/\[[^\]]*\]$/, "");
   const mode = local.startsWith("data.") ? "data" : "managed";
   const name = local.split(".").at(-1)!;
-  const before = celValue(change.before ?? null);
-  const after = celValue(change.after ?? null);
   const value = new Resource({
     address,
     type: change.type,
@@ -68,11 +76,16 @@ export function resourceInput(change: ResourceChange): { value: Resource; size: 
     actions: change.actions,
     replace: change.action === "replace",
     importing: !!change.imported,
-    before,
-    after,
-    after_unknown: unknownShape(change.after ?? null),
+    module_source: change.moduleSource ?? "",
+    provider_version_constraint: change.providerVersionConstraint ?? "",
+    provisioners,
+  }, {
+    before: () => celValue(change.before ?? null),
+    after: () => celValue(change.after ?? null),
+    after_unknown: () => unknownShape(change.after ?? null),
   });
-  return { value, size: sizeOf(before) + sizeOf(after) };
+  let size: number | undefined;
+  return { value, size: () => (size ??= sizeOf(value.before) + sizeOf(value.after)) };
 }
 
 export function planInput(changes: PlanChanges): Plan {
@@ -80,11 +93,12 @@ export function planInput(changes: PlanChanges): Plan {
   return new Plan({ add: BigInt(c.add), change: BigInt(c.change), destroy: BigInt(c.destroy), replace: BigInt(c.replace) });
 }
 
-export function contextInputs(context: PolicyContext): { project: Project; pull_request: PullRequest | null } {
+/** The project and pull request as rules see them; no pull request (drift) is NO_PULL_REQUEST, which equals null in a rule. */
+export function contextInputs(context: PolicyContext): { project: Project; pull_request: PullRequest } {
   const pr = context.pull_request;
   return {
     project: new Project({ ...context.project }),
-    pull_request: pr && new PullRequest({ ...pr, number: BigInt(pr.number) }),
+    pull_request: pr ? new PullRequest({ ...pr, number: BigInt(pr.number) }) : NO_PULL_REQUEST,
   };
 }
 
@@ -128,7 +142,7 @@ export const MAX_ADDRESSES = 200;
  */
 export function evaluateCelPolicies(policies: CelPolicy[], changes: PlanChanges, context: PolicyContext, projectMatches: (globs: string[], name: string) => boolean): PolicyOutcome[] {
   const shared = { ...contextInputs(context), plan: planInput(changes) };
-  let resources: { value: Resource; size: number }[] | undefined;
+  let resources: ReturnType<typeof resourceInput>[] | undefined;
   const outcomes: PolicyOutcome[] = [];
   for (const policy of policies) {
     if (policy.projects?.length && !projectMatches(policy.projects, context.project.name)) continue;
@@ -140,26 +154,33 @@ export function evaluateCelPolicies(policies: CelPolicy[], changes: PlanChanges,
     }
     if (policy.scope === "plan") {
       const result = runRule(rule, shared);
-      if (result.error) outcomes.push({ ...base, addresses: [], matched: 0, error: result.error });
-      else if (result.value) outcomes.push({ ...base, addresses: [], matched: 1 });
+      if (result !== true && result !== false) outcomes.push({ ...base, addresses: [], matched: 0, error: result.error });
+      else if (result) outcomes.push({ ...base, addresses: [], matched: 1 });
       continue;
     }
-    resources ??= changes.resources.map(resourceInput);
+    if (!resources) {
+      const provisioners = provisionersByAddress(changes);
+      resources = changes.resources.map((r) => resourceInput(r, provisioners.get(r.address)));
+    }
     const matched: string[] = [];
     let cost = 0;
     let error: string | undefined;
-    for (const [i, r] of resources.entries()) {
-      cost += costOf(rule, r.size);
+    // One inputs object for the whole loop: a copy per resource change is garbage by the hundred thousand.
+    const inputs: Record<string, unknown> = { ...shared, resource: undefined };
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i]!;
+      cost += rule.depth === 0 ? rule.nodes : costOf(rule, r.size());
       if (cost > COST_LIMIT) {
         error = `exceeded its cost limit (${COST_LIMIT.toLocaleString("en")}) after ${i} of ${resources.length} resource changes`;
         break;
       }
-      const result = runRule(rule, { ...shared, resource: r.value });
-      if (result.error) {
+      inputs.resource = r.value;
+      const result = runRule(rule, inputs);
+      if (result !== true && result !== false) {
         error = `failed on ${changes.resources[i]!.address}: ${result.error}`;
         break;
       }
-      if (result.value) matched.push(changes.resources[i]!.address);
+      if (result) matched.push(changes.resources[i]!.address);
     }
     if (error) outcomes.push({ ...base, addresses: matched.slice(0, MAX_ADDRESSES), matched: matched.length, error });
     else if (matched.length) outcomes.push({ ...base, addresses: matched.slice(0, MAX_ADDRESSES), matched: matched.length });
@@ -167,11 +188,12 @@ export function evaluateCelPolicies(policies: CelPolicy[], changes: PlanChanges,
   return outcomes;
 }
 
-function runRule(rule: CompiledRule, inputs: Record<string, unknown>): { value?: boolean; error?: string } {
+/** The rule's answer, or why there is none (a bare boolean: this runs once per policy and resource change). */
+function runRule(rule: CompiledRule, inputs: Record<string, unknown>): boolean | { error: string } {
   try {
     const value = rule.run(inputs);
     if (typeof value !== "boolean") return { error: `gave ${typeof value === "bigint" ? "a number" : typeof value}, not true or false` };
-    return { value };
+    return value;
   } catch (error) {
     return { error: firstLine((error as Error).message) };
   }

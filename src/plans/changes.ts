@@ -1,4 +1,5 @@
 import { applyTimeCode, type ApplyTimeCode } from "./apply-time.js";
+import { configurationFacts, type ConfigurationFacts } from "./plan-configuration.js";
 import { setOwn } from "./own-key.js";
 
 /** What a reviewer needs from `terraform show -json`, with secrets already replaced. */
@@ -29,6 +30,9 @@ export interface ResourceChange {
   imported?: { id?: string };
   /** The provider that manages it, e.g. registry.terraform.io/hashicorp/aws (what policies see as resource.provider). */
   provider?: string;
+  /** From the plan's configuration: the source of the module it is in, its provider's version constraint (resource.module_source, resource.provider_version_constraint). */
+  moduleSource?: ConfigurationFacts["moduleSource"];
+  providerVersionConstraint?: ConfigurationFacts["providerVersionConstraint"];
 }
 
 export interface ChangeCounts {
@@ -104,6 +108,7 @@ interface RawResourceChange {
   previous_address?: string;
   type: string;
   mode?: string;
+  module_address?: string;
   provider_name?: string;
   change: RawChange;
 }
@@ -167,8 +172,9 @@ export function parsePlanChanges(planJson: unknown): PlanChanges {
   const raw = plan.resource_changes ?? [];
   const drifted = plan.resource_drift ?? [];
   const secrets = sensitiveValues([...raw, ...drifted]);
-  const resources = toResourceChanges(raw, secrets);
-  const drift = toResourceChanges(drifted, secrets);
+  const facts = configurationFacts(planJson);
+  const resources = toResourceChanges(raw, secrets, facts);
+  const drift = toResourceChanges(drifted, secrets, facts);
   const applyTime = applyTimeCode(planJson, raw, (rc) => classify(rc.change.actions, rc.change), (value) => maskCopies(value, secrets));
   const outputs: OutputChange[] = [];
   for (const [name, oc] of Object.entries(plan.output_changes ?? {}).sort(([a], [b]) => compareAddresses(a, b))) {
@@ -181,7 +187,7 @@ export function parsePlanChanges(planJson: unknown): PlanChanges {
   return { resources, counts: countChanges(resources), ...(outputs.length ? { outputs } : {}), ...(drift.length ? { drift } : {}), ...(applyTime.length ? { applyTime } : {}) };
 }
 
-function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): ResourceChange[] {
+function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>, facts: ReturnType<typeof configurationFacts>): ResourceChange[] {
   const resources: ResourceChange[] = [];
   for (const rc of raw) {
     const change = rc.change;
@@ -201,6 +207,7 @@ function toResourceChanges(raw: RawResourceChange[], secrets: Set<string>): Reso
       ...(change.replace_paths?.length ? { replacePaths: change.replace_paths } : {}),
       ...(change.importing ? { imported: importedFrom(change.importing, secrets) } : {}),
       ...(rc.provider_name ? { provider: rc.provider_name } : {}),
+      ...facts(rc.address, rc.module_address),
     });
   }
   resources.sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action) || compareAddresses(a.address, b.address));

@@ -1,4 +1,5 @@
 import { Environment, type ASTNode } from "@marcbachmann/cel-js";
+import { RE2JS } from "re2js";
 
 /**
  * Policy rules in CEL (DESIGN.md section 2, "Policies"), with
@@ -21,14 +22,70 @@ const messageType = () =>
       Object.assign(this, values);
     }
   };
-export const Resource = messageType();
 export const Project = messageType();
 export const PullRequest = messageType();
 export const Plan = messageType();
-export type Resource = InstanceType<typeof Resource>;
 export type Project = InstanceType<typeof Project>;
 export type PullRequest = InstanceType<typeof PullRequest>;
 export type Plan = InstanceType<typeof Plan>;
+
+/** How a resource change's values (copies made for rules) are built: only when a rule first reads them. */
+export interface ResourceValues {
+  before(): unknown;
+  after(): unknown;
+  after_unknown(): unknown;
+}
+
+const UNREAD = Symbol("unread");
+
+/**
+ * `resource`: its plain fields given, its values built on first read (most
+ * rules never read them, and copying them is most of the work). One class,
+ * one shape for every instance, so field reads stay fast.
+ */
+export class Resource {
+  readonly #values: ResourceValues;
+  #before: unknown = UNREAD;
+  #after: unknown = UNREAD;
+  #afterUnknown: unknown = UNREAD;
+  constructor(fields: Record<string, unknown>, values: ResourceValues) {
+    Object.assign(this, fields);
+    this.#values = values;
+  }
+  get before(): unknown {
+    return this.#before === UNREAD ? (this.#before = this.#values.before()) : this.#before;
+  }
+  get after(): unknown {
+    return this.#after === UNREAD ? (this.#after = this.#values.after()) : this.#after;
+  }
+  get after_unknown(): unknown {
+    return this.#afterUnknown === UNREAD ? (this.#afterUnknown = this.#values.after_unknown()) : this.#afterUnknown;
+  }
+}
+
+/**
+ * `pull_request` when there is none (drift checks): CEL's variables are typed,
+ * and cel-js refuses a null where a PullRequest is declared, so rules see this
+ * instance, equal to null (`pull_request == null`); reading a field of it is
+ * an error, as reading one of null would be.
+ */
+export const NO_PULL_REQUEST = new PullRequest({});
+const isNull = (value: unknown) => value === null || value === NO_PULL_REQUEST;
+
+/** What `x.matches(p)` calls once compiled: RE2 (linear time in the text), never JavaScript's backtracking RegExp. */
+const RE2_MATCHES = "matches_re2";
+const patterns = new Map<string, RE2JS>();
+
+/** A pattern compiled by RE2 (cached: rules repeat theirs on every resource), or RE2's complaint. */
+function re2(pattern: string): RE2JS {
+  let compiled = patterns.get(pattern);
+  if (!compiled) {
+    compiled = RE2JS.compile(pattern);
+    if (patterns.size > 10_000) patterns.clear();
+    patterns.set(pattern, compiled);
+  }
+  return compiled;
+}
 
 const LIMITS = { maxAstNodes: 2_000, maxDepth: 32, maxListElements: 1_000, maxMapEntries: 1_000, maxCallArguments: 32 };
 
@@ -37,6 +94,8 @@ function environment(scope: PolicyScope): Environment {
     .registerType("Project", { fields: { name: "string", dir: "string", workspace: "string", engine: "string" }, ctor: Project })
     .registerType("PullRequest", { fields: { number: "int", author: "string", labels: "list<string>", base: "string", head_sha: "string" }, ctor: PullRequest })
     .registerType("Plan", { fields: { add: "int", change: "int", destroy: "int", replace: "int" }, ctor: Plan })
+    .registerOperator("PullRequest == null", (a: unknown, b: unknown) => isNull(a) && isNull(b))
+    .registerFunction(`string.${RE2_MATCHES}(string): bool`, (text: string, pattern: string) => re2(pattern).test(text))
     .registerVariable("project", "Project")
     .registerVariable("pull_request", "PullRequest")
     .registerVariable("plan", "Plan");
@@ -46,6 +105,7 @@ function environment(scope: PolicyScope): Environment {
       fields: {
         address: "string", type: "string", name: "string", module: "string", provider: "string", mode: "string",
         actions: "list<string>", replace: "bool", importing: "bool", before: "dyn", after: "dyn", after_unknown: "dyn",
+        module_source: "string", provider_version_constraint: "string", provisioners: "list<string>",
       },
       ctor: Resource,
     })
@@ -58,40 +118,58 @@ const ENVIRONMENTS = { resource: environment("resource"), plan: environment("pla
 const COMPREHENSIONS = new Set(["all", "exists", "exists_one", "map", "filter"]);
 
 /** How deep comprehensions nest in a rule (its cost grows as the input's size to that power), and its node count. */
-function shape(node: unknown): { depth: number; nodes: number; problem?: RuleProblem } {
-  if (!node || typeof node !== "object" || !("op" in node)) return { depth: 0, nodes: 0 };
-  const n = node as ASTNode & { args: unknown; pos?: number };
-  const children = (Array.isArray(n.args) ? n.args.flat() : [n.args]).filter((c) => c && typeof c === "object");
-  const inner = children.map(shape);
+function shape(node: unknown, calls: MatchesCall[] = []): { depth: number; nodes: number; problem?: RuleProblem; calls: MatchesCall[] } {
+  if (!node || typeof node !== "object" || !("op" in node)) return { depth: 0, nodes: 0, calls };
+  const n = node as ASTNode;
+  const call = matchesCall(n);
+  if (call) calls.push(call);
+  const children = (Array.isArray(n.args) ? (n.args as unknown[]).flat() : [n.args]).filter((c) => c && typeof c === "object");
+  const inner = children.map((c) => shape(c, calls));
   const problem = inner.find((s) => s.problem)?.problem ?? regexProblem(n);
   const nodes = 1 + inner.reduce((sum, s) => sum + s.nodes, 0);
   const deepest = Math.max(0, ...inner.map((s) => s.depth));
   const comprehension = (n.op === "rcall" || n.op === "call") && Array.isArray(n.args) && COMPREHENSIONS.has(String(n.args[0]));
-  return { depth: deepest + (comprehension ? 1 : 0), nodes, problem };
+  return { depth: deepest + (comprehension ? 1 : 0), nodes, problem, calls };
+}
+
+/** A `matches()` call: its node, receiver and literal pattern. */
+type MatchesCall = { node: ASTNode; receiver: ASTNode; pattern: ASTNode };
+
+function matchesCall(n: ASTNode): MatchesCall | undefined {
+  if (n.op !== "rcall") return undefined;
+  const [name, receiver, list] = n.args as unknown as [string, ASTNode, ASTNode[]];
+  return name === "matches" && list.length === 1 ? { node: n, receiver, pattern: list[0]! } : undefined;
 }
 
 /**
- * `matches()` runs JavaScript regular expressions, which can backtrack for
- * ever: only a literal pattern without nested quantifiers, backreferences or
- * lookaround is accepted (what RE2, CEL's own engine, would also refuse or
- * run in linear time).
+ * `matches()` runs RE2 (CEL's own engine): linear in the text whatever the
+ * pattern. The pattern must be a literal, so RE2's refusal (backreferences,
+ * lookaround, bad syntax) is a config error at the rule.
  */
-function regexProblem(n: ASTNode & { pos?: number }): RuleProblem | undefined {
-  if (n.op !== "rcall" && n.op !== "call") return undefined;
-  const args = n.args as unknown[];
-  if (args[0] !== "matches") return undefined;
-  const list = (args[args.length - 1] as ASTNode[] | undefined) ?? [];
-  const pattern = list[list.length - 1] as (ASTNode & { pos?: number }) | undefined;
-  if (!pattern || pattern.op !== "value" || typeof pattern.args !== "string") return { offset: n.pos ?? 0, message: "matches() takes a literal pattern" };
-  const text = pattern.args;
-  if (/\\[1-9]|\(\?[=!<]/.test(text)) return { offset: pattern.pos ?? 0, message: "matches(): backreferences and lookaround are not supported" };
-  if (/\([^)]*[+*}][^)]*\)\s*[+*{]/.test(text)) return { offset: pattern.pos ?? 0, message: "matches(): a quantified group that holds a quantifier can take exponential time" };
+function regexProblem(n: ASTNode): RuleProblem | undefined {
+  if ((n.op !== "rcall" && n.op !== "call") || (n.args as unknown[])[0] !== "matches") return undefined;
+  const call = matchesCall(n);
+  if (!call || call.pattern.op !== "value" || typeof call.pattern.args !== "string") return { offset: n.pos, message: "matches() takes a literal pattern" };
   try {
-    new RegExp(text);
+    re2(call.pattern.args);
   } catch (error) {
-    return { offset: pattern.pos ?? 0, message: `matches(): ${(error as Error).message}` };
+    return { offset: call.pattern.pos, message: `matches(): ${firstLine((error as Error).message)}` };
   }
   return undefined;
+}
+
+/** Every `x.matches(p)` of a rule (which compiled) as `x.matches_re2(p)`: the text only changes at each method name. */
+function withRe2(rule: string, calls: MatchesCall[]): string {
+  let text = rule;
+  for (const { receiver, pattern } of [...calls].sort((a, b) => b.pattern.start - a.pattern.start)) {
+    // Between the receiver and the pattern: `.matches(`, perhaps with spaces, comments or a closing parenthesis.
+    const gap = text.slice(receiver.end, pattern.start);
+    const name = /matches(?=(?:\s|\/\/[^\n]*\n)*\((?:\s|\/\/[^\n]*\n)*$)/.exec(gap);
+    if (!name) throw new Error("matches(): could not be compiled");
+    const at = receiver.end + name.index;
+    text = `${text.slice(0, at)}${RE2_MATCHES}${text.slice(at + "matches".length)}`;
+  }
+  return text;
 }
 
 /** Comprehensions nested deeper than this are refused at compile time (cost grows as input size to this power). */
@@ -123,10 +201,14 @@ export function compileRule(rule: string, scope: PolicyScope): CompiledRule | Ru
     } else if (checked.type !== "bool" && checked.type !== "dyn") {
       result = { offset: 0, message: `must be true or false, not ${checked.type}` };
     } else {
-      const { depth, nodes, problem } = shape(parsed.ast);
+      const { depth, nodes, problem, calls } = shape(parsed.ast);
       if (problem) result = problem;
       else if (depth > MAX_NESTING) result = { offset: 0, message: `nests comprehensions ${depth} deep: at most ${MAX_NESTING} (its cost would grow as the plan's size to that power)` };
-      else result = { run: (inputs) => parsed(inputs), depth, nodes };
+      else {
+        const run = calls.length ? env.parse(withRe2(rule, calls)) : parsed;
+        if (run !== parsed && !run.check().valid) throw new Error("matches(): could not be compiled");
+        result = { run: (inputs) => run(inputs), depth, nodes };
+      }
     }
   } catch (error) {
     const at = (error as { node?: { pos?: number } }).node?.pos ?? 0;
@@ -137,7 +219,8 @@ export function compileRule(rule: string, scope: PolicyScope): CompiledRule | Ru
   return result;
 }
 
-export const firstLine = (text: string) => text.split("\n")[0]!.trim();
+/** The first line of an error (cel-js adds the rule with a caret below), with the name matches() runs as given back. */
+export const firstLine = (text: string) => text.split("\n")[0]!.trim().replaceAll(RE2_MATCHES, "matches");
 
 export const isProblem = (c: CompiledRule | RuleProblem): c is RuleProblem => "message" in c;
 

@@ -91,8 +91,8 @@ policies:
         resource.after.acl ==
   - name: types
     rule: "resource.type == 1"
-  - name: backtracking
-    rule: resource.address.matches("(a+)+$")
+  - name: backreference
+    rule: resource.address.matches(r"(a)\\1$")
   - name: typo
     rule: resource.after.x.all(a, resource.after.x.all(b, resource.after.x.all(c, true)))
   - rule: "true"
@@ -106,7 +106,7 @@ policies:
       "4:20 policies[0].rule: No such key: typo",
       "9:7 policies[1].rule: Unexpected token: EOF",
       "10:12 policies[2].rule: no such overload: string == int",
-      "12:36 policies[3].rule: matches(): a quantified group that holds a quantifier can take exponential time",
+      "12:36 policies[3].rule: matches(): error parsing regexp: invalid escape sequence: `\\1`",
       "13:11 policies[4].name: policy \"typo\" is defined twice",
       "14:11 policies[4].rule: nests comprehensions 3 deep: at most 2 (its cost would grow as the plan's size to that power)",
       "15:11 policies[5].rule: a policy with a rule needs a name",
