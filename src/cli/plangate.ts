@@ -6,6 +6,7 @@ import { openDatabase } from "../db/open-database.js";
 import { createPool } from "../db/pool.js";
 import { startPlangate } from "../main.js";
 import { localPlan } from "./local-plan.js";
+import { policyTest } from "./policy-test.js";
 import { queueDriftCheck } from "./drift-now.js";
 import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
 
@@ -13,6 +14,10 @@ const USAGE = `usage: plangate <command>
 
   start          webhook server and worker (what npm start runs)
   plan DIR       plan a local directory in the sandbox and print the comment plangate would post
+                 (and its .plangate.yml policies' results; exits 1 when a deny matches)
+  policy test PLAN.json [--config FILE]
+                 evaluate .plangate.yml's policies (or FILE's) against a \`terraform show -json\` plan;
+                 exits 1 when a deny matches (plangate policy test --help: every option)
   worker         a worker only, to scale out against the same database
   migrate        apply database migrations
   audit verify   check the audit log's hash chain; exits 1 at the first broken row
@@ -58,6 +63,9 @@ async function main(argv: string[]): Promise<number> {
     case "worker":
       await serve(settings, false);
       return -1;
+    case "policy":
+      if (sub !== "test") break;
+      return policyTest(argv.slice(2), (t) => process.stdout.write(`${t}\n`), (t) => process.stderr.write(`${t}\n`), settings.templatesDir);
     case "plan":
       if (!sub) break;
       return localPlan(settings, sub, (t) => process.stdout.write(`${t}\n`), (t) => process.stderr.write(`${t}\n`));
