@@ -16,6 +16,15 @@ import type { ProjectResult } from "../render/plan-report.js";
 import { loadTemplates } from "../render/templates.js";
 import { findBinary } from "../settings/find-binary.js";
 import type { Settings } from "../settings/settings.js";
+import { CONFIG_FILE } from "../settings/load-repo-config.js";
+import type { PolicyConfig, ProjectConfig } from "../settings/repo-config.js";
+import type { PolicyContext } from "../plans/cel-policy.js";
+import { isBlocking, judgePlan } from "../plans/policy-judgement.js";
+import { denies, policyResults } from "../plans/policy-results.js";
+import type { Templates } from "../render/templates.js";
+import { inertTerminal, inertTerminalLines } from "../text/terminal-text.js";
+import { policyReportText } from "./policy-report.js";
+import { readPolicies } from "./policy-test.js";
 
 /** The folder to copy into the sandbox: the git work tree holding dir (modules may sit beside it), else dir. */
 function sourceRoot(dir: string): { root: string; files?: string[]; sha?: string } {
@@ -35,6 +44,48 @@ function sourceRoot(dir: string): { root: string; files?: string[]; sha?: string
   }
 }
 
+/** The policies a local plan is judged by: those of the .plangate.yml at the root of the directory's repository (its working copy), if there is one. */
+async function localPolicies(root: string): Promise<{ ok: true; file?: string; policies: PolicyConfig[]; projects: ProjectConfig[] } | { ok: false; problems: string[] }> {
+  const file = path.join(root, CONFIG_FILE);
+  if (!existsSync(file)) return { ok: true, policies: [], projects: [] };
+  // Named as the user would type it from here: relative inside the current directory, else in full.
+  const relative = path.relative(process.cwd(), file);
+  const shown = relative.startsWith("..") || path.isAbsolute(relative) ? file : relative;
+  const read = await readPolicies(shown);
+  return read.ok ? { ...read, file: shown } : read;
+}
+
+/**
+ * Judges each planned project as a pull request's plan is judged: the
+ * comment shows the policies' outcomes (a blocking one fails the project, as
+ * in the worker), and every policy's result is printed after it. Returns
+ * whether a deny (or a rule that could not be evaluated) matched.
+ */
+function judgeLocally(t: Templates, projects: ProjectResult[], config: { file?: string; policies: PolicyConfig[]; projects: ProjectConfig[] }, dir: string, engine: string, sha: string | undefined): { reports: string[]; denied: boolean } {
+  const reports: string[] = [];
+  let denied = false;
+  if (!config.file || !config.policies.length) return { reports, denied };
+  for (const project of projects) {
+    if (project.status !== "succeeded" || !project.changes) continue;
+    const listed = config.projects.find((p) => p.dir.replace(/^\.\/|\/$/g, "") === dir);
+    const context: PolicyContext = {
+      project: { name: listed?.name ?? project.name, dir, workspace: listed?.workspace ?? project.workspace, engine: listed?.engine ?? engine },
+      pull_request: { number: 1, author: "local", labels: [], base: "main", head_sha: sha ?? "0".repeat(40) },
+    };
+    const judgement = judgePlan(config.policies, project.changes, context);
+    if (judgement.policy.outcomes.length) project.policy = judgement.policy.outcomes;
+    if (judgement.blocked) {
+      const count = judgement.violations.length + judgement.policy.outcomes.filter(isBlocking).length;
+      project.status = "failed";
+      project.failure = { stage: "policy", message: t.render("failure-text", { kind: "policy", count }).trim(), violations: judgement.violations };
+    }
+    const results = policyResults(config.policies, project.changes, context);
+    denied ||= results.some(denies);
+    reports.push(policyReportText(t, { configFile: config.file, project: context.project.name, drift: false, results }).trimEnd());
+  }
+  return { reports, denied };
+}
+
 function result(name: string, outcome: UnitPlan): ProjectResult {
   if (outcome.ok) return { name, workspace: "default", status: "succeeded", changes: outcome.changes() };
   return { name, workspace: "default", status: "failed", failure: { stage: outcome.stage, message: failureMessage(outcome), output: outcome.output, timedOut: outcome.timedOut } };
@@ -51,6 +102,11 @@ export async function localPlan(settings: Settings, target: string, print: (text
     return 2;
   }
   const { root, files, sha } = sourceRoot(dir);
+  const config = await localPolicies(root);
+  if (!config.ok) {
+    warn(config.problems.map((p) => `plangate plan: ${inertTerminal(p)}`).join("\n"));
+    return 2;
+  }
   const work = await mkdtemp(path.join(os.tmpdir(), "plangate-local-"));
   await chmod(work, 0o755);
   try {
@@ -93,9 +149,12 @@ export async function localPlan(settings: Settings, target: string, print: (text
     }
     await sandbox.close();
     const templates = await loadTemplates(settings.templatesDir);
-    print(renderPlanComment(templates, { repo: "local", sha: sha ?? "local", projects }, { maxParts: 1000 }).join("\n"));
+    const judged = judgeLocally(templates, projects, config, projectDir, engine.name, sha);
+    // The comment's markdown keeps what a plan or config holds; a terminal must not run its escape sequences.
+    print(inertTerminalLines(renderPlanComment(templates, { repo: "local", sha: sha ?? "local", projects }, { maxParts: 1000 }).join("\n")));
     print(templates.render("local-plan-credentials", {}).trim());
-    return projects.every((p) => p.status === "succeeded") ? 0 : 1;
+    for (const report of judged.reports) print(`\n${report}`);
+    return projects.every((p) => p.status === "succeeded") && !judged.denied ? 0 : 1;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
