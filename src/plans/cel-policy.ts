@@ -13,17 +13,42 @@ export interface PolicyContext {
   pull_request: { number: number; author: string; labels: string[]; base: string; head_sha: string } | null;
 }
 
-/** A value as a rule sees it: sensitive values as "(sensitive)", unknown ones absent, numbers as CEL numbers. */
+/**
+ * A value as a rule sees it: sensitive values as "(sensitive)", unknown ones
+ * absent, whole numbers as CEL ints. Copied only where something changes: a
+ * map or list of strings is handed over as the plan holds it (rules cannot
+ * change it), as this runs once per resource change a rule reads. A copied
+ * map has no prototype (cel-js reads it as a map), so a key such as
+ * `__proto__` stays plain data.
+ */
 function celValue(value: unknown): unknown {
-  if (value === SENSITIVE || (value && typeof value === "object" && (value as { __plangate__?: string }).__plangate__ === "sensitive")) return "(sensitive)";
-  if (Array.isArray(value)) return value.filter((v) => !isUnknown(v)).map(celValue);
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (!isUnknown(v)) Object.defineProperty(out, k, { value: celValue(v), enumerable: true, writable: true, configurable: true });
-    return out;
+  if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : value;
+  if (!value || typeof value !== "object") return value;
+  if (value === SENSITIVE || (value as { __plangate__?: string }).__plangate__ === "sensitive") return "(sensitive)";
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      const unknown = isUnknown(v);
+      const c = unknown ? undefined : celValue(v);
+      if (!out && (unknown || c !== v)) out = value.slice(0, i);
+      if (out && !unknown) out.push(c);
+    }
+    return out ?? value;
   }
-  if (typeof value === "number" && Number.isInteger(value)) return BigInt(value);
-  return value;
+  const keys = Object.keys(value);
+  let out: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const v = (value as Record<string, unknown>)[keys[i]!];
+    const unknown = isUnknown(v);
+    const c = unknown ? undefined : celValue(v);
+    if (!out && (unknown || c !== v)) {
+      out = Object.create(null) as Record<string, unknown>;
+      for (let j = 0; j < i; j++) out[keys[j]!] = (value as Record<string, unknown>)[keys[j]!];
+    }
+    if (out && !unknown) out[keys[i]!] = c;
+  }
+  return out ?? value;
 }
 const isUnknown = (v: unknown) => v === UNKNOWN || (!!v && typeof v === "object" && (v as { __plangate__?: string }).__plangate__ === "unknown");
 
@@ -59,8 +84,12 @@ function provisionersByAddress(changes: PlanChanges): Map<string, string[]> {
   return found;
 }
 
-/** A resource change as rules see it, and the size of its values (what a comprehension over them may walk); `provisioners`: those its apply runs. */
-export function resourceInput(change: ResourceChange, provisioners: string[] = []): { value: Resource; size: () => number } {
+/**
+ * A resource change as rules see it, and the size of its values (what a
+ * comprehension over them may walk); `provisioners`: those its apply runs;
+ * `read`: called on every read of its values (the evaluator's cost meter).
+ */
+export function resourceInput(change: ResourceChange, provisioners: string[] = [], read: () => void = () => undefined): { value: Resource; size: () => number } {
   const address = change.address;
   const module = /^((?:module\.[^.[]+(?:\[[^\]]*\])?\.)*)/.exec(address)![1]!.replace(/\.$/, "");
   const local = address.slice(module ? module.length + 1 : 0).replace(/\[[^\]]*\]$/, "");
@@ -83,6 +112,7 @@ export function resourceInput(change: ResourceChange, provisioners: string[] = [
     before: () => celValue(change.before ?? null),
     after: () => celValue(change.after ?? null),
     after_unknown: () => unknownShape(change.after ?? null),
+    read,
   });
   let size: number | undefined;
   return { value, size: () => (size ??= sizeOf(value.before) + sizeOf(value.after)) };
@@ -105,8 +135,11 @@ export function contextInputs(context: PolicyContext): { project: Project; pull_
 /** The work one rule may do on one plan: evaluations times the input walked, past which it fails naming the policy. */
 export const COST_LIMIT = 50_000_000;
 
-/** The estimated cost of running `rule` on an input of `size` nodes. */
-export const costOf = (rule: CompiledRule, size: number) => rule.nodes * Math.max(1, size) ** rule.depth;
+/** The estimated cost of running `rule` on an input of `size` nodes (or on the longest list the rule writes, if longer). */
+export const costOf = (rule: CompiledRule, size: number) => rule.nodes * Math.max(1, size, rule.widest) ** rule.depth;
+
+/** Thrown by the cost meter inside an evaluation: the rule reached its cost limit. */
+class CostLimit extends Error {}
 
 /** A CEL policy as the config gives it (settings/repo-config.ts). */
 export interface CelPolicy {
@@ -143,6 +176,8 @@ export const MAX_ADDRESSES = 200;
 export function evaluateCelPolicies(policies: CelPolicy[], changes: PlanChanges, context: PolicyContext, projectMatches: (globs: string[], name: string) => boolean): PolicyOutcome[] {
   const shared = { ...contextInputs(context), plan: planInput(changes) };
   let resources: ReturnType<typeof resourceInput>[] | undefined;
+  /** What reading a resource's values charges, for the policy being evaluated. */
+  const meter: { read?: () => void } = {};
   const outcomes: PolicyOutcome[] = [];
   for (const policy of policies) {
     if (policy.projects?.length && !projectMatches(policy.projects, context.project.name)) continue;
@@ -160,28 +195,50 @@ export function evaluateCelPolicies(policies: CelPolicy[], changes: PlanChanges,
     }
     if (!resources) {
       const provisioners = provisionersByAddress(changes);
-      resources = changes.resources.map((r) => resourceInput(r, provisioners.get(r.address)));
+      const read = () => meter.read?.();
+      resources = changes.resources.map((r) => resourceInput(r, provisioners.get(r.address), read));
     }
     const matched: string[] = [];
-    let cost = 0;
     let error: string | undefined;
+    // Each evaluation costs the rule's work on what it always has (bounded by the rule's own lists); a rule
+    // that reads a resource's values is charged for walking them then, before it can: most rules never do.
+    const always = costOf(rule, 1);
+    let cost = 0;
+    let i = 0;
+    let charged = -1;
+    let over = false;
+    const list = resources;
+    meter.read =
+      rule.depth === 0
+        ? undefined
+        : () => {
+            if (charged === i) return;
+            charged = i;
+            cost += costOf(rule, list[i]!.size()) - always;
+            if (cost > COST_LIMIT) {
+              over = true; // a comprehension may swallow the error below: the flag holds whatever the rule does with it
+              throw new CostLimit("cost limit");
+            }
+          };
     // One inputs object for the whole loop: a copy per resource change is garbage by the hundred thousand.
     const inputs: Record<string, unknown> = { ...shared, resource: undefined };
-    for (let i = 0; i < resources.length; i++) {
-      const r = resources[i]!;
-      cost += rule.depth === 0 ? rule.nodes : costOf(rule, r.size());
-      if (cost > COST_LIMIT) {
-        error = `exceeded its cost limit (${COST_LIMIT.toLocaleString("en")}) after ${i} of ${resources.length} resource changes`;
+    for (i = 0; i < list.length; i++) {
+      if (rule.types && !rule.types.has(changes.resources[i]!.type)) continue;
+      cost += always;
+      if (cost > COST_LIMIT) over = true;
+      inputs.resource = over ? undefined : list[i]!.value;
+      const result = over ? false : runRule(rule, inputs);
+      if (over) {
+        error = `exceeded its cost limit (${COST_LIMIT.toLocaleString("en")}) after ${i} of ${list.length} resource changes`;
         break;
       }
-      inputs.resource = r.value;
-      const result = runRule(rule, inputs);
       if (result !== true && result !== false) {
         error = `failed on ${changes.resources[i]!.address}: ${result.error}`;
         break;
       }
       if (result) matched.push(changes.resources[i]!.address);
     }
+    meter.read = undefined;
     if (error) outcomes.push({ ...base, addresses: matched.slice(0, MAX_ADDRESSES), matched: matched.length, error });
     else if (matched.length) outcomes.push({ ...base, addresses: matched.slice(0, MAX_ADDRESSES), matched: matched.length });
   }

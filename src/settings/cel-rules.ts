@@ -34,6 +34,8 @@ export interface ResourceValues {
   before(): unknown;
   after(): unknown;
   after_unknown(): unknown;
+  /** Called on every read of a value, before it is returned: where the evaluator charges what a rule may walk. */
+  read(): void;
 }
 
 const UNREAD = Symbol("unread");
@@ -53,12 +55,15 @@ export class Resource {
     this.#values = values;
   }
   get before(): unknown {
+    this.#values.read();
     return this.#before === UNREAD ? (this.#before = this.#values.before()) : this.#before;
   }
   get after(): unknown {
+    this.#values.read();
     return this.#after === UNREAD ? (this.#after = this.#values.after()) : this.#after;
   }
   get after_unknown(): unknown {
+    this.#values.read();
     return this.#afterUnknown === UNREAD ? (this.#afterUnknown = this.#values.after_unknown()) : this.#afterUnknown;
   }
 }
@@ -87,6 +92,25 @@ function re2(pattern: string): RE2JS {
   return compiled;
 }
 
+const answers = new Map<string, Map<string, boolean>>();
+
+/** `text.matches(pattern)`, remembered per pattern for short texts: a plan repeats its names, providers and constraints thousands of times. */
+function re2Matches(text: string, pattern: string): boolean {
+  if (text.length > 200) return re2(pattern).test(text);
+  let known = answers.get(pattern);
+  if (!known) {
+    if (answers.size > 1_000) answers.clear();
+    answers.set(pattern, (known = new Map()));
+  }
+  let answer = known.get(text);
+  if (answer === undefined) {
+    answer = re2(pattern).test(text);
+    if (known.size > 10_000) known.clear();
+    known.set(text, answer);
+  }
+  return answer;
+}
+
 const LIMITS = { maxAstNodes: 2_000, maxDepth: 32, maxListElements: 1_000, maxMapEntries: 1_000, maxCallArguments: 32 };
 
 function environment(scope: PolicyScope): Environment {
@@ -95,7 +119,7 @@ function environment(scope: PolicyScope): Environment {
     .registerType("PullRequest", { fields: { number: "int", author: "string", labels: "list<string>", base: "string", head_sha: "string" }, ctor: PullRequest })
     .registerType("Plan", { fields: { add: "int", change: "int", destroy: "int", replace: "int" }, ctor: Plan })
     .registerOperator("PullRequest == null", (a: unknown, b: unknown) => isNull(a) && isNull(b))
-    .registerFunction(`string.${RE2_MATCHES}(string): bool`, (text: string, pattern: string) => re2(pattern).test(text))
+    .registerFunction(`string.${RE2_MATCHES}(string): bool`, re2Matches)
     .registerVariable("project", "Project")
     .registerVariable("pull_request", "PullRequest")
     .registerVariable("plan", "Plan");
@@ -118,8 +142,8 @@ const ENVIRONMENTS = { resource: environment("resource"), plan: environment("pla
 const COMPREHENSIONS = new Set(["all", "exists", "exists_one", "map", "filter"]);
 
 /** How deep comprehensions nest in a rule (its cost grows as the input's size to that power), and its node count. */
-function shape(node: unknown, calls: MatchesCall[] = []): { depth: number; nodes: number; problem?: RuleProblem; calls: MatchesCall[] } {
-  if (!node || typeof node !== "object" || !("op" in node)) return { depth: 0, nodes: 0, calls };
+function shape(node: unknown, calls: MatchesCall[] = []): { depth: number; nodes: number; widest: number; problem?: RuleProblem; calls: MatchesCall[] } {
+  if (!node || typeof node !== "object" || !("op" in node)) return { depth: 0, nodes: 0, widest: 0, calls };
   const n = node as ASTNode;
   const call = matchesCall(n);
   if (call) calls.push(call);
@@ -129,7 +153,9 @@ function shape(node: unknown, calls: MatchesCall[] = []): { depth: number; nodes
   const nodes = 1 + inner.reduce((sum, s) => sum + s.nodes, 0);
   const deepest = Math.max(0, ...inner.map((s) => s.depth));
   const comprehension = (n.op === "rcall" || n.op === "call") && Array.isArray(n.args) && COMPREHENSIONS.has(String(n.args[0]));
-  return { depth: deepest + (comprehension ? 1 : 0), nodes, problem, calls };
+  // A list written in the rule is walked like the input: a comprehension over it costs its length.
+  const widest = Math.max(n.op === "list" && Array.isArray(n.args) ? n.args.length : 0, ...inner.map((s) => s.widest));
+  return { depth: deepest + (comprehension ? 1 : 0), nodes, widest, problem, calls };
 }
 
 /** A `matches()` call: its node, receiver and literal pattern. */
@@ -172,6 +198,39 @@ function withRe2(rule: string, calls: MatchesCall[]): string {
   return text;
 }
 
+const isResourceType = (n: ASTNode | undefined) => n?.op === "." && (n.args as unknown[])[1] === "type" && (n.args as ASTNode[])[0]?.op === "id" && (n.args as ASTNode[])[0]?.args === "resource";
+const stringValue = (n: ASTNode | undefined) => (n?.op === "value" && typeof n.args === "string" ? n.args : undefined);
+
+/** The types a test `resource.type == "x"`, `"x" == resource.type` or `resource.type in ["x", …]` allows; undefined for any other node. */
+function typeTest(n: ASTNode): string[] | undefined {
+  if ((n.op !== "==" && n.op !== "in") || !Array.isArray(n.args)) return undefined;
+  const [a, b] = n.args as unknown as [ASTNode, ASTNode];
+  if (n.op === "==") {
+    const value = isResourceType(a) ? stringValue(b) : isResourceType(b) ? stringValue(a) : undefined;
+    return value === undefined ? undefined : [value];
+  }
+  if (n.op === "in" && isResourceType(a) && b?.op === "list" && Array.isArray(b.args)) {
+    const values = (b.args as unknown as ASTNode[]).map(stringValue);
+    return values.every((v) => v !== undefined) ? (values as string[]) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The resource types a rule can match at all, when one of its top-level
+ * `&&` terms tests `resource.type` against literals: on any other type that
+ * term is false, and so is the rule (in CEL, false && anything is false, an
+ * error included). The evaluator skips those resource changes unevaluated.
+ */
+function typesOf(n: ASTNode): Set<string> | undefined {
+  if (n.op === "&&" && Array.isArray(n.args)) {
+    const [a, b] = n.args as unknown as [ASTNode, ASTNode];
+    return typesOf(a) ?? typesOf(b);
+  }
+  const types = typeTest(n);
+  return types && new Set(types);
+}
+
 /** Comprehensions nested deeper than this are refused at compile time (cost grows as input size to this power). */
 export const MAX_NESTING = 2;
 
@@ -181,6 +240,10 @@ export interface CompiledRule {
   /** Comprehension nesting depth (0: constant work per evaluation, bar the input's size). */
   depth: number;
   nodes: number;
+  /** The longest list written in the rule (a comprehension may walk it whatever the input). */
+  widest: number;
+  /** The only resource types it can match (see typesOf); undefined: any. */
+  types?: Set<string>;
 }
 
 const compiled = new Map<string, CompiledRule | RuleProblem>();
@@ -201,13 +264,14 @@ export function compileRule(rule: string, scope: PolicyScope): CompiledRule | Ru
     } else if (checked.type !== "bool" && checked.type !== "dyn") {
       result = { offset: 0, message: `must be true or false, not ${checked.type}` };
     } else {
-      const { depth, nodes, problem, calls } = shape(parsed.ast);
+      const { depth, nodes, widest, problem, calls } = shape(parsed.ast);
       if (problem) result = problem;
       else if (depth > MAX_NESTING) result = { offset: 0, message: `nests comprehensions ${depth} deep: at most ${MAX_NESTING} (its cost would grow as the plan's size to that power)` };
       else {
         const run = calls.length ? env.parse(withRe2(rule, calls)) : parsed;
         if (run !== parsed && !run.check().valid) throw new Error("matches(): could not be compiled");
-        result = { run: (inputs) => run(inputs), depth, nodes };
+        const types = scope === "resource" ? typesOf(parsed.ast as ASTNode) : undefined;
+        result = { run: (inputs) => run(inputs), depth, nodes, widest, ...(types ? { types } : {}) };
       }
     }
   } catch (error) {

@@ -73,6 +73,21 @@ describe("cost", () => {
     expect(outcome).toMatchObject({ policy: "quadratic", effect: "warn", error: `exceeded its cost limit (${COST_LIMIT.toLocaleString("en")}) after 0 of 1 resource changes` });
   });
 
+  test("a list the rule writes counts too: two comprehensions over it on every resource change stop at the limit", () => {
+    const list = `[${Array.from({ length: 400 }, (_, i) => i).join(", ")}]`;
+    const rule = `${list}.exists(a, ${list}.exists(b, a + b < 0))`;
+    const plan = planOf(Array.from({ length: 1_000 }, (_, i) => change(`x.r[${i}]`)));
+    const [outcome] = evaluateCelPolicies([deny("literal", rule)], plan, onPull, all);
+    expect(outcome).toMatchObject({ policy: "literal", error: expect.stringMatching(/^exceeded its cost limit \(50,000,000\) after \d+ of 1000 resource changes$/) });
+  });
+
+  test("a comprehension that swallows the cost limit's error still fails closed", () => {
+    // exists() is true when any element is, errors of the others notwithstanding: the limit must hold anyway.
+    const plan = planOf([change("x.big", { items: Array.from({ length: 3_000 }, (_, i) => i) })]);
+    const rule = "[1, 2].exists(x, x == 2 || resource.after.items.exists(a, a < 0 - x))";
+    expect(evaluateCelPolicies([deny("swallowed", rule, { effect: "warn" })], plan, onPull, all)).toEqual([expect.objectContaining({ policy: "swallowed", effect: "warn", error: expect.stringContaining("exceeded its cost limit") })]);
+  });
+
   test("comprehensions nested three deep are refused when the rule is compiled", () => {
     expect(compileRule("resource.actions.all(a, resource.actions.all(b, resource.actions.all(c, a == b)))", "resource")).toMatchObject({ message: expect.stringContaining("nests comprehensions 3 deep") });
   });
@@ -102,6 +117,24 @@ describe("a 10,000-resource plan", () => {
       ["many", 1, 0, undefined],
     ]);
     expect(outcomes[0]!.addresses.slice(0, 2)).toEqual(["module.m0.aws_instance.web[0]", "module.m10.aws_instance.web[10]"]);
+  });
+});
+
+describe("a rule that tests resource.type in a top-level && term skips other types unevaluated", () => {
+  const plan = planOf([change("a.one", { x: { y: 1 } }), change("b.two", {}), change("c.three", { x: { y: 1 } })]);
+  test.each([
+    // Reading x.y of b.two would fail: skipping it is what CEL says anyway (false && error is false).
+    ['resource.type == "a" && resource.after.x.y == 1', ["a.one"], undefined],
+    // The type term may come last: CEL's && is false when any term is, whatever errors the others raise.
+    ['resource.after.x.y == 1 && ["a", "c"].exists(t, t == "a") && resource.type in ["a", "c"]', ["a.one", "c.three"], undefined],
+    ['"c" == resource.type && resource.after.x.y == 1', ["c.three"], undefined],
+    // Not a top-level && term: every resource change is evaluated.
+    ['resource.type == "a" || resource.after.x.y == 1', ["a.one"], "failed on b.two: No such key: x"],
+    ['!(resource.type == "a") && resource.after.x.y == 1', [], "failed on b.two: No such key: x"],
+  ])("%s", (rule, addresses, error) => {
+    const [outcome] = evaluateCelPolicies([deny("p", rule)], plan, onPull, all);
+    expect(outcome ?? { addresses: [] }).toMatchObject({ addresses, ...(error ? { error } : {}) });
+    if (!error) expect(outcome?.error).toBeUndefined();
   });
 });
 
