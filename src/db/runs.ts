@@ -32,6 +32,8 @@ export interface Run {
   error: RunFailure | null;
   /** What the policies found in its plan, and what owners overrode (plans/policy-judgement.ts); null before any plan or policy. */
   policy: RunPolicy | null;
+  /** The earlier commit whose plan this run reused (its inputs did not change since); null for a plan made afresh. */
+  reused_from: string | null;
 }
 
 /** Why a run failed, stored as JSON in runs.error. */
@@ -108,7 +110,7 @@ export async function plannedOnHead(db: Queryable, repo: string, pullNumber: num
 }
 
 /** Every column of runs but the output: a plan's output is megabytes for thousands of resources. */
-const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, policy, created_at, started_at, finished_at";
+const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, policy, reused_from, created_at, started_at, finished_at";
 
 /**
  * The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs,

@@ -252,6 +252,14 @@ export class RepoMirrors {
     return stacked;
   }
 
+  /** The files that differ between two commits (both fetched first). */
+  async changedBetween(repo: RepoRef, from: string, to: string, token: () => Promise<string>): Promise<string[]> {
+    const mirror = await this.ensureCommit(repo, to, token);
+    await this.ensureCommit(repo, from, token);
+    const diff = await this.gitIn(mirror, ["diff", "--no-renames", "--name-only", "-z", from, to]);
+    return diff.output.split("\0").filter(Boolean);
+  }
+
   private async holds(mirror: string, sha: string): Promise<boolean> {
     const present = await execute({ argv: ["git", `--git-dir=${mirror}`, "cat-file", "-e", `${sha}^{commit}`], cwd: this.root, env: this.gitEnv(), timeoutMs: 30_000 });
     return present.exitCode === 0;

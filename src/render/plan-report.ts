@@ -15,6 +15,8 @@ export interface ProjectResult {
   failure?: { stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
   /** What the CEL policies found in its plan, and what owners overrode. */
   policy?: JudgedOutcome[];
+  /** The earlier commit whose plan a push kept (nothing of the project changed since). */
+  reusedFrom?: string;
 }
 
 export interface PlanReport {
@@ -57,7 +59,7 @@ const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
 export function resultText(t: Templates, project: ProjectResult): string {
   const c = project.changes?.counts ?? ZERO;
   const noChanges = c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length && !project.changes?.outputs?.length;
-  return t.render("plan-result", { status: project.status, stage: project.failure?.stage, noChanges }).trim();
+  return t.render("plan-result", { status: project.status, stage: project.failure?.stage, noChanges, reusedFrom: project.reusedFrom?.slice(0, 7) }).trim();
 }
 
 /** A failure whose policy violations carry their sentence as `message` (what the templates show). */
@@ -109,6 +111,7 @@ export function planReportOf({ group, runs, changes }: GroupResults, runUrl?: st
       changes: changes.get(run.id),
       failure: run.error ? { ...run.error, output: run.output ?? undefined } : undefined,
       ...(run.policy?.outcomes.length ? { policy: run.policy.outcomes } : {}),
+      ...(run.reused_from ? { reusedFrom: run.reused_from } : {}),
     })),
   };
 }

@@ -1,4 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
+import { earlierPlans, reusePlan } from "../../db/plan-reuse.js";
+import { mayReuse } from "../../projects/reuse.js";
+import type { PolicyConfig, ProjectConfig } from "../../settings/repo-config.js";
+import type { ProjectRules } from "../../settings/rules.js";
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { inTransaction } from "../../db/pool.js";
 import { registerDriftRepo } from "../../db/drift.js";
@@ -178,20 +183,32 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     }
     return undefined;
   }
+  const policies = effectivePolicies(base, loaded.config);
+  const rulesOf = (p: (typeof projects)[number]) => effectiveRules(base, p, loaded.config.projectsListed).rules;
+  // A push keeps the earlier plan of each project whose files, config, rules and policies did not change (DESIGN.md section 1).
+  const reuse = job.selection.mode === "autoplan" && job.action === "synchronize" ? await plansToReuse(deps, gh, repo, pull, projects, policies, rulesOf, loaded.moduleCalls, loaded.config.projects) : new Map<string, Run>();
   const { group, queuedAny } = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
       tx,
       {
         kind: "plan", trigger_id: job.trigger, installation_id: pull.installationId, repo: fullName(repo), pull_number: pull.number, sha: pull.headSha, author: pull.author,
-        policies: effectivePolicies(base, loaded.config), base_ref: pull.defaultBranch, base_sha: base.sha, config_from_file: loaded.config.projectsListed,
+        policies, base_ref: pull.defaultBranch, base_sha: base.sha, config_from_file: loaded.config.projectsListed,
         rule_changes: ruleChanges(base, loaded.config, projects),
         unplanned,
         head_ref: current.headRepo === fullName(repo) ? current.headRef : null,
         labels: current.labels ?? [], pull_base: current.baseRef,
       },
-      projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: effectiveRules(base, p, loaded.config.projectsListed).rules })),
+      projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: rulesOf(p) })),
     );
     if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
+    if (created.created) {
+      for (const run of created.runs) {
+        const earlier = reuse.get(`${run.project}\0${run.workspace}`);
+        if (!earlier || run.status !== "queued") continue;
+        await reusePlan(tx, run.id, earlier);
+        await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", repo: run.repo, pullNumber: pull.number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details: { ...earlier.summary, reusedFrom: earlier.sha, reusedRun: earlier.id } });
+      }
+    }
     // The jobs are queued with the group they plan: both or neither.
     const queued = (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
     for (const run of queued) {
@@ -208,6 +225,44 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
   // When every project was refused for a lock, nothing else will report.
   await reportPlanGroupIfDone(deps, group.id, gh);
   return queuedAny ? group.id : undefined;
+}
+
+/**
+ * The projects of this push whose earlier plan on the PR still stands: keyed
+ * by name and workspace. The files changed since each earlier commit come
+ * from the mirror; a commit it cannot read (force-pushed away) reuses nothing.
+ */
+async function plansToReuse(
+  deps: WorkerDeps,
+  gh: GitHub,
+  repo: RepoRef,
+  pull: { number: number; headSha: string },
+  projects: ProjectConfig[],
+  policies: PolicyConfig[],
+  rulesOf: (p: ProjectConfig) => ProjectRules,
+  moduleCalls: Map<string, Set<string>>,
+  all: ProjectConfig[],
+): Promise<Map<string, Run>> {
+  const earlier = new Map((await earlierPlans(deps.pool, fullName(repo), pull.number, pull.headSha)).map((r) => [`${r.project}\0${r.workspace}`, r]));
+  const reused = new Map<string, Run>();
+  if (!earlier.size) return reused;
+  const token = () => gh.cloneToken();
+  const changedSince = new Map<string, Promise<string[] | undefined>>();
+  const changed = (sha: string) => {
+    if (!changedSince.has(sha)) changedSince.set(sha, deps.mirrors.changedBetween(repo, sha, pull.headSha, token).catch((error: unknown) => {
+      deps.log.info({ err: error, from: sha, to: pull.headSha }, "an earlier plan's commit cannot be compared: its projects are planned again");
+      return undefined;
+    }));
+    return changedSince.get(sha)!;
+  };
+  for (const project of projects) {
+    const key = `${project.name}\0${project.workspace}`;
+    const before = earlier.get(key);
+    if (!before) continue;
+    const samePolicies = isDeepStrictEqual(JSON.parse(JSON.stringify(before.group_policies)), JSON.parse(JSON.stringify(policies)));
+    if (mayReuse({ project, rules: rulesOf(project), earlier: before, changed: await changed(before.sha), samePolicies, moduleCalls, projects: all })) reused.set(key, before);
+  }
+  return reused;
 }
 
 /**
