@@ -117,6 +117,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     envAllow: settings.envAllow,
     applyEnvAllow: settings.applyEnvAllow,
     maxComments: settings.maxComments,
+    repoConcurrency: settings.repoConcurrency,
     runLinks: shared.runLinks,
   };
 }

@@ -8,16 +8,19 @@ export interface NewJob {
   jobKey?: string;
   maxAttempts: number;
   runAt?: Date;
+  /** Lower runs first (graphile-worker's own ordering: priority, then run_at); default 0. */
+  priority?: number;
 }
 
 /** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
 export async function addJob(db: Queryable, job: NewJob): Promise<void> {
-  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5, run_at => $6)", [
+  await db.query("select graphile_worker.add_job($1, $2::json, queue_name => $3, max_attempts => $4, job_key => $5, run_at => $6, priority => $7)", [
     job.task,
     JSON.stringify(job.payload),
     job.queueName ?? null,
     job.maxAttempts,
     job.jobKey ?? null,
     job.runAt?.toISOString() ?? null,
+    job.priority ?? 0,
   ]);
 }

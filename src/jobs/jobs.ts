@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { CommandName, Override, Selector } from "../commands/parse-command.js";
 import { addJob } from "../db/job-queue.js";
 import type { Queryable } from "../db/pool.js";
@@ -153,6 +154,8 @@ export interface JobRequest {
   maxAttempts?: number;
   /** Not before this time (default: now). */
   runAt?: Date;
+  /** Lower runs first (default 0): see planPriority. */
+  priority?: number;
 }
 
 /** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
@@ -160,8 +163,26 @@ export async function enqueue(db: Queryable, job: JobRequest): Promise<void> {
   await addJob(db, { ...job, maxAttempts: job.maxAttempts ?? 5 });
 }
 
-/** One job at a time per (repo, project, workspace): terraform state and locks are per project. */
-export const projectQueue = (repo: string, project: string, workspace: string) => `project:${repo}:${project}:${workspace}`;
+/**
+ * One job at a time per (repo, project, workspace): terraform state and locks
+ * are per project. With `slots` (PLANGATE_REPO_CONCURRENCY), a repository's
+ * projects share that many queues instead (a project always lands in the same
+ * one), so at most `slots` of its jobs run at once, whatever it asks for.
+ */
+export function projectQueue(repo: string, project: string, workspace: string, slots?: number): string {
+  if (!slots) return `project:${repo}:${project}:${workspace}`;
+  const slot = createHash("sha256").update(`${project}\0${workspace}`).digest().readUInt32BE(0) % slots;
+  return `repo:${repo}:slot-${slot}`;
+}
+
+/**
+ * The priority of a plan group's n-th project job (from 0): every plan's first
+ * project goes before any plan's second, and so on, so a PR of 2,000 projects
+ * takes turns with a PR of one instead of going first (graphile-worker runs
+ * lower priorities first, then the oldest). Drift checks go after every PR.
+ */
+export const planPriority = (n: number) => Math.min(n, DRIFT_PRIORITY - 1);
+export const DRIFT_PRIORITY = 1_000_000;
 
 /** The queue of a pull request's own jobs: its plans, commands, reviews and close run in order. */
 export const pullQueue = (repo: string, number: number) => `pull:${repo}#${number}`;

@@ -40,6 +40,8 @@ export interface Settings {
   metricsPort?: number;
   maskPatterns: RegExp[];
   maxComments: number;
+  /** PLANGATE_REPO_CONCURRENCY: project jobs of one repository at once, at most (unset: no bound but one per project). */
+  repoConcurrency?: number;
   templatesDir?: string;
   /** The URL users reach this server at, for run page links. */
   publicUrl?: string;
@@ -142,6 +144,7 @@ const variables = {
   PLANGATE_DATA_DIR: z.string().min(1).optional(),
   PLANGATE_ENCRYPTION_KEY: encryptionKey.optional(),
   PLANGATE_WORKERS: wholeNumber(0, 256).optional(),
+  PLANGATE_REPO_CONCURRENCY: wholeNumber(1, 256).optional(),
   PLANGATE_SANDBOX: z.enum(["auto", "bwrap", "none"], "must be auto, bwrap or none").optional(),
   PLANGATE_TERRAFORM_BIN: z.string().min(1).optional(),
   PLANGATE_TOFU_BIN: z.string().min(1).optional(),
@@ -261,6 +264,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     dataDir: path.resolve(cwd, v.PLANGATE_DATA_DIR ?? ".plangate"),
     encryptionKey: v.PLANGATE_ENCRYPTION_KEY,
     workers: v.PLANGATE_WORKERS ?? 2,
+    repoConcurrency: v.PLANGATE_REPO_CONCURRENCY,
     sandbox: v.PLANGATE_SANDBOX ?? "auto",
     terraformBin: v.PLANGATE_TERRAFORM_BIN ?? "terraform",
     tofuBin: v.PLANGATE_TOFU_BIN ?? "tofu",

@@ -38,6 +38,8 @@ export interface WorkerDeps extends EnvPolicy {
   allowForkPrs: boolean;
   maskPatterns: RegExp[];
   maxComments: number;
+  /** PLANGATE_REPO_CONCURRENCY: at most this many project jobs of one repository at once (unset: one per project). */
+  repoConcurrency?: number;
   /** Signs run page links (PLANGATE_PUBLIC_URL, else localhost); undefined only for the local CLI, which has no server. */
   runLinks?: RunLinks;
   /** Prometheus series this process reports (job and plan durations); absent for the local CLI. */

@@ -1,7 +1,7 @@
 import { CronExpressionParser } from "cron-parser";
 import { driftRepos, installationOf, lastDriftCheck } from "../../db/drift.js";
 import { inTransaction } from "../../db/pool.js";
-import { enqueue, projectQueue, TASKS, type DriftCheckPayload, type DriftScanPayload } from "../../jobs/jobs.js";
+import { DRIFT_PRIORITY, enqueue, projectQueue, TASKS, type DriftCheckPayload, type DriftScanPayload } from "../../jobs/jobs.js";
 import type { RepoConfig } from "../../settings/repo-config.js";
 import type { WorkerDeps } from "../deps.js";
 import { loadProjects } from "../plan/load-projects.js";
@@ -51,7 +51,7 @@ export async function driftScan(deps: WorkerDeps, job: DriftScanPayload): Promis
     await inTransaction(deps.pool, async (tx) => {
       for (const project of due) {
         const payload: DriftCheckPayload = { installationId: target.installation_id!, repo: target.repo, branch, sha, project: project.name };
-        await enqueue(tx, { task: TASKS.driftCheck, payload, queueName: projectQueue(target.repo, project.name, project.workspace), jobKey: `drift:${target.repo}:${project.name}:${project.workspace}`, maxAttempts: 3 });
+        await enqueue(tx, { task: TASKS.driftCheck, payload, queueName: projectQueue(target.repo, project.name, project.workspace, deps.repoConcurrency), priority: DRIFT_PRIORITY, jobKey: `drift:${target.repo}:${project.name}:${project.workspace}`, maxAttempts: 3 });
       }
     });
   }

@@ -161,7 +161,7 @@ export const LOCKED_PLAN_DELAY_MS = 1000;
 /** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
 async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload): Promise<void> {
   deps.log.info({ runId: run.id }, "the project is locked by a running apply: the plan comes again shortly");
-  await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
+  await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace, deps.repoConcurrency), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
 }
 
 /** What a planned run hands its report: the changes it stored, the PR's plan comments when it looked them up. */

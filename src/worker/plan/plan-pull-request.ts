@@ -13,7 +13,7 @@ import { finishRun, groupRuns, type Run } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../git/commit-exports.js";
 import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
-import { enqueue, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
+import { enqueue, planPriority, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
 import { unplannedProjects, type Unplanned } from "../../projects/unplanned.js";
 import { plannedOnHead } from "../../db/runs.js";
@@ -211,9 +211,10 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     }
     // The jobs are queued with the group they plan: both or neither.
     const queued = (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
-    for (const run of queued) {
+    for (const [n, run] of queued.entries()) {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
-      await enqueue(tx, { task: TASKS.planProject, payload, queueName: projectQueue(created.group.repo, run.project, run.workspace), jobKey: `plan-run:${run.id}`, maxAttempts: 3 });
+      const queueName = projectQueue(created.group.repo, run.project, run.workspace, deps.repoConcurrency);
+      await enqueue(tx, { task: TASKS.planProject, payload, queueName, jobKey: `plan-run:${run.id}`, maxAttempts: 3, priority: planPriority(n) });
     }
     // The comment is the plan's first GitHub write; `plangate/plan` shows "in progress" only for a plan that takes a while.
     if (queued.length) {
