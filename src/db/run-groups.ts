@@ -170,6 +170,13 @@ export async function releaseGroupReport(db: Queryable, groupId: number): Promis
 }
 
 /** Whether the trigger (a delivery) already made a run group: its job is a retry. */
+/** Whether a later plan of the same pull request at another commit exists: the PR moved on, and this group's pending writes are dropped. */
+export async function movedOn(db: Queryable, group: Pick<RunGroup, "id" | "repo" | "pull_number" | "sha">): Promise<boolean> {
+  if (group.pull_number === null) return false;
+  const { rowCount } = await db.query("select 1 from run_groups where kind = 'plan' and repo = $1 and pull_number = $2 and id > $3 and sha <> $4 limit 1", [group.repo, group.pull_number, group.id, group.sha]);
+  return rowCount === 1;
+}
+
 export async function hasRunGroup(db: Queryable, triggerId: string): Promise<boolean> {
   return (await db.query("select 1 from run_groups where trigger_id = $1", [triggerId])).rowCount === 1;
 }

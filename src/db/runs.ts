@@ -185,6 +185,22 @@ export async function closeQueuedRuns(db: Queryable, groupId: number, status: "d
   return (await db.query<Run>("update runs set status = $2, finished_at = now() where group_id = $1 and status = 'queued' returning *", [groupId, status])).rows;
 }
 
+/**
+ * A queued plan run whose pull request has moved on (a later plan of the PR
+ * at another commit exists) ends as skipped instead of being planned: its
+ * worker slot goes to the new head. Returns whether it was skipped.
+ */
+export async function skipSupersededRun(db: Queryable, id: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update runs r set status = 'skipped', finished_at = now()
+      from run_groups g
+      where r.id = $1 and r.status = 'queued' and r.kind = 'plan' and g.id = r.group_id and g.kind = 'plan' and g.pull_number is not null
+        and exists (select 1 from run_groups n where n.kind = 'plan' and n.repo = g.repo and n.pull_number = g.pull_number and n.id > g.id and n.sha <> g.sha)`,
+    [id],
+  );
+  return rowCount === 1;
+}
+
 /** An apply run starts, recording the fingerprint of what it applies. */
 export async function startApplyRun(db: Queryable, id: number, fingerprint: string): Promise<void> {
   await db.query("update runs set status = 'running', started_at = now(), fingerprint = $2 where id = $1", [id, fingerprint]);

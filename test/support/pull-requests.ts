@@ -65,6 +65,13 @@ export class PullRequests {
     return this.planned({ ...p, sha: this.repo.commit(files, p.branch, "change", undefined, { as: opts.authoredAs ?? opts.as }) }, "synchronize", changed, opts.as);
   }
 
+  /** Pushes as push() does, without waiting for its plan: returns once plangate accepted the webhook. */
+  async pushNoWait(p: Pr, files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+    const pushed = { ...p, sha: this.repo.commit(files, p.branch, "change") };
+    await this.delivered(pushed, "synchronize", changed);
+    return pushed;
+  }
+
   private async planned(p: Pr, action: string, changed: string[], sender = this.author): Promise<Pr> {
     await this.delivered(p, action, changed, sender);
     await waitFor("plangate/plan", () => this.check("plangate/plan", p.sha)?.status === "completed");

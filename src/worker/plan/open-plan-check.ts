@@ -1,5 +1,5 @@
 import { groupRuns } from "../../db/runs.js";
-import { getGroup, openCheckRunUnlessReported } from "../../db/run-groups.js";
+import { getGroup, movedOn, openCheckRunUnlessReported } from "../../db/run-groups.js";
 import type { OpenPlanCheckPayload } from "../../jobs/jobs.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
@@ -13,6 +13,8 @@ import { PLAN_CHECK } from "./plan-pull-request.js";
 export async function openPlanCheck(deps: WorkerDeps, job: OpenPlanCheckPayload): Promise<void> {
   const group = await getGroup(deps.pool, job.groupId);
   if (group.reported_at || group.check_run_id) return;
+  // The PR moved on since: the newer head's plan opens its own check; this write is dropped.
+  if (await movedOn(deps.pool, group)) return;
   const projects = [...new Set((await groupRuns(deps.pool, group.id)).map((r) => r.project))];
   const [owner, name] = group.repo.split("/") as [string, string];
   const gh = await deps.github.forInstallation(job.installationId);

@@ -5,7 +5,7 @@ import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { acquireProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { failureMessage } from "../../engines/terraform.js";
 import { outDirOf, type ProjectRun, type UnitPlan } from "../../run/project-runs.js";
@@ -119,6 +119,13 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   if (!found) throw new Error(`run ${job.runId} does not exist`);
   const run = found;
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
+  // The PR moved on to a newer head before this run began: it is not planned, and its slot goes to the newer head's plans.
+  if (await skipSupersededRun(deps.pool, run.id)) {
+    const gh = await deps.github.forInstallation(job.installationId);
+    await reportPlanGroupIfDone(deps, run.group_id, gh);
+    await discardWhenGroupDone(deps, exportKey(run, job), run.group_id);
+    return;
+  }
   // Plans and applies of one project never overlap, whichever process runs them. A plan that would wait
   // long for another's lock (an apply running) gives its worker slot back and comes again shortly.
   const held = await acquireProjectLocks(deps.pool, [{ repo: run.repo, project: run.project, workspace: run.workspace }], { waitMs: LOCK_WAIT_MS });

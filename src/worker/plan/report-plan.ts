@@ -64,13 +64,19 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     comments?.catch(() => undefined); // a failed lookup is thrown where it is awaited, below
     // The link rendered ahead, if any (a link names when it expires: made again, it could differ by a second).
     const runUrl = ahead?.report.runUrl ?? deps.runLinks?.url(groupId);
-    const report = planReportOf(await loadGroupResults(deps.pool, groupId, known, { group }), runUrl);
+    const loaded = await loadGroupResults(deps.pool, groupId, known, { group });
+    const report = planReportOf(loaded, runUrl);
     if (comments) {
       const renderedAhead = ahead && sameReport(report, ahead.report) ? await ahead.bodies.catch(() => undefined) : undefined;
       const bodies = renderedAhead ?? renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
       await (await comments).sync(bodies);
     }
-    const { conclusion, output } = renderPlanCheck(deps.templates, report);
+    const skipped = loaded.runs.some((r) => r.status === "skipped");
+    // A superseded plan that skipped projects says so (neutral), rather than failing on commits nobody will merge.
+    const { conclusion, output } =
+      superseded && skipped
+        ? { conclusion: "neutral" as const, output: { title: checkTitle(deps.templates, "plan-superseded"), summary: checkSummary(deps.templates, "plan-superseded", { shortSha: group.sha.slice(0, 7) }) } }
+        : renderPlanCheck(deps.templates, report);
     // A changed project this plan left out keeps the check pending (a failure stays a failure).
     const completed =
       group.unplanned.length && conclusion !== "failure"
