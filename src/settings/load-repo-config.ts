@@ -1,4 +1,5 @@
 import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type { z } from "zod";
 import { repoConfigSchema, type EngineNames, type RepoConfig } from "./repo-config.js";
 
 export const CONFIG_FILE = ".plangate.yml";
@@ -96,12 +97,15 @@ function tooComplex(doc: Document): { offset: number; message: string } | undefi
 
 const describePath = (path: PropertyKey[]) => path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
 
+/** A YAML file parsed and validated by a schema: its data, or each problem with its line and column. */
+export type YamlResult<T> = { ok: true; data: T } | { ok: false; problems: ConfigProblem[] };
+
 /**
- * Parses and validates `.plangate.yml`. Every YAML or schema error comes back as
- * data with its line and column; nothing throws for bad input. `engines`:
- * the names `engine:` accepts (the engine registry's).
+ * Parses a YAML file of plangate's and validates it with `schema`. Every YAML
+ * or schema error comes back as data with its line and column (a CEL rule's
+ * at the place in the rule); nothing throws for bad input.
  */
-export function loadRepoConfig(text: string, engines: EngineNames): ConfigResult {
+export function loadYamlFile<T>(text: string, schema: z.ZodType<T>): YamlResult<T> {
   const lineCounter = new LineCounter();
   // Repeated keys are found by tooComplex, in linear time.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
@@ -119,7 +123,7 @@ export function loadRepoConfig(text: string, engines: EngineNames): ConfigResult
   } catch (error) {
     return { ok: false, problems: [{ line: 1, column: 1, message: (error as Error).message.split("\n")[0]! }] };
   }
-  const parsed = repoConfigSchema(engines).safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     // Each problem's place is looked up in its map (linear): only as many as are shown.
     const problems = parsed.error.issues.slice(0, MAX_PROBLEMS).flatMap((issue) => {
@@ -134,6 +138,17 @@ export function loadRepoConfig(text: string, engines: EngineNames): ConfigResult
     });
     return { ok: false, problems: problems.slice(0, MAX_PROBLEMS).sort((a, b) => a.line - b.line || a.column - b.column) };
   }
+  return { ok: true, data: parsed.data };
+}
+
+/**
+ * Parses and validates `.plangate.yml`. Every YAML or schema error comes back as
+ * data with its line and column; nothing throws for bad input. `engines`:
+ * the names `engine:` accepts (the engine registry's).
+ */
+export function loadRepoConfig(text: string, engines: EngineNames): ConfigResult {
+  const parsed = loadYamlFile(text, repoConfigSchema(engines));
+  if (!parsed.ok) return parsed;
   return {
     ok: true,
     config: {

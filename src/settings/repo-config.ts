@@ -121,7 +121,8 @@ const owners = z
   })
   .describe("Who may /override a deny, and whose approvals a require_approval needs (write permission too; never the PR's author).");
 
-const policy = z
+/** One policy: the items of `policies:` in `.plangate.yml`, and of the organisation's `.plangate-policies.yml`. */
+export const policySchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'may hold only letters, digits, ".", "_" and "-"').optional().describe("Unique; named in comments and by /override. Required with rule."),
     rule: z.string().min(1).max(10_000).optional().describe("A CEL expression, true where the policy matches: per resource change (resource, project, pull_request, plan), or once per plan with scope: plan."),
@@ -151,6 +152,16 @@ const policy = z
     if (isProblem(compiled)) ctx.addIssue({ code: "custom", path: ["rule"], message: compiled.message, params: { ruleOffset: compiled.offset } });
   })
   .describe("A rule evaluated on every plan: a CEL rule with an effect, or the short form (deny, max_changes, require_approvals).");
+
+/** Refuses a policy name given twice in one file's `policies:` (a name is what /override and the comment go by). */
+export function policyNamesOnce(policies: { name?: string }[], ctx: z.RefinementCtx): void {
+  const names = new Set<string>();
+  policies.forEach((p, i) => {
+    if (!p.name) return;
+    if (names.has(p.name)) ctx.addIssue({ code: "custom", path: ["policies", i, "name"], message: `policy "${p.name}" is defined twice` });
+    names.add(p.name);
+  });
+}
 
 /**
  * The rule keys of a project that the base branch decides (DESIGN.md section 2,
@@ -185,7 +196,7 @@ const schemaFor = (engines: EngineNames) =>
       version: z.literal(1, "must be 1").describe("Config format version."),
       projects: z.array(projectFor(engines)).default([]).describe("The projects; without this list every terraform and cdktf directory is one."),
       defaults: ruleDefaults.optional(),
-      policies: z.array(policy).default([]).describe("Rules evaluated on every plan's JSON. The base branch's policies always apply; a pull request can only add more."),
+      policies: z.array(policySchema).default([]).describe("Rules evaluated on every plan's JSON. The base branch's policies always apply; a pull request can only add more."),
       apply_branches: z
         .array(z.string().min(1))
         .optional()
@@ -198,12 +209,7 @@ const schemaFor = (engines: EngineNames) =>
         if (names.has(name)) ctx.addIssue({ code: "custom", path: ["projects", i, p.name ? "name" : "dir"], message: `project "${p.name ?? p.dir}" (workspace ${p.workspace}) is defined twice` });
         names.set(name, i);
       });
-      const policyNames = new Set<string>();
-      config.policies.forEach((p, i) => {
-        if (!p.name) return;
-        if (policyNames.has(p.name)) ctx.addIssue({ code: "custom", path: ["policies", i, "name"], message: `policy "${p.name}" is defined twice` });
-        policyNames.add(p.name);
-      });
+      policyNamesOnce(config.policies, ctx);
       const known = new Set(config.projects.map((p) => p.name ?? p.dir));
       config.projects.forEach((p, i) =>
         p.depends_on.forEach((d, j) => {
@@ -219,7 +225,12 @@ export type ProjectConfig = Omit<RawRepoConfig["projects"][number], "name"> & {
   /** The dir with symlinks resolved in the commit it was read at (set by the loader): base rules match on it. */
   real_dir?: string;
 };
-export type PolicyConfig = RawRepoConfig["policies"][number];
+/**
+ * A policy as plans are judged by it. `source` is set by plangate, never read
+ * from a repository's file (the schema refuses the key): "organisation" marks
+ * the policies of PLANGATE_POLICY_REPO.
+ */
+export type PolicyConfig = RawRepoConfig["policies"][number] & { source?: "organisation" };
 /** A project's `credentials`: the clouds its runs get a short-lived identity for. */
 export type CredentialsConfig = NonNullable<RawRepoConfig["projects"][number]["credentials"]>;
 export type RuleDefaults = NonNullable<RawRepoConfig["defaults"]>;
