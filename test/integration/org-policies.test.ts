@@ -1,6 +1,4 @@
 import { jest } from "@jest/globals";
-import { evaluateCelPolicies } from "../../src/plans/cel-policy.js";
-import type { PlanChanges } from "../../src/plans/changes.js";
 import type { PolicyConfig } from "../../src/settings/repo-config.js";
 import { engineTest, startHarness, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
@@ -26,17 +24,17 @@ let repo: GitRepo;
 let policyRepo: GitRepo;
 let prs: PullRequests;
 
-/** The legacy short form is enforced by plans today; the CEL policy says the same in CEL. */
+/** The organisation's CEL policy; its owner is a user, not a team (whose team a bare slug names is the planned repository's owner's). */
 const ORG_POLICIES = `version: 1
 policies:
-  - deny: create
-    addresses: ["terraform_data.forbidden*"]
   - name: no-forbidden-data
     rule: resource.type == "terraform_data" && resource.name.startsWith("forbidden")
     effect: deny
     message: terraform_data named forbidden* is refused organisation-wide.
-    owners: { teams: [security] }
+    owners: { users: [sam] }
 `;
+/** The organisation's policies with one more deny: `no-PREFIX`, for resources named PREFIX*. */
+const withDeny = (prefix: string) => `${ORG_POLICIES}  - name: no-${prefix}\n    rule: resource.name.startsWith("${prefix}")\n    message: ${prefix}* is refused too.\n`;
 /** The repository's own config: a project, no policies. */
 const REPO_CONFIG = "version: 1\nprojects:\n  - name: infra\n    dir: infra\n";
 /** A repository policy that takes the organisation's name, matches nothing and names another owner. */
@@ -46,8 +44,6 @@ const resource = (name: string, value = "v") => `resource "terraform_data" "${na
 const contentsReads = () => h.fake.requestsTo("GET", /^\/repos\/acme\/policies\/contents\//).length;
 const latestGroup = async (p: Pr) =>
   (await h.db.pool.query<{ policies: PolicyConfig[] }>("select policies from run_groups where pull_number = $1 and sha = $2 order by id desc limit 1", [p.number, p.sha])).rows[0]!;
-const planChanges = async (p: Pr) =>
-  (await h.db.pool.query<{ changes: PlanChanges }>("select pl.changes from plans pl join runs r on r.id = pl.run_id where r.pull_number = $1 and r.sha = $2", [p.number, p.sha])).rows[0]!.changes;
 
 /** Moves the policy repository's default branch to a commit with `text` as its policy file (null: none). */
 const publishPolicies = (text: string | null) => policyRepo.commit({ [POLICY_FILE]: text, "README.md": `policies ${Math.random()}` }, "main");
@@ -60,34 +56,29 @@ beforeAll(async () => {
   publishPolicies(ORG_POLICIES);
   repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
   prs = new PullRequests(h, repo);
+  for (const user of ["sam", "mallory", "alice", prs.author]) h.fake.permissions.set(`${OWNER}/${NAME}:${user}`, "write");
   repo.commit({ ".plangate.yml": REPO_CONFIG, "infra/main.tf": resource("base") });
 });
 afterAll(async () => h?.close());
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
 describe("the organisation's policies judge every plan", () => {
-  engineTest("a repository without policies of its own is denied by the organisation's; the policies are stored with the plan, marked as the organisation's", async () => {
+  engineTest("a repository without policies of its own is denied by the organisation's; the policy is stored with the plan, marked as the organisation's", async () => {
     const p = await prs.open({ "infra/main.tf": resource("base") + resource("forbidden") }, ["infra/main.tf"]);
     expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
     expect(prs.check("plangate/approval", p.sha)?.conclusion).not.toBe("success");
     const comment = prs.comments(p).at(-1)!;
-    expect(comment).toContain("**Policy violated: this project cannot be approved or applied.**");
-    expect(comment).toContain("policy 1 denies create of addresses terraform_data.forbidden*: `terraform_data.forbidden`");
-    expect((await prs.audit(p)).map((a) => a.action)).toContain("policy.violated");
-    // Both of the organisation's policies are the plan's, as written, marked as the organisation's.
+    expect(comment).toContain("**Policy violated: this project cannot be approved or applied until an owner overrides it.**");
+    expect(comment).toContain("⛔ `no-forbidden-data` (organisation) · deny · terraform_data named forbidden* is refused organisation-wide. · `terraform_data.forbidden`");
+    const violated = (await prs.audit(p)).filter((a) => a.action === "policy.violated");
+    expect(violated).toEqual([expect.objectContaining({ details: expect.objectContaining({ policy: "no-forbidden-data", effect: "deny", source: "organisation", addresses: ["terraform_data.forbidden"] }) })]);
     const { policies } = await latestGroup(p);
-    expect(policies).toEqual([
-      { deny: "create", addresses: ["terraform_data.forbidden*"], source: "organisation" },
-      expect.objectContaining({ name: "no-forbidden-data", effect: "deny", owners: { teams: ["security"], users: [] }, source: "organisation" }),
-    ]);
-    // The CEL policy stored with the plan denies its change (what plan-project will evaluate once CEL outcomes are wired).
-    const outcomes = evaluateCelPolicies(policies.filter((x) => x.rule).map((x) => ({ ...x, name: x.name!, rule: x.rule!, effect: x.effect ?? "deny" })), await planChanges(p), { project: { name: "infra", dir: "infra", workspace: "default", engine: "terraform" }, pull_request: null }, () => true);
-    expect(outcomes).toEqual([expect.objectContaining({ policy: "no-forbidden-data", effect: "deny", addresses: ["terraform_data.forbidden"] })]);
+    expect(policies).toEqual([expect.objectContaining({ name: "no-forbidden-data", effect: "deny", owners: { teams: [], users: ["sam"] }, source: "organisation" })]);
     await prs.close(p);
   });
 
-  engineTest("a policy of the same name in the PR's or the default branch's .plangate.yml does not weaken it, nor lend it its owners", async () => {
-    // The PR's own file takes the organisation's name for a permissive rule and drops every other policy; then the default branch's file does the same.
+  engineTest("a policy of the same name in the PR's or the default branch's .plangate.yml neither weakens it nor lends it its owners", async () => {
+    // The PR's own file takes the organisation's name for a rule that matches nothing, owned by mallory; then the default branch's file does the same.
     const opened = [
       () => prs.open({ ".plangate.yml": PERMISSIVE, "infra/main.tf": resource("base") + resource("forbidden_pr") }, [".plangate.yml", "infra/main.tf"]),
       () => {
@@ -98,12 +89,19 @@ describe("the organisation's policies judge every plan", () => {
     for (const open of opened) {
       const p = await open();
       expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
-      expect(prs.comments(p).at(-1)).toContain("policy 1 denies create of addresses terraform_data.forbidden*");
-      const { policies } = await latestGroup(p);
+      expect(prs.comments(p).at(-1)).toContain("⛔ `no-forbidden-data` (organisation) · deny");
       // One policy answers to the name, the organisation's, with its rule and owners; the repository's is judged beside it under another name.
-      expect(policies.filter((x) => x.name === "no-forbidden-data")).toEqual([expect.objectContaining({ rule: expect.stringContaining("startsWith"), owners: { teams: ["security"], users: [] }, source: "organisation" })]);
+      const { policies } = await latestGroup(p);
+      expect(policies.filter((x) => x.name === "no-forbidden-data")).toEqual([expect.objectContaining({ rule: expect.stringContaining("startsWith"), owners: { teams: [], users: ["sam"] }, source: "organisation" })]);
       expect(policies).toContainEqual({ name: "no-forbidden-data.2", rule: "false", effect: "warn", owners: { teams: [], users: ["mallory"] } });
-      expect(policies.filter((x) => x.source === "organisation")).toHaveLength(2);
+      // mallory owns the namesake, not the organisation's policy: her override is refused and the plan stays failed.
+      await prs.comment(p, "/override no-forbidden-data my own policy says so", "mallory");
+      expect(prs.comments(p).at(-1)).toContain("is accepted only from the policy's owners (@\u200bsam) with write permission. Nothing changed.");
+      expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
+      expect((await prs.audit(p)).map((a) => a.action)).not.toContain("policy.overridden");
+      // The organisation policy's owner may.
+      await prs.comment(p, "/override no-forbidden-data SEC-1 reviewed", "sam");
+      expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("success");
       await prs.close(p);
     }
     repo.commit({ ".plangate.yml": REPO_CONFIG }, "main");
@@ -112,7 +110,7 @@ describe("the organisation's policies judge every plan", () => {
 
 describe("read once per commit of the policy repository", () => {
   engineTest("plans of several PRs and pushes on one policy commit read the file once; a new commit is read once more and applies from the next plan", async () => {
-    publishPolicies(ORG_POLICIES.replace("forbidden*", "forbidden*\"]\n  - deny: create\n    addresses: [\"terraform_data.later*"));
+    publishPolicies(withDeny("later"));
     const before = contentsReads();
     const installationsAsked = h.fake.requestsTo("GET", /^\/repos\/acme\/policies\/installation$/).length;
     const first = await prs.open({ "infra/main.tf": resource("base") + resource("allowed") }, ["infra/main.tf"]);
@@ -122,17 +120,17 @@ describe("read once per commit of the policy repository", () => {
     await prs.close(pushed);
     const second = await prs.open({ "infra/main.tf": resource("base") + resource("later_one") }, ["infra/main.tf"]);
     expect(prs.check("plangate/plan", second.sha)?.conclusion).toBe("failure");
-    expect(prs.comments(second).at(-1)).toContain("denies create of addresses terraform_data.later*");
+    expect(prs.comments(second).at(-1)).toContain("⛔ `no-later` (organisation) · deny · later* is refused too. · `terraform_data.later_one`");
     await prs.close(second);
     expect(contentsReads() - before).toBe(1);
     // Each plan found the policy repository's installation and its head anew (the file it did not read again).
     expect(h.fake.requestsTo("GET", /^\/repos\/acme\/policies\/installation$/).length - installationsAsked).toBe(3);
 
     // The policy repository's head moves: the next plan reads the new file, and its policy holds at once.
-    publishPolicies(ORG_POLICIES.replace("forbidden*", "forbidden*\"]\n  - deny: create\n    addresses: [\"terraform_data.allowed*"));
+    publishPolicies(withDeny("allowed"));
     const third = await prs.open({ "infra/main.tf": resource("base") + resource("allowed") }, ["infra/main.tf"]);
     expect(prs.check("plangate/plan", third.sha)?.conclusion).toBe("failure");
-    expect(prs.comments(third).at(-1)).toContain("denies create of addresses terraform_data.allowed*");
+    expect(prs.comments(third).at(-1)).toContain("⛔ `no-allowed` (organisation) · deny");
     await prs.close(third);
     expect(contentsReads() - before).toBe(2);
   });
@@ -198,7 +196,7 @@ describe("fail closed: when the organisation's policies cannot be read, nothing 
   engineTest("once the policies can be read again, plans plan", async () => {
     const p = await prs.open({ "infra/main.tf": resource("base") + resource("allowed", "again") }, ["infra/main.tf"]);
     expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("success");
-    expect((await latestGroup(p)).policies.filter((x) => x.source === "organisation")).toHaveLength(2);
+    expect((await latestGroup(p)).policies.filter((x) => x.source === "organisation")).toHaveLength(1);
     await prs.close(p);
   });
 });
