@@ -15,6 +15,7 @@ import type { Clock } from "./sandbox/clock.js";
 import { ProjectRuns } from "./run/project-runs.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
+import { OrgPolicySource } from "./worker/org-policies.js";
 import { PlangateOctokit } from "./github/rate-limits.js";
 import { healthHandler } from "./web/health.js";
 import { Metrics } from "./web/metrics.js";
@@ -97,9 +98,11 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   };
   const tokens = new RunTokens(pool, shared.signingKeys, shared.issuer, clock ?? systemClock);
   const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: settings.maskPatterns, envAllow: settings.envAllow, applyEnvAllow: settings.applyEnvAllow, encryptionKey: shared.encryptionKey, tokens });
+  const github = octokitGitHubFactory(probot, Number(settings.appId), shared.metrics.github);
   return {
     pool,
-    github: octokitGitHubFactory(probot, Number(settings.appId), shared.metrics.github),
+    github,
+    ...(settings.policyRepo ? { orgPolicies: new OrgPolicySource(github, settings.policyRepo) } : {}),
     metrics: shared.metrics,
     notify: settings.notify,
     mirrors,

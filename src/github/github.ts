@@ -75,6 +75,15 @@ export interface GitHub {
   updateIssue(repo: RepoRef, issueNumber: number, update: { body?: string; state?: "open" | "closed" }): Promise<void>;
   /** A short-lived installation token for git over HTTPS. */
   cloneToken(): Promise<string>;
+  /** A file's text at a commit (contents API); undefined when the commit has no such file; throws FileTooLarge past GitHub's 1 MB. */
+  fileAt(repo: RepoRef, sha: string, path: string): Promise<string | undefined>;
+}
+
+/** A file the contents API does not return whole (over 1 MB). */
+export class FileTooLarge extends Error {
+  constructor(readonly size: number) {
+    super(`it is ${size} bytes, more than the 1 MB GitHub's contents API returns`);
+  }
 }
 
 export interface PullRequestInfo {
@@ -106,4 +115,6 @@ export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "n
 
 export interface GitHubFactory {
   forInstallation(installationId: number): Promise<GitHub>;
+  /** The client of the installation that holds `repo` (e.g. PLANGATE_POLICY_REPO's owner's); undefined when the App is not installed there. */
+  forRepository(repo: RepoRef): Promise<GitHub | undefined>;
 }

@@ -4,7 +4,7 @@ import { escapeInvisible } from "../text/inert-text.js";
 import { clipText } from "../text/clip-text.js";
 import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_COMMENT_LIMIT } from "./limits.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
-import { GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
+import { FileTooLarge, GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -260,6 +260,19 @@ class OctokitGitHub implements GitHub {
     this.cloneTokens.set(this.installationId, { token: data.token, expiresAt: Date.parse(data.expires_at) });
     return data.token;
   }
+
+  async fileAt(repo: RepoRef, sha: string, path: string): Promise<string | undefined> {
+    try {
+      const { data } = await this.octokit.rest.repos.getContent({ owner: repo.owner, repo: repo.name, path, ref: sha });
+      if (Array.isArray(data) || data.type !== "file") return undefined;
+      // Over 1 MB GitHub leaves the content out (encoding "none").
+      if (data.encoding !== "base64") throw new FileTooLarge(data.size);
+      return Buffer.from(data.content, "base64").toString("utf8");
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return undefined;
+      throw error;
+    }
+  }
 }
 
 /** Told of every GitHub API response (or error) this process gets: for metrics. */
@@ -309,6 +322,17 @@ export function octokitGitHubFactory(probot: Probot, appId: number, observer?: G
   return {
     async forInstallation(installationId: number) {
       return new OctokitGitHub(observe(await probot.auth(installationId), observer), appOctokit, installationId, cloneTokens, self);
+    },
+    async forRepository(repo: RepoRef) {
+      // Asked each time (one request as the App): an installation removed and made again has another id.
+      const app = await appOctokit();
+      try {
+        const { data } = await app.rest.apps.getRepoInstallation({ owner: repo.owner, repo: repo.name });
+        return this.forInstallation(data.id);
+      } catch (error) {
+        if ((error as { status?: number }).status === 404) return undefined;
+        throw error;
+      }
     },
   };
 }

@@ -153,11 +153,34 @@ export function effectiveRules(base: BaseRules, project: ProjectConfig, listedBy
   return { rules, sources };
 }
 
-/** The base's policies always apply; the PR's file may add more (never remove). */
-export function effectivePolicies(base: BaseRules, pr: RepoConfig): PolicyConfig[] {
+/**
+ * The policies a plan is judged by: the organisation's (PLANGATE_POLICY_REPO,
+ * marked by their loader), then the base branch's, which always apply, then
+ * any the PR's file adds (it never removes one).
+ */
+export function effectivePolicies(base: BaseRules, pr: RepoConfig, organisation: PolicyConfig[] = []): PolicyConfig[] {
   const basePolicies = base.state === "file" ? (base.config?.policies ?? []) : [];
   const extra = pr.fromFile ? pr.policies.filter((p) => !basePolicies.some((b) => isDeepStrictEqual(b, p))) : [];
-  return [...basePolicies, ...extra];
+  return distinctNames([...organisation, ...basePolicies, ...extra]);
+}
+
+/**
+ * A name means one policy: /override, owners and outcomes go by it. A later
+ * policy named like an earlier one (a repository's like the organisation's, a
+ * PR's like the base's) is still judged, as `NAME.2` (`.3`, …): it can
+ * neither replace the first nor lend it its owners.
+ */
+function distinctNames(policies: PolicyConfig[]): PolicyConfig[] {
+  const given = new Set(policies.flatMap((p) => (p.name ? [p.name] : [])));
+  const used = new Set<string>();
+  return policies.map((p) => {
+    if (!p.name) return p;
+    let name = p.name;
+    // A new name is one no policy has or was given.
+    for (let n = 2; used.has(name) || (name !== p.name && given.has(name)); n++) name = `${p.name}.${n}`;
+    used.add(name);
+    return name === p.name ? p : { ...p, name };
+  });
 }
 
 /** The project with its effective rules in place of the PR's. */

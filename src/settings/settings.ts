@@ -71,6 +71,8 @@ export interface Settings {
   notify?: { url: string; secret: string };
   /** The App's OAuth client, for the dashboard's "Login with GitHub" (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET). */
   oauthClient?: { id: string; secret: string };
+  /** The repository whose default branch's .plangate-policies.yml applies to every plan (PLANGATE_POLICY_REPO). */
+  policyRepo?: { owner: string; name: string };
 }
 
 const booleanText = z
@@ -195,6 +197,16 @@ const variables = {
   PLANGATE_SANDBOX_DISK: size.refine((n) => n >= 16 * 1024 ** 2, "must be at least 16m").optional(),
   PLANGATE_MAX_COMMIT_SIZE: size.refine((n) => n >= 1024 ** 2, "must be at least 1m").optional(),
   PLANGATE_MAX_PROJECTS: wholeNumber(1, 1_000_000).optional(),
+  PLANGATE_POLICY_REPO: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/, "must be a repository as owner/name")
+    .refine((v) => ![".", ".."].includes(v.split("/")[1]!), "must be a repository as owner/name")
+    .transform((v) => {
+      const [owner, name] = v.split("/") as [string, string];
+      return { owner, name };
+    })
+    .optional(),
   PLANGATE_PROVIDER_MIRROR: z
     .string()
     .transform((v, ctx) => {
@@ -290,5 +302,6 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     providerMirror: v.PLANGATE_PROVIDER_MIRROR,
     notify: v.PLANGATE_NOTIFY_URL ? { url: v.PLANGATE_NOTIFY_URL, secret: v.PLANGATE_NOTIFY_SECRET! } : undefined,
     oauthClient: v.GITHUB_CLIENT_ID ? { id: v.GITHUB_CLIENT_ID, secret: v.GITHUB_CLIENT_SECRET! } : undefined,
+    policyRepo: v.PLANGATE_POLICY_REPO,
   };
 }

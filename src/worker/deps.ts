@@ -9,6 +9,7 @@ import type { Templates } from "../render/templates.js";
 import type { Metrics } from "../web/metrics.js";
 import type { RunLinks } from "../web/run-links.js";
 import type { EnvPolicy } from "../run/project-env.js";
+import type { OrgPolicySource } from "./org-policies.js";
 
 export interface Logger {
   info(fields: object, message: string): void;
@@ -46,4 +47,6 @@ export interface WorkerDeps extends EnvPolicy {
   metrics?: Metrics;
   /** PLANGATE_NOTIFY_URL and its signing secret, when apply outcomes are announced. */
   notify?: { url: string; secret: string };
+  /** The organisation's policies (PLANGATE_POLICY_REPO), when set: every plan is judged by them too, or fails. */
+  orgPolicies?: OrgPolicySource;
 }

@@ -98,6 +98,10 @@ describe("every renderer keeps hostile names inert", () => {
       t.render("apply-result", { marker: "<!-- m -->", shortSha: "0123456", failed: true, lockNote: ALL, units: [{ project: ALL, workspace: ALL, resultText: ALL, output: ALL, fence: "```", failed: true }] }),
       t.render("check-approval", { shortSha: "0123456", author: "author", missing: [{ project: ALL, have: 0, needed: 1, from: HOSTILE }] }),
       t.render("unlock-reply", { actor: "writer", released: [{ project: ALL, workspace: ALL }] }),
+      // The organisation's policy file's problems and GitHub's answer are kept raw in the run's message and made inert where it is shown.
+      ...[{ kind: "invalid", problems: [{ line: 1, column: 2, message: ALL }] }, { kind: "github", status: 403, message: ALL }].map((problem) =>
+        t.render("plan-error", { message: t.render("org-policies-unavailable", { repo: ALL, file: ".plangate-policies.yml", shortSha: "0123456", problem }) }),
+      ),
     ];
     // Only the mentions the wording means (the PR author, the commenter; GitHub logins) are live.
     for (const text of rendered) expect(liveMarkup(text).filter((m) => !["@author", "@writer"].includes(m))).toEqual([]);

@@ -61,6 +61,13 @@ export class FakeGitHub {
   readonly unexpected: string[] = [];
   readonly pullFiles = new Map<string, string[]>();
   readonly issuedTokens: string[] = [];
+  /** The installation each issued token belongs to. */
+  private readonly tokenInstallations = new Map<string, number>();
+  /**
+   * The App's installation per account (GET /repos/:owner/:repo/installation); an account listed here is
+   * only read with its own installation's tokens. Accounts not listed: no installation is found (404).
+   */
+  readonly installations = new Map<string, number>();
   readonly reactions: { commentId: number; content: string }[] = [];
   /** Collaborator permission per "owner/repo:user"; unknown users are not collaborators (404). */
   readonly permissions = new Map<string, string>();
@@ -106,10 +113,11 @@ export class FakeGitHub {
       this.requireAppJwt(req);
       return [200, { id: this.app.id, slug: this.app.slug, name: this.app.slug, owner: { login: "Codertocat" } }];
     });
-    this.route("POST", /^\/app\/installations\/(\d+)\/access_tokens$/, (req) => {
+    this.route("POST", /^\/app\/installations\/(\d+)\/access_tokens$/, (req, [id]) => {
       this.requireAppJwt(req);
       const token = `ghs_fake${this.nextId++}`;
       this.issuedTokens.push(token);
+      this.tokenInstallations.set(token, Number(id));
       return [201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} }];
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/files$/, (req, [o, r, n], _b, url) => {
@@ -133,7 +141,7 @@ export class FakeGitHub {
     });
     // A branch's head, read from the real repository the fake serves over git (its ref files: as quick as GitHub's answer, no spawn).
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/git\/ref\/(.+)$/, async (req, [o, r, ref]) => {
-      this.requireInstallationToken(req);
+      this.requireInstallationToken(req, o);
       const name = decodeURIComponent(ref!);
       if (!/^heads\/[A-Za-z0-9._/-]+$/.test(name) || name.includes("..")) throw new Unexpected(`unexpected ref ${name}`);
       const sha = await refSha(path.join(this.gitRoot, o!, `${r}.git`), `refs/${name}`);
@@ -194,8 +202,30 @@ export class FakeGitHub {
       return [201, { name, color }];
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)$/, (req, [o, r]) => {
-      this.requireInstallationToken(req);
+      this.requireInstallationToken(req, o);
       return [200, { id: this.repositoryIds.get(`${o}/${r}`) ?? 4242, name: r, full_name: `${o}/${r}`, owner: { login: o }, default_branch: "main" }];
+    });
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/installation$/, (req, [o]) => {
+      this.requireAppJwt(req);
+      const id = this.installations.get(o!);
+      if (id === undefined) return [404, { message: "Not Found" }];
+      return [200, { id, account: { login: o }, app_id: this.app.id }];
+    });
+    // A file at a commit, read from the real repository (base64, as GitHub answers up to 1 MB; past it, no content).
+    this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/, async (req, [o, r, file], _b, url) => {
+      this.requireInstallationToken(req, o);
+      const ref = url.searchParams.get("ref");
+      const name = decodeURIComponent(file!);
+      if (!ref || !/^[0-9a-f]{40}$/.test(ref)) throw new Unexpected(`contents asked without a commit sha: ref=${ref}`);
+      const gitDir = path.join(this.gitRoot, o!, `${r}.git`);
+      let content: Buffer;
+      try {
+        content = execFileSync("git", ["--git-dir", gitDir, "show", `${ref}:${name}`], { stdio: ["ignore", "pipe", "ignore"] });
+      } catch {
+        return [404, { message: "Not Found" }];
+      }
+      const base = { type: "file", name: path.basename(name), path: name, sha: ref, size: content.length };
+      return [200, content.length > 1024 ** 2 ? { ...base, encoding: "none", content: "" } : { ...base, encoding: "base64", content: content.toString("base64") }];
     });
     this.route("GET", /^\/repos\/([^/]+)\/([^/]+)\/issues$/, (req, [o, r], _b, url) => {
       this.requireInstallationToken(req);
@@ -399,9 +429,14 @@ export class FakeGitHub {
     if (!ok) throw new Unexpected("app JWT signature does not verify with the app's key");
   }
 
-  private requireInstallationToken(req: http.IncomingMessage): void {
+  /** An issued installation token; for an account listed in `installations`, one of that account's own installation. */
+  private requireInstallationToken(req: http.IncomingMessage, owner?: string): void {
     const token = /^token (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
     if (!token || !this.issuedTokens.includes(token)) throw new Unexpected(`installation endpoint called without an issued token: ${req.method} ${req.url}`);
+    const installation = owner === undefined ? undefined : this.installations.get(owner);
+    if (installation !== undefined && this.tokenInstallations.get(token) !== installation) {
+      throw new Unexpected(`${owner}'s repository read with another installation's token (${this.tokenInstallations.get(token)}, not ${installation}): ${req.method} ${req.url}`);
+    }
   }
 
   /**

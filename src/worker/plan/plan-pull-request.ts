@@ -20,6 +20,8 @@ import { plannedOnHead } from "../../db/runs.js";
 import { markerLine, PLAN_MARKER } from "../../github/markers.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import { CONFIG_FILE, type ConfigProblem } from "../../settings/load-repo-config.js";
+import { ORG_POLICY_FILE } from "../../settings/org-policy-file.js";
+import type { OrgPolicies } from "../org-policies.js";
 import type { WorkerDeps } from "../deps.js";
 import { readPullInputs, type PullInputs } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, projectsWithRuleChanges, ruleChanges } from "../../settings/rules.js";
@@ -141,6 +143,8 @@ async function settleEarlyExport(deps: WorkerDeps, early: Promise<CommitExport>,
 async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHub, current: PullRequestInfo, inputs: Promise<PullInputs>, exportKey: string): Promise<number | undefined> {
   const repo = { owner: job.pull.owner, name: job.pull.repo };
   const listed = gh.listPullFiles(repo, job.pull.number).catch((error: unknown) => (error instanceof PullFilesCut ? error : Promise.reject(error)));
+  // The organisation's policies (PLANGATE_POLICY_REPO) are asked for beside the config; never throws.
+  const organisation = deps.orgPolicies?.current();
   const [{ loaded, base, baseProjects }, changed] = await Promise.all([inputs, listed]);
   // A re-run requested from a check run does not say who wrote the PR or where it merges; approvals and rules need both.
   const pull = { ...job.pull, headSha: current.headSha, author: job.pull.author || current.author, baseRef: job.pull.baseRef ?? current.baseRef, defaultBranch: job.pull.defaultBranch ?? current.defaultBranch };
@@ -183,10 +187,14 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     }
     return undefined;
   }
-  const policies = effectivePolicies(base, loaded.config);
+  // Without the organisation's policies nothing is planned: each project fails saying why (fail closed).
+  const org = await organisation;
+  const unpoliced = org && !org.ok ? org : undefined;
+  if (unpoliced) deps.log.warn({ policyRepo: unpoliced.repo, problem: unpoliced.problem }, "the organisation's policies cannot be read: the plan fails");
+  const policies = effectivePolicies(base, loaded.config, org?.ok ? org.policies : []);
   const rulesOf = (p: (typeof projects)[number]) => effectiveRules(base, p, loaded.config.projectsListed).rules;
-  // A push keeps the earlier plan of each project whose files, config, rules and policies did not change (DESIGN.md section 1).
-  const reuse = job.selection.mode === "autoplan" && job.action === "synchronize" ? await plansToReuse(deps, gh, repo, pull, projects, policies, rulesOf, loaded.moduleCalls, loaded.config.projects) : new Map<string, Run>();
+  // A push keeps the earlier plan of each project whose files, config, rules and policies (the organisation's too) did not change (DESIGN.md section 1).
+  const reuse = job.selection.mode === "autoplan" && job.action === "synchronize" && !unpoliced ? await plansToReuse(deps, gh, repo, pull, projects, policies, rulesOf, loaded.moduleCalls, loaded.config.projects) : new Map<string, Run>();
   const { group, queuedAny } = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
       tx,
@@ -200,7 +208,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
       },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: rulesOf(p) })),
     );
-    if (created.created) for (const run of created.runs) await lockOrRefuse(deps, tx, run, pull.number);
+    if (created.created) for (const run of created.runs) await (unpoliced ? refuseUnpoliced(deps, tx, run, pull.number, unpoliced) : lockOrRefuse(deps, tx, run, pull.number));
     if (created.created) {
       for (const run of created.runs) {
         const earlier = reuse.get(`${run.project}\0${run.workspace}`);
@@ -291,6 +299,14 @@ async function reportFilesCut(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull:
   await inTransaction(deps.pool, (tx) =>
     appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", repo: fullName(repo), pullNumber: pull.number, sha: pull.headSha, details: { stage: "files", limit } }),
   );
+}
+
+/** Fails a run that cannot be judged by the organisation's policies, saying why; it takes no lock and plans nothing. */
+async function refuseUnpoliced(deps: WorkerDeps, tx: Queryable, run: Run, pullNumber: number, org: Extract<OrgPolicies, { ok: false }>): Promise<void> {
+  const message = deps.templates.render("org-policies-unavailable", { repo: org.repo, file: ORG_POLICY_FILE, shortSha: org.sha?.slice(0, 7), problem: org.problem }).trim();
+  await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "org-policies", message } });
+  const details = { stage: "org-policies", policyRepo: org.repo, policySha: org.sha ?? null, problem: org.problem };
+  await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details });
 }
 
 /** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */
