@@ -39,7 +39,7 @@ async function withPool<T>(settings: Settings, fn: (pool: ReturnType<typeof crea
 }
 
 async function serve(settings: Settings, server: boolean): Promise<void> {
-  const app = await startPlangate(settings, { server, worker: true, host: process.env.HOST });
+  const app = await startPlangate(settings, { server, worker: true, host: settings.host });
   const shutdown = async () => {
     await app.stop();
     process.exit(0);
