@@ -8,6 +8,7 @@ import { startPlangate } from "../main.js";
 import { localPlan } from "./local-plan.js";
 import { policyTest } from "./policy-test.js";
 import { queueDriftCheck } from "./drift-now.js";
+import { isSubcommand } from "./subcommands.js";
 import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
 
 const USAGE = `usage: plangate <command>
@@ -39,7 +40,7 @@ async function withPool<T>(settings: Settings, fn: (pool: ReturnType<typeof crea
 }
 
 async function serve(settings: Settings, server: boolean): Promise<void> {
-  const app = await startPlangate(settings, { server, worker: true, host: process.env.HOST });
+  const app = await startPlangate(settings, { server, worker: true, host: settings.host });
   const shutdown = async () => {
     await app.stop();
     process.exit(0);
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const settings = readSettings(process.env);
+  if (!isSubcommand(command)) return unknownCommand(argv);
   switch (command) {
     case "start":
       await serve(settings, true);
@@ -95,9 +97,20 @@ async function main(argv: string[]): Promise<number> {
         console.error(`audit chain broken at audit_events.id=${result.brokenId}: ${result.reason} (${result.checked} events before it verified)`);
         return 1;
       });
+    default:
+      return unhandled(command);
   }
+  return unknownCommand(argv);
+}
+
+function unknownCommand(argv: string[]): number {
   process.stderr.write(`plangate: unknown command "${argv.join(" ")}"\n\n${USAGE}`);
   return 2;
+}
+
+/** A SUBCOMMANDS entry without a case above does not compile. */
+function unhandled(command: never): never {
+  throw new Error(`plangate: no handler for the command "${String(command)}"`);
 }
 
 main(process.argv.slice(2)).then(

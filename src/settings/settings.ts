@@ -24,6 +24,8 @@ export interface Settings {
   githubWebUrl: string;
   gheHost?: string;
   port: number;
+  /** The address the webhook server (or a worker's probes port) listens on (HOST; default: Probot's, localhost). */
+  host?: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   databaseUrl?: string;
   dataDir: string;
@@ -141,6 +143,7 @@ const variables = {
     .optional(),
   GHE_PROTOCOL: z.enum(["http", "https"], "must be http or https").optional(),
   PORT: wholeNumber(1, 65535).optional(),
+  HOST: z.string().trim().min(1, "must not be empty").optional(),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "must be trace, debug, info, warn, error, fatal or silent").optional(),
   DATABASE_URL: postgresUrl.optional(),
   PLANGATE_DATA_DIR: z.string().min(1).optional(),
@@ -217,13 +220,18 @@ const variables = {
     .optional(),
 };
 
-type Parsed = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
+export type SettingName = keyof typeof variables;
+
+/** Every environment variable plangate reads as a setting (Probot's included); deploy files are checked against it. */
+export const SETTING_NAMES = Object.keys(variables) as readonly SettingName[];
+
+type Parsed = { [K in SettingName]: z.output<(typeof variables)[K]> };
 
 function parseVariables(env: NodeJS.ProcessEnv): Parsed {
   const parsed: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(variables)) {
+  for (const name of SETTING_NAMES) {
     const raw = env[name];
-    const result = (schema as z.ZodType).safeParse(raw === "" ? undefined : raw);
+    const result = (variables[name] as z.ZodType).safeParse(raw === "" ? undefined : raw);
     if (!result.success) {
       const shown = name.includes("KEY") || name.includes("SECRET") || name.includes("MASK") || name === "DATABASE_URL" ? "" : ` (got "${raw}")`;
       throw new SettingsError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}${shown}`);
@@ -271,6 +279,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     githubApiUrl: v.GHE_HOST ? `${protocol}://${v.GHE_HOST}/api/v3` : "https://api.github.com",
     githubWebUrl: v.GHE_HOST ? `${protocol}://${v.GHE_HOST}` : "https://github.com",
     port: v.PORT ?? 3000,
+    host: v.HOST,
     logLevel: v.LOG_LEVEL ?? "info",
     databaseUrl: v.DATABASE_URL,
     dataDir: path.resolve(cwd, v.PLANGATE_DATA_DIR ?? ".plangate"),

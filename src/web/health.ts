@@ -22,17 +22,27 @@ async function notReady(pool: Pool): Promise<string | undefined> {
   return pending.length ? `migrations pending: ${pending.join(", ")}` : undefined;
 }
 
+/** The paths healthHandler answers; probes and scrape configs (deploy/kubernetes) name these. */
+export const HEALTH_PATHS = {
+  /** 200 while the process runs: the liveness probe. */
+  live: "/healthz",
+  /** 200 when the database answers and every migration is applied, else 503: the readiness probe. */
+  ready: "/readyz",
+  /** Prometheus text. */
+  metrics: "/metrics",
+} as const;
+
 /** GET /healthz (the process runs), /readyz (database and migrations), /metrics (Prometheus text). */
 export function healthHandler(pool: Pool, metrics: Metrics) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.method !== "GET") return false;
     const path = (req.url ?? "/").split("?", 1)[0];
-    if (path === "/healthz") return text(res, 200, "ok\n");
-    if (path === "/readyz") {
+    if (path === HEALTH_PATHS.live) return text(res, 200, "ok\n");
+    if (path === HEALTH_PATHS.ready) {
       const reason = await notReady(pool);
       return reason ? text(res, 503, `not ready: ${reason}\n`) : text(res, 200, "ready\n");
     }
-    if (path === "/metrics") {
+    if (path === HEALTH_PATHS.metrics) {
       try {
         return text(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
       } catch (error) {

@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { applyRunCounts, auditChainLength, deliveryCounts, driftCounts, jobCounts, lockCount } from "../db/metrics-queries.js";
 import type { Pool } from "../db/pool.js";
 
+/** The queue-depth gauge an autoscaler follows (deploy/kubernetes/worker-scaledobject.yaml). */
+export const JOBS_METRIC = { name: "plangate_jobs", labelNames: ["task", "state"] } as const;
+
 /**
  * plangate's Prometheus series. What the database knows (deliveries, queue,
  * applies, locks, audit chain) is read at scrape time, so every process
@@ -35,9 +38,9 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: "plangate_jobs",
+      name: JOBS_METRIC.name,
       help: "Jobs in the queue, by task and state (queued, running).",
-      labelNames: ["task", "state"],
+      labelNames: [...JOBS_METRIC.labelNames],
       registers,
       async collect() {
         this.reset();
