@@ -5,6 +5,7 @@ import { clipText } from "../text/clip-text.js";
 import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_COMMENT_LIMIT } from "./limits.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 import { GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
+import { octokitHookDeliveries } from "./octokit-hook-deliveries.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -310,5 +311,6 @@ export function octokitGitHubFactory(probot: Probot, appId: number, observer?: G
     async forInstallation(installationId: number) {
       return new OctokitGitHub(observe(await probot.auth(installationId), observer), appOctokit, installationId, cloneTokens, self);
     },
+    hookDeliveries: () => octokitHookDeliveries(appOctokit),
   };
 }
