@@ -38,6 +38,8 @@ import { SigningKeys } from "./credentials/signing-keys.js";
 import { RunTokens } from "./credentials/run-tokens.js";
 import { systemClock } from "./sandbox/clock.js";
 import { oidcIssuerHandler } from "./web/oidc-issuer.js";
+import { RedeliverySweeps } from "./redelivery/redelivery-sweeps.js";
+import type { SweepResult } from "./redelivery/sweep-deliveries.js";
 
 export interface StartOptions {
   server: boolean;
@@ -52,6 +54,8 @@ export interface Plangate {
   /** The port the webhook server listens on, when it runs; else the probes and metrics port (PLANGATE_METRICS_PORT). */
   port?: number;
   pool: Pool;
+  /** A server's redelivery sweeps (on start and every PLANGATE_REDELIVER_EVERY); sweep() sweeps now. */
+  redeliveries?: { sweep(): Promise<SweepResult> };
   stop(): Promise<void>;
 }
 
@@ -175,6 +179,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   };
   const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log, Octokit: PlangateOctokit };
   let server: Server | undefined;
+  let sweeps: RedeliverySweeps | undefined;
   if (options.server) {
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
     server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
@@ -183,6 +188,10 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     server.addHandler(dashboardHandler({ ...shared, pool, publicUrl, githubWebUrl: settings.githubWebUrl, githubApiUrl: settings.githubApiUrl, oauthClient: settings.oauthClient, log }));
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
     limitRequestBodies(await server.start(), log);
+    // GitHub does not retry a delivery that failed: the server asks for those again from the App's delivery log.
+    const hooks = octokitGitHubFactory(new Probot(probotOptions), Number(settings.appId), shared.metrics.github).hookDeliveries();
+    sweeps = new RedeliverySweeps({ pool, hooks, log }, settings.redeliverEveryMs, shared.metrics.redelivery);
+    sweeps.start();
   }
   // A worker-only process has no webhook server: its health and metrics are served on a port of their own.
   const probe = !options.server && settings.metricsPort ? await serveProbes(settings.metricsPort, options.host, healthHandler(pool, shared.metrics)) : undefined;
@@ -200,8 +209,10 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   return {
     port: server?.port ?? probe?.port,
     pool,
+    redeliveries: sweeps,
     async stop() {
       await server?.stop();
+      await sweeps?.stop();
       await probe?.stop();
       await runner?.stop();
       await sandbox?.close();

@@ -113,8 +113,34 @@ export interface Review {
 
 export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";
 
+/** One attempt in the App's webhook delivery log (GET /app/hook/deliveries). */
+export interface HookDelivery {
+  /** The attempt's id: what a redelivery is asked by. */
+  id: number;
+  /** X-GitHub-Delivery: every attempt of one delivery has the same. */
+  guid: string;
+  /** What the attempt got; not 2xx when it failed (0 when no answer came). */
+  statusCode: number;
+  /** When GitHub sent it (GitHub's clock). */
+  deliveredAt: Date;
+  /** Whether it was a redelivery of an earlier attempt. */
+  redelivery: boolean;
+  event: string;
+  action: string | null;
+}
+
+/** What plangate asks of GitHub as the App itself (the App's JWT), not as one installation. */
+export interface AppHookDeliveries {
+  /** The attempts in the App's delivery log sent at or after `since`, newest first. */
+  deliveriesSince(since: Date): Promise<HookDelivery[]>;
+  /** Asks GitHub to send an attempt's delivery again: a new attempt, with the same guid. */
+  redeliver(deliveryId: number): Promise<void>;
+}
+
 export interface GitHubFactory {
   forInstallation(installationId: number): Promise<GitHub>;
   /** The client of the installation that holds `repo` (e.g. PLANGATE_POLICY_REPO's owner's); undefined when the App is not installed there. */
   forRepository(repo: RepoRef): Promise<GitHub | undefined>;
+  /** The App's own webhook delivery log. */
+  hookDeliveries(): AppHookDeliveries;
 }

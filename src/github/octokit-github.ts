@@ -5,6 +5,7 @@ import { clipText } from "../text/clip-text.js";
 import { GITHUB_CHECK_TEXT_LIMIT, GITHUB_COMMENT_LIMIT } from "./limits.js";
 import type { CheckRunUpdate, GitHub, GitHubFactory, MarkedComments, Permission, PullRequestInfo, RepoRef, Review } from "./github.js";
 import { FileTooLarge, GITHUB_PULL_FILES_LIMIT, PullFilesCut } from "./github.js";
+import { octokitHookDeliveries } from "./octokit-hook-deliveries.js";
 
 type Octokit = Awaited<ReturnType<Probot["auth"]>>;
 
@@ -334,5 +335,6 @@ export function octokitGitHubFactory(probot: Probot, appId: number, observer?: G
         throw error;
       }
     },
+    hookDeliveries: () => octokitHookDeliveries(appOctokit),
   };
 }

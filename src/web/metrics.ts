@@ -18,6 +18,8 @@ export class Metrics {
   readonly commitExports: Counter;
   readonly githubRequests: Counter<"method" | "status">;
   readonly githubRateLimitRemaining: Gauge;
+  readonly redeliveriesRequested: Counter;
+  readonly redeliverySweeps: Counter<"outcome">;
 
   constructor(pool: Pool) {
     const registers = [this.registry];
@@ -27,6 +29,9 @@ export class Metrics {
     this.commitExports = new Counter({ name: "plangate_commit_exports_total", help: "Commits exported for planning (one per plan group, shared read-only by its project jobs).", registers });
     this.githubRequests = new Counter({ name: "plangate_github_requests_total", help: "GitHub API requests made by this process, by method and status.", labelNames: ["method", "status"], registers });
     this.githubRateLimitRemaining = new Gauge({ name: "plangate_github_rate_limit_remaining", help: "x-ratelimit-remaining of the last GitHub API response.", registers });
+    this.redeliveriesRequested = new Counter({ name: "plangate_redeliveries_requested_total", help: "Failed webhook deliveries this process asked GitHub to send again (the redelivery sweep).", registers });
+    this.redeliverySweeps = new Counter({ name: "plangate_redelivery_sweeps_total", help: "Redelivery sweeps of the App's delivery log by this process, by outcome (swept, busy: another process was sweeping, failed).", labelNames: ["outcome"], registers });
+    for (const outcome of ["swept", "busy", "failed"]) this.redeliverySweeps.inc({ outcome }, 0);
     new Gauge({
       name: "plangate_deliveries_total",
       help: "Webhook deliveries recorded, by event and outcome (the handler's decision).",
@@ -77,6 +82,12 @@ export class Metrics {
       this.githubRequests.inc({ method, status: String(status) });
       if (rateLimitRemaining !== undefined) this.githubRateLimitRemaining.set(rateLimitRemaining);
     },
+  };
+
+  /** For the redelivery sweeps: counts each sweep by outcome and each redelivery asked for. */
+  readonly redelivery = {
+    swept: (outcome: string) => this.redeliverySweeps.inc({ outcome }),
+    asked: () => this.redeliveriesRequested.inc(),
   };
 
   /** Times fn as a job of `task`. */

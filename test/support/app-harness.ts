@@ -32,12 +32,15 @@ export const databaseHostPort = (url: string) => {
   return `${u.hostname || "127.0.0.1"}:${u.port || "5432"}`;
 };
 
-/** Starts the whole app (server + worker) on a fresh database, pointed at a fake GitHub Enterprise Server; `log` receives its log. */
-export async function startHarness(env: Record<string, string> = {}, options: { log?: Logger; clock?: Clock } = {}): Promise<Harness> {
+/**
+ * Starts the whole app (server + worker) on a fresh database (or `database`), pointed at a fake GitHub Enterprise
+ * Server whose App webhook goes to it; `log` receives its log.
+ */
+export async function startHarness(env: Record<string, string> = {}, options: { log?: Logger; clock?: Clock; database?: TestDatabase } = {}): Promise<Harness> {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const fake = new FakeGitHub(publicKey.export({ type: "spki", format: "pem" }).toString());
   await fake.start();
-  const db = await createTestDatabase();
+  const db = options.database ?? (await createTestDatabase());
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "plangate-data-"));
   chmodSync(dataDir, 0o755);
   const appEnv: Record<string, string> = {
@@ -60,6 +63,8 @@ export async function startHarness(env: Record<string, string> = {}, options: { 
   };
   // Probot's Server treats port 0 as "use 3000"; a test that must know the port first (an issuer URL) gives PORT.
   const settings = { ...readSettings(appEnv), port: appEnv.PORT ? Number(appEnv.PORT) : await freePort() };
+  // GitHub sends the App's webhooks (fake.hook) to the server's webhook URL, signed with the App's secret.
+  fake.hook.target = { url: `http://127.0.0.1:${settings.port}/api/github/webhooks`, secret: appEnv.WEBHOOK_SECRET! };
   const app = await startPlangate(settings, { server: true, worker: true, host: "127.0.0.1", log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), clock: options.clock });
   return {
     app,

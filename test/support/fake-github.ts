@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { FakeHook } from "./fake-hook.js";
 
 export interface Comment {
   id: number;
@@ -88,6 +89,8 @@ export class FakeGitHub {
   private readonly faults: { method: string; path: RegExp; status: number; times: number; headers?: FaultHeaders; message?: string }[] = [];
   /** Issues (not pull requests) per "owner/repo", as plangate's drift checks open and close them. */
   readonly issues: { repo: string; number: number; title: string; body: string; labels: string[]; state: "open" | "closed"; user: { login: string; type: string }; performed_via_github_app: { id: number; slug: string } | null }[] = [];
+  /** The App's webhook: deliveries sent through it are logged for GET /app/hook/deliveries, and can be redelivered. */
+  readonly hook = new FakeHook();
   /** The App plangate runs as (its APP_ID): what it writes is its bot's, `<slug>[bot]`. */
   readonly app = { id: 4242, slug: "plangate" };
   /** When false, listed comments and issues leave out performed_via_github_app (as some GitHub answers do): only the bot's login names the author. */
@@ -112,6 +115,20 @@ export class FakeGitHub {
     this.route("GET", /^\/app$/, (req) => {
       this.requireAppJwt(req);
       return [200, { id: this.app.id, slug: this.app.slug, name: this.app.slug, owner: { login: "Codertocat" } }];
+    });
+    // The App's delivery log, newest first, paged by cursor (the Link header names the next page).
+    this.route("GET", /^\/app\/hook\/deliveries$/, (req, _p, _b, url) => {
+      this.requireAppJwt(req);
+      if (url.searchParams.has("page")) throw new Unexpected("GET /app/hook/deliveries pages by cursor, not page");
+      const { items, cursor } = this.hook.list(url);
+      const next = new URLSearchParams(url.searchParams);
+      if (cursor) next.set("cursor", cursor);
+      return [200, new Paged(items, cursor ? `${url.pathname}?${next}` : undefined)];
+    });
+    this.route("POST", /^\/app\/hook\/deliveries\/(\d+)\/attempts$/, (req, [id]) => {
+      this.requireAppJwt(req);
+      if (!this.hook.redeliver(Number(id))) throw new Unexpected(`redelivery asked for delivery ${id}, which the App's log does not hold`);
+      return [202, {}];
     });
     this.route("POST", /^\/app\/installations\/(\d+)\/access_tokens$/, (req, [id]) => {
       this.requireAppJwt(req);
@@ -390,6 +407,7 @@ export class FakeGitHub {
   }
 
   async stop(): Promise<void> {
+    await this.hook.idle();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

@@ -30,6 +30,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   db: ["settings", "plans", "projects", "audit"],
   jobs: ["commands", "projects", "db", "render", "settings", "github"],
   handlers: ["jobs", "db", "render", "commands", "settings", "projects"],
+  redelivery: ["db", "github"],
 };
 
 function sources(dir: string): string[] {

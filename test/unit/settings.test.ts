@@ -22,6 +22,7 @@ describe("settings", () => {
       tofuBin: "tofu",
       allowForkPrs: false,
       jobTimeoutMs: 30 * 60_000,
+      redeliverEveryMs: 5 * 60_000,
     });
   });
 
@@ -53,6 +54,8 @@ describe("settings", () => {
     [{ PLANGATE_TEMPLATES_DIR: "/nonexistent/templates" }, /^PLANGATE_TEMPLATES_DIR must be an existing directory/],
     [{ PLANGATE_PUBLIC_URL: "plangate.example.com" }, /^PLANGATE_PUBLIC_URL must be a URL such as/],
     [{ PLANGATE_WORKER_STALE_AFTER: "never" }, /^PLANGATE_WORKER_STALE_AFTER must be a duration/],
+    [{ PLANGATE_REDELIVER_EVERY: "often" }, /^PLANGATE_REDELIVER_EVERY must be a duration/],
+    [{ PLANGATE_REDELIVER_EVERY: "1s" }, /^PLANGATE_REDELIVER_EVERY must be between 10s and 24h \(got "1s"\)$/],
   ])("%j is refused with a message naming it", (env, message) => expectError(env as Record<string, string>, message));
 
   test("notifications need a URL and a signing secret together", () => {
