@@ -180,9 +180,10 @@ export function projectQueue(repo: string, project: string, workspace: string, s
  * project goes before any plan's second, and so on, so a PR of 2,000 projects
  * takes turns with a PR of one instead of going first (graphile-worker runs
  * lower priorities first, then the oldest). Drift checks go after every PR.
+ * The queue stores priority as a smallint, so drift takes its largest value.
  */
 export const planPriority = (n: number) => Math.min(n, DRIFT_PRIORITY - 1);
-export const DRIFT_PRIORITY = 1_000_000;
+export const DRIFT_PRIORITY = 32_767;
 
 /** The queue of a pull request's own jobs: its plans, commands, reviews and close run in order. */
 export const pullQueue = (repo: string, number: number) => `pull:${repo}#${number}`;

@@ -19,5 +19,7 @@ describe("priorities", () => {
   test("a plan's n-th project waits behind every plan's earlier ones; drift checks behind every PR", () => {
     expect([0, 1, 1999].map(planPriority)).toEqual([0, 1, 1999]);
     expect(planPriority(5_000_000)).toBeLessThan(DRIFT_PRIORITY);
+    // graphile-worker keeps a job's priority in a smallint column
+    expect(DRIFT_PRIORITY).toBeLessThanOrEqual(32_767);
   });
 });
