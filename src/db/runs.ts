@@ -110,7 +110,7 @@ export async function plannedOnHead(db: Queryable, repo: string, pullNumber: num
 }
 
 /** Every column of runs but the output: a plan's output is megabytes for thousands of resources. */
-const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, policy, reused_from, created_at, started_at, finished_at";
+export const COLUMNS_BUT_OUTPUT = "id, group_id, parent_run_id, kind, fingerprint, repo, pull_number, sha, project, dir, engine, workspace, config, rules, status, summary, error, policy, reused_from, created_at, started_at, finished_at";
 
 /**
  * The runs that stand for projects: a cdktf program's run is replaced by its stacks' runs,

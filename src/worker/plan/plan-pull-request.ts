@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { earlierPlans, reusePlan } from "../../db/plan-reuse.js";
+import { earlierPlans, reusePlan, type EarlierRun } from "../../db/plan-reuse.js";
 import { mayReuse } from "../../projects/reuse.js";
 import type { PolicyConfig, ProjectConfig } from "../../settings/repo-config.js";
 import type { ProjectRules } from "../../settings/rules.js";
@@ -194,7 +194,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
   const policies = effectivePolicies(base, loaded.config, org?.ok ? org.policies : []);
   const rulesOf = (p: (typeof projects)[number]) => effectiveRules(base, p, loaded.config.projectsListed).rules;
   // A push keeps the earlier plan of each project whose files, config, rules and policies (the organisation's too) did not change (DESIGN.md section 1).
-  const reuse = job.selection.mode === "autoplan" && job.action === "synchronize" && !unpoliced ? await plansToReuse(deps, gh, repo, pull, projects, policies, rulesOf, loaded.moduleCalls, loaded.config.projects) : new Map<string, Run>();
+  const reuse = job.selection.mode === "autoplan" && job.action === "synchronize" && !unpoliced ? await plansToReuse(deps, gh, repo, pull, projects, policies, rulesOf, loaded.moduleCalls, loaded.config.projects) : new Map<string, EarlierRun>();
   const { group, queuedAny } = await inTransaction(deps.pool, async (tx) => {
     const created = await createRunGroup(
       tx,
@@ -251,9 +251,9 @@ async function plansToReuse(
   rulesOf: (p: ProjectConfig) => ProjectRules,
   moduleCalls: Map<string, Set<string>>,
   all: ProjectConfig[],
-): Promise<Map<string, Run>> {
+): Promise<Map<string, EarlierRun>> {
   const earlier = new Map((await earlierPlans(deps.pool, fullName(repo), pull.number, pull.headSha)).map((r) => [`${r.project}\0${r.workspace}`, r]));
-  const reused = new Map<string, Run>();
+  const reused = new Map<string, EarlierRun>();
   if (!earlier.size) return reused;
   const token = () => gh.cloneToken();
   const changedSince = new Map<string, Promise<string[] | undefined>>();
