@@ -1,0 +1,43 @@
+import { readFileSync } from "node:fs";
+import { configReference } from "../../bin/docs-config.js";
+import { ENGINES } from "../../src/engines/registry.js";
+import { repoConfigJsonSchema } from "../../src/settings/repo-config.js";
+import { SETTING_NAMES } from "../../src/settings/settings.js";
+
+/**
+ * The reference pages cannot drift from the code: docs/configuration.md is
+ * what `npm run docs:config` renders from the schema, and every environment
+ * setting plangate reads has a row in docs/operations.md's settings table.
+ */
+
+const schema = JSON.parse(JSON.stringify(repoConfigJsonSchema(ENGINES.names))) as { properties: Record<string, unknown> };
+
+describe("docs/configuration.md", () => {
+  test("is what npm run docs:config renders from the schema", () => {
+    expect(readFileSync("docs/configuration.md", "utf8")).toBe(configReference(schema));
+  });
+
+  test("describes every key of .plangate.yml", () => {
+    const page = readFileSync("docs/configuration.md", "utf8");
+    const rows = page.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| key "));
+    expect(rows.length).toBeGreaterThan(60);
+    const undescribed = rows.filter((row) => row.split(/(?<!\\)\|/)[5]!.trim() === "");
+    expect(undescribed).toEqual([]);
+    for (const key of ["version", "projects[].approvals.destroy_required", "projects[].credentials.aws.plan_role_arn", "defaults.drift.schedule", "policies[].require_approvals", "apply_branches"]) {
+      expect(page).toContain(`\`${key}\``);
+    }
+  });
+});
+
+describe("docs/operations.md", () => {
+  test("has a settings-table row for every environment setting", () => {
+    const page = readFileSync("docs/operations.md", "utf8");
+    const table = page.slice(page.indexOf("## Settings"));
+    const firstCells = table
+      .split("\n")
+      .filter((l) => l.startsWith("| `"))
+      .map((l) => l.split("|")[1]!);
+    const missing = SETTING_NAMES.filter((name) => !firstCells.some((c) => c.includes(`\`${name}\``)));
+    expect(missing).toEqual([]);
+  });
+});
