@@ -32,10 +32,12 @@ describe("docs/configuration.md", () => {
 describe("docs/operations.md", () => {
   test("has a settings-table row for every environment setting", () => {
     const page = readFileSync("docs/operations.md", "utf8");
-    const table = page.slice(page.indexOf("## Settings"));
+    const start = page.indexOf("## Settings (environment)");
+    expect(start).toBeGreaterThanOrEqual(0);
+    const table = page.slice(start, page.indexOf("\n## ", start + 1));
     const firstCells = table
       .split("\n")
-      .filter((l) => l.startsWith("| `"))
+      .filter((l) => l.startsWith("| ") && l.includes("`"))
       .map((l) => l.split("|")[1]!);
     const missing = SETTING_NAMES.filter((name) => !firstCells.some((c) => c.includes(`\`${name}\``)));
     expect(missing).toEqual([]);
