@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { configReference } from "../../bin/docs-config.js";
+import { commentPage } from "../../bin/docs-screenshot.js";
 import { ENGINES } from "../../src/engines/registry.js";
 import { repoConfigJsonSchema } from "../../src/settings/repo-config.js";
 import { SETTING_NAMES } from "../../src/settings/settings.js";
@@ -41,5 +42,17 @@ describe("docs/operations.md", () => {
       .map((l) => l.split("|")[1]!);
     const missing = SETTING_NAMES.filter((name) => !firstCells.some((c) => c.includes(`\`${name}\``)));
     expect(missing).toEqual([]);
+  });
+});
+
+describe("the plan-comment screenshot page (npm run docs:screenshot)", () => {
+  test("shows a rendered plan comment: its summary table, caution banner and coloured diff", () => {
+    const html = commentPage(readFileSync("test/fixtures/render/replace-and-destroy.md", "utf8"));
+    expect(html).toContain("<th>project</th>");
+    expect(html).toMatch(/<td><code>corpus<\/code><\/td>\s*<td><code>default<\/code><\/td>\s*<td>✅ planned<\/td>/);
+    expect(html).toContain('class="markdown-alert markdown-alert-caution"');
+    expect(html).toContain('<span class="pl-md">- input = "legacy"</span>');
+    expect(html).toContain("<details open>");
+    expect(html).not.toContain("[!CAUTION]");
   });
 });
