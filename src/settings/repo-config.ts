@@ -38,7 +38,7 @@ const drift = z
   .describe("Drift detection: plan the default branch on a schedule; a plan with changes opens a plangate:drift issue.");
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
-const audience = z.string().min(1).max(512);
+const audience = z.string().min(1).max(512).describe("The token's aud claim.");
 const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, "must be an IAM role ARN, such as arn:aws:iam::123456789012:role/plangate-plan");
 const serviceAccount = z.string().regex(/^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$/, "must be a service account email, such as plangate-plan@PROJECT.iam.gserviceaccount.com");
 const clientId = z.string().regex(/^[0-9a-fA-F-]{36}$/, "must be an application (client) id, a GUID");
@@ -50,7 +50,12 @@ const bothPhasesMessage = (key: string) => ({ message: `needs ${key}, or both pl
 const credentials = z
   .strictObject({
     aws: z
-      .strictObject({ role_arn: roleArn.optional(), plan_role_arn: roleArn.optional(), apply_role_arn: roleArn.optional(), audience: audience.default("sts.amazonaws.com") })
+      .strictObject({
+        role_arn: roleArn.optional().describe("The role both phases assume (a phase's own role wins)."),
+        plan_role_arn: roleArn.optional().describe("The role every plan assumes (read-only, ideally)."),
+        apply_role_arn: roleArn.optional().describe("The role an apply assumes."),
+        audience: audience.default("sts.amazonaws.com"),
+      })
       .refine(bothPhases("role_arn"), bothPhasesMessage("role_arn"))
       .describe("AWS: the role each phase assumes with its token (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE).")
       .optional(),
@@ -58,22 +63,37 @@ const credentials = z
       .strictObject({
         workload_identity_provider: z
           .string()
-          .regex(/^\/\/iam\.googleapis\.com\/projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]+\/providers\/[a-z0-9-]+$/, "must be //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER"),
-        service_account: serviceAccount.optional(),
-        plan_service_account: serviceAccount.optional(),
-        apply_service_account: serviceAccount.optional(),
+          .regex(/^\/\/iam\.googleapis\.com\/projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]+\/providers\/[a-z0-9-]+$/, "must be //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
+          .describe("The workload identity pool provider that trusts plangate's issuer."),
+        service_account: serviceAccount.optional().describe("The service account both phases impersonate (a phase's own wins)."),
+        plan_service_account: serviceAccount.optional().describe("The service account every plan impersonates."),
+        apply_service_account: serviceAccount.optional().describe("The service account an apply impersonates."),
         audience: audience.optional().describe("Default: https: followed by workload_identity_provider."),
       })
       .refine(bothPhases("service_account"), bothPhasesMessage("service_account"))
       .describe("GCP: an external_account credential (GOOGLE_APPLICATION_CREDENTIALS) that impersonates each phase's service account.")
       .optional(),
     azure: z
-      .strictObject({ tenant_id: clientId, client_id: clientId.optional(), plan_client_id: clientId.optional(), apply_client_id: clientId.optional(), audience: audience.default("api://AzureADTokenExchange") })
+      .strictObject({
+        tenant_id: clientId.describe("The Entra ID tenant (ARM_TENANT_ID)."),
+        client_id: clientId.optional().describe("The application both phases sign in as (a phase's own wins)."),
+        plan_client_id: clientId.optional().describe("The application every plan signs in as."),
+        apply_client_id: clientId.optional().describe("The application an apply signs in as."),
+        audience: audience.default("api://AzureADTokenExchange"),
+      })
       .refine(bothPhases("client_id"), bothPhasesMessage("client_id"))
       .describe("Azure: ARM_USE_OIDC with each phase's client id.")
       .optional(),
     tokens: z
-      .array(z.strictObject({ audience, env: envName.refine((n) => !/^(PLANGATE_|AWS_|ARM_|GOOGLE_)/.test(n), "must not be a PLANGATE_, AWS_, ARM_ or GOOGLE_ variable").optional() }))
+      .array(
+        z.strictObject({
+          audience,
+          env: envName
+            .refine((n) => !/^(PLANGATE_|AWS_|ARM_|GOOGLE_)/.test(n), "must not be a PLANGATE_, AWS_, ARM_ or GOOGLE_ variable")
+            .optional()
+            .describe("A variable that also holds the token itself (not a PLANGATE_, AWS_, ARM_ or GOOGLE_ name)."),
+        }),
+      )
       .optional()
       .describe("Bare tokens for anything else (e.g. Vault's JWT auth): a file each, PLANGATE_OIDC_TOKEN_FILE for the first, and the token in `env` if named."),
   })

@@ -12,7 +12,7 @@ import { JOBS_METRIC, Metrics } from "../../src/web/metrics.js";
  * the project's YAML library and checked against what plangate reads (setting
  * names and values, through readSettings itself), serves (ports, probe paths,
  * the metric an autoscaler follows) and accepts (CLI subcommands), and the
- * worker's security context against the copy the README documents.
+ * worker's security context against the copy docs/deploy.md documents.
  */
 
 const DIR = "deploy/kubernetes";
@@ -220,11 +220,11 @@ describe("deploy/kubernetes", () => {
     }
   });
 
-  test("the worker's security context is the one the README documents", () => {
-    const readme = readFileSync("README.md", "utf8");
-    const section = readme.split(/^## /m).find((s) => s.startsWith("Deploying on Kubernetes\n")) ?? fail("README has no Deploying on Kubernetes section");
+  test("the worker's security context is the one docs/deploy.md documents", () => {
+    const page = readFileSync("docs/deploy.md", "utf8");
+    const section = page.split(/^## /m).find((s) => s.startsWith("Deploying on Kubernetes\n")) ?? fail("docs/deploy.md has no Deploying on Kubernetes section");
     const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as { hostUsers?: boolean; containers?: Container[] });
-    const documented = blocks.find((b) => b.containers?.some((c) => c.name === "worker")) ?? fail("README's Kubernetes section has no worker security context block");
+    const documented = blocks.find((b) => b.containers?.some((c) => c.name === "worker")) ?? fail("docs/deploy.md's Kubernetes section has no worker security context block");
     expect(documented.hostUsers).toBe(worker.pod.hostUsers);
     expect(documented.containers!.find((c) => c.name === "worker")!.securityContext).toEqual(workerContainer.securityContext);
     expect(workerContainer.securityContext).toBeDefined();

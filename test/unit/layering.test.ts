@@ -4,7 +4,7 @@ import ts from "typescript";
 import { ENGINES } from "../../src/engines/registry.js";
 
 /**
- * The architecture as folders (README, "Layout"): imports between src/'s
+ * The architecture as folders (docs/architecture.md, "Layout"): imports between src/'s
  * folders point downward only, and no module imports itself back through
  * others. Type-only imports count too: a cycle of types is still a tangle.
  * And all SQL lives in src/db/, one query module per table.

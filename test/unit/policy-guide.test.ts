@@ -32,8 +32,15 @@ describe("docs/policies.md", () => {
     const folders = readdirSync(FIXTURES, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
     expect(examples.map((e) => e.name).sort()).toEqual(folders);
     expect(examples).toHaveLength(10);
-    // Every yaml block of the page is an example, a config sample or the one at the top: none is left untested by accident.
-    expect(DOC.match(/```yaml/g)).toHaveLength(examples.length + 1);
+    // Every yaml block of the page is an example, the organisation file or the one at the top: none is left untested by accident.
+    expect(DOC.match(/```yaml/g)).toHaveLength(examples.length + 2);
+  });
+
+  test("its organisation policy file sample loads as a .plangate-policies.yml", () => {
+    const yaml = /<!-- organisation policy file -->\n```yaml\n([\s\S]*?)```/.exec(DOC)?.[1];
+    expect(yaml).toBeDefined();
+    const file = loadPolicyFile(yaml!, ".plangate-policies.yml");
+    expect(file.ok && file.policies.map((p) => p.name ?? p.deny)).toEqual(["no-public-buckets", "destroy"]);
   });
 
   describe.each(examples)("$name", ({ name, matches, yaml }) => {
