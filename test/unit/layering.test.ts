@@ -169,6 +169,17 @@ describe("layering", () => {
     expect(compared.test('if (run.engine === "cdktf") return')).toBe(true);
   });
 
+  test("no code outside src/engines/ names an engine's tooling folders", () => {
+    // scrub.ts removes terraform's tooling names from a checkout before any engine runs: still to move behind the interface.
+    const known = new Set(["sandbox/scrub.ts"]);
+    const names = ENGINES.toolingDirs.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/\\\./g, "(\\\\)?\\."));
+    const naming = new RegExp(`["'\`/|(](${names.join("|")})["'\`/|)$]`);
+    const outside = sources(SRC).map((file) => path.relative(SRC, file)).filter((file) => !file.startsWith("engines/") && !known.has(file));
+    expect(outside.filter((file) => naming.test(readFileSync(path.join(SRC, file), "utf8")))).toEqual([]);
+    expect(naming.test('const IGNORED = /(^|\\/)(\\.terraform|node_modules|cdktf\\.out)(\\/|$)/;')).toBe(true);
+    expect(naming.test('cp(dir, out, { filter: (src) => !src.endsWith("/cdktf.out") })')).toBe(true);
+  });
+
   test("all SQL lives in src/db/: no module elsewhere runs a query or holds a statement", () => {
     const outside = sources(SRC).filter((file) => folderOf(path.relative(SRC, file)) !== "db");
     expect(outside.flatMap((file) => sqlIn(path.relative(SRC, file), readFileSync(file, "utf8")))).toEqual([]);
