@@ -107,6 +107,7 @@ export async function localPlan(settings: Settings, target: string, print: (text
     warn(config.problems.map((p) => `plangate plan: ${inertTerminal(p)}`).join("\n"));
     return 2;
   }
+  const notCopied = new Set(["node_modules", ...ENGINES.toolingDirs]);
   const work = await mkdtemp(path.join(os.tmpdir(), "plangate-local-"));
   await chmod(work, 0o755);
   try {
@@ -117,7 +118,7 @@ export async function localPlan(settings: Settings, target: string, print: (text
         await cp(path.join(root, file), path.join(checkoutDir, file), { verbatimSymlinks: true }).catch(() => undefined);
       }
     } else {
-      await cp(dir, checkoutDir, { recursive: true, verbatimSymlinks: true, filter: (src) => !/[/\\](\.terraform|node_modules|cdktf\.out)$/.test(src) });
+      await cp(dir, checkoutDir, { recursive: true, verbatimSymlinks: true, filter: (src) => !notCopied.has(path.basename(src)) });
     }
     await scrubCheckout(checkoutDir); // nothing from the directory runs as terraform's tooling, as for a pull request
     const projectDir = path.relative(root, dir) || ".";

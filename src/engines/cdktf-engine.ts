@@ -12,6 +12,7 @@ export const cdktf: Engine = {
   name: "cdktf",
   findProjects: (files) => [...new Set(files.filter((f) => path.posix.basename(f) === "cdktf.json").map((f) => path.posix.dirname(f)))],
   ownsSubtree: true,
+  toolingDirs: [...terraform.toolingDirs, "cdktf.out"],
   writableDirs: () => [CDKTF_OUT_DIR],
   unitsAreRuns: true,
   async prepare(tools, job) {

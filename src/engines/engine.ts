@@ -68,6 +68,8 @@ export interface Engine {
   findProjects(files: string[]): string[];
   /** A project's folder owns every folder below it: none of them is a project of another engine. */
   readonly ownsSubtree: boolean;
+  /** Folders the tool itself leaves in a project (working data, generated code), by name: never a project, never copied. */
+  readonly toolingDirs: readonly string[];
   /** Folders a run writes besides the project's own (relative to the checkout root). */
   writableDirs(projectDir: string): string[];
   /** Each unit is a run of its own (a program's stacks), rather than the project being its one unit. */

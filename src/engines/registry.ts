@@ -26,6 +26,11 @@ export class EngineRegistry {
     return engine;
   }
 
+  /** Folders any engine leaves in a project (its tooling's working data): never a project, never copied. */
+  get toolingDirs(): string[] {
+    return [...new Set(this.all.flatMap((e) => e.toolingDirs))];
+  }
+
   /** This registry with more engines (a test's, a plugin's). */
   with(...engines: Engine[]): EngineRegistry {
     return new EngineRegistry([...this.all, ...engines]);

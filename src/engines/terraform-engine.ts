@@ -24,6 +24,7 @@ export function cliEngine(name: string, binary: (tools: EngineTools) => string):
     name,
     findProjects: (files) => [...new Set(files.filter((f) => TERRAFORM_FILE.test(f)).map((f) => path.posix.dirname(f)))],
     ownsSubtree: false,
+    toolingDirs: [".terraform"],
     writableDirs: () => [],
     unitsAreRuns: false,
     prepare: async (_tools, job) => projectAsUnit(job),

@@ -1,6 +1,10 @@
 import type { ProjectConfig } from "../settings/repo-config.js";
 
-const IGNORED = /(^|\/)(\.terraform|node_modules|cdktf\.out|\.git)(\/|$)/;
+/** Folders no engine's project is in: installed packages, git's own, and the engines' tooling folders. */
+const ALWAYS_IGNORED = ["node_modules", ".git"];
+const escape = (name: string) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const ignoring = (engines: ProjectFinder[]) =>
+  new RegExp(`(^|/)(${[...ALWAYS_IGNORED, ...engines.flatMap((e) => e.toolingDirs)].map(escape).join("|")})(/|$)`);
 
 /** Defaults every project gets when .plangate.yml does not say otherwise. */
 export function defaultProject(dir: string, engine: ProjectConfig["engine"]): ProjectConfig {
@@ -23,6 +27,8 @@ export interface ProjectFinder {
   findProjects(files: string[]): string[];
   /** A project's folder owns every folder below it. */
   ownsSubtree: boolean;
+  /** Folders the engine's tool leaves in a project: never a project. */
+  toolingDirs: readonly string[];
 }
 
 /**
@@ -32,7 +38,8 @@ export interface ProjectFinder {
  * use as local modules.
  */
 export function discoverProjects(files: string[], moduleDirs: Set<string>, engines: ProjectFinder[]): ProjectConfig[] {
-  const visible = files.filter((f) => !IGNORED.test(f));
+  const ignored = ignoring(engines);
+  const visible = files.filter((f) => !ignored.test(f));
   const owners = engines.filter((e) => e.ownsSubtree).flatMap((e) => e.findProjects(visible));
   const insideOwner = (dir: string) => owners.some((o) => o === dir || o === "." || dir.startsWith(`${o}/`));
   const claimed = new Map<string, string>();

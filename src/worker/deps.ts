@@ -6,10 +6,20 @@ import type { CommitExports } from "../git/commit-exports.js";
 import type { RepoMirrors } from "../git/repo-mirror.js";
 import type { CommentRenderer } from "../render/comment-renderer.js";
 import type { Templates } from "../render/templates.js";
-import type { Metrics } from "../web/metrics.js";
-import type { RunLinks } from "../web/run-links.js";
 import type { EnvPolicy } from "../run/project-env.js";
 import type { OrgPolicySource } from "./org-policies.js";
+
+/** Signed links to run pages (web/run-links.ts makes them): a worker only asks for one. */
+export interface RunPageLinks {
+  url(groupId: number): string;
+}
+
+/** The series a worker reports its durations to (web/metrics.ts holds them). */
+export interface WorkerMetrics {
+  planDuration: { startTimer(labels: { engine: string }): (labels: { outcome: string }) => unknown };
+  planOverhead: { observe(labels: { engine: string }, seconds: number): void };
+  timeJob<T>(task: string, fn: () => Promise<T>): Promise<T>;
+}
 
 export interface Logger {
   info(fields: object, message: string): void;
@@ -42,9 +52,9 @@ export interface WorkerDeps extends EnvPolicy {
   /** PLANGATE_REPO_CONCURRENCY: at most this many project jobs of one repository at once (unset: one per project). */
   repoConcurrency?: number;
   /** Signs run page links (PLANGATE_PUBLIC_URL, else localhost); undefined only for the local CLI, which has no server. */
-  runLinks?: RunLinks;
+  runLinks?: RunPageLinks;
   /** Prometheus series this process reports (job and plan durations); absent for the local CLI. */
-  metrics?: Metrics;
+  metrics?: WorkerMetrics;
   /** PLANGATE_NOTIFY_URL and its signing secret, when apply outcomes are announced. */
   notify?: { url: string; secret: string };
   /** The organisation's policies (PLANGATE_POLICY_REPO), when set: every plan is judged by them too, or fails. */

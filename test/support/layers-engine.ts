@@ -13,6 +13,7 @@ export const layers: Engine = {
   name: "layers",
   findProjects: (files) => [...new Set(files.filter((f) => path.posix.basename(f) === "layers.json").map((f) => path.posix.dirname(f)))],
   ownsSubtree: true,
+  toolingDirs: [],
   writableDirs: () => [],
   unitsAreRuns: true,
   async prepare(_tools, job) {

@@ -12,7 +12,14 @@ import { ENGINES } from "../../src/engines/registry.js";
 
 const SRC = path.resolve("src");
 
-/** What each folder may import besides itself; a folder not listed here may import anything (the entry points). */
+/**
+ * What each folder may import besides itself. Every folder is listed (a new
+ * one must take its place), and the rules are themselves a ladder without a
+ * loop. At the top: the CLI, which starts the server; below it the root
+ * (main.ts, the composition root, and index.ts), which alone builds the
+ * worker, the web server, the handlers and the redelivery sweep; these four
+ * never import each other.
+ */
 const MAY_IMPORT: Record<string, string[]> = {
   settings: [],
   audit: ["db", "plans"],
@@ -27,11 +34,28 @@ const MAY_IMPORT: Record<string, string[]> = {
   git: ["sandbox", "settings", "github", "engines"],
   github: ["settings", "text"],
   render: ["plans", "settings", "github", "db", "projects", "commands", "text"],
-  db: ["settings", "plans", "projects", "audit"],
+  db: ["settings", "plans", "projects"],
   jobs: ["commands", "projects", "db", "render", "settings", "github"],
   handlers: ["jobs", "db", "render", "commands", "settings", "projects"],
   redelivery: ["db", "github"],
+  worker: ["audit", "credentials", "db", "engines", "git", "github", "jobs", "plans", "projects", "render", "run", "sandbox", "settings", "text"],
+  web: ["audit", "credentials", "db", "plans", "render", "settings", "text"],
+  "": ["audit", "credentials", "db", "engines", "git", "github", "handlers", "jobs", "redelivery", "render", "run", "sandbox", "settings", "web", "worker"],
+  cli: ["", "audit", "credentials", "db", "engines", "git", "github", "jobs", "plans", "projects", "render", "run", "sandbox", "settings", "text"],
 };
+
+/** Where an import of `file` on `target` goes against MAY_IMPORT, as "file -> target". */
+function upward(edges: Map<string, string[]>, rules: Record<string, string[]>): string[] {
+  const against: string[] = [];
+  for (const [file, targets] of edges) {
+    const allowed = rules[folderOf(file)] ?? [];
+    for (const target of targets) {
+      const folder = folderOf(target);
+      if (folder !== folderOf(file) && !allowed.includes(folder)) against.push(`${file} -> ${target}`);
+    }
+  }
+  return against;
+}
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []));
@@ -125,17 +149,16 @@ describe("layering", () => {
     expect(cycles(edges)).toEqual([]);
   });
 
+  test("every folder has its place in the layering, and the layering has no loop", () => {
+    const folders = [...new Set([...edges.keys()].map(folderOf))].sort();
+    expect(Object.keys(MAY_IMPORT).sort()).toEqual(folders);
+    const rules = new Map(Object.entries(MAY_IMPORT).map(([folder, below]) => [folder, below] as const));
+    expect(cycles(rules)).toEqual([]);
+    expect(Object.entries(MAY_IMPORT).filter(([, below]) => below.includes("cli")).map(([folder]) => folder)).toEqual([]);
+  });
+
   test("imports point downward: each folder imports only the folders below it", () => {
-    const against: string[] = [];
-    for (const [file, targets] of edges) {
-      const allowed = MAY_IMPORT[folderOf(file)];
-      if (!allowed) continue;
-      for (const target of targets) {
-        const folder = folderOf(target);
-        if (folder !== folderOf(file) && !allowed.includes(folder)) against.push(`${file} -> ${target}`);
-      }
-    }
-    expect(against).toEqual([]);
+    expect(upward(edges, MAY_IMPORT)).toEqual([]);
   });
 
   test("no code outside src/engines/ names an engine to tell engines apart", () => {
@@ -144,6 +167,17 @@ describe("layering", () => {
     const naming = sources(SRC).filter((file) => !path.relative(SRC, file).startsWith("engines/") && compared.test(readFileSync(file, "utf8")));
     expect(naming.map((f) => path.relative(SRC, f))).toEqual([]);
     expect(compared.test('if (run.engine === "cdktf") return')).toBe(true);
+  });
+
+  test("no code outside src/engines/ names an engine's tooling folders", () => {
+    // scrub.ts removes terraform's tooling names from a checkout before any engine runs: still to move behind the interface.
+    const known = new Set(["sandbox/scrub.ts"]);
+    const names = ENGINES.toolingDirs.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/\\\./g, "(\\\\)?\\."));
+    const naming = new RegExp(`["'\`/|(](${names.join("|")})["'\`/|)$]`);
+    const outside = sources(SRC).map((file) => path.relative(SRC, file)).filter((file) => !file.startsWith("engines/") && !known.has(file));
+    expect(outside.filter((file) => naming.test(readFileSync(path.join(SRC, file), "utf8")))).toEqual([]);
+    expect(naming.test('const IGNORED = /(^|\\/)(\\.terraform|node_modules|cdktf\\.out)(\\/|$)/;')).toBe(true);
+    expect(naming.test('cp(dir, out, { filter: (src) => !src.endsWith("/cdktf.out") })')).toBe(true);
   });
 
   test("all SQL lives in src/db/: no module elsewhere runs a query or holds a statement", () => {
@@ -156,6 +190,9 @@ describe("layering", () => {
 
   test("the checks catch what they look for", () => {
     expect(cycles(new Map([["a.ts", ["b.ts"]], ["b.ts", ["a.ts"]], ["c.ts", []]]))).toEqual([["a.ts", "b.ts"]]);
+    // A worker importing the web server's module, and the web server importing the CLI: both upward.
+    const wrongWay = new Map([["worker/deps.ts", ["web/metrics.ts", "db/pool.ts"]], ["web/dashboard.ts", ["cli/plangate.ts"]], ["cli/plangate.ts", ["main.ts"]]]);
+    expect(upward(wrongWay, MAY_IMPORT)).toEqual(["worker/deps.ts -> web/metrics.ts", "web/dashboard.ts -> cli/plangate.ts"]);
     const statements = [
       'db.query(sql, [1]);',
       '"select graphile_worker.add_job($1, $2::json)";',
