@@ -9,9 +9,12 @@ import { localPlan } from "./local-plan.js";
 import { policyTest } from "./policy-test.js";
 import { queueDriftCheck } from "./drift-now.js";
 import { isSubcommand } from "./subcommands.js";
+import { packageVersion } from "./version.js";
 import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
 
 const USAGE = `usage: plangate <command>
+       plangate --version
+
 
   start          webhook server and worker (what npm start runs)
   plan DIR       plan a local directory in the sandbox and print the comment plangate would post
@@ -55,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command || command === "help" || command === "--help") {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const settings = readSettings(process.env);
   if (!isSubcommand(command)) return unknownCommand(argv);
