@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { pino } from "pino";
+import { auditExport } from "./audit-export.js";
 import { verifyAuditChain } from "../audit/verify.js";
 import { migrate } from "../db/migrate.js";
 import { openDatabase } from "../db/open-database.js";
@@ -25,6 +26,9 @@ const USAGE = `usage: plangate <command>
   worker         a worker only, to scale out against the same database
   migrate        apply database migrations
   audit verify   check the audit log's hash chain; exits 1 at the first broken row
+  audit export [--since ID|TIME]
+                 the audit events as NDJSON on stdout, one per line with its hash and prev_hash;
+                 --since: after event ID, or from the first event at or after an ISO 8601 TIME
   drift [OWNER/REPO]
                  check drift now: queue a plan of the default branch of every project with a drift schedule
                  (of OWNER/REPO, or of every repository that schedules drift); workers open or close the issues
@@ -94,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       });
     case "audit":
+      if (sub === "export") return auditExport(argv.slice(2), (fn) => withPool(settings, fn));
       if (sub !== "verify") break;
       return withPool(settings, async (pool) => {
         const result = await verifyAuditChain(pool);
