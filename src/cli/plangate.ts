@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { pino } from "pino";
+import { auditExport } from "./audit-export.js";
 import { verifyAuditChain } from "../audit/verify.js";
 import { migrate } from "../db/migrate.js";
 import { openDatabase } from "../db/open-database.js";
@@ -9,9 +10,12 @@ import { localPlan } from "./local-plan.js";
 import { policyTest } from "./policy-test.js";
 import { queueDriftCheck } from "./drift-now.js";
 import { isSubcommand } from "./subcommands.js";
+import { packageVersion } from "./version.js";
 import { readSettings, SettingsError, type Settings } from "../settings/settings.js";
 
 const USAGE = `usage: plangate <command>
+       plangate --version
+
 
   start          webhook server and worker (what npm start runs)
   plan DIR       plan a local directory in the sandbox and print the comment plangate would post
@@ -22,6 +26,9 @@ const USAGE = `usage: plangate <command>
   worker         a worker only, to scale out against the same database
   migrate        apply database migrations
   audit verify   check the audit log's hash chain; exits 1 at the first broken row
+  audit export [--since ID|TIME]
+                 the audit events as NDJSON on stdout, one per line with its hash and prev_hash;
+                 --since: after event ID, or from the first event at or after an ISO 8601 TIME
   drift [OWNER/REPO]
                  check drift now: queue a plan of the default branch of every project with a drift schedule
                  (of OWNER/REPO, or of every repository that schedules drift); workers open or close the issues
@@ -56,6 +63,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   const settings = readSettings(process.env);
   if (!isSubcommand(command)) return unknownCommand(argv);
   switch (command) {
@@ -87,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       });
     case "audit":
+      if (sub === "export") return auditExport(argv.slice(2), (fn) => withPool(settings, fn));
       if (sub !== "verify") break;
       return withPool(settings, async (pool) => {
         const result = await verifyAuditChain(pool);

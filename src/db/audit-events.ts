@@ -56,3 +56,16 @@ export async function auditEventsAfter(db: Queryable, afterId: number, limit: nu
   );
   return rows;
 }
+
+/**
+ * The id just before the first event recorded at or after `time` (an export
+ * from a time goes on from there, in id order), or the last id when none is.
+ */
+export async function auditEventIdBefore(db: Queryable, time: Date): Promise<number> {
+  const { rows } = await db.query<{ id: number }>(
+    `select coalesce((select min(id) - 1 from audit_events where created_at >= $1),
+                     (select max(id) from audit_events), 0)::bigint as id`,
+    [time],
+  );
+  return rows[0]!.id;
+}

@@ -71,6 +71,11 @@ describe("plangate CLI", () => {
     await db.drop();
   });
 
+  test("--version and -v print package.json's version", async () => {
+    const { version } = JSON.parse((await import("node:fs")).readFileSync("package.json", "utf8")) as { version: string };
+    for (const flag of ["--version", "-v"]) expect(await plangate([flag], {})).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+  });
+
   test("an unknown command prints the usage", async () => {
     const result = await plangate(["frobnicate"], {});
     expect(result.code).toBe(2);
