@@ -6,7 +6,7 @@
 //   provider cache, keyed by the lock file, filled once and then mounted
 //   read-only into every sandbox).
 // It counts "text file busy" and other failures, and how many provider
-// caches plangate filled. Run: npm run bench:real-provider
+// caches plangate filled. Run: DATABASE_URL=postgres://… npm run bench:real-provider
 import { spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -158,18 +158,14 @@ async function main() {
   try {
     const lock = await lockFile(root, env);
     cpSync(path.join(root, "lock", ".terraform.lock.hcl"), path.join(root, "lock.hcl"));
-    const result = {
-      machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-      date: new Date().toISOString(),
-      projects: PROJECTS,
-      parallel: PARALLEL,
-      bare_without_plugin_cache: await bare(root, lock, env, 1, false),
-      bare_with_plugin_cache_dir: await bare(root, lock, env, 2, true),
-      plangate: await plangate(lock),
-      // Bare again after plangate: the machine is shared, its load may have changed meanwhile.
-      bare_with_plugin_cache_dir_after: await bare(root, lock, env, 3, true),
-    };
-    console.log(JSON.stringify(result, null, 2));
+    // Each part is printed as soon as it is measured (the whole run takes minutes).
+    const part = async (name: string, measure: () => Promise<unknown>) => console.log(JSON.stringify({ [name]: await measure() }));
+    console.log(JSON.stringify({ machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`, date: new Date().toISOString(), projects: PROJECTS, parallel: PARALLEL }));
+    await part("bare_without_plugin_cache", () => bare(root, lock, env, 1, false));
+    await part("bare_with_plugin_cache_dir", () => bare(root, lock, env, 2, true));
+    await part("plangate", () => plangate(lock));
+    // Bare again after plangate: the machine is shared, its load may have changed meanwhile.
+    await part("bare_with_plugin_cache_dir_after", () => bare(root, lock, env, 3, true));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
