@@ -29,6 +29,9 @@ export async function auditExport(args: string[], withPool: <T>(fn: (pool: Pool)
   return withPool(async (pool) => {
     try {
       await exportAuditEvents(pool, start, process.stdout);
+      // A pipe takes stdout's writes asynchronously: the caller exits the process, so
+      // wait until the last page has left (a write's callback runs once it, and all before it, did).
+      await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
       return 0;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EPIPE") return 0;
