@@ -67,39 +67,10 @@ ${body}</div></div></div></body></html>
 `;
 }
 
-// The plan shown: an update, a nested change, a multi-line string, a replace, a destroy, a create and a sensitive value.
-const BEFORE = `
-variable "db_password" {
-  type      = string
-  sensitive = true
-  default   = "old-secret"
-}
-resource "terraform_data" "instance" { input = { type = "t2.micro", tags = { env = "staging", team = "infra" } } }
-resource "terraform_data" "database" {
-  input            = "postgres-15"
-  triggers_replace = ["v1"]
-}
-resource "terraform_data" "legacy_queue" { input = "sqs" }
-resource "terraform_data" "password" { input = var.db_password }
-resource "terraform_data" "user_data" { input = "#!/bin/sh\\napt-get update\\nsystemctl start app\\n" }
-`;
-const AFTER = `
-variable "db_password" {
-  type      = string
-  sensitive = true
-  default   = "new-secret"
-}
-resource "terraform_data" "instance" { input = { type = "t3.large", tags = { env = "prod", team = "infra" } } }
-resource "terraform_data" "database" {
-  input            = "postgres-15"
-  triggers_replace = ["v2"]
-}
-resource "terraform_data" "password" { input = var.db_password }
-resource "terraform_data" "user_data" { input = "#!/bin/sh\\napt-get update\\nsystemctl restart app\\n" }
-resource "terraform_data" "dns" { input = terraform_data.instance.output }
-`;
+/** The plan shown (test/fixtures/render/showcase, shared with test/integration/render-real-plans.test.ts). */
+const fixture = (name) => readFileSync(path.join(root, "test/fixtures/render/showcase", name), "utf8");
 
-/** `terraform show -json` of the change from BEFORE to AFTER, planned for real in a temporary directory. */
+/** `terraform show -json` of the change from before.tf to after.tf, planned for real in a temporary directory. */
 function realPlanJson() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-docs-plan-"));
   const tf = (...args) =>
@@ -112,10 +83,10 @@ function realPlanJson() {
     });
   try {
     writeFileSync(path.join(dir, "none.tfrc"), "");
-    writeFileSync(path.join(dir, "main.tf"), BEFORE);
+    writeFileSync(path.join(dir, "main.tf"), fixture("before.tf"));
     tf("init", "-input=false", "-no-color");
     tf("apply", "-auto-approve", "-input=false", "-no-color");
-    writeFileSync(path.join(dir, "main.tf"), AFTER);
+    writeFileSync(path.join(dir, "main.tf"), fixture("after.tf"));
     tf("plan", "-input=false", "-no-color", "-out=tfplan");
     return JSON.parse(tf("show", "-json", "tfplan"));
   } finally {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parsePlanChanges } from "../../src/plans/changes.js";
 import { GITHUB_COMMENT_LIMIT } from "../../src/github/limits.js";
 import { renderPlanComment } from "../../src/render/plan-comment.js";
@@ -5,43 +6,9 @@ import { loadTemplates, type Templates } from "../../src/render/templates.js";
 import { engineTest } from "../support/app-harness.js";
 import { realPlanJson } from "../support/terraform-plans.js";
 
-const BEFORE = `
-variable "secret" {
-  type      = string
-  sensitive = true
-  default   = "hunter2-old"
-}
-resource "terraform_data" "updated" { input = "t2.micro" }
-resource "terraform_data" "nested" {
-  input = { name = "web", tags = { env = "dev", team = "infra" }, ports = [80, 443] }
-}
-resource "terraform_data" "doomed" { input = "bye" }
-resource "terraform_data" "replaced" {
-  input            = "same"
-  triggers_replace = ["v1"]
-}
-resource "terraform_data" "secret" { input = var.secret }
-resource "terraform_data" "script" { input = "line one\\nline two\\nline three\\n" }
-`;
-
-const AFTER = `
-variable "secret" {
-  type      = string
-  sensitive = true
-  default   = "hunter2-new"
-}
-resource "terraform_data" "updated" { input = "t3.large" }
-resource "terraform_data" "nested" {
-  input = { name = "web", tags = { env = "prod", team = "infra" }, ports = [80, 8443] }
-}
-resource "terraform_data" "replaced" {
-  input            = "same"
-  triggers_replace = ["v2"]
-}
-resource "terraform_data" "secret" { input = var.secret }
-resource "terraform_data" "script" { input = "line one\\nline 2\\nline three\\n" }
-resource "terraform_data" "created" { input = terraform_data.updated.output }
-`;
+// The plan of the README's screenshot (bin/docs-screenshot.js takes it from the same files).
+const BEFORE = readFileSync("test/fixtures/render/showcase/before.tf", "utf8");
+const AFTER = readFileSync("test/fixtures/render/showcase/after.tf", "utf8");
 
 let templates: Templates;
 beforeAll(async () => {
@@ -56,38 +23,34 @@ describe("rendering real terraform plans", () => {
     const changes = parsePlanChanges(realPlanJson(AFTER, BEFORE));
     const byAddress = Object.fromEntries(changes.resources.map((r) => [r.address, r.action]));
     expect(byAddress).toEqual({
-      "terraform_data.created": "create",
-      "terraform_data.doomed": "delete",
-      "terraform_data.nested": "update",
-      "terraform_data.replaced": "replace",
-      "terraform_data.script": "update",
-      "terraform_data.secret": "update",
-      "terraform_data.updated": "update",
+      "terraform_data.database": "replace",
+      "terraform_data.dns": "create",
+      "terraform_data.instance": "update",
+      "terraform_data.legacy_queue": "delete",
+      "terraform_data.password": "update",
+      "terraform_data.user_data": "update",
     });
-    expect(changes.counts).toEqual({ add: 1, change: 4, destroy: 1, replace: 1 });
+    expect(changes.counts).toEqual({ add: 1, change: 3, destroy: 1, replace: 1 });
 
     const parts = render(realPlanJson(AFTER, BEFORE));
     expect(parts).toHaveLength(1);
     const body = parts[0]!;
     // summary and banner
-    expect(body).toContain("| `app` | `default` | ✅ planned | 1 | 4 | 1 | 1 |");
+    expect(body).toContain("| `app` | `default` | ✅ planned | 1 | 3 | 1 | 1 |");
     expect(body).toContain("This plan **destroys or replaces 2 resources**");
-    // update in place: the attribute line changes
-    expect(body).toContain('- input = "t2.micro"');
-    expect(body).toContain('+ input = "t3.large"');
     // nested objects diff at the changed key only
-    expect(body).toMatch(/-     env = "dev"\n\+     env = "prod"\n      team = "infra"/);
+    expect(body).toMatch(/    tags = \{\n-     env = "staging"\n\+     env = "prod"\n      team = "infra"\n    \}\n-   type = "t2.micro"\n\+   type = "t3.large"\n/);
     // multi-line strings diff line by line
-    expect(body).toMatch(/    line one\n-   line two\n\+   line 2\n    line three/);
+    expect(body).toMatch(/    apt-get update\n-   systemctl start app\n\+   systemctl restart app\n  EOT/);
     // replace names the attribute that forces it
-    expect(body).toContain("`terraform_data.replaced`, replaced because of `triggers_replace`");
+    expect(body).toContain("`terraform_data.database`, replaced because of `triggers_replace`");
     // destroy shows the old attributes as removed
-    expect(body).toMatch(/`terraform_data.doomed`\n```diff\n- id = "[0-9a-f-]+"\n- input = "bye"/);
+    expect(body).toMatch(/`terraform_data.legacy_queue`\n```diff\n- id = "[0-9a-f-]+"\n- input = "sqs"/);
     // unknown and sensitive values
     expect(body).toContain("+ input = (known after apply)");
     expect(body).toContain("input = (sensitive)");
     // terraform_data copies its sensitive input into an output it does not mark: still hidden
-    expect(body).not.toContain("hunter2");
+    expect(body).not.toMatch(/old-secret|new-secret/);
     // grouped by action, destroys first
     const order = ["**destroy**", "**replace**", "**update in place**", "**create**"].map((h) => body.indexOf(h));
     expect(order.every((pos, i) => pos > 0 && (i === 0 || pos > order[i - 1]!))).toBe(true);
