@@ -9,7 +9,7 @@ interface Store {
  * Octokit's throttling and retry plugins queue every GitHub request through
  * Bottleneck, whose in-process store waits for a timer (setTimeout 0: at
  * least 1 ms) at each step of each limiter: ~5 ms per limiter, ~10 ms on
- * every request plangate makes (BENCHMARKS.md). Its steps yield with
+ * every request plangate makes (bench/history/e2e.md). Its steps yield with
  * setImmediate instead: the same order, without the timer's floor. Its waits
  * (the second between writes, a retry-after) still use timers. The plugins
  * load this same module, so the change reaches every limiter they make.
