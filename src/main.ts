@@ -182,7 +182,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   let sweeps: RedeliverySweeps | undefined;
   if (options.server) {
     server = new Server({ port: settings.port, host: options.host, webhookProxy: settings.webhookProxyUrl, log, Probot: Probot.defaults(probotOptions) });
-    server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates));
+    server.addHandler(runPageHandler(pool, shared.runLinks, shared.templates, settings.githubWebUrl));
     server.addHandler(healthHandler(pool, shared.metrics));
     server.addHandler(oidcIssuerHandler(shared.issuer, shared.signingKeys));
     server.addHandler(dashboardHandler({ ...shared, pool, publicUrl, githubWebUrl: settings.githubWebUrl, githubApiUrl: settings.githubApiUrl, oauthClient: settings.oauthClient, log }));

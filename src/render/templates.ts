@@ -23,7 +23,7 @@ function inlineCode(text: unknown): Handlebars.SafeString {
 }
 
 /** Templates that are HTML pages: Handlebars' own HTML escaping is what they need. */
-const HTML_TEMPLATES = new Set(["run-page", "dashboard-head", "dashboard-foot", "dashboard-login", "dashboard-runs", "dashboard-locks", "dashboard-audit", "dashboard-drift"]);
+const HTML_TEMPLATES = new Set(["run-page", "dashboard-head", "dashboard-style", "dashboard-nav", "github-number", "dashboard-foot", "dashboard-login", "dashboard-runs", "dashboard-locks", "dashboard-audit", "dashboard-drift"]);
 /** Templates whose text GitHub shows as plain text (check-run titles): entities would show, so none are written. */
 const PLAIN_TEMPLATES = new Set(["check-title", "check-plan-title"]);
 /** The helper every `{{x}}` of a markdown or plain-text template is rewritten to call. */

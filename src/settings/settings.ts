@@ -263,6 +263,15 @@ function readPrivateKey(v: Parsed): string | undefined {
   return undefined;
 }
 
+/**
+ * GitHub's web address for the host the App talks to: https://github.com, or
+ * the GitHub Enterprise server's `<protocol>://<host>` (GHE_HOST, GHE_PROTOCOL).
+ * Clones, the OAuth login and the dashboard's links to PRs all start here.
+ */
+export function githubWebBase(gheHost?: string, protocol: "http" | "https" = "https"): string {
+  return gheHost ? `${protocol}://${gheHost}` : "https://github.com";
+}
+
 /** Reads and validates every setting; throws SettingsError naming the first bad one. */
 export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Settings {
   const v = parseVariables(env);
@@ -279,8 +288,8 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     webhookSecret: v.WEBHOOK_SECRET ?? "development",
     webhookProxyUrl: v.WEBHOOK_PROXY_URL,
     gheHost: v.GHE_HOST,
-    githubApiUrl: v.GHE_HOST ? `${protocol}://${v.GHE_HOST}/api/v3` : "https://api.github.com",
-    githubWebUrl: v.GHE_HOST ? `${protocol}://${v.GHE_HOST}` : "https://github.com",
+    githubApiUrl: v.GHE_HOST ? `${githubWebBase(v.GHE_HOST, protocol)}/api/v3` : "https://api.github.com",
+    githubWebUrl: githubWebBase(v.GHE_HOST, protocol),
     port: v.PORT ?? 3000,
     host: v.HOST,
     logLevel: v.LOG_LEVEL ?? "info",

@@ -9,6 +9,7 @@ import type { Templates } from "../render/templates.js";
 import { DashboardAuth, dashboardText, forbidden, type SessionInfo } from "./dashboard-auth.js";
 import { GitHubOAuth, OAuthError } from "./github-oauth.js";
 import { formFields, redirect, sendHtml } from "./html-response.js";
+import { githubNumberUrl } from "./github-links.js";
 import type { RunLinks } from "./run-links.js";
 
 export interface DashboardDeps {
@@ -51,20 +52,21 @@ export function dashboardHandler(deps: DashboardDeps) {
       })
     : undefined;
 
+  const prLink = (repo: string, number: number | null) => githubNumberUrl(deps.githubWebUrl, repo, "pull", number);
   const page = (res: ServerResponse, name: "runs" | "locks" | "audit" | "drift", session: SessionInfo, data: object, status = 200) =>
-    sendHtml(res, status, templates.render(`dashboard-${name}`, { title: words(name), ...data, user: session.login, csrf: session.csrf, [`on${name}`]: true }));
+    sendHtml(res, status, templates.render(`dashboard-${name}`, { title: words(name), ...data, pages: true, user: session.login, csrf: session.csrf, [`on${name}`]: true }));
 
   const runs = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
     const pr = param(url, "pr");
     const filter = { repo: param(url, "repo"), pullNumber: pr && /^\d+$/.test(pr) ? Number(pr) : undefined, project: param(url, "project"), outcome: param(url, "outcome") };
     const rows = await recentRuns(pool, repos, filter);
-    const view = rows.map((r) => ({ ...r, shortSha: r.sha.slice(0, 7), at: when(r.created_at), link: deps.runLinks.url(r.id) }));
+    const view = rows.map((r) => ({ ...r, shortSha: r.sha.slice(0, 7), at: when(r.created_at), link: deps.runLinks.url(r.id), prUrl: prLink(r.repo, r.pull_number) }));
     return page(res, "runs", session, { runs: view, filter: { ...filter, pr }, repos: session.repos, outcomes: OUTCOMES });
   };
 
   const locks = async (res: ServerResponse, session: SessionInfo, repos: string[], url: URL) => {
     const writable = new Set(session.repos.filter((r) => r.write).map((r) => r.repo.toLowerCase()));
-    const rows = (await currentLocks(pool, repos)).map((l) => ({ ...l, at: when(l.acquired_at), canRelease: writable.has(l.repo.toLowerCase()) }));
+    const rows = (await currentLocks(pool, repos)).map((l) => ({ ...l, at: when(l.acquired_at), canRelease: writable.has(l.repo.toLowerCase()), prUrl: prLink(l.repo, l.pull_number) }));
     return page(res, "locks", session, { locks: rows, released: param(url, "released") });
   };
 
@@ -74,12 +76,12 @@ export function dashboardHandler(deps: DashboardDeps) {
     const [rows, status] = await Promise.all([auditEvents(pool, repos, filter), advanceChainCheckpoint(pool)]);
     const counts = await auditCounts(pool, repos, status.through);
     const chain = { ok: !status.broken, verified: counts.verified, pending: counts.total - counts.verified, reason: status.broken?.reason };
-    const events = rows.map(({ id: _globalId, ...e }) => ({ ...e, shortHash: e.hash.slice(0, 12), at: when(e.created_at), details: Object.keys(e.details ?? {}).length ? JSON.stringify(e.details) : "", shortSha: e.sha?.slice(0, 7) }));
+    const events = rows.map(({ id: _globalId, ...e }) => ({ ...e, shortHash: e.hash.slice(0, 12), at: when(e.created_at), details: Object.keys(e.details ?? {}).length ? JSON.stringify(e.details) : "", shortSha: e.sha?.slice(0, 7), prUrl: prLink(e.repo, e.pull_number) }));
     return page(res, "audit", session, { events, filter, chain });
   };
 
   const drift = async (res: ServerResponse, session: SessionInfo, repos: string[]) => {
-    const rows = (await driftStatus(pool, repos)).map((d) => ({ ...d, at: when(d.checked_at), shortSha: d.sha.slice(0, 7), [d.status]: true }));
+    const rows = (await driftStatus(pool, repos)).map((d) => ({ ...d, at: when(d.checked_at), shortSha: d.sha.slice(0, 7), issueUrl: githubNumberUrl(deps.githubWebUrl, d.repo, "issues", d.issue_number), [d.status]: true }));
     return page(res, "drift", session, { checks: rows });
   };
 

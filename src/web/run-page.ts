@@ -8,6 +8,7 @@ import { attributeDiff, outputDiff } from "../render/attribute-diff.js";
 import { ACTION_SYMBOLS, planReportOf, reportView } from "../render/plan-report.js";
 import type { Templates } from "../render/templates.js";
 import { pageHeaders, scriptNonce, sendHtml } from "./html-response.js";
+import { githubNumberUrl } from "./github-links.js";
 import type { RunLinks } from "./run-links.js";
 
 const PATH = /^\/runs\/(\d+)$/;
@@ -19,9 +20,10 @@ function notFound(res: ServerResponse): true {
 
 /**
  * GET /runs/:id?expires=…&token=…: the whole plan (every resource diff) and
- * terraform's output as HTML. Without a valid, unexpired token: 404.
+ * terraform's output as HTML, under the dashboard's navigation; its PR links
+ * to GitHub's web at `githubWebUrl`. Without a valid, unexpired token: 404.
  */
-export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates) {
+export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates, githubWebUrl: string) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? "/", "http://plangate");
     const match = PATH.exec(url.pathname);
@@ -48,7 +50,7 @@ export function runPageHandler(pool: Pool, links: RunLinks, templates: Templates
     }));
     const outcome = group.outcome && group.outcome.result === "refused" ? group.outcome : undefined;
     const nonce = scriptNonce();
-    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, outcome: group.outcome?.result, refusal: outcome?.code, nonce });
+    const html = templates.render("run-page", { ...view, projects, repo: group.repo, kind: group.kind, sha: group.sha, pullNumber: group.pull_number, prUrl: githubNumberUrl(githubWebUrl, group.repo, "pull", group.pull_number), outcome: group.outcome?.result, refusal: outcome?.code, nonce });
     return sendHtml(res, 200, html, pageHeaders(nonce));
   };
 }

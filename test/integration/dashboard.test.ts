@@ -101,6 +101,10 @@ describe("dashboard", () => {
     expect(await rows.count()).toBe(1);
     expect(await rows.first().textContent()).toContain(`#${p.number}`);
     expect(await rows.first().textContent()).toContain("succeeded");
+    // The PR number links to the PR on the GitHub the App talks to (here the fake GitHub Enterprise).
+    const github = `${h.settings.githubWebUrl}/${REPO}`;
+    expect(await page.getAttribute("tr.run td.pr a", "href")).toBe(`${github}/pull/${p.number}`);
+    expect(await page.textContent("tr.run td.pr a")).toBe(`#${p.number}`);
     await shot(page, "dashboard-runs");
     await page.goto(`${base}/?pr=${p.number}&project=dash&outcome=succeeded&repo=${encodeURIComponent(REPO)}`);
     expect(await page.locator("tr.run").count()).toBe(1);
@@ -115,6 +119,11 @@ describe("dashboard", () => {
     await page.waitForURL(/\/runs\/\d+\?expires=\d+&token=/);
     expect(await page.locator("section.resource").count()).toBe(2);
     expect(await page.textContent("body")).toContain("terraform_data.web");
+    // It has the dashboard's navigation, a way back to all runs, and its PR linked to GitHub.
+    expect(await page.locator("header#nav a").allTextContents()).toEqual(["Runs", "Locks", "Audit log", "Drift"]);
+    expect(await page.getAttribute("a#all-runs", "href")).toBe("/");
+    expect(await page.textContent("a#all-runs")).toBe("← All runs");
+    expect(await page.getAttribute("main p a.gh", "href")).toBe(`${github}/pull/${p.number}`);
     await shot(page, "dashboard-run-page");
     // The run page is sent with the page headers; its one script (the filter) runs under the policy's nonce, nothing else would.
     const runHeaders = (await fetch(page.url())).headers;
@@ -122,10 +131,14 @@ describe("dashboard", () => {
     expect([runHeaders.get("x-frame-options"), runHeaders.get("referrer-policy"), runHeaders.get("x-content-type-options")]).toEqual(["DENY", "no-referrer", "nosniff"]);
     await page.fill("#filter", "terraform_data.db");
     expect(await page.locator("section.resource:not(.hidden)").count()).toBe(1);
+    await page.click("a#all-runs");
+    await page.waitForURL(`${base}/`);
+    expect(await page.locator("tr.run").count()).toBe(1);
 
     // Drift.
     await page.goto(`${base}/drift`);
     expect(await page.locator("tr.check").count()).toBe(2);
+    expect(await page.locator("tr.check td.issue a").evaluateAll((links) => links.map((a) => a.getAttribute("href")))).toEqual([`${github}/issues/7`]);
     await shot(page, "dashboard-drift");
 
     // A POST without the CSRF token, or from another origin, is refused and changes nothing.
@@ -141,6 +154,7 @@ describe("dashboard", () => {
     // Locks: release with audit.
     await page.goto(`${base}/locks`);
     expect(await page.locator("tr.lock").count()).toBe(1);
+    expect(await page.getAttribute("tr.lock td.pr a", "href")).toBe(`${github}/pull/${p.number}`);
     await shot(page, "dashboard-locks");
     await page.click("tr.lock button:has-text('Release')");
     await page.waitForURL(/\/locks\?released=dash/);
@@ -158,6 +172,7 @@ describe("dashboard", () => {
     expect(await events.count()).toBe(1);
     expect(await events.first().textContent()).toContain("alice");
     expect(await events.first().textContent()).toContain("dashboard");
+    expect(await page.getAttribute("tr.event td.pr a", "href")).toBe(`${github}/pull/${p.number}`);
 
     // Logout ends the session: the old cookie opens nothing.
     await page.click("text=Log out");

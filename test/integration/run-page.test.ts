@@ -36,7 +36,10 @@ describe("run pages", () => {
     expect(html).toContain("<h3>Outputs</h3>");
     expect(html).toMatch(/greeting/);
     expect(html).toContain("terraform output (the log)");
-    expect(html).toContain(`<p>Codertocat/Hello-World · pull request #${p.number} · commit <code>${p.sha}</code>`);
+    expect(html).toContain(`<p>Codertocat/Hello-World · pull request <a class="gh" href="${h.settings.githubWebUrl}/Codertocat/Hello-World/pull/${p.number}">#${p.number}</a> · commit <code>${p.sha}</code>`);
+    // Under the dashboard's navigation, with a way back to all runs.
+    expect(html).toMatch(/<header id="nav">\s*<span class="brand">plangate<\/span>\s*<a href="\/" class="on">Runs<\/a>/);
+    expect(html).toContain('<a id="all-runs" href="/">← All runs</a>');
     await prs.close(p);
   });
 });
