@@ -36,6 +36,7 @@ export async function deployment(extra: Record<string, string> = {}): Promise<De
     PLANGATE_SANDBOX: "bwrap",
     PLANGATE_SANDBOX_EGRESS_ALLOW: databaseHostPort(db.url),
     PLANGATE_JOB_TIMEOUT: "600s",
+    ...(process.env.JEST_WORKER_ID ? { PLANGATE_GITHUB_WRITE_INTERVAL: "50ms" } : {}), // as the test harness
     PLANGATE_PUBLIC_URL: "http://127.0.0.1:9", // run page links only; nothing is served there
     LOG_LEVEL: "warn",
     ...extra,

@@ -16,7 +16,7 @@ import { ProjectRuns } from "./run/project-runs.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
 import { octokitGitHubFactory } from "./github/octokit-github.js";
 import { OrgPolicySource } from "./worker/org-policies.js";
-import { PlangateOctokit } from "./github/rate-limits.js";
+import { plangateOctokit } from "./github/rate-limits.js";
 import { healthHandler } from "./web/health.js";
 import { Metrics } from "./web/metrics.js";
 import { CommitExports } from "./git/commit-exports.js";
@@ -177,7 +177,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     issuer,
     signingKeys: new SigningKeys(pool, encryptionKey, { rotationMs: settings.oidcKeyRotationMs }, options.clock ?? systemClock),
   };
-  const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log, Octokit: PlangateOctokit };
+  const probotOptions = { appId: settings.appId, privateKey: settings.privateKey, secret: settings.webhookSecret, baseUrl: settings.githubApiUrl, log, Octokit: plangateOctokit(settings.githubWriteIntervalMs) };
   let server: Server | undefined;
   let sweeps: RedeliverySweeps | undefined;
   if (options.server) {

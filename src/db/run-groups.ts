@@ -169,7 +169,6 @@ export async function releaseGroupReport(db: Queryable, groupId: number): Promis
   await db.query("update run_groups set reported_at = null where id = $1", [groupId]);
 }
 
-/** Whether the trigger (a delivery) already made a run group: its job is a retry. */
 /** Whether a later plan of the same pull request at another commit exists: the PR moved on, and this group's pending writes are dropped. */
 export async function movedOn(db: Queryable, group: Pick<RunGroup, "id" | "repo" | "pull_number" | "sha">): Promise<boolean> {
   if (group.pull_number === null) return false;
@@ -177,6 +176,7 @@ export async function movedOn(db: Queryable, group: Pick<RunGroup, "id" | "repo"
   return rowCount === 1;
 }
 
+/** Whether the trigger (a delivery) already made a run group: its job is a retry. */
 export async function hasRunGroup(db: Queryable, triggerId: string): Promise<boolean> {
   return (await db.query("select 1 from run_groups where trigger_id = $1", [triggerId])).rowCount === 1;
 }

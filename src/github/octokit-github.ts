@@ -1,4 +1,5 @@
 import { markerPart } from "./markers.js";
+import { DroppedWrite } from "./write-order.js";
 import type { Probot } from "probot";
 import { escapeInvisible } from "../text/inert-text.js";
 import { clipText } from "../text/clip-text.js";
@@ -289,6 +290,7 @@ function observe(octokit: Octokit, observer?: GitHubObserver): Octokit {
   };
   octokit.hook.after("request", (response, options) => observer.response(options.method, response.status, remaining(response.headers)));
   octokit.hook.error("request", (error, options) => {
+    if (error instanceof DroppedWrite) throw error; // never sent: not a response
     const failed = error as { status?: number; response?: { headers?: Record<string, unknown> } };
     observer.response(options.method, failed.status ?? 0, remaining(failed.response?.headers));
     throw error;

@@ -1,5 +1,6 @@
 import { ProbotOctokit } from "probot";
 import { yieldWithoutTimers } from "./bottleneck-yield.js";
+import { orderedWrites, retryLimiterKeepingOrder } from "./write-order.js";
 
 /**
  * GitHub's rate limits, waited out by Octokit's throttling plugin (Probot's
@@ -23,8 +24,19 @@ const waitOut = (kind: keyof typeof RATE_LIMIT_RETRIES): Handler => (retryAfter,
 
 yieldWithoutTimers();
 
-/** Probot's Octokit with plangate's rate-limit handlers (they replace Probot's in every client it makes). */
-export const PlangateOctokit = ProbotOctokit.defaults((options: ConstructorParameters<typeof ProbotOctokit>[0] = {}) => ({
-  ...options,
-  throttle: { ...options.throttle, onSecondaryRateLimit: waitOut("secondary"), onRateLimit: waitOut("primary") },
-})) as typeof ProbotOctokit;
+/**
+ * Probot's Octokit with plangate's rate-limit handlers (they replace Probot's in
+ * every client it makes) and its order of writes: the plan comment first, and
+ * writes for a head the PR has moved past dropped. Writes go `writeIntervalMs`
+ * apart (PLANGATE_GITHUB_WRITE_INTERVAL; GitHub asks for a second), comments
+ * that notify people three times that, as the throttling plugin paces them;
+ * every client of one plangate shares the pace.
+ */
+export function plangateOctokit(writeIntervalMs = 1000): typeof ProbotOctokit {
+  const writes = orderedWrites(writeIntervalMs);
+  const notifications = orderedWrites(3 * writeIntervalMs);
+  return ProbotOctokit.defaults((options: ConstructorParameters<typeof ProbotOctokit>[0] = {}) => ({
+    ...options,
+    throttle: { ...options.throttle, onSecondaryRateLimit: waitOut("secondary"), onRateLimit: waitOut("primary"), write: writes, notifications, retryLimiter: retryLimiterKeepingOrder() },
+  })) as typeof ProbotOctokit;
+}

@@ -40,6 +40,8 @@ export interface Settings {
   workerStaleAfterMs: number;
   /** How often a server sweeps the App's delivery log for failed deliveries to ask for again (PLANGATE_REDELIVER_EVERY). */
   redeliverEveryMs: number;
+  /** The gap between two GitHub writes (PLANGATE_GITHUB_WRITE_INTERVAL): GitHub asks an integration for a second. */
+  githubWriteIntervalMs: number;
   /** A process without the webhook server (`plangate worker`) serves /healthz, /readyz and /metrics on this port. */
   metricsPort?: number;
   maskPatterns: RegExp[];
@@ -158,6 +160,7 @@ const variables = {
   PLANGATE_ALLOW_FORK_PRS: booleanText.optional(),
   PLANGATE_JOB_TIMEOUT: duration.optional(),
   PLANGATE_WORKER_STALE_AFTER: duration.optional(),
+  PLANGATE_GITHUB_WRITE_INTERVAL: duration.refine((ms) => ms <= 60_000, "must be at most 60s").optional(),
   PLANGATE_REDELIVER_EVERY: duration.refine((ms) => ms >= 10_000 && ms <= 86_400_000, "must be between 10s and 24h").optional(),
   PLANGATE_MASK_PATTERNS: z.string().transform((v, ctx) => {
     let list: unknown = v;
@@ -305,6 +308,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     jobTimeoutMs: v.PLANGATE_JOB_TIMEOUT ?? 30 * 60_000,
     workerStaleAfterMs: v.PLANGATE_WORKER_STALE_AFTER ?? 60_000,
     redeliverEveryMs: v.PLANGATE_REDELIVER_EVERY ?? 5 * 60_000,
+    githubWriteIntervalMs: v.PLANGATE_GITHUB_WRITE_INTERVAL ?? 1000,
     metricsPort: v.PLANGATE_METRICS_PORT,
     maskPatterns: v.PLANGATE_MASK_PATTERNS ?? [],
     maxComments: v.PLANGATE_MAX_COMMENTS ?? 3,

@@ -54,6 +54,9 @@ export async function startHarness(env: Record<string, string> = {}, options: { 
     PLANGATE_ENCRYPTION_KEY: "11".repeat(32),
     PLANGATE_WORKERS: "2",
     PLANGATE_JOB_TIMEOUT: "120s",
+    // The fake GitHub has no rate limits: in tests, writes 50 ms apart instead of GitHub's second keep the
+    // suite quick. Tests of the order and pacing of writes set "1s"; benches keep the default.
+    ...(process.env.JEST_WORKER_ID ? { PLANGATE_GITHUB_WRITE_INTERVAL: "50ms" } : {}),
     // Plans run in bubblewrap, never silently unsandboxed.
     PLANGATE_SANDBOX: "bwrap",
     LOG_LEVEL: "warn",

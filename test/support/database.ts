@@ -15,17 +15,21 @@ const baseUrl = () => {
   return url;
 };
 
-/** A fresh, migrated database of its own for one test file. */
+/**
+ * A fresh, migrated database of its own for one test file: a copy of the run's migrated template
+ * (global setup), or, without one, created and migrated here.
+ */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `plangate_test_${randomBytes(6).toString("hex")}`;
+  const template = process.env.PLANGATE_TEST_TEMPLATE;
   const admin = new pg.Client({ connectionString: baseUrl() });
   await admin.connect();
-  await admin.query(`create database ${name}`);
+  await admin.query(template ? `create database ${name} template ${template}` : `create database ${name}`);
   await admin.end();
   const url = new URL(baseUrl());
   url.pathname = `/${name}`;
   const pool = createPool(url.toString());
-  await migrate(pool);
+  if (!template) await migrate(pool);
   return {
     url: url.toString(),
     pool,

@@ -87,6 +87,8 @@ export class FakeGitHub {
   defaultBranch = "main";
   /** GitHub's bad days: the next `times` requests matching method and path answer `status` (see fail). */
   private readonly faults: { method: string; path: RegExp; status: number; times: number; headers?: FaultHeaders; message?: string }[] = [];
+  /** A slow GitHub: the next request matching method and path waits for release() before it is served (see hold). */
+  private readonly holds: { method: string; path: RegExp; reached: () => void; released: Promise<void> }[] = [];
   /** Issues (not pull requests) per "owner/repo", as plangate's drift checks open and close them. */
   readonly issues: { repo: string; number: number; title: string; body: string; labels: string[]; state: "open" | "closed"; user: { login: string; type: string }; performed_via_github_app: { id: number; slug: string } | null }[] = [];
   /** The App's webhook: deliveries sent through it are logged for GET /app/hook/deliveries, and can be redelivered. */
@@ -485,6 +487,18 @@ export class FakeGitHub {
     return this.requests.filter((r) => r.method === method && path.test(r.path.replace(API, "")));
   }
 
+  /**
+   * Holds the next API request matching `method` and `path` (after /api/v3) until release():
+   * `reached` resolves when plangate has sent it.
+   */
+  hold(method: string, path: RegExp): { reached: Promise<void>; release(): void } {
+    let reached = () => {};
+    let release = () => {};
+    const reachedP = new Promise<void>((r) => (reached = r));
+    this.holds.push({ method, path, reached, released: new Promise<void>((r) => (release = r)) });
+    return { reached: reachedP, release: () => release() };
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
     this.requests.push({ method: req.method ?? "", path: url.pathname + url.search, authorization: req.headers.authorization, at: Date.now() });
@@ -495,6 +509,12 @@ export class FakeGitHub {
       const raw = await readBody(req);
       const body = raw.length ? JSON.parse(raw.toString("utf8")) : undefined;
       const apiPath = url.pathname.slice(API.length);
+      const held = this.holds.findIndex((h) => h.method === req.method && h.path.test(apiPath));
+      if (held >= 0) {
+        const [hold] = this.holds.splice(held, 1);
+        hold!.reached();
+        await hold!.released;
+      }
       if (this.faulted(req.method, apiPath, res)) return;
       for (const [method, pattern, handler] of this.routes) {
         const match = method === req.method ? pattern.exec(apiPath) : null;

@@ -1,6 +1,7 @@
 import { groupRuns } from "../../db/runs.js";
 import { getGroup, movedOn, openCheckRunUnlessReported } from "../../db/run-groups.js";
 import type { OpenPlanCheckPayload } from "../../jobs/jobs.js";
+import { DroppedWrite, writeWhile } from "../../github/write-order.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { PLAN_CHECK } from "./plan-pull-request.js";
@@ -18,11 +19,16 @@ export async function openPlanCheck(deps: WorkerDeps, job: OpenPlanCheckPayload)
   const projects = [...new Set((await groupRuns(deps.pool, group.id)).map((r) => r.project))];
   const [owner, name] = group.repo.split("/") as [string, string];
   const gh = await deps.github.forInstallation(job.installationId);
-  await openCheckRunUnlessReported(deps.pool, group.id, () =>
-    gh.createCheckRun({ owner, name }, PLAN_CHECK, group.sha, {
-      status: "in_progress",
-      output: { title: checkTitle(deps.templates, "plan-progress", { count: projects.length }), summary: checkSummary(deps.templates, "progress", { projects }) },
-      detailsUrl: deps.runLinks?.url(group.id),
-    }),
-  );
+  const open = () =>
+    openCheckRunUnlessReported(deps.pool, group.id, () =>
+      gh.createCheckRun({ owner, name }, PLAN_CHECK, group.sha, {
+        status: "in_progress",
+        output: { title: checkTitle(deps.templates, "plan-progress", { count: projects.length }), summary: checkSummary(deps.templates, "progress", { projects }) },
+        detailsUrl: deps.runLinks?.url(group.id),
+      }),
+    );
+  // Asked again when GitHub's pacing lets the write go: a push meanwhile drops it.
+  await writeWhile(async () => !(await movedOn(deps.pool, group)), open).catch((error: unknown) => {
+    if (!(error instanceof DroppedWrite)) throw error;
+  });
 }

@@ -1,5 +1,5 @@
 import { loadGroupResults } from "../../db/plan-report.js";
-import { claimGroupReport, releaseGroupReport, setCheckRunId } from "../../db/run-groups.js";
+import { claimGroupReport, movedOn, releaseGroupReport, setCheckRunId } from "../../db/run-groups.js";
 import type { CheckOutput, GitHub, MarkedComments } from "../../github/github.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
@@ -7,6 +7,7 @@ import type { PlanChanges } from "../../plans/changes.js";
 import { PLAN_MARKER } from "../../github/markers.js";
 import { renderPlanComment } from "../../render/plan-comment.js";
 import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
+import { DroppedWrite, writeFirst, writeWhile } from "../../github/write-order.js";
 import { renderPlanCheck } from "../../render/plan-check.js";
 import { updateApprovalCheck } from "../approval/approval-check.js";
 import { baseRulesAtPlan } from "../base-rules.js";
@@ -69,7 +70,8 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     if (comments) {
       const renderedAhead = ahead && sameReport(report, ahead.report) ? await ahead.bodies.catch(() => undefined) : undefined;
       const bodies = renderedAhead ?? renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
-      await (await comments).sync(bodies);
+      // The write the PR author waits for goes ahead of writes already waiting (an earlier head's checks).
+      await writeFirst(async () => (await comments).sync(bodies));
     }
     const skipped = loaded.runs.some((r) => r.status === "skipped");
     // A superseded plan that skipped projects says so (neutral), rather than failing on commits nobody will merge.
@@ -82,13 +84,18 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
       group.unplanned.length && conclusion !== "failure"
         ? ({ status: "in_progress", output: withUnplanned(deps, group, output), detailsUrl: runUrl } as const)
         : ({ status: "completed", conclusion, output, detailsUrl: runUrl } as const);
+    // An opened check is always completed; the writes after it are dropped once a later push moved the PR on.
     if (group.check_run_id !== null) await gh.updateCheckRun(repo, group.check_run_id, completed);
-    else if (!superseded) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
     if (superseded) return;
-    if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
-    // The approval check re-reads the group: a review may have moved it on since the claim.
-    await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
+    await writeWhile(async () => !(await movedOn(deps.pool, group)), async () => {
+      if (group.check_run_id === null) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
+      if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
+      // The approval check re-reads the group: a review may have moved it on since the claim.
+      await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
+    });
   } catch (error) {
+    // The PR moved on mid-report: the later head's plan reports; this one is done.
+    if (error instanceof DroppedWrite) return;
     await releaseGroupReport(deps.pool, groupId);
     throw error;
   }
