@@ -12,7 +12,8 @@ export interface ProjectResult {
   workspace: string;
   status: "succeeded" | "failed";
   changes?: PlanChanges;
-  failure?: { stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
+  /** `tool`: the program that failed (its engine's), named in the failure's heading. */
+  failure?: { tool?: string; stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
   /** What the CEL policies found in its plan, and what owners overrode. */
   policy?: JudgedOutcome[];
   /** The earlier commit whose plan a push kept (nothing of the project changed since). */

@@ -42,7 +42,8 @@ function describeDuration(ms: number): string {
 }
 
 /** A cdktf program's stacks ran past the job's time: the program's run fails, naming the setting. */
-const programTimedOut = (deps: WorkerDeps, planned: number, total: number): RunFailure => ({
+const programTimedOut = (deps: WorkerDeps, tool: string, planned: number, total: number): RunFailure => ({
+  tool,
   stage: "plan",
   timedOut: true,
   message: `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, which bounds the synth and all stacks together: ${planned} of ${total} stacks planned`,
@@ -61,10 +62,10 @@ async function planUnits(deps: WorkerDeps, run: Run, projectRun: ProjectRun, wor
   const prepared = await projectRun.prepare();
   // A synth that used up the job's time says which setting bounds it, as a terraform step's timeout does.
   const timeout = !prepared.ok && prepared.timedOut ? `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, in synth` : undefined;
-  if (!prepared.ok) return { stage: prepared.stage, message: timeout ?? prepared.message, timedOut: prepared.timedOut, output: prepared.output };
+  if (!prepared.ok) return { tool: prepared.tool, stage: prepared.stage, message: timeout ?? prepared.message, timedOut: prepared.timedOut, output: prepared.output };
   let planned = 0;
   for (const unit of prepared.units) {
-    if (left() <= 0) return { ...programTimedOut(deps, planned, prepared.units.length), output: prepared.output };
+    if (left() <= 0) return { ...programTimedOut(deps, projectRun.engine.tool, planned, prepared.units.length), output: prepared.output };
     const unitRun = await inTransaction(deps.pool, async (tx) => {
       const created = await createStackRun(tx, run, unit.name!);
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: unit.dir, engine: run.engine, stack: unit.name } });
@@ -105,7 +106,7 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
     const projectRun = opened.run;
     if (projectRun.engine.unitsAreRuns) return await planUnits(deps, run, projectRun, workRoot, deadline);
     const prepared = await projectRun.prepare();
-    if (!prepared.ok) return { stage: prepared.stage, message: prepared.message, timedOut: prepared.timedOut, output: prepared.output };
+    if (!prepared.ok) return { tool: prepared.tool, stage: prepared.stage, message: prepared.message, timedOut: prepared.timedOut, output: prepared.output };
     return await projectRun.plan(prepared.units[0]!, { outDir: path.join(workRoot, "out"), started });
   } finally {
     shared.release();
@@ -319,6 +320,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | Run
   const failure: RunFailure =
     "ok" in outcome
       ? {
+          tool: outcome.tool,
           stage: outcome.stage,
           message: failureMessage(outcome, failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })),
           timedOut: outcome.timedOut,
