@@ -88,7 +88,7 @@ function judgeLocally(t: Templates, projects: ProjectResult[], config: { file?: 
 
 function result(name: string, outcome: UnitPlan): ProjectResult {
   if (outcome.ok) return { name, workspace: "default", status: "succeeded", changes: outcome.changes() };
-  return { name, workspace: "default", status: "failed", failure: { stage: outcome.stage, message: failureMessage(outcome), output: outcome.output, timedOut: outcome.timedOut } };
+  return { name, workspace: "default", status: "failed", failure: { tool: outcome.tool, stage: outcome.stage, message: failureMessage(outcome), output: outcome.output, timedOut: outcome.timedOut } };
 }
 
 /**

@@ -38,6 +38,8 @@ export interface Run {
 
 /** Why a run failed, stored as JSON in runs.error. */
 export interface RunFailure {
+  /** The program that failed, as wording names it (its engine's tool); absent for plangate's own failures and older rows. */
+  tool?: string;
   stage: string;
   message: string;
   timedOut?: boolean;

@@ -10,6 +10,8 @@ import { terraform } from "./terraform-engine.js";
  */
 export const cdktf: Engine = {
   name: "cdktf",
+  // Its stacks are planned and applied by terraform; its own steps (install, synth) name cdktf.
+  tool: terraform.tool,
   findProjects: (files) => [...new Set(files.filter((f) => path.posix.basename(f) === "cdktf.json").map((f) => path.posix.dirname(f)))],
   ownsSubtree: true,
   toolingDirs: [...terraform.toolingDirs, "cdktf.out"],

@@ -27,7 +27,7 @@ export interface SynthJob {
 
 export type SynthOutcome =
   | { ok: true; stacks: SynthesizedStack[]; output: string; cachedDependencies: boolean }
-  | { ok: false; stage: "install" | "synth"; message: string; output: string; timedOut: boolean };
+  | { ok: false; tool: "cdktf"; stage: "install" | "synth"; message: string; output: string; timedOut: boolean };
 
 /** Where the synth writes, at the checkout's root (a shared export holds an empty one to mount a private copy on). */
 export const CDKTF_OUT_DIR = ".plangate-cdktf.out";
@@ -74,7 +74,7 @@ export function withDependencies(ordered: SynthesizedStack[], wanted: string[]):
  */
 export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
   const deadline = job.sandbox.clock.now() + job.timeoutMs;
-  const fail = (stage: "install" | "synth", message: string, output = "", timedOut = false): SynthOutcome => ({ ok: false, stage, message, output, timedOut });
+  const fail = (stage: "install" | "synth", message: string, output = "", timedOut = false): SynthOutcome => ({ ok: false, tool: "cdktf", stage, message, output, timedOut });
 
   // The host works below the checkout only on paths without links (an earlier synth may have planted some).
   let programDir: string;
@@ -88,7 +88,7 @@ export async function cdktfSynth(job: SynthJob): Promise<SynthOutcome> {
   }
 
   const installed = await installDependencies({ sandbox: job.sandbox, checkoutDir: job.checkoutDir, tree: job.tree, programDir, depsCacheDir: job.depsCacheDir, deadline });
-  if (!installed.ok) return { ...installed, stage: "install" };
+  if (!installed.ok) return { ...installed, tool: "cdktf", stage: "install" };
 
   const outDir = path.join(job.checkoutDir, OUT_DIR);
   await rm(outDir, { recursive: true, force: true });

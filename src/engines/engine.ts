@@ -34,7 +34,7 @@ export interface EngineUnit {
 
 export type Prepared =
   | { ok: true; units: EngineUnit[]; output: string }
-  | { ok: false; stage: string; message: string; output: string; timedOut: boolean };
+  | { ok: false; tool: string; stage: string; message: string; output: string; timedOut: boolean };
 
 export interface PrepareJob extends Checkout {
   /** The project's directory, relative to the checkout (links resolved). */
@@ -64,6 +64,8 @@ export interface UnitJob extends Checkout {
 export interface Engine {
   /** Its name in `.plangate.yml` (`engine:`). */
   readonly name: string;
+  /** The tool its plans and applies run, as failure wording names it ("terraform plan failed", "tofu apply failed"). */
+  readonly tool: string;
   /** The folders among a commit's files that hold a project of this engine (repository-relative). */
   findProjects(files: string[]): string[];
   /** A project's folder owns every folder below it: none of them is a project of another engine. */

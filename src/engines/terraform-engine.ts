@@ -7,12 +7,12 @@ import { planFilePath, terraformApply, terraformPlan, workDirOf, type TerraformJ
 const TERRAFORM_FILE = /\.tf(\.json)?$/;
 
 /** Runs fn with the unit's terraform job, holding a terraform home (CLI config, plugin cache) meanwhile. */
-async function withJob<T>(tools: EngineTools, bin: string, job: UnitJob, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
+async function withJob<T>(tools: EngineTools, tool: string, bin: string, job: UnitJob, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
   const { home, release } = await tools.homes.acquire();
   try {
     await mkdir(job.outDir, { recursive: true });
     const { unitDir, deadline, ...place } = job;
-    return await fn({ ...place, sandbox: tools.sandbox, bin, home, projectDir: unitDir, timeoutMs: Math.max(1, deadline - tools.sandbox.clock.now()) });
+    return await fn({ ...place, sandbox: tools.sandbox, bin, tool, home, projectDir: unitDir, timeoutMs: Math.max(1, deadline - tools.sandbox.clock.now()) });
   } finally {
     release();
   }
@@ -22,15 +22,16 @@ async function withJob<T>(tools: EngineTools, bin: string, job: UnitJob, fn: (jo
 export function cliEngine(name: string, binary: (tools: EngineTools) => string): Engine {
   return {
     name,
+    tool: name,
     findProjects: (files) => [...new Set(files.filter((f) => TERRAFORM_FILE.test(f)).map((f) => path.posix.dirname(f)))],
     ownsSubtree: false,
     toolingDirs: [".terraform"],
     writableDirs: () => [],
     unitsAreRuns: false,
     prepare: async (_tools, job) => projectAsUnit(job),
-    plan: (tools, job) => withJob(tools, binary(tools), job, terraformPlan),
+    plan: (tools, job) => withJob(tools, name, binary(tools), job, terraformPlan),
     apply: (tools, job, stored) =>
-      withJob(tools, binary(tools), job, async (tf) => {
+      withJob(tools, name, binary(tools), job, async (tf) => {
         if (!stored) return terraformApply(tf, false);
         // No link or hard link a synth planted under the plan file's name is written through.
         await writeInside(workDirOf(tf), planFilePath(tf), stored);

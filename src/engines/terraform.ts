@@ -12,6 +12,8 @@ export interface TerraformJob {
   sandbox: Sandbox;
   /** Absolute path of terraform or tofu. */
   bin: string;
+  /** The tool as failure wording names it: the engine's (terraform, tofu). */
+  tool: string;
   home: TerraformHome;
   /** The checkout (the sandbox's writable workspace, unless `tree` says otherwise). */
   checkoutDir: string;
@@ -36,6 +38,8 @@ export type PlanOutcome =
 /** A failed step: which one, its output, and what the sandbox saw (caps, refused connections). */
 export interface StepFailure {
   ok: false;
+  /** The program that failed, as wording names it (its engine's tool). */
+  tool: string;
   stage: string;
   output: string;
   timedOut: boolean;
@@ -47,8 +51,8 @@ const STATE_LOCK_TIMEOUT = "-lock-timeout=120s";
 export type ApplyOutcome = { ok: true; output: string } | StepFailure;
 
 /** The one-line reason of a failed step, e.g. "terraform plan failed: exceeded PLANGATE_SANDBOX_PIDS (512)". */
-export function failureMessage(failure: Pick<StepFailure, "stage" | "timedOut" | "problems">, timeoutText = "timed out", program = "terraform"): string {
-  const head = failure.timedOut ? timeoutText : `${program} ${failure.stage} failed`;
+export function failureMessage(failure: Pick<StepFailure, "tool" | "stage" | "timedOut" | "problems">, timeoutText = "timed out"): string {
+  const head = failure.timedOut ? timeoutText : `${failure.tool} ${failure.stage} failed`;
   return failure.problems.length ? `${head}: ${failure.problems.join("; ")}` : head;
 }
 
@@ -136,7 +140,7 @@ function initSteps(job: TerraformJob): Step[] {
   ];
 }
 
-const stepFailure = (r: StepsResult): StepFailure => ({ ok: false, stage: r.stage, output: r.output, timedOut: r.timedOut, problems: r.problems });
+const stepFailure = (tool: string, r: StepsResult): StepFailure => ({ ok: false, tool, stage: r.stage, output: r.output, timedOut: r.timedOut, problems: r.problems });
 
 /**
  * Runs init, plan -out and show -json for one project, in one sandbox entry,
@@ -154,7 +158,7 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
     { stage: "show", args: ["show", "-json", "-no-color", planPath], stdoutFile: jsonPath },
   ];
   const steps = await cache.init(() => run([...initSteps(job), ...planSteps]));
-  if (failed(steps)) return stepFailure(steps);
+  if (failed(steps)) return stepFailure(job.tool, steps);
   try {
     // The plan step ran PR-chosen provider code in the workspace: the plan file may have been swapped for a link.
     const planFile = await readInside(workDirOf(job), planPath, { shown: "the plan file" });
@@ -162,7 +166,7 @@ export async function terraformPlan(job: TerraformJob): Promise<PlanOutcome> {
     return { ok: true, output: steps.output, planFile, planJson };
   } catch (error) {
     if (!(error instanceof WorkspaceFileError)) throw error;
-    return { ok: false, stage: "show", output: "", timedOut: false, problems: [error.message] };
+    return { ok: false, tool: job.tool, stage: "show", output: "", timedOut: false, problems: [error.message] };
   }
 }
 
@@ -177,11 +181,11 @@ export async function terraformApply(job: TerraformJob, initialise: boolean): Pr
   const outputs: string[] = [];
   if (initialise) {
     const init = await cache.init(() => run(initSteps(job)));
-    if (failed(init)) return stepFailure(init);
+    if (failed(init)) return stepFailure(job.tool, init);
     outputs.push(init.output);
   }
   const apply = await run([{ stage: "apply", args: ["apply", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, planFilePath(job)] }]);
-  if (failed(apply)) return stepFailure(apply);
+  if (failed(apply)) return stepFailure(job.tool, apply);
   outputs.push(apply.output);
   return { ok: true, output: outputs.join("\n") };
 }

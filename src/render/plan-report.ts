@@ -1,9 +1,9 @@
 import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.js";
 import type { PolicyViolation } from "../plans/policy.js";
-import type { GroupResults } from "../db/plan-report.js";
 import { provisionerCount } from "./apply-time-text.js";
 import { policyResultsView, policyViolationText } from "./policy-text.js";
-import type { JudgedOutcome } from "../plans/policy-judgement.js";
+import type { JudgedOutcome, RunPolicy } from "../plans/policy-judgement.js";
+import type { ProjectRules } from "../settings/rules.js";
 import type { Templates } from "./templates.js";
 
 /** One project's outcome, as the renderers see it. */
@@ -12,7 +12,8 @@ export interface ProjectResult {
   workspace: string;
   status: "succeeded" | "failed";
   changes?: PlanChanges;
-  failure?: { stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
+  /** `tool`: the program that failed (its engine's), named in the failure's heading. */
+  failure?: { tool?: string; stage: string; message: string; output?: string; timedOut?: boolean; violations?: PolicyViolation[] };
   /** What the CEL policies found in its plan, and what owners overrode. */
   policy?: JudgedOutcome[];
   /** The earlier commit whose plan a push kept (nothing of the project changed since). */
@@ -96,8 +97,29 @@ export function reportView(t: Templates, report: PlanReport) {
   };
 }
 
+/**
+ * What a report is made from: a run group's outcome as stored (db/plan-report.ts's
+ * GroupResults has this shape), only the fields the renderers read, so that
+ * rendering never depends on the database's modules.
+ */
+export interface GroupOutcomeView {
+  group: { repo: string; sha: string; rule_changes: string[] };
+  runs: {
+    id: number;
+    project: string;
+    workspace: string;
+    status: string;
+    output: string | null;
+    error: Omit<NonNullable<ProjectResult["failure"]>, "output"> | null;
+    rules: Pick<ProjectRules, "apply"> | null;
+    policy: Pick<RunPolicy, "outcomes"> | null;
+    reused_from: string | null;
+  }[];
+  changes: ReadonlyMap<number, PlanChanges>;
+}
+
 /** A plan group as the renderers see it, from what Postgres holds; projects in the order of `results.runs`. */
-export function planReportOf({ group, runs, changes }: GroupResults, runUrl?: string): PlanReport {
+export function planReportOf({ group, runs, changes }: GroupOutcomeView, runUrl?: string): PlanReport {
   return {
     repo: group.repo,
     sha: group.sha,

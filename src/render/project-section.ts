@@ -34,15 +34,13 @@ export interface Section {
 
 const BODY = "\u0000plangate-body\u0000";
 
-const STAGE_TITLES: Record<string, string> = { install: "installing the cdktf program's dependencies failed", synth: "cdktf synth failed" };
-const failureTitle = (stage: string) => STAGE_TITLES[stage] ?? `terraform ${stage} failed`;
-
-/** The line above a failure's output: its title (in bold), with what the message adds (a timeout, a signal, a cap, a synth error). */
-function failureHeading(failure: { stage: string; message: string; timedOut?: boolean }): { heading: string; headingRest?: string } {
-  const title = failureTitle(failure.stage);
+/** The line above a failure's output: its title (in bold, templates/failure-title.hbs), with what the message adds (a timeout, a signal, a cap, a synth error). */
+function failureHeading(t: Templates, failure: { tool?: string; stage: string; message: string; timedOut?: boolean }): { heading: string; headingRest?: string } {
+  const title = t.render("failure-title", failure).trim();
   if (failure.timedOut) return { heading: `${title} (${failure.message})` };
-  if (failure.stage === "synth") return { heading: title, headingRest: failure.message };
-  return { heading: failure.message.startsWith(`${title}: `) ? failure.message : title };
+  if (failure.message.startsWith(`${title}: `)) return { heading: failure.message };
+  // A step of plangate's own making (a synth) says what went wrong after its title; a terraform step's message only repeats the title.
+  return failure.stage === "synth" ? { heading: title, headingRest: failure.message } : { heading: title };
 }
 
 /** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
@@ -60,7 +58,7 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   const wrapUp = () => ({ open: (continued: boolean) => wrap(continued)[0] ?? "", close, items });
   if (project.status === "failed" && failure && failure.stage !== "policy") {
     const output = failure.output?.trim();
-    add(t.render("plan-error", { ...failure, ...failureHeading(failure), output, fence: fenceFor(output ?? "") }));
+    add(t.render("plan-error", { ...failure, ...failureHeading(t, failure), output, fence: fenceFor(output ?? "") }));
     return wrapUp();
   }
   // A policy failure still shows the plan it judged; what the policies found comes first.

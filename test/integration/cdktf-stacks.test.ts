@@ -35,7 +35,7 @@ async function synthAndPlan(stacks: string[]) {
   for (const stack of synth.stacks) {
     const outDir = path.join(root, "out", stack.name);
     mkdirSync(outDir, { recursive: true });
-    const plan = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: stack.dir, workspace: "default", env: {}, timeoutMs: 60_000, outDir });
+    const plan = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir, projectDir: stack.dir, workspace: "default", env: {}, timeoutMs: 60_000, outDir });
     if (!plan.ok) throw new Error(`plan of ${stack.name} failed: ${plan.output}`);
     const json = plan.planJson as { resource_changes: { change: { after: { input: string } } }[] };
     planned[stack.name] = json.resource_changes.map((rc) => rc.change.after.input).join(",");

@@ -189,7 +189,7 @@ describe("the fake STS, with real terraform and the real AWS provider", () => {
     const before = sts.requests.length;
     try {
       const env = { AWS_ROLE_ARN: PLAN_ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile, AWS_ROLE_SESSION_NAME: sessionName, AWS_EC2_METADATA_DISABLED: "true" };
-      const outcome = await terraformPlan({ sandbox, bin: terraform!, home, checkoutDir, projectDir: "stack", workspace: "default", env, timeoutMs: 110_000, outDir });
+      const outcome = await terraformPlan({ sandbox, bin: terraform!, tool: "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env, timeoutMs: 110_000, outDir });
       return { outcome, requests: sts.requests.slice(before) };
     } finally {
       await sandbox.close();

@@ -19,7 +19,7 @@ async function job(files: Record<string, string>, overrides: Partial<TerraformJo
   }
   mkdirSync(path.join(root, "out"));
   const { home } = await new TerraformHomes(path.join(root, "tf")).acquire();
-  return { sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out"), ...overrides };
+  return { sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out"), ...overrides };
 }
 
 describe("terraform driver", () => {

@@ -98,7 +98,7 @@ function zipOf(name: string, content: string): Buffer {
 
 async function plan(sandbox: Sandbox, homes: TerraformHomes, root: string, checkoutDir: string, workspace = "default"): Promise<PlanOutcome> {
   const { home } = await homes.acquire();
-  const job: TerraformJob = { sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace, env: {}, timeoutMs: 90_000, outDir: path.join(root, "out") };
+  const job: TerraformJob = { sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir, projectDir: "stack", workspace, env: {}, timeoutMs: 90_000, outDir: path.join(root, "out") };
   return terraformPlan(job);
 }
 

@@ -80,7 +80,7 @@ describe("plangate's own database and the egress allowlist", () => {
     writeFileSync(path.join(checkoutDir, "stack/main.tf"), `terraform {\n  backend "pg" {\n    conn_str    = "${url}"\n    schema_name = "${schema}"\n  }\n}\nresource "terraform_data" "x" {}\n`);
     const { home } = await new TerraformHomes(path.join(root, "tf")).acquire();
     try {
-      const outcome = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out") });
+      const outcome = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out") });
       expect(outcome.ok).toBe(false);
       if (outcome.ok) return;
       expect(failureMessage(outcome)).toContain(`egress refused: ${url.hostname}:${url.port || 5432} (`);

@@ -99,7 +99,7 @@ describe("plain http:// through the egress proxy", () => {
       `data "terraform_remote_state" "mirror" {\n  backend = "http"\n  config = {\n    address = "http://${address}:${mirror.port}/state?name=x"\n  }\n}\noutput "greeting" {\n  value = data.terraform_remote_state.mirror.outputs.greeting\n}\n`,
     );
     const { home } = await new TerraformHomes(path.join(root, "tf")).acquire();
-    const outcome = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out") });
+    const outcome = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir, projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out") });
 
     // Any request that went to the host's port 80 was answered before the plan ended.
     expect(loopback.seen).toEqual([]);

@@ -74,7 +74,7 @@ async function plan(sandbox: Sandbox, mainTf: string) {
   const root = workspace({ "checkout/stack/main.tf": mainTf });
   mkdirSync(path.join(root, "out"));
   const { home } = await new TerraformHomes(path.join(root, "tf")).acquire();
-  return terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir: path.join(root, "checkout"), projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out") });
+  return terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir: path.join(root, "checkout"), projectDir: "stack", workspace: "default", env: {}, timeoutMs: 60_000, outDir: path.join(root, "out") });
 }
 
 const httpBackend = (address: string) => `terraform {\n  backend "http" {\n    address   = "${address}"\n    retry_max = 0\n  }\n}\nresource "terraform_data" "x" {}\n`;

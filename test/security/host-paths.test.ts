@@ -58,7 +58,7 @@ async function synthAndPlan(root: string, checkoutDir: string): Promise<SynthOut
   for (const stack of synth.stacks) {
     const outDir = path.join(root, "out", stack.name);
     mkdirSync(outDir, { recursive: true });
-    const planned = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", home, checkoutDir, projectDir: stack.dir, workspace: "default", env: {}, timeoutMs: 60_000, outDir });
+    const planned = await terraformPlan({ sandbox, bin: findBinary("terraform") ?? "terraform", tool: "terraform", home, checkoutDir, projectDir: stack.dir, workspace: "default", env: {}, timeoutMs: 60_000, outDir });
     if (!planned.ok) throw new Error(`plan of ${stack.name} failed: ${planned.output}`);
   }
   return synth;

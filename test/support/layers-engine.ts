@@ -11,6 +11,7 @@ import { parsePrJson, readTextInside } from "../../src/sandbox/safe-read.js";
  */
 export const layers: Engine = {
   name: "layers",
+  tool: terraform.tool,
   findProjects: (files) => [...new Set(files.filter((f) => path.posix.basename(f) === "layers.json").map((f) => path.posix.dirname(f)))],
   ownsSubtree: true,
   toolingDirs: [],
@@ -20,7 +21,7 @@ export const layers: Engine = {
     const file = path.join(job.checkoutDir, job.projectDir, "layers.json");
     const listed = (parsePrJson(await readTextInside(job.checkoutDir, file), "layers.json") as { layers?: unknown }).layers;
     if (!Array.isArray(listed) || !listed.every((l) => typeof l === "string" && /^[a-z0-9-]+$/.test(l))) {
-      return { ok: false, stage: "prepare", message: 'layers.json must list "layers" by folder name', output: "", timedOut: false };
+      return { ok: false, tool: "layers", stage: "prepare", message: 'layers.json must list "layers" by folder name', output: "", timedOut: false };
     }
     return { ok: true, units: listed.map((name: string) => ({ name, dir: path.posix.join(job.projectDir, name) })), output: `${listed.length} layers` };
   },

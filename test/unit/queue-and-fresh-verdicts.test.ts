@@ -17,7 +17,7 @@ const captured = (fingerprint: string): Compared => {
   const fresh = { ok: true as const, fingerprint: () => fingerprint, changes: () => ({ resources: [], counts: { add: 0, change: 0, destroy: 0, replace: 0 } }), sealed: () => Buffer.alloc(0), output: () => "" };
   return { fresh, matches: fingerprint === APPROVED_FP };
 };
-const failed = (output: string): Compared => ({ fresh: { ok: false, stage: "plan", output, timedOut: false, problems: [] }, matches: false });
+const failed = (output: string): Compared => ({ fresh: { ok: false, tool: "terraform", stage: "plan", output, timedOut: false, problems: [] }, matches: false });
 const noMask = (text: string) => text;
 
 describe("the merge queue's verdict", () => {

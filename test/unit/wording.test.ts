@@ -1,7 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { cdktf } from "../../src/engines/cdktf-engine.js";
+import { failureMessage } from "../../src/engines/terraform.js";
+import { terraform } from "../../src/engines/terraform-engine.js";
+import { tofu } from "../../src/engines/tofu-engine.js";
 import type { ChangeAction } from "../../src/plans/changes.js";
+import { renderPlanComment } from "../../src/render/plan-comment.js";
 import { actionLabels, resultText, type ProjectResult } from "../../src/render/plan-report.js";
 import { loadTemplates, type Templates } from "../../src/render/templates.js";
 import { dashboardText, type DashboardTextKind } from "../../src/web/dashboard-auth.js";
@@ -73,5 +78,29 @@ describe("the dashboard's titles and sentences (templates/dashboard-text.hbs)", 
 
   test("values come out as written: the page that shows them escapes them", () => {
     expect(dashboardText(t)("release-needs-write", { repo: "<img src=x> @acme/x" })).toBe("Releasing a lock of <img src=x> @acme/x needs write permission on it.");
+  });
+});
+
+describe("a failed step's heading (templates/failure-title.hbs): the engine's tool, never terraform by default", () => {
+  const heading = (failure: NonNullable<ProjectResult["failure"]>) => {
+    const body = renderPlanComment(t, { repo: "o/r", sha: "0".repeat(40), projects: [{ name: "app", workspace: "default", status: "failed", failure: { ...failure, output: "Error: x" } }] }).join("\n");
+    return /^\*\*(.*)$/m.exec(body)?.[1];
+  };
+  test.each<[string, NonNullable<ProjectResult["failure"]>, string]>([
+    ["terraform", { tool: "terraform", stage: "plan", message: "terraform plan failed" }, "terraform plan failed**"],
+    ["an OpenTofu project", { tool: "tofu", stage: "init", message: "tofu init failed: killed by signal SIGKILL" }, "tofu init failed: killed by signal SIGKILL**"],
+    ["an OpenTofu project that timed out", { tool: "tofu", stage: "plan", message: "timed out after 30 min (PLANGATE_JOB_TIMEOUT)", timedOut: true }, "tofu plan failed (timed out after 30 min (PLANGATE_JOB_TIMEOUT))**"],
+    ["a cdktf synth", { tool: "cdktf", stage: "synth", message: "synth failed (exit 3)" }, "cdktf synth failed**: synth failed (exit 3)"],
+    ["a cdktf program's dependencies", { tool: "cdktf", stage: "install", message: "npm install failed" }, "installing the cdktf program&#x27;s dependencies failed**"], // escaped where plan-error shows it
+    ["a run stored before failures named their tool", { stage: "apply", message: "terraform apply failed" }, "apply failed**"],
+  ])("%s", (_, failure, text) => {
+    expect(heading(failure)).toBe(text);
+  });
+
+  test("the one-line reason names the engine's tool (failureMessage)", () => {
+    const failure = { stage: "plan", timedOut: false, problems: ["exceeded PLANGATE_SANDBOX_PIDS (512)"] };
+    expect(failureMessage({ ...failure, tool: tofu.tool })).toBe("tofu plan failed: exceeded PLANGATE_SANDBOX_PIDS (512)");
+    expect(failureMessage({ ...failure, tool: terraform.tool, problems: [] })).toBe("terraform plan failed");
+    expect(failureMessage({ ...failure, tool: cdktf.tool, timedOut: true }, "timed out after 1 min")).toBe("timed out after 1 min: exceeded PLANGATE_SANDBOX_PIDS (512)");
   });
 });

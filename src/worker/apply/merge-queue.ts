@@ -125,7 +125,7 @@ async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, { fresh, m
   const fields = { actor: "plangate", repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
   await inTransaction(deps.pool, async (tx) => {
     if (!fresh.ok) {
-      await finishRun(tx, run.id, { status: "failed", output: fresh.output, error: { stage: fresh.stage, message: failureMessage(fresh), timedOut: fresh.timedOut } });
+      await finishRun(tx, run.id, { status: "failed", output: fresh.output, error: { tool: fresh.tool, stage: fresh.stage, message: failureMessage(fresh), timedOut: fresh.timedOut } });
       await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { mergeQueue: true, stage: fresh.stage } });
       return;
     }

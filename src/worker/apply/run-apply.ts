@@ -142,7 +142,7 @@ async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup
     const output = maskerFor(deps, unit.rules.env)(applied.output);
     const last = !applied.ok || index === units.length - 1;
     await inTransaction(deps.pool, async (tx) => {
-      await finishRun(tx, run.id, applied.ok ? { status: "succeeded", output } : { status: "failed", output, error: { stage: applied.stage, message: failureMessage(applied), timedOut: applied.timedOut } });
+      await finishRun(tx, run.id, applied.ok ? { status: "succeeded", output } : { status: "failed", output, error: { tool: applied.tool, stage: applied.stage, message: failureMessage(applied), timedOut: applied.timedOut } });
       await consumePlans(tx, [unit.run.id], `apply:${group.id}`);
       await audit(tx, { action: applied.ok ? "apply.succeeded" : "apply.failed", project: run.project, workspace: run.workspace, runId: run.id, details: { fingerprint: unit.plan.fingerprint, planRunId: unit.run.id } });
       if (!last) return;

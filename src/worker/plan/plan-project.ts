@@ -42,7 +42,8 @@ function describeDuration(ms: number): string {
 }
 
 /** A cdktf program's stacks ran past the job's time: the program's run fails, naming the setting. */
-const programTimedOut = (deps: WorkerDeps, planned: number, total: number): RunFailure => ({
+const programTimedOut = (deps: WorkerDeps, tool: string, planned: number, total: number): RunFailure => ({
+  tool,
   stage: "plan",
   timedOut: true,
   message: `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, which bounds the synth and all stacks together: ${planned} of ${total} stacks planned`,
@@ -61,10 +62,10 @@ async function planUnits(deps: WorkerDeps, run: Run, projectRun: ProjectRun, wor
   const prepared = await projectRun.prepare();
   // A synth that used up the job's time says which setting bounds it, as a terraform step's timeout does.
   const timeout = !prepared.ok && prepared.timedOut ? `${failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })}, in synth` : undefined;
-  if (!prepared.ok) return { stage: prepared.stage, message: timeout ?? prepared.message, timedOut: prepared.timedOut, output: prepared.output };
+  if (!prepared.ok) return { tool: prepared.tool, stage: prepared.stage, message: timeout ?? prepared.message, timedOut: prepared.timedOut, output: prepared.output };
   let planned = 0;
   for (const unit of prepared.units) {
-    if (left() <= 0) return { ...programTimedOut(deps, planned, prepared.units.length), output: prepared.output };
+    if (left() <= 0) return { ...programTimedOut(deps, projectRun.engine.tool, planned, prepared.units.length), output: prepared.output };
     const unitRun = await inTransaction(deps.pool, async (tx) => {
       const created = await createStackRun(tx, run, unit.name!);
       await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(created), details: { dir: unit.dir, engine: run.engine, stack: unit.name } });
@@ -87,7 +88,7 @@ const exportKey = (run: Run, job: PlanProjectPayload) => job.exportKey ?? `${run
  * of the commit (read-only) with a private writable copy of the project's
  * folder. Failures of the plan are results, not errors.
  */
-async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void): Promise<UnitPlan | RunFailure | "expanded"> {
+async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, started: () => void, group: () => Promise<RunGroup>): Promise<UnitPlan | RunFailure | "expanded"> {
   const deadline = deps.sandbox.clock.now() + deps.jobTimeoutMs;
   const [owner, name] = run.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(run, job), { owner, name }, run.sha, () => gh.cloneToken());
@@ -97,7 +98,7 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
       pullRequest: run.pull_number ?? undefined,
       sha: run.sha,
       ref: `refs/pull/${run.pull_number}/head`,
-      actor: (await getGroup(deps.pool, run.group_id)).author ?? "plangate",
+      actor: (await group()).author ?? "plangate",
       runId: run.id,
     }));
     const opened = await deps.runs.open({ checkout: { shared: shared.tree, workDir: path.join(workRoot, "checkout") }, project: runProject(run), phase: "plan", reason: "pull_request", deadline, identity });
@@ -105,7 +106,7 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
     const projectRun = opened.run;
     if (projectRun.engine.unitsAreRuns) return await planUnits(deps, run, projectRun, workRoot, deadline);
     const prepared = await projectRun.prepare();
-    if (!prepared.ok) return { stage: prepared.stage, message: prepared.message, timedOut: prepared.timedOut, output: prepared.output };
+    if (!prepared.ok) return { tool: prepared.tool, stage: prepared.stage, message: prepared.message, timedOut: prepared.timedOut, output: prepared.output };
     return await projectRun.plan(prepared.units[0]!, { outDir: path.join(workRoot, "out"), started });
   } finally {
     shared.release();
@@ -238,13 +239,16 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
       overheadSeen = true;
       deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
     };
-    const outcome = await plan(deps, run, job, gh, workRoot, started).finally(unlock);
+    // The run's group, read once for the job (the credentials' identity, the policies' context), when first needed.
+    let read: Promise<RunGroup> | undefined;
+    const group = () => (read ??= getGroup(deps.pool, run.group_id));
+    const outcome = await plan(deps, run, job, gh, workRoot, started, group).finally(unlock);
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
     // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.
     const last = lastOfGroup(deps, run);
     const comments = commentsIfLast(gh, run, last);
-    return { ...(await recordOutcome(deps, run, outcome, last)), comments };
+    return { ...(await recordOutcome(deps, run, outcome, last, group)), comments };
   } catch (error) {
     // Over an input limit (the commit's export past PLANGATE_MAX_COMMIT_SIZE): the same again on every attempt.
     if (error instanceof InputRefused) {
@@ -282,11 +286,11 @@ const outputLater = (deps: WorkerDeps, runId: number, output: () => string) => (
  * the storing of terraform's output (megabytes for thousands of resources,
  * shown on the run page, not in the comment): left for after the report.
  */
-async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | RunFailure, last?: Promise<boolean>): Promise<Pick<Planned, "stored" | "output" | "ahead">> {
+async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | RunFailure, last?: Promise<boolean>, groupOf: () => Promise<RunGroup> = () => getGroup(deps.pool, run.group_id)): Promise<Pick<Planned, "stored" | "output" | "ahead">> {
   const mask = maskerFor(deps, runEnvNames(run));
   if ("ok" in outcome && outcome.ok) {
     // Read while the plan is parsed.
-    const group = getGroup(deps.pool, run.group_id);
+    const group = groupOf();
     const results = resultsIfLast(deps, run, last, group);
     for (const read of [group, results]) read.catch(() => undefined); // thrown where awaited
     const changes = outcome.changes();
@@ -319,6 +323,7 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | Run
   const failure: RunFailure =
     "ok" in outcome
       ? {
+          tool: outcome.tool,
           stage: outcome.stage,
           message: failureMessage(outcome, failureText(deps, { kind: "timeout", duration: describeDuration(deps.jobTimeoutMs) })),
           timedOut: outcome.timedOut,
