@@ -202,6 +202,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   if (options.worker && settings.workers > 0) {
     const deps = await workerDeps(settings, pool, new Probot(probotOptions), log, shared, database.url, options.clock);
     sandbox = deps.sandbox;
+    sandbox.warm();
     commentRenderer = deps.commentRenderer;
     runner = await startWorker(deps, settings.workers, settings.workerStaleAfterMs);
     log.info({ concurrency: settings.workers }, "worker started");

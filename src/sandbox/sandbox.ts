@@ -110,6 +110,11 @@ export class Sandbox {
     this.clock = options.clock ?? systemClock;
   }
 
+  /** Starts ahead what a first run would wait for (the egress filter's first namespace): a fresh worker's first plan does not. */
+  warm(): void {
+    if (this.kind === "bwrap") this.egress.warm(findProgram("bwrap") ?? "bwrap", this.privilegeArgs());
+  }
+
   /** Stops what the sandbox keeps between runs (the egress filter's namespaces). */
   close(): Promise<void> {
     return this.egress.close();

@@ -165,6 +165,21 @@ describe("sandbox egress filter", () => {
     expect(proxied.problems).toContain(`egress refused: ${address}:${target.port} (an address of this host); PLANGATE_SANDBOX_EGRESS_ALLOW=${address}:${target.port} would open it`);
   });
 
+  sandboxTest("a worker's namespace started ahead of its first run filters that run as one started for it would", async () => {
+    const target = await listener();
+    const address = hostAddress();
+    const sandbox = sandboxWith();
+    sandbox.warm();
+    const [raw, proxied] = await Promise.all([
+      runIn(sandbox, ["/bin/bash", "-c", `exec 3<>/dev/tcp/${address}/${target.port} && cat <&3`]),
+      runIn(sandbox, connectViaProxy(`${address}:${target.port}`)),
+    ]);
+    expect(await target.settled()).toEqual([]);
+    expect(raw.output).toContain("Network is unreachable");
+    expect(proxied.output).toContain("403 Forbidden");
+    expect(proxied.problems).toContain(`egress refused: ${address}:${target.port} (an address of this host); PLANGATE_SANDBOX_EGRESS_ALLOW=${address}:${target.port} would open it`);
+  });
+
   engineTest("PLANGATE_SANDBOX_EGRESS_ALLOW opens destinations: a TCP service by host name, and the pg state backend", async () => {
     const target = await listener();
     const database = databaseHostPort(process.env.DATABASE_URL!);

@@ -70,6 +70,8 @@ export class EgressFilter {
   private readonly held = new Set<Held>();
   private root?: Promise<string>;
   private closed = false;
+  /** A namespace being started ahead of the first run (see warm); the first lease waits for it rather than start another. */
+  private warming?: Promise<void>;
 
   constructor(private readonly options: EgressFilterOptions) {
     this.policy = new EgressPolicy(options);
@@ -122,9 +124,23 @@ export class EgressFilter {
     };
   }
 
+  /**
+   * Starts one namespace ahead of the first run (its holder's node takes ~0.1 s to listen), so that a fresh
+   * worker's first plan does not wait for it. Namespace mode only; a failure here is the first run's to meet again.
+   */
+  warm(bwrap: string, privilege: string[]): void {
+    if (this.mode !== "namespace" || this.closed || this.warming || this.held.size) return;
+    this.warming = (async () => {
+      const held = await this.startHeld(await this.runRoot(), bwrap, privilege, forwarderNode());
+      if (this.closed) this.drop(held);
+      else this.idle.push(held);
+    })().catch(() => undefined);
+  }
+
   /** Stops every held namespace and removes the sockets. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.warming;
     for (const held of [...this.held]) this.drop(held);
     this.idle.length = 0;
     if (this.root) await rm(await this.root, { recursive: true, force: true }).catch(() => undefined);
@@ -132,10 +148,16 @@ export class EgressFilter {
 
   /** A held namespace no other run is using: an idle one, or a new one. */
   private async acquire(root: string, bwrap: string, privilege: string[], node: string): Promise<Held> {
+    if (this.warming && !this.idle.length) await this.warming;
     for (let held = this.idle.pop(); held; held = this.idle.pop()) {
       if (held.namespace.alive()) return held;
       this.drop(held);
     }
+    return this.startHeld(root, bwrap, privilege, node);
+  }
+
+  /** A new held namespace with its proxy. */
+  private async startHeld(root: string, bwrap: string, privilege: string[], node: string): Promise<Held> {
     const dir = await mkdtemp(path.join(root, "ns-"));
     await chmod(dir, 0o711);
     const proxy = new EgressProxy(this.policy, path.join(dir, "egress.sock"));

@@ -1,0 +1,99 @@
+// The first plan of a repository: a FRESH plangate (fresh database, fresh data dir, cold git mirror,
+// no sandbox entered yet) plans the first PR of a one-project repository (one terraform_data). Seconds
+// from the signed pull_request webhook to the plan comment on the (fake, HTTP-level) GitHub, side by
+// side with bare `terraform init && terraform plan` of the same directory, measured in the same run.
+// BENCH_TRACE=1 prints where each round's time went (stored timestamps and the fake's request log).
+// Run: DATABASE_URL=postgres://... npm run bench:first-plan
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../test/support/app-harness.js";
+import { GitRepo } from "../test/support/git-repo.js";
+import { deliver, examplePayload } from "../test/support/webhooks.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const REPO = "Codertocat/Hello-World";
+const NUMBER = 1;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round3 = (x: number) => +x.toFixed(3);
+const config = (i: number) => `resource "terraform_data" "a" {\n  input = "round-${i}"\n}\n`;
+
+/** Bare terraform in a fresh directory, as a person would run it: init, then plan. */
+function bare(text: string): number {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-bare-"));
+  writeFileSync(path.join(dir, "main.tf"), text);
+  writeFileSync(path.join(dir, "none.tfrc"), "");
+  const env = { PATH: process.env.PATH, HOME: dir, TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(dir, "none.tfrc") };
+  const started = performance.now();
+  execFileSync("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env, stdio: "ignore" });
+  execFileSync("terraform", ["plan", "-input=false", "-no-color", "-out=tfplan"], { cwd: dir, env, stdio: "ignore" });
+  const seconds = (performance.now() - started) / 1000;
+  rmSync(dir, { recursive: true, force: true });
+  return seconds;
+}
+
+/** A fresh app, a fresh repository with one project, its first PR: webhook → the plan comment's first write. */
+async function firstPlan(round: number): Promise<{ comment: number; writes: number }> {
+  const h = await startHarness();
+  try {
+    const repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
+    repo.commit({ "README.md": "base" });
+    const sha = repo.commit({ "app/main.tf": config(round) }, "feature");
+    h.fake.pullFiles.set(`${REPO}#${NUMBER}`, ["app/main.tf"]);
+    h.fake.pulls.set(`${REPO}#${NUMBER}`, { headSha: sha });
+    const payload = examplePayload("pull_request", "opened");
+    Object.assign(payload.pull_request, { number: NUMBER, draft: false });
+    payload.pull_request.head.sha = sha;
+    const started = Date.now(); // the fake stamps each request it receives with Date.now()
+    await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
+    await waitFor("the plan comment", () => h.fake.commentsOn(REPO, NUMBER).some((c) => c.body.includes(sha.slice(0, 7))), 120_000);
+    await queueDrained(h.db);
+    const commentWrite = h.fake.requests.find((r) => /\/issues\/(\d+\/comments|comments\/\d+)$/.test(r.path) && r.method !== "GET")!;
+    if (process.env.BENCH_TRACE) await trace(h, sha, started);
+    const writes = h.fake.requests.filter((r) => r.method !== "GET" && r.path.startsWith("/api/v3/repos/")).length;
+    return { comment: (commentWrite.at - started) / 1000, writes };
+  } finally {
+    await h.close();
+  }
+}
+
+/** Where one round's time went, relative to the webhook's delivery. */
+async function trace(h: Harness, sha: string, started: number) {
+  const { rows } = await h.db.pool.query(
+    `select d.received_at, g.created_at as group_at, min(r.started_at) as started, max(r.finished_at) as finished, g.reported_at
+       from run_groups g join runs r on r.group_id = g.id join webhook_deliveries d on d.id = g.trigger_id where g.sha = $1 group by 1, 2, 5`,
+    [sha],
+  );
+  const r = rows[0];
+  const at = (d: Date | number) => `+${(typeof d === "number" ? d : d.getTime()) - started}ms`;
+  if (r) console.log(`trace: received ${at(r.received_at)} group ${at(r.group_at)} runs started ${at(r.started)} finished ${at(r.finished)} reported ${at(r.reported_at)}`);
+  for (const q of h.fake.requests) if (q.at >= started) console.log(`  ${at(q.at)} ${q.method} ${q.path.slice(0, 80)}`);
+}
+
+async function main() {
+  const comments: number[] = [];
+  const bares: number[] = [];
+  const writes: number[] = [];
+  // Side by side: each fresh-app round is followed by a bare terraform round of the same configuration.
+  for (let i = 1; i <= ROUNDS; i++) {
+    const r = await firstPlan(i);
+    comments.push(r.comment);
+    writes.push(r.writes);
+    bares.push(bare(config(i)));
+  }
+  const comment = median(comments);
+  const bareMedian = median(bares);
+  console.log(JSON.stringify({
+    rounds: ROUNDS,
+    date: new Date().toISOString(),
+    firstCommentSecondsMedian: round3(comment),
+    bareInitPlanSecondsMedian: round3(bareMedian),
+    aboveBareSeconds: round3(comment - bareMedian),
+    commentSeconds: comments.map(round3),
+    bareSeconds: bares.map(round3),
+    writesPerPlan: writes,
+  }, null, 2));
+}
+
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
