@@ -233,7 +233,10 @@ async function plangate(n: number, push: boolean) {
     const overheadAfter = await histogram(h, "plangate_plan_overhead_seconds");
     const planAfter = await histogram(h, "plangate_plan_duration_seconds");
     const rows = Object.fromEntries(Object.keys(rowsAfter).map((k) => [k, rowsAfter[k]! - (rowsBefore[k] ?? 0)]));
+    const { rows: runMs } = await h.db.pool.query<{ ms: number }>("select avg(extract(epoch from (finished_at - started_at)) * 1000)::float8 as ms from runs where sha = $1 and kind = 'plan'", [sha]);
     const perProject = {
+      // started -> finished as the runs table says (startRun's transaction to finishRun's): the rest of a lane's time per project is the hop between jobs
+      run_row_ms: Math.round(runMs[0]!.ms),
       job_start_to_first_terraform_ms: Math.round(((overheadAfter.sum - overheadBefore.sum) / (overheadAfter.count - overheadBefore.count)) * 1000),
       plan_ms: Math.round(((planAfter.sum - planBefore.sum) / (planAfter.count - planBefore.count)) * 1000),
       planning_phase_ms: Math.round((all.planning_phase_s / n) * 1000 * PARALLEL),
@@ -274,19 +277,22 @@ async function main() {
   await barePlans(Math.min(20, sizes[0]!), 0); // terraform's binary into the page cache
   const table: string[] = [];
   let onePush: { push: PullTiming; single: PullTiming; bareOne: number } | undefined;
+  // BENCH_BARE=after: bare terraform only once, after plangate (halves the bare time of a large N).
+  const bareBefore = process.env.BENCH_BARE !== "after";
   for (const n of sizes) {
-    const bare = await barePlans(n, 1);
-    console.log(JSON.stringify({ n, bare }));
+    const bare = bareBefore ? await barePlans(n, 1) : undefined;
+    if (bare) console.log(JSON.stringify({ n, bare }));
     const p = await plangate(n, n === 500);
     console.log(JSON.stringify({ n, plangate: p }));
     // Bare again after plangate (the machine is shared; its load may have changed meanwhile): the ratio uses the mean.
     const bareAfter = await barePlans(n, 2);
     console.log(JSON.stringify({ n, bare_after: bareAfter }));
-    const bareMean = (bare.wall_s + bareAfter.wall_s) / 2;
+    const bareMean = bare ? (bare.wall_s + bareAfter.wall_s) / 2 : bareAfter.wall_s;
     const a = p.all;
     table.push(
-      `| ${n} | ${a.selection.select_job_s} (${a.selection.webhook_to_group_s}) | ${a.first_comment_s} | ${a.all_plans_s} | ${a.planning_phase_s} | ${bare.wall_s} / ${bareAfter.wall_s} | **${round2(a.all_plans_s / bareMean)}×** (${round2(a.planning_phase_s / bareMean)}×) | ${a.comments} | ${a.github.reads} / ${a.github.writes} | ${p.rss.plangate_process_mib} (tf ${p.rss.children_peak_mib.terraform ?? "?"}, bwrap ${p.rss.children_peak_mib.bwrap ?? "?"}) | ${Object.entries(p.rows).map(([k, v]) => `${k} ${v}`).join(", ")} | ${p.perProject.job_start_to_first_terraform_ms} / ${p.perProject.plan_ms} / ${bare.per_project_ms} |`,
+      `| ${n} | ${a.selection.select_job_s} (${a.selection.webhook_to_group_s}) | ${a.first_comment_s} | ${a.all_plans_s} | ${a.planning_phase_s} | ${bare?.wall_s ?? "–"} / ${bareAfter.wall_s} | **${round2(a.all_plans_s / bareMean)}×** (${round2(a.planning_phase_s / bareMean)}×) | ${a.comments} | ${a.github.reads} / ${a.github.writes} | ${p.rss.plangate_process_mib} (tf ${p.rss.children_peak_mib.terraform ?? "?"}, bwrap ${p.rss.children_peak_mib.bwrap ?? "?"}) | ${Object.entries(p.rows).map(([k, v]) => `${k} ${v}`).join(", ")} | ${p.perProject.job_start_to_first_terraform_ms} / ${p.perProject.plan_ms} / ${bareAfter.per_project_ms} |`,
     );
+    console.log(table.at(-1));
     if (p.one) {
       const single = await oneProjectRepo();
       const bareOne = (await barePlans(1, 3)).wall_s;
@@ -294,7 +300,7 @@ async function main() {
       onePush = { push: p.one, single, bareOne };
     }
   }
-  console.log("\n| projects | selection s: job (webhook→group) | first comment s | all plans s (webhook→check) | planning phase s | bare s (before / after) | plangate/bare: all plans (planning phase) | comments | GitHub reads / writes | peak RSS MiB: plangate process (terraform, bwrap) | Postgres rows written | per project ms: job→terraform / plan / bare |");
+  console.log("\n| projects | selection s: job (webhook→group) | first comment s | all plans s (webhook→check) | planning phase s | bare s (before / after) | plangate/bare: all plans (planning phase) | comments | GitHub reads / writes | peak RSS MiB: plangate process (terraform, bwrap) | Postgres rows written | per project ms: job→terraform / plan / bare (after) |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const row of table) console.log(row);
   if (onePush) {
