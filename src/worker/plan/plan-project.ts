@@ -299,8 +299,13 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | Run
     const judgement = await judgeRun(deps, run, await group, changes, fingerprint);
     const groupResults = judgement.blocked ? undefined : await results.catch(() => undefined);
     const ahead = groupResults && renderAhead(deps, run, changes, judgement.policy, groupResults);
+    // A run that is not its group's last has no report waiting on it: its output goes with its result, one write fewer.
+    const notLast = last !== undefined && !(await last.catch(() => true));
+    const inlineOutput = notLast && !judgement.blocked ? outcome.output() : undefined;
     const succeeded = await inTransaction(deps.pool, async (tx) => {
       await storePlan(tx, run.id, sealed, changes, fingerprint);
+      // A passing run is finished before its audit events take the chain's writer lock (held until commit): its output is written first.
+      if (!judgement.blocked) await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, policy: judgement.policy, output: inlineOutput });
       await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", ...auditFields(run), details: { ...changes.counts } });
       // Each policy that matched, whatever its effect, and each rule that could not be evaluated.
       for (const o of judgement.policy.outcomes) {
@@ -308,17 +313,14 @@ async function recordOutcome(deps: WorkerDeps, run: Run, outcome: UnitPlan | Run
         await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { ...found, fingerprint } });
       }
       const { violations } = judgement;
-      if (!judgement.blocked) {
-        await finishRun(tx, run.id, { status: "succeeded", summary: changes.counts, policy: judgement.policy });
-        return true;
-      }
+      if (!judgement.blocked) return true;
       // A policy violation fails the project: its plan stays visible, it can never be approved or applied (unless an owner overrides a deny).
       const message = failureText(deps, { kind: "policy", count: violations.length + judgement.policy.outcomes.filter(isBlocking).length });
       await finishRun(tx, run.id, { status: "failed", summary: changes.counts, output: outcome.output(), error: { stage: "policy", message, violations }, policy: judgement.policy });
       if (violations.length) await appendAuditEvent(tx, { action: "policy.violated", actor: "plangate", ...auditFields(run), details: { violations } });
       return false;
     });
-    return { stored: changes, output: succeeded ? outputLater(deps, run.id, outcome.output) : undefined, ahead };
+    return { stored: changes, output: succeeded && inlineOutput === undefined ? outputLater(deps, run.id, outcome.output) : undefined, ahead };
   }
   const failure: RunFailure =
     "ok" in outcome
