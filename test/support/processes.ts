@@ -32,3 +32,17 @@ export async function leftAfterKill(text: string, timeoutMs = 10_000): Promise<s
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Whether process `pid` is `ancestor` or one of its descendants (through sandboxes too: their processes have host pids here). */
+export function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let p = pid; p > 1; ) {
+    if (p === ancestor) return true;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      p = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    } catch {
+      return false; // gone meanwhile
+    }
+  }
+  return false;
+}
