@@ -10,6 +10,7 @@
 // projects per minute per core. Exit 1 if a plan did not succeed exactly once,
 // a job is left, or the check run or comment is missing.
 // Run: DATABASE_URL=postgres://root@127.0.0.1:5432/test npm run bench:many-workers
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { freePort } from "../src/db/embedded.js";
 import { WEBHOOK_SECRET } from "../test/support/app-harness.js";
@@ -27,6 +28,15 @@ const NUMBER = 7;
 
 interface Worker extends Started {
   metricsPort: number;
+}
+
+/** A process's command line, or none once it is gone. */
+function argv(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return [];
+  }
 }
 
 /** Project plans this worker counted on its own /metrics (plangate_plan_duration_seconds_count, planned). */
@@ -75,8 +85,15 @@ async function main() {
 
     const succeeded = () => count("select count(*)::int as n from runs where kind = 'plan' and status = 'succeeded' and sha = $1", [sha]);
     const victim = workers[0]!;
-    await waitUntil("a third of the plans, the first worker planning", async () => (await succeeded()) >= PROJECTS / 3 && descendantsOf(victim.pid).some((p) => p.comm === "terraform"));
-    const victimPlans = await plansOf(victim);
+    // Killed while terraform *plans* (not while it shows a finished plan): its job cannot finish, and be
+    // counted, between the read of its /metrics and the kill.
+    const planning = () => descendantsOf(victim.pid).some((p) => p.comm === "terraform" && argv(p.pid).includes("plan"));
+    let victimPlans = -1;
+    await waitUntil("a third of the plans, the first worker planning", async () => {
+      if ((await succeeded()) < PROJECTS / 3 || !planning()) return false;
+      victimPlans = await plansOf(victim);
+      return planning();
+    });
     const killedAt = (performance.now() - start) / 1000;
     const exited = new Promise((r) => victim.child.once("exit", r));
     victim.child.kill("SIGKILL");
