@@ -5,6 +5,7 @@ import { DroppedWrite, writeWhile } from "../../github/write-order.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
 import type { WorkerDeps } from "../deps.js";
 import { PLAN_CHECK } from "./plan-pull-request.js";
+import { stillCurrent } from "./report-plan.js";
 
 /**
  * Opens `plangate/plan` in progress for a plan still running a moment after
@@ -28,7 +29,7 @@ export async function openPlanCheck(deps: WorkerDeps, job: OpenPlanCheckPayload)
       }),
     );
   // Asked again when GitHub's pacing lets the write go: a push meanwhile drops it.
-  await writeWhile(async () => !(await movedOn(deps.pool, group)), open).catch((error: unknown) => {
+  await writeWhile(stillCurrent(deps, group), open).catch((error: unknown) => {
     if (!(error instanceof DroppedWrite)) throw error;
   });
 }

@@ -87,7 +87,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     // An opened check is always completed; the writes after it are dropped once a later push moved the PR on.
     if (group.check_run_id !== null) await gh.updateCheckRun(repo, group.check_run_id, completed);
     if (superseded) return;
-    await writeWhile(async () => !(await movedOn(deps.pool, group)), async () => {
+    await writeWhile(stillCurrent(deps, group), async () => {
       if (group.check_run_id === null) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
       if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
       // The approval check re-reads the group: a review may have moved it on since the claim.
@@ -99,6 +99,15 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     await releaseGroupReport(deps.pool, groupId);
     throw error;
   }
+}
+
+/**
+ * Whether the PR is still at the group's head when a write's turn comes. An
+ * unreadable database says yes: the write goes, as it would have without the
+ * question (a report's GitHub writes never wait on the database).
+ */
+export function stillCurrent(deps: WorkerDeps, group: Pick<RunGroup, "id" | "repo" | "pull_number" | "sha">): () => Promise<boolean> {
+  return async () => !(await movedOn(deps.pool, group).catch(() => false));
 }
 
 /** The plan check's output while changed projects wait for a /plan: what to run first, then the plan's own table. */
