@@ -1,6 +1,6 @@
 import { markerLine, PLAN_MARKER } from "../github/markers.js";
 import type { ChangeAction } from "../plans/changes.js";
-import { ACTION_ORDER, reportView, type ActionLabels, type PlanReport } from "./plan-report.js";
+import { ACTION_ORDER, reportView, withTableOf, type ActionLabels, type PlanReport } from "./plan-report.js";
 import { projectSection, type Item, type Section } from "./project-section.js";
 import type { Templates } from "./templates.js";
 import { GITHUB_COMMENT_LIMIT } from "../github/limits.js";
@@ -36,7 +36,7 @@ interface Laid {
 export function renderPlanComment(t: Templates, report: PlanReport, options: SplitOptions = {}): string[] {
   const limit = options.limit ?? GITHUB_COMMENT_LIMIT;
   const maxParts = Math.max(1, options.maxParts ?? DEFAULT_MAX_PARTS);
-  const view = reportView(t, report);
+  const view = fitTable(t, reportView(t, report), limit);
   const header = (part: number, partCount: number) =>
     t.render("plan-header", { ...view, marker: markerLine(PLAN_MARKER, part), part, partCount, first: part === 1, multipart: partCount > 1 });
   const footer = (last: boolean) => t.render("plan-footer", { ...view, last });
@@ -79,6 +79,24 @@ export function renderPlanComment(t: Templates, report: PlanReport, options: Spl
     if (bodies.length > maxParts) bodies = [...bodies.slice(0, maxParts - 1), layout.summary(layout.states(steps, 0))];
   }
   return bodies.map((body, i) => header(i + 1, bodies.length) + body + footer(i === bodies.length - 1));
+}
+
+/**
+ * The report view whose summary table takes at most a quarter of a comment:
+ * all of it, else as many rows as fit (thousands of projects), found by halving.
+ */
+function fitTable(t: Templates, view: ReturnType<typeof reportView>, limit: number): ReturnType<typeof reportView> {
+  const room = limit / 4;
+  const fits = (rows: number) => t.render("plan-table", withTableOf(view, rows)).length <= room;
+  if (fits(view.projects.length)) return view;
+  let lo = 0; // fits (an empty table and the count)
+  let hi = view.projects.length; // does not fit
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return withTableOf(view, lo);
 }
 
 /** An item moved to a state; applied in order, the first k steps give a layout. */

@@ -82,6 +82,10 @@ export function reportView(t: Templates, report: PlanReport) {
   const failed = projects.filter((p) => p.status === "failed");
   return {
     projects,
+    /** The summary table's rows: every project, unless withTableOf cut them to fit a comment. */
+    tableRows: projects as typeof projects,
+    /** Projects the table leaves out (listed on the run page). */
+    tableMore: 0,
     totals,
     failed: failed.length > 0,
     failedNames: failed.map((p) => p.name).join(", "),
@@ -150,4 +154,32 @@ export function sameReport(a: PlanReport, b: PlanReport): boolean {
     const other = b.projects[i]!.changes;
     return changes === other || JSON.stringify(changes) === JSON.stringify(other);
   });
+}
+
+type ReportView = ReturnType<typeof reportView>;
+
+/** Which projects a cut table keeps first: failures, then destroys and replaces, then other changes, then the rest. */
+function tableRank(p: ReportView["projects"][number]): number {
+  if (p.status === "failed") return 0;
+  if (p.counts.destroy + p.counts.replace > 0) return 1;
+  if (p.counts.add + p.counts.change > 0) return 2;
+  return 3;
+}
+
+/**
+ * The view with its summary table cut to the `rows` projects that matter most
+ * (in plan order), the others counted: a PR of thousands of projects would
+ * otherwise need a table longer than a comment may be.
+ */
+export function withTableOf(view: ReportView, rows: number): ReportView {
+  if (rows >= view.projects.length) return view;
+  const kept = new Set(
+    view.projects
+      .map((p, i) => ({ p, i }))
+      .sort((a, b) => tableRank(a.p) - tableRank(b.p) || a.i - b.i)
+      .slice(0, rows)
+      .map(({ i }) => i),
+  );
+  const tableRows = view.projects.filter((_, i) => kept.has(i));
+  return { ...view, tableRows, tableMore: view.projects.length - tableRows.length };
 }

@@ -213,3 +213,24 @@ describe("a plan too large for the comment parts", () => {
     expect(parts[0]).not.toContain("listed here");
   });
 });
+
+describe("a PR of thousands of projects", () => {
+  test("2,000 projects: the comment is still written; its table keeps failures and destroys first and counts the rest", () => {
+    const projects: ProjectResult[] = Array.from({ length: 2000 }, (_, i) => project(`services/team-${String(i).padStart(4, "0")}`, { create: 1 }));
+    projects[1500] = { name: "services/broken", workspace: "default", status: "failed", failure: { tool: "terraform", stage: "plan", message: "terraform plan failed", output: "Error: boom" } };
+    projects[1999] = project("services/last-destroys", { delete: 2 });
+    const parts = renderPlanComment(t, report(projects));
+    expect(parts.length).toBeLessThanOrEqual(3);
+    for (const part of parts) expect(part.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
+    const first = asShown(parts[0]!);
+    // The failure and the destroying project are in the table although they come last in plan order.
+    expect(first).toContain("| `services/broken` | `default` | ❌");
+    expect(first).toMatch(/\| `services\/last-destroys` \| `default` \| [^|]+ \| 0 \| 0 \| 2 \| 0 \|/);
+    const more = /(\d+) more projects with no failure and nothing to destroy are not listed here: \[run details\]\(https:\/\/plangate\.example\.com\/runs\/42/.exec(first);
+    expect(more).not.toBeNull();
+    const rows = first.split("\n").filter((l) => l.startsWith("| `services/"));
+    expect(rows.length + Number(more![1])).toBe(2000);
+    // The title still counts every project's changes.
+    expect(first).toContain("plangate plan for `0123456`");
+  });
+});
