@@ -5,14 +5,11 @@
 // the fake GitHub's work is not done on plangate's event loop; BENCH_APP=in-process
 // runs it inside the bench instead (the test suite's harness).
 // Run: DATABASE_URL=postgres://... npm run bench:e2e
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET } from "../test/support/app-harness.js";
 import type { TestDatabase } from "../test/support/database.js";
 import type { FakeGitHub } from "../test/support/fake-github.js";
 import { GitRepo } from "../test/support/git-repo.js";
+import { bareTerraform } from "./bare.js";
 import { deliver, examplePayload } from "../test/support/webhooks.js";
 import { deployment, startProcess } from "./processes.js";
 
@@ -40,21 +37,6 @@ const SIZES: Record<string, (i: number) => string> = {
   "1 resource": (i) => `resource "terraform_data" "a" {\n  input = "round-${i}"\n}\n`,
   "3,000 resources": (i) => `resource "terraform_data" "many" {\n  count = 3000\n  input = { round = ${i}, index = count.index, name = "item-\${count.index}" }\n}\n`,
 };
-
-/** Bare terraform in a fresh directory, as a person would run it: init, plan -out, show -json. */
-function bare(config: string): number {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-bare-"));
-  writeFileSync(path.join(dir, "main.tf"), config);
-  writeFileSync(path.join(dir, "none.tfrc"), "");
-  const env = { PATH: process.env.PATH, HOME: dir, TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(dir, "none.tfrc") };
-  const started = performance.now();
-  execFileSync("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env, stdio: "ignore" });
-  execFileSync("terraform", ["plan", "-input=false", "-no-color", "-out=tfplan"], { cwd: dir, env, stdio: "ignore" });
-  execFileSync("terraform", ["show", "-json", "tfplan"], { cwd: dir, env, stdio: "ignore", maxBuffer: 1 << 30 });
-  const seconds = (performance.now() - started) / 1000;
-  rmSync(dir, { recursive: true, force: true });
-  return seconds;
-}
 
 interface Round { comment: number; allParts: number; writes: string[] }
 
@@ -115,7 +97,7 @@ async function main() {
     // Side by side: each plangate round is followed by a bare terraform round of the same configuration.
     for (let i = 1; i <= ROUNDS; i++) {
       rounds.push(await plangate(h, repo, number, dir, config(i)));
-      bares.push(bare(config(i)));
+      bares.push(bareTerraform(config(i), { show: true }));
     }
     const comment = median(rounds.map((r) => r.comment));
     const bareMedian = median(bares);

@@ -4,12 +4,9 @@
 // side with bare `terraform init && terraform plan` of the same directory, measured in the same run.
 // BENCH_TRACE=1 prints where each round's time went (stored timestamps and the fake's request log).
 // Run: DATABASE_URL=postgres://... npm run bench:first-plan
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../test/support/app-harness.js";
 import { GitRepo } from "../test/support/git-repo.js";
+import { bareTerraform } from "./bare.js";
 import { deliver, examplePayload } from "../test/support/webhooks.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -18,20 +15,6 @@ const NUMBER = 1;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round3 = (x: number) => +x.toFixed(3);
 const config = (i: number) => `resource "terraform_data" "a" {\n  input = "round-${i}"\n}\n`;
-
-/** Bare terraform in a fresh directory, as a person would run it: init, then plan. */
-function bare(text: string): number {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "plangate-bare-"));
-  writeFileSync(path.join(dir, "main.tf"), text);
-  writeFileSync(path.join(dir, "none.tfrc"), "");
-  const env = { PATH: process.env.PATH, HOME: dir, TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(dir, "none.tfrc") };
-  const started = performance.now();
-  execFileSync("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env, stdio: "ignore" });
-  execFileSync("terraform", ["plan", "-input=false", "-no-color", "-out=tfplan"], { cwd: dir, env, stdio: "ignore" });
-  const seconds = (performance.now() - started) / 1000;
-  rmSync(dir, { recursive: true, force: true });
-  return seconds;
-}
 
 /** A fresh app, a fresh repository with one project, its first PR: webhook → the plan comment's first write. */
 async function firstPlan(round: number): Promise<{ comment: number; writes: number }> {
@@ -80,7 +63,7 @@ async function main() {
     const r = await firstPlan(i);
     comments.push(r.comment);
     writes.push(r.writes);
-    bares.push(bare(config(i)));
+    bares.push(bareTerraform(config(i), { show: false }));
   }
   const comment = median(comments);
   const bareMedian = median(bares);
