@@ -42,12 +42,51 @@ function matchesAny(patterns: string[], changedFiles: string[]): boolean {
 }
 
 export function isAffected(project: ProjectConfig, changedFiles: string[], moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[] = [project]): boolean {
+  if (!project.autoplan.when_modified) return isTouched(project, changedFiles, moduleCalls, projects);
   return matchesAny(watchPatterns(project, moduleCalls, projects), changedFiles);
 }
 
-/** Whether the PR changes any file of the project (its scope, whatever its when_modified or autoplan say). */
+/** A path is under a dir (the root holds everything); a dir's name is taken as it is written, never as a glob. */
+const isUnder = (file: string, dir: string) => dir === "." || file === dir || file.startsWith(`${dir}/`);
+
+/** The projects' dirs, normalised and sorted (a dir's subdirs are one run of it), made once per list of projects. */
+const sortedDirsOf = new WeakMap<readonly Dirs[], string[]>();
+function sortedDirs(projects: readonly Dirs[]): string[] {
+  let dirs = sortedDirsOf.get(projects);
+  if (!dirs) sortedDirsOf.set(projects, (dirs = [...new Set(projects.map((p) => normalDir(p.dir)))].sort()));
+  return dirs;
+}
+
+/** The project dirs strictly inside `dir` (all of them for the root), found by a binary search of the sorted dirs. */
+function dirsInside(dir: string, projects: readonly Dirs[]): string[] {
+  const dirs = sortedDirs(projects);
+  if (dir === ".") return dirs.filter((d) => d !== ".");
+  const prefix = `${dir}/`;
+  let lo = 0;
+  for (let hi = dirs.length; lo < hi; ) {
+    const mid = (lo + hi) >> 1;
+    if (dirs[mid]! < prefix) lo = mid + 1;
+    else hi = mid;
+  }
+  const inside: string[] = [];
+  for (let i = lo; i < dirs.length && dirs[i]!.startsWith(prefix); i++) inside.push(dirs[i]!);
+  return inside;
+}
+
+/**
+ * Whether the PR changes any file of the project (its scope, whatever its
+ * when_modified or autoplan say): projectScope's files, decided by path
+ * prefixes, so that a PR against thousands of projects is checked in
+ * milliseconds (the other projects' dirs are searched, not scanned).
+ */
 export function isTouched(project: Dirs, changedFiles: string[], moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[]): boolean {
-  return matchesAny(projectScope(project, moduleCalls, projects), changedFiles);
+  const dir = normalDir(project.dir);
+  const modules = modulesUsedBy(dir, moduleCalls);
+  const candidates = changedFiles.filter((f) => isUnder(f, dir) || [...modules].some((m) => isUnder(f, m)));
+  if (!candidates.length) return false;
+  // Another project inside this one owns its own files (a local module this one calls stays this one's too).
+  const nested = dirsInside(dir, projects).filter((d) => !modules.has(d));
+  return candidates.some((f) => !nested.some((d) => isUnder(f, d)));
 }
 
 export type Selection = { mode: "autoplan" } | { mode: "command"; selector: Selector };

@@ -33,10 +33,18 @@ export function unplannedProjects(input: { head: Known; base: Known; changed: st
     if (!selected.has(key(p)) && !found.has(key(p))) found.set(key(p), { name: p.name, dir: p.dir, workspace: p.workspace, plannable });
   };
   for (const p of head.projects) if (isTouched(p, changed, head.moduleCalls, head.projects)) add(p, true);
+  // The head's projects by name and by dir, in the head's order: a base project finds its own without a scan.
+  const byName = new Map<string, ProjectConfig[]>();
+  const byDir = new Map<string, ProjectConfig[]>();
+  for (const p of head.projects) {
+    byName.set(p.name, [...(byName.get(p.name) ?? []), p]);
+    byDir.set(dirOf(p), [...(byDir.get(dirOf(p)) ?? []), p]);
+  }
+  const order = new Map(head.projects.map((p, i) => [p, i]));
   for (const b of base.projects) {
     if (!isTouched(b, changed, base.moduleCalls, base.projects)) continue;
     // Its files planned in any workspace are planned: what applies on merge is what the PR's config plans.
-    const same = head.projects.filter((p) => p.name === b.name || dirOf(p) === dirOf(b));
+    const same = [...new Set([...(byName.get(b.name) ?? []), ...(byDir.get(dirOf(b)) ?? [])])].sort((x, y) => order.get(x)! - order.get(y)!);
     if (!same.length) add(b, false);
     // Planned under any of its names is planned; otherwise it is named as the PR's config names it.
     else if (!same.some((p) => selected.has(key(p)))) add(same[0]!, true);

@@ -1,3 +1,4 @@
+import picomatch from "picomatch";
 import { onPush } from "../../src/handlers/push.js";
 import { evaluateApprovals } from "../../src/plans/approval.js";
 import { isTouched, projectScope } from "../../src/projects/affected.js";
@@ -114,6 +115,27 @@ describe("what a PR touches", () => {
     expect(isTouched(projects[0]!, ["app/nested/main.tf"], calls, projects)).toBe(false);
     expect(isTouched(projects[2]!, ["README.md"], calls, projects)).toBe(true);
     expect(isTouched(projects[2]!, ["app/main.tf"], calls, projects)).toBe(false);
+  });
+
+  test("a dir is taken as it is written, never as a glob: `env[1]` is not touched by a change in `env1`", () => {
+    const odd = [project({ name: "bracket", dir: "env[1]" }), project({ name: "star", dir: "svc*" })];
+    expect(isTouched(odd[0]!, ["env1/main.tf"], new Map(), odd)).toBe(false);
+    expect(isTouched(odd[0]!, ["env[1]/main.tf"], new Map(), odd)).toBe(true);
+    expect(isTouched(odd[1]!, ["svc-a/main.tf"], new Map(), odd)).toBe(false);
+    expect(isTouched(odd[1]!, ["svc*/main.tf"], new Map(), odd)).toBe(true);
+  });
+
+  test("the scope as projectScope's globs state it: the same answer for every project and file of a nested tree with shared modules", () => {
+    const dirs = [".", "a", "a/b", "a/b/c", "a/bb", "ab", "modules/m", "modules/m/inner", "x/y", "x/y/z"];
+    const tree = dirs.map((dir, i) => project({ name: `p${i}`, dir }));
+    const moduleCalls = new Map([["a", new Set(["modules/m"])], ["modules/m", new Set(["x/y/z"])], ["ab", new Set(["a/b/c"])]]);
+    const files = ["README.md", ".github/x.yml", "a/main.tf", "a/b/main.tf", "a/b/c/main.tf", "a/bb/x.tf", "ab/main.tf", "a/.hidden/t.tpl", "modules/m/main.tf", "modules/m/inner/main.tf", "x/y/main.tf", "x/y/z/main.tf", "x/other.tf"];
+    for (const p of tree) {
+      const scope = projectScope(p, moduleCalls, tree);
+      const include = picomatch(scope.filter((g) => !g.startsWith("!")), { dot: true });
+      const exclude = picomatch(scope.filter((g) => g.startsWith("!")).map((g) => g.slice(1)), { dot: true });
+      for (const f of files) expect([p.dir, f, isTouched(p, [f], moduleCalls, tree)]).toEqual([p.dir, f, include(f) && !exclude(f)]);
+    }
   });
 
   test("a changed project with autoplan off, or known only to the default branch, is unplanned", () => {
