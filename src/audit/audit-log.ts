@@ -1,4 +1,4 @@
-import { insertAuditEvent, lockAuditChainTail, type AuditEventContent } from "../db/audit-events.js";
+import { insertAuditEvents, lockAuditChainTail, type LinkedAuditEvent, type AuditEventContent } from "../db/audit-events.js";
 import type { Queryable } from "../db/pool.js";
 import { canonicalJson, sha256Hex } from "../plans/canonical.js";
 
@@ -50,21 +50,37 @@ export function auditHash(prevHash: string, row: AuditRowContent): string {
  * advisory lock serialises writers until commit, so ids follow chain order.
  */
 export async function appendAuditEvent(tx: Queryable, event: AuditEvent): Promise<number> {
-  const { lastHash, nextId } = await lockAuditChainTail(tx);
-  const prevHash = lastHash ?? GENESIS_HASH;
-  const row: AuditRowContent = {
-    id: nextId,
-    created_at: new Date().toISOString(),
-    action: event.action,
-    actor: event.actor ?? null,
-    repo: event.repo ?? null,
-    pull_number: event.pullNumber ?? null,
-    project: event.project ?? null,
-    workspace: event.workspace ?? null,
-    sha: event.sha ?? null,
-    run_id: event.runId ?? null,
-    details: event.details ?? {},
-  };
-  await insertAuditEvent(tx, row, prevHash, auditHash(prevHash, row));
-  return row.id;
+  return (await appendAuditEvents(tx, [event]))[0]!;
+}
+
+/**
+ * Appends events to the hash chain in their order, under one hold of the
+ * chain's lock and in one insert (a plan of 2,000 projects books its locks
+ * and reused plans at once). Returns their ids. Must run inside a transaction.
+ */
+export async function appendAuditEvents(tx: Queryable, events: AuditEvent[]): Promise<number[]> {
+  if (!events.length) return [];
+  const { lastHash, nextIds } = await lockAuditChainTail(tx, events.length);
+  const createdAt = new Date().toISOString();
+  let prevHash = lastHash ?? GENESIS_HASH;
+  const linked: LinkedAuditEvent[] = events.map((event, i) => {
+    const row: AuditRowContent = {
+      id: nextIds[i]!,
+      created_at: createdAt,
+      action: event.action,
+      actor: event.actor ?? null,
+      repo: event.repo ?? null,
+      pull_number: event.pullNumber ?? null,
+      project: event.project ?? null,
+      workspace: event.workspace ?? null,
+      sha: event.sha ?? null,
+      run_id: event.runId ?? null,
+      details: event.details ?? {},
+    };
+    const link = { row, prevHash, hash: auditHash(prevHash, row) };
+    prevHash = link.hash;
+    return link;
+  });
+  await insertAuditEvents(tx, linked);
+  return nextIds;
 }

@@ -29,21 +29,34 @@ export interface StoredAuditEvent extends Omit<AuditEventContent, "created_at"> 
  * Takes the chain's writer lock until the transaction ends, then reads the
  * hash of the last event (null: none yet) and the id of the next one.
  */
-export async function lockAuditChainTail(tx: Queryable): Promise<{ lastHash: string | null; nextId: number }> {
+export async function lockAuditChainTail(tx: Queryable, count = 1): Promise<{ lastHash: string | null; nextIds: number[] }> {
   await tx.query("select pg_advisory_xact_lock($1)", [AUDIT_CHAIN_LOCK]);
   // After the lock, in a statement of its own: it sees the event a transaction that held the lock before committed.
-  const { rows } = await tx.query<{ hash: string | null; id: number }>(
-    "select (select hash from audit_events order by id desc limit 1) as hash, nextval('audit_events_id_seq')::bigint as id",
+  const { rows } = await tx.query<{ hash: string | null; ids: string[] }>(
+    "select (select hash from audit_events order by id desc limit 1) as hash, array(select nextval('audit_events_id_seq') from generate_series(1, $1::int)) as ids",
+    [count],
   );
-  return { lastHash: rows[0]!.hash, nextId: rows[0]!.id };
+  return { lastHash: rows[0]!.hash, nextIds: rows[0]!.ids.map(Number).sort((a, b) => a - b) };
 }
 
-export async function insertAuditEvent(tx: Queryable, row: AuditEventContent, prevHash: string, hash: string): Promise<void> {
+/** A row as the chain links it: its content, the hash before it and its own. */
+export interface LinkedAuditEvent {
+  row: AuditEventContent;
+  prevHash: string;
+  hash: string;
+}
+
+/** Inserts linked rows in one statement (many events of one transaction cost one round trip). */
+export async function insertAuditEvents(tx: Queryable, linked: LinkedAuditEvent[]): Promise<void> {
+  if (!linked.length) return;
+  const records = linked.map(({ row, prevHash, hash }) => ({ ...row, prev_hash: prevHash, hash }));
   await tx.query(
     `insert into audit_events (id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, details, prev_hash, hash)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [row.id, row.created_at, row.action, row.actor, row.repo, row.pull_number, row.project, row.workspace, row.sha, row.run_id,
-      JSON.stringify(row.details), prevHash, hash],
+     select id, created_at, action, actor, repo, pull_number, project, workspace, sha, run_id, coalesce(details, '{}'), prev_hash, hash
+       from jsonb_to_recordset($1::jsonb) as e(id bigint, created_at timestamptz, action text, actor text, repo text, pull_number int, project text,
+            workspace text, sha text, run_id bigint, details jsonb, prev_hash text, hash text)
+      order by id`,
+    [JSON.stringify(records)],
   );
 }
 

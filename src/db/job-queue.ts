@@ -24,3 +24,18 @@ export async function addJob(db: Queryable, job: NewJob): Promise<void> {
     job.priority ?? 0,
   ]);
 }
+
+/** Adds many jobs in one statement (graphile_worker.add_jobs), in the caller's transaction. */
+export async function addJobs(db: Queryable, jobs: NewJob[]): Promise<void> {
+  if (!jobs.length) return;
+  const specs = jobs.map((job) => ({
+    identifier: job.task,
+    payload: job.payload,
+    queue_name: job.queueName ?? null,
+    run_at: job.runAt?.toISOString() ?? null,
+    max_attempts: job.maxAttempts,
+    job_key: job.jobKey ?? null,
+    priority: job.priority ?? 0,
+  }));
+  await db.query("select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))", [JSON.stringify(specs)]);
+}

@@ -5,7 +5,7 @@ import { COLUMNS_BUT_OUTPUT, type Run } from "./runs.js";
 /** A run's columns but its output (read only when the plan is taken, in SQL). */
 const RUN_COLUMNS = COLUMNS_BUT_OUTPUT.split(", ").map((column) => `r.${column}`).join(", ");
 
-/** An earlier plan, without its output (reusePlan copies that in SQL). */
+/** An earlier plan, without its output (reusePlans copies that in SQL). */
 export type EarlierRun = Omit<Run, "output"> & { last_applied: Date | null; group_policies: PolicyConfig[] };
 
 /**
@@ -30,15 +30,26 @@ export async function earlierPlans(db: Queryable, repo: string, pullNumber: numb
   return rows;
 }
 
-/** The new head's run takes the earlier run's plan as it is (the same plan file, changes, fingerprint and policy outcomes). */
-export async function reusePlan(db: Queryable, runId: number, from: Pick<Run, "id" | "sha" | "summary" | "policy">): Promise<void> {
+/**
+ * Each new head's run takes its earlier run's plan as it is (the same plan
+ * file, changes, fingerprint, output and policy outcomes), naming the commit
+ * it was planned at (a plan reused twice names where it was made): two
+ * statements for all of them.
+ */
+export async function reusePlans(db: Queryable, pairs: { runId: number; fromId: number }[]): Promise<void> {
+  if (!pairs.length) return;
+  const list = JSON.stringify(pairs.map((p) => ({ run_id: p.runId, from_id: p.fromId })));
   await db.query(
     `insert into plans (run_id, plan_file, changes, fingerprint)
-       select $1, plan_file, changes, fingerprint from plans where run_id = $2`,
-    [runId, from.id],
+       select x.run_id, p.plan_file, p.changes, p.fingerprint
+         from jsonb_to_recordset($1::jsonb) as x(run_id bigint, from_id bigint) join plans p on p.run_id = x.from_id
+        order by x.run_id`,
+    [list],
   );
   await db.query(
-    `update runs set status = 'succeeded', summary = $2, policy = $3, output = (select output from runs where id = $4), reused_from = $5, started_at = now(), finished_at = now() where id = $1`,
-    [runId, from.summary ? JSON.stringify(from.summary) : null, from.policy ? JSON.stringify(from.policy) : null, from.id, from.sha],
+    `update runs r set status = 'succeeded', summary = f.summary, policy = f.policy, output = f.output, reused_from = coalesce(f.reused_from, f.sha), started_at = now(), finished_at = now()
+       from jsonb_to_recordset($1::jsonb) as x(run_id bigint, from_id bigint) join runs f on f.id = x.from_id
+      where r.id = x.run_id`,
+    [list],
   );
 }

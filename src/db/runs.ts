@@ -215,10 +215,14 @@ export async function interruptRunning(db: Queryable, groupId: number): Promise<
 
 /** The project runs of a new group, queued. */
 export async function insertRuns(db: Queryable, group: GroupKey, runs: NewRun[]): Promise<void> {
-  for (const r of runs) {
-    await db.query(
-      `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, rules) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [group.id, group.kind === "apply" ? "apply" : "plan", group.repo, group.pull_number, group.sha, r.project, r.dir, r.engine, r.workspace, JSON.stringify(r.config), r.rules ? JSON.stringify(r.rules) : null],
-    );
-  }
+  if (!runs.length) return;
+  const records = runs.map((r, i) => ({ n: i, project: r.project, dir: r.dir, engine: r.engine, workspace: r.workspace, config: r.config, rules: r.rules ?? null }));
+  // One statement for the group's runs, in the order given.
+  await db.query(
+    `insert into runs (group_id, kind, repo, pull_number, sha, project, dir, engine, workspace, config, rules)
+       select $1, $2, $3, $4, $5, project, dir, engine, workspace, config, rules
+         from jsonb_to_recordset($6::jsonb) as r(n int, project text, dir text, engine text, workspace text, config jsonb, rules jsonb)
+        order by n`,
+    [group.id, group.kind === "apply" ? "apply" : "plan", group.repo, group.pull_number, group.sha, JSON.stringify(records)],
+  );
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { CommandName, Override, Selector } from "../commands/parse-command.js";
-import { addJob } from "../db/job-queue.js";
+import { addJob, addJobs } from "../db/job-queue.js";
 import type { Queryable } from "../db/pool.js";
 import type { Selection } from "../projects/affected.js";
 
@@ -161,6 +161,11 @@ export interface JobRequest {
 /** Adds a job through the queue's SQL API, so it commits or rolls back with the caller's transaction. */
 export async function enqueue(db: Queryable, job: JobRequest): Promise<void> {
   await addJob(db, { ...job, maxAttempts: job.maxAttempts ?? 5 });
+}
+
+/** Adds many jobs in one statement, as enqueue adds one (a plan group's project jobs). */
+export async function enqueueAll(db: Queryable, jobs: JobRequest[]): Promise<void> {
+  await addJobs(db, jobs.map((job) => ({ ...job, maxAttempts: job.maxAttempts ?? 5 })));
 }
 
 /**

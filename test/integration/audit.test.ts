@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { appendAuditEvent } from "../../src/audit/audit-log.js";
+import { appendAuditEvent, appendAuditEvents } from "../../src/audit/audit-log.js";
 import { verifyAuditChain } from "../../src/audit/verify.js";
 import { inTransaction } from "../../src/db/pool.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
@@ -26,20 +26,25 @@ async function auditVerify(): Promise<{ code: number; out: string }> {
 const sha = "c".repeat(40);
 
 describe("audit log", () => {
-  test("events chain by hash, concurrent writers included", async () => {
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        inTransaction(db.pool, (tx) =>
-          appendAuditEvent(tx, { action: "plan.started", actor: "plangate", repo: "o/r", pullNumber: 1, project: `p${i}`, workspace: "default", sha, runId: i, details: { n: i, nested: { b: 1, a: [1, "x"] } } }),
-        ),
-      ),
-    );
-    const { rows } = await db.pool.query("select id, prev_hash, hash from audit_events order by id");
-    expect(rows).toHaveLength(20);
+  test("events chain by hash, concurrent single and batched writers included", async () => {
+    const event = (i: number) => ({ action: "plan.started" as const, actor: "plangate", repo: "o/r", pullNumber: 1, project: `p${i}`, workspace: "default", sha, runId: i, details: { n: i, nested: { b: 1, a: [1, "x"] } } });
+    const batches = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => inTransaction(db.pool, async (tx) => [await appendAuditEvent(tx, event(i))])),
+      // A plan group books its projects' events in one batch (appendAuditEvents), beside single writers.
+      ...Array.from({ length: 4 }, (_, b) => inTransaction(db.pool, (tx) => appendAuditEvents(tx, Array.from({ length: 5 }, (_, i) => event(100 + b * 10 + i))))),
+    ]);
+    const { rows } = await db.pool.query("select id, prev_hash, hash, run_id from audit_events order by id");
+    expect(rows).toHaveLength(40);
     for (let i = 1; i < rows.length; i++) expect(rows[i].prev_hash).toBe(rows[i - 1].hash);
-    expect(await verifyAuditChain(db.pool)).toEqual({ ok: true, checked: 20 });
+    // A batch's events are consecutive in the chain and keep their order.
+    for (const ids of batches.slice(20)) {
+      const at = rows.findIndex((r) => Number(r.id) === ids[0]);
+      expect(rows.slice(at, at + 5).map((r) => Number(r.id))).toEqual(ids);
+      expect(rows.slice(at, at + 5).map((r) => Number(r.run_id))).toEqual([0, 1, 2, 3, 4].map((i) => Number(rows[at].run_id) + i));
+    }
+    expect(await verifyAuditChain(db.pool)).toEqual({ ok: true, checked: 40 });
     const verify = await auditVerify();
-    expect(verify).toEqual({ code: 0, out: "audit chain intact: 20 events verified\n" });
+    expect(verify).toEqual({ code: 0, out: "audit chain intact: 40 events verified\n" });
   });
 
   test("UPDATE, DELETE and TRUNCATE are refused", async () => {

@@ -1,19 +1,19 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { earlierPlans, reusePlan, type EarlierRun } from "../../db/plan-reuse.js";
+import { earlierPlans, reusePlans, type EarlierRun } from "../../db/plan-reuse.js";
 import { mayReuse } from "../../projects/reuse.js";
 import type { PolicyConfig, ProjectConfig } from "../../settings/repo-config.js";
 import type { ProjectRules } from "../../settings/rules.js";
-import { appendAuditEvent } from "../../audit/audit-log.js";
+import { appendAuditEvent, appendAuditEvents, type AuditEvent } from "../../audit/audit-log.js";
 import { inTransaction } from "../../db/pool.js";
 import { registerDriftRepo } from "../../db/drift.js";
-import { acquireLock } from "../../db/locks.js";
+import { acquireLocks } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
 import { finishRun, groupRuns, type Run } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../git/commit-exports.js";
 import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
-import { enqueue, planPriority, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
+import { enqueue, enqueueAll, planPriority, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
 import { unplannedProjects, type Unplanned } from "../../projects/unplanned.js";
 import { plannedOnHead } from "../../db/runs.js";
@@ -208,22 +208,21 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
       },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: rulesOf(p) })),
     );
-    if (created.created) for (const run of created.runs) await (unpoliced ? refuseUnpoliced(deps, tx, run, pull.number, unpoliced) : lockOrRefuse(deps, tx, run, pull.number));
-    if (created.created) {
-      for (const run of created.runs) {
-        const earlier = reuse.get(`${run.project}\0${run.workspace}`);
-        if (!earlier || run.status !== "queued") continue;
-        await reusePlan(tx, run.id, earlier);
-        await appendAuditEvent(tx, { action: "plan.succeeded", actor: "plangate", repo: run.repo, pullNumber: pull.number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details: { ...earlier.summary, reusedFrom: earlier.sha, reusedRun: earlier.id } });
-      }
-    }
+    const refused = !created.created ? new Set<number>() : await (unpoliced ? refuseUnpoliced(deps, tx, created.runs, pull.number, unpoliced) : lockOrRefuse(deps, tx, created.runs, pull.number));
+    // The projects whose earlier plan still stands take it, with its audit event, all at once.
+    const reusing = created.created ? created.runs.flatMap((run) => {
+      const earlier = reuse.get(`${run.project}\0${run.workspace}`);
+      return earlier && run.status === "queued" && !refused.has(run.id) ? [{ run, earlier }] : [];
+    }) : [];
+    await reusePlans(tx, reusing.map(({ run, earlier }) => ({ runId: run.id, fromId: earlier.id })));
+    await appendAuditEvents(tx, reusing.map(({ run, earlier }) => ({ action: "plan.succeeded", actor: "plangate", repo: run.repo, pullNumber: pull.number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details: { ...earlier.summary, reusedFrom: earlier.reused_from ?? earlier.sha, reusedRun: earlier.id } })));
     // The jobs are queued with the group they plan: both or neither.
     const queued = (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
-    for (const [n, run] of queued.entries()) {
+    await enqueueAll(tx, queued.map((run, n) => {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
       const queueName = projectQueue(created.group.repo, run.project, run.workspace, deps.repoConcurrency);
-      await enqueue(tx, { task: TASKS.planProject, payload, queueName, jobKey: `plan-run:${run.id}`, maxAttempts: 3, priority: planPriority(n) });
-    }
+      return { task: TASKS.planProject, payload, queueName, jobKey: `plan-run:${run.id}`, maxAttempts: 3, priority: planPriority(n) };
+    }));
     // The comment is the plan's first GitHub write; `plangate/plan` shows "in progress" only for a plan that takes a while.
     if (queued.length) {
       const payload: OpenPlanCheckPayload = { groupId: created.group.id, installationId: pull.installationId };
@@ -301,23 +300,33 @@ async function reportFilesCut(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull:
   );
 }
 
-/** Fails a run that cannot be judged by the organisation's policies, saying why; it takes no lock and plans nothing. */
-async function refuseUnpoliced(deps: WorkerDeps, tx: Queryable, run: Run, pullNumber: number, org: Extract<OrgPolicies, { ok: false }>): Promise<void> {
+/** Fails the runs, which cannot be judged by the organisation's policies, saying why; they take no lock and plan nothing. */
+async function refuseUnpoliced(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNumber: number, org: Extract<OrgPolicies, { ok: false }>): Promise<Set<number>> {
   const message = deps.templates.render("org-policies-unavailable", { repo: org.repo, file: ORG_POLICY_FILE, shortSha: org.sha?.slice(0, 7), problem: org.problem }).trim();
-  await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "org-policies", message } });
   const details = { stage: "org-policies", policyRepo: org.repo, policySha: org.sha ?? null, problem: org.problem };
-  await appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details });
+  for (const run of runs) await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "org-policies", message } });
+  await appendAuditEvents(tx, runs.map((run) => ({ action: "plan.failed", actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details })));
+  return new Set(runs.map((r) => r.id));
 }
 
-/** Takes the project's lock for this PR, or fails the run naming the PR that holds it. */
-async function lockOrRefuse(deps: WorkerDeps, tx: Queryable, run: Run, pullNumber: number): Promise<void> {
-  const lock = await acquireLock(tx, { repo: run.repo, project: run.project, workspace: run.workspace }, pullNumber);
-  const fields = { actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
-  if (!lock.held) {
-    const message = deps.templates.render("lock-refused", { project: run.project, workspace: run.workspace, holder: lock.holder }).trim();
-    await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "lock", message } });
-    await appendAuditEvent(tx, { action: "plan.failed", ...fields, details: { stage: "lock", holder: lock.holder } });
-  } else if (lock.fresh) {
-    await appendAuditEvent(tx, { action: "lock.acquired", ...fields, details: {} });
+/** Takes the projects' locks for this PR, all at once, failing each run whose lock another PR holds (naming it). Returns the runs refused. */
+async function lockOrRefuse(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNumber: number): Promise<Set<number>> {
+  const refused = new Set<number>();
+  if (!runs.length) return refused;
+  const locks = await acquireLocks(tx, runs[0]!.repo, runs, pullNumber);
+  const events: AuditEvent[] = [];
+  for (const run of runs) {
+    const lock = locks.get(`${run.project}\0${run.workspace}`)!;
+    const fields = { actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
+    if (!lock.held) {
+      const message = deps.templates.render("lock-refused", { project: run.project, workspace: run.workspace, holder: lock.holder }).trim();
+      await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "lock", message } });
+      events.push({ action: "plan.failed", ...fields, details: { stage: "lock", holder: lock.holder } });
+      refused.add(run.id);
+    } else if (lock.fresh) {
+      events.push({ action: "lock.acquired", ...fields, details: {} });
+    }
   }
+  await appendAuditEvents(tx, events);
+  return refused;
 }
