@@ -128,22 +128,25 @@ class OctokitGitHub implements GitHub {
       per_page: 100,
     });
     // Only plangate's own comments are its parts: it never edits or deletes anyone else's, whatever they hold.
-    const byPart = new Map<number, number>();
+    const byPart = new Map<number, { id: number; body: string }>();
     for (const comment of existing) {
       const part = markerPart(comment.body ?? "", marker);
-      if (part !== undefined && !byPart.has(part) && (await writtenByApp(comment, this.self))) byPart.set(part, comment.id);
+      if (part !== undefined && !byPart.has(part) && (await writtenByApp(comment, this.self))) byPart.set(part, { id: comment.id, body: comment.body ?? "" });
     }
     return { sync: (bodies) => this.writeParts(repo, issueNumber, byPart, bodies) };
   }
 
-  private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, number>, bodies: string[]): Promise<void> {
+  /** Writes each part that differs from what the PR shows (a part left as it was is not edited again), then deletes parts no longer needed. */
+  private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, { id: number; body: string }>, bodies: string[]): Promise<void> {
     for (const [index, body] of bodies.entries()) {
-      const commentId = byPart.get(index + 1);
-      if (commentId) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: commentId, body: shown(body) });
-      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: shown(body) });
+      const existing = byPart.get(index + 1);
+      const text = shown(body);
+      if (existing?.body === text) continue;
+      if (existing) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: existing.id, body: text });
+      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: text });
     }
-    for (const [part, commentId] of byPart) {
-      if (part > bodies.length) await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: commentId });
+    for (const [part, { id }] of byPart) {
+      if (part > bodies.length) await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: id });
     }
   }
 

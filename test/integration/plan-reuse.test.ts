@@ -66,9 +66,15 @@ describe("re-plan only what changed", () => {
     const last = await prs.push(moduleChanged, { "a/main.tf": data("a", "3") }, FILES);
     expect(await startedOn(last)).toBe(1);
     expect(planComment(last)).toContain(`reused from ${moduleChanged.sha.slice(0, 7)}`);
-    await prs.review(last, "alice");
-    expect(prs.check("plangate/approval", last.sha)).toMatchObject({ conclusion: "success" });
-    const mergeSha = await prs.merge(last);
+    // Reused again by the next push: the comment names the commit b was planned at, not the push that last reused it.
+    const again = await prs.push(last, { "a/main.tf": data("a", "4") }, FILES);
+    expect(await startedOn(again)).toBe(1);
+    expect(planComment(again)).toContain(`| \`b\` | \`default\` | ✅ planned ♻️ reused from ${moduleChanged.sha.slice(0, 7)} |`);
+    const reusedAgain = (await prs.audit(again)).find((a) => a.action === "plan.succeeded" && a.sha === again.sha && a.details.reusedFrom);
+    expect(reusedAgain?.details).toMatchObject({ reusedFrom: moduleChanged.sha });
+    await prs.review(again, "alice");
+    expect(prs.check("plangate/approval", again.sha)).toMatchObject({ conclusion: "success" });
+    const mergeSha = await prs.merge(again);
     expect(prs.check("plangate/apply", mergeSha)).toMatchObject({ status: "completed", conclusion: "success" });
     const { rows } = await h.db.pool.query("select project from audit_events where action = 'apply.succeeded' and sha = $1 order by project", [mergeSha]);
     expect(rows.map((r) => r.project)).toEqual(["a", "b"]);
