@@ -9,6 +9,8 @@
 // - at N=500 also: a push changing one project after the full plan, against a 1-project
 //   repository's plan.
 // Run: DATABASE_URL=postgres://… npm run bench:scale -- 100 500 2000
+// BENCH_SELECTION=only: per N, only the affected-project selection (the plan-pull-request job,
+// and webhook → run group), without planning anything or running bare terraform.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -253,6 +255,39 @@ async function plangate(n: number, push: boolean) {
   }
 }
 
+/** The selection alone at N projects: the PR changing modules/common, timed until its plan-pull-request job ends. */
+async function selectionOnly(n: number) {
+  const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL), PLANGATE_JOB_TIMEOUT: "600s", PLANGATE_MAX_PROJECTS: String(Math.max(2000, n)) });
+  try {
+    const repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
+    const baseSha = repo.commit(repoFiles(n, 0));
+    const warm = repo.commit({ "projects/p1/main.tf": project(1, 9) }, "warm");
+    await timePull(h, 1, warm, "warm", baseSha, "opened", ["projects/p1/main.tf"]);
+    await closePullRequest(h, 1, warm);
+    const sha = repo.commit({ "modules/common/main.tf": common(1) }, "shared");
+    const full = `${OWNER}/${NAME}`;
+    h.fake.pullFiles.set(`${full}#2`, ["modules/common/main.tf"]);
+    h.fake.pulls.set(`${full}#2`, { headSha: sha, author: "Codertocat", headRef: "shared", base: "main", baseSha });
+    const payload = examplePayload("pull_request", "opened");
+    Object.assign(payload.pull_request, { number: 2, draft: false });
+    payload.pull_request.head.sha = sha;
+    payload.pull_request.base.ref = "main";
+    const before = await histogram(h, "plangate_job_duration_seconds", 'task="plan-pull-request"');
+    const id = `scale-select-${n}-${Date.now()}`;
+    const res = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, id);
+    if (res.status !== 200) throw new Error(`pull_request.opened answered ${res.status}`);
+    let after = before;
+    await waitFor("the selection job", async () => (after = await histogram(h, "plangate_job_duration_seconds", 'task="plan-pull-request"')).count > before.count, 600_000);
+    const { rows } = await h.db.pool.query<{ s: number; runs: number }>(
+      "select extract(epoch from (g.created_at - d.received_at))::float8 as s, (select count(*)::int from runs where group_id = g.id) as runs from run_groups g, webhook_deliveries d where d.id = $1 and g.sha = $2 order by g.id desc limit 1",
+      [id, sha],
+    );
+    return { n, runs: rows[0]?.runs, select_job_s: round2(after.sum - before.sum), webhook_to_group_s: round2(rows[0]?.s ?? NaN) };
+  } finally {
+    await h.close();
+  }
+}
+
 /** A repository of one project (with the shared modules): a PR changing it, timed as the push above is. */
 async function oneProjectRepo(): Promise<PullTiming> {
   const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL) });
@@ -272,6 +307,10 @@ async function oneProjectRepo(): Promise<PullTiming> {
 async function main() {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   if (!sizes.length) sizes.push(100, 500, 2000);
+  if (process.env.BENCH_SELECTION === "only") {
+    for (const n of sizes) console.log(JSON.stringify(await selectionOnly(n)));
+    return;
+  }
   const tf = execFileSync("terraform", ["version"], { encoding: "utf8", env: { ...process.env, TF_CLI_CONFIG_FILE: "/dev/null" } }).split("\n")[0];
   console.log(JSON.stringify({ date: new Date().toISOString(), machine: `${os.hostname()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`, terraform: tf, parallel: PARALLEL, sizes }));
   await barePlans(Math.min(20, sizes[0]!), 0); // terraform's binary into the page cache
