@@ -13,6 +13,12 @@ export default {
   },
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   ...(unit ? {} : { globalSetup: "<rootDir>/test/support/global-setup.mjs", globalTeardown: "<rootDir>/test/support/global-teardown.mjs" }),
+  // The slowest files first (test/support/sequencer.mjs): a long file started last would hold up the run.
+  testSequencer: "<rootDir>/test/support/sequencer.mjs",
   testTimeout: 120000,
   maxWorkers: 2,
+  // Each test file loads the app's modules afresh in its own VM context (ESM), and a worker's heap grows file after
+  // file: a worker past this is replaced between files. A worker still exiting half a second after the run is
+  // force-exited by Jest; no open handle was found at the end of a full run, a large heap to tear down is suspected.
+  workerIdleMemoryLimit: "1GB",
 };

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { jest } from "@jest/globals";
-import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { engineTest, queueDrained, shortBackoff, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { notifySignature } from "../../src/worker/notify.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests, type Pr } from "../support/pull-requests.js";
@@ -18,6 +18,8 @@ let repo: GitRepo;
 let prs: PullRequests;
 
 let backend: StateBackend;
+/** The queue's retries (a merge that cannot be fetched, a refused notification) come seconds apart, not e^attempt. */
+let backoffShortened: () => Promise<void>;
 
 /** A receiver of plangate's notifications that this test owns: it refuses the first `refuse` deliveries. */
 const NOTIFY_SECRET = "test-notify-secret-0123456789";
@@ -46,8 +48,10 @@ beforeAll(async () => {
   prs = new PullRequests(h, repo, "Codertocat", 700);
   for (const user of ["alice", "bob"]) h.fake.permissions.set(`${REPO}:${user}`, "write");
   repo.commit({ "README.md": "root" });
+  backoffShortened = shortBackoff(h.db);
 });
 afterAll(async () => {
+  await backoffShortened?.();
   await h?.close();
   backend?.close();
   notifyServer.close();

@@ -1,5 +1,5 @@
 import { jest } from "@jest/globals";
-import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { engineTest, queueDrained, shortBackoff, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
@@ -8,22 +8,28 @@ jest.setTimeout(170_000);
 
 /**
  * GitHub's git endpoint failing every fetch of a plan: the queue retries the
- * job (five attempts, about 85 s of backoff), then the PR is told: a failed
- * plangate/plan, a comment with git's reason, a plan.failed audit event, no
- * lock. The next push plans normally.
+ * job (five attempts, about 85 s of backoff, cut here to seconds: see
+ * shortBackoff), then the PR is told: a failed plangate/plan, a comment with
+ * git's reason, a plan.failed audit event, no lock. The next push plans
+ * normally.
  */
 const REPO = "Codertocat/Hello-World";
 const FETCH = /^\/Codertocat\/Hello-World\.git\/git-upload-pack$/;
 const ATTEMPTS = 5; // plan-pull-request jobs' max_attempts
 let h: Harness;
 let repo: GitRepo;
+let backoffShortened: () => Promise<void>;
 
 beforeAll(async () => {
   h = await startHarness({ PLANGATE_WORKERS: "1" });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "root" });
+  backoffShortened = shortBackoff(h.db);
 });
-afterAll(async () => h?.close());
+afterAll(async () => {
+  await backoffShortened?.();
+  await h?.close();
+});
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
 async function push(n: number, count: number, action: "opened" | "synchronize"): Promise<string> {

@@ -103,6 +103,35 @@ export async function queueDrained(db: TestDatabase): Promise<void> {
   });
 }
 
+/**
+ * Until the returned function is called, a job that failed waits at most about
+ * `waitS` seconds for its next attempt (graphile_worker.reschedule_jobs): the
+ * queue backs off e^attempt seconds (2.7, 7.4, 20, 55: about 85 s over five
+ * attempts), and a test of what the retries come to need not sit that out.
+ * The retries still come one by one, seconds apart, as they do in production.
+ * Jobs waiting on purpose (attempts 0, as a plan behind a busy project's lock)
+ * and running jobs are left alone.
+ */
+export function shortBackoff(db: TestDatabase, waitS = 3): () => Promise<void> {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      await db.pool.query(
+        `select count(*) from graphile_worker.reschedule_jobs(
+           (select array_agg(id) from graphile_worker.jobs
+             where last_error is not null and attempts > 0 and attempts < max_attempts and locked_at is null and run_at > now() + make_interval(secs => $1)),
+           run_at => now() + make_interval(secs => $1))`,
+        [waitS],
+      );
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
 /** `test` when terraform and bubblewrap work here (the app's plans always run in bwrap); see toolTest. */
 export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) =>
   toolTest(!!findBinary("terraform") && bwrapWorks(), "terraform and bubblewrap", name, fn, timeout)) as typeof test;
