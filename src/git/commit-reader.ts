@@ -7,6 +7,8 @@ export interface TreeFile {
   path: string;
   mode: string;
   oid: string;
+  /** Its size in bytes, when boundedFiles measured it. */
+  size?: number;
 }
 
 /** What git says of one object: `body` only when its contents were asked for. */
@@ -159,7 +161,8 @@ export class CommitReader {
       (await Promise.all(batch.map((oid) => this.ask("info", oid)))).forEach((info, i) => sizes.set(batch[i]!, info?.size ?? 0));
     }
     for (const f of blobs) {
-      counted += sizes.get(f.oid)!;
+      f.size = sizes.get(f.oid)!;
+      counted += f.size;
       if (counted > maxBytes) throw new CommitTooLarge(sha, maxBytes);
     }
     return files;

@@ -1,4 +1,4 @@
-import { FileTooLarge, type CommitReader, type TreeFile } from "../../git/commit-reader.js";
+import { FileTooLarge, MAX_TEXT_BYTES, type CommitReader, type TreeFile } from "../../git/commit-reader.js";
 import type { RepoRef } from "../../github/github.js";
 import type { RepoMirrors } from "../../git/repo-mirror.js";
 import { discoverProjects } from "../../projects/discover.js";
@@ -116,8 +116,14 @@ async function commitConfig(reader: CommitReader, sha: string, seen: Map<string,
 
 /** A line setting `source =` (spaces other than line breaks before and around it), found without splitting the file into lines. */
 const MODULE_SOURCE_LINES = /^[^\S\n]*source[^\S\n]*=[^\n]*/gm;
-/** Terraform files read at once for their module sources: at most this many times MAX_TEXT_BYTES in memory. */
-const BLOBS_AT_ONCE = 8;
+/**
+ * Terraform files read at once for their module sources: as many as fit in
+ * this many bytes (their sizes are known from boundedFiles; one of unknown
+ * size counts as MAX_TEXT_BYTES), up to BLOBS_AT_ONCE. Thousands of small
+ * files are read in a few round trips to git, never more than this in memory.
+ */
+const BLOB_BYTES_AT_ONCE = 8 * MAX_TEXT_BYTES;
+const BLOBS_AT_ONCE = 512;
 const REGULAR_FILE = /^100(644|755)$/;
 
 /** The distinct lines of a terraform file that set a module `source`; none for a binary file, as git grep does. */
@@ -136,8 +142,12 @@ function sourceLinesOf(body: Buffer): string[] {
 async function moduleSourceLines(reader: CommitReader, files: TreeFile[], seen: Map<string, string[]>): Promise<ModuleSourceLine[]> {
   const terraform = files.filter((f) => f.path.endsWith(".tf") && REGULAR_FILE.test(f.mode));
   const distinct = [...new Map(terraform.filter((f) => !seen.has(f.oid)).map((f) => [f.oid, f])).values()];
-  for (let at = 0; at < distinct.length; at += BLOBS_AT_ONCE) {
-    const batch = distinct.slice(at, at + BLOBS_AT_ONCE);
+  for (let at = 0; at < distinct.length; ) {
+    let bytes = 0;
+    let end = at;
+    while (end < distinct.length && end - at < BLOBS_AT_ONCE && (end === at || bytes + (distinct[end]!.size ?? MAX_TEXT_BYTES) <= BLOB_BYTES_AT_ONCE)) bytes += distinct[end++]!.size ?? MAX_TEXT_BYTES;
+    const batch = distinct.slice(at, end);
+    at = end;
     const lines = await Promise.all(batch.map(async (f) => sourceLinesOf(await reader.blob(f.oid, f.path))));
     batch.forEach((f, i) => seen.set(f.oid, lines[i]!));
   }

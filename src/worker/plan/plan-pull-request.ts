@@ -217,7 +217,9 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     await reusePlans(tx, reusing.map(({ run, earlier }) => ({ runId: run.id, fromId: earlier.id })));
     await appendAuditEvents(tx, reusing.map(({ run, earlier }) => ({ action: "plan.succeeded", actor: "plangate", repo: run.repo, pullNumber: pull.number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details: { ...earlier.summary, reusedFrom: earlier.reused_from ?? earlier.sha, reusedRun: earlier.id } })));
     // The jobs are queued with the group they plan: both or neither.
-    const queued = (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
+    // A new group's queued runs are those neither refused nor reused; a repeated trigger's are read.
+    const reused = new Set(reusing.map(({ run }) => run.id));
+    const queued = created.created ? created.runs.filter((r) => r.status === "queued" && !refused.has(r.id) && !reused.has(r.id)) : (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
     await enqueueAll(tx, queued.map((run, n) => {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
       const queueName = projectQueue(created.group.repo, run.project, run.workspace, deps.repoConcurrency);
