@@ -23,6 +23,7 @@ import { CommitExports } from "./git/commit-exports.js";
 import { RepoMirrors } from "./git/repo-mirror.js";
 import { plangateApp } from "./index.js";
 import { CommentRenderer } from "./render/comment-renderer.js";
+import { ReportHandoff } from "./worker/plan/report-handoff.js";
 import { loadTemplates, type Templates } from "./render/templates.js";
 import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
@@ -115,6 +116,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     runs,
     templates: shared.templates,
     commentRenderer: new CommentRenderer(shared.templates, settings.templatesDir),
+    reportHandoff: new ReportHandoff(),
     log,
     dataDir: settings.dataDir,
     encryptionKey: shared.encryptionKey,

@@ -121,6 +121,12 @@ export interface PlanProjectPayload {
   exportKey?: string;
 }
 
+/** Reports a plan group whose runs have all finished (comment, checks, label); retried on its own. */
+export interface ReportPlanPayload {
+  groupId: number;
+  installationId: number;
+}
+
 /** Opens an in-progress `plangate/plan` for a plan group that is still running a moment after it started. */
 export interface OpenPlanCheckPayload {
   groupId: number;
@@ -140,6 +146,7 @@ export const TASKS = {
   driftCheck: "drift-check",
   mergeGroup: "merge-group",
   openPlanCheck: "open-plan-check",
+  reportPlan: "report-plan",
 } as const;
 
 export type TaskName = (typeof TASKS)[keyof typeof TASKS];
@@ -188,6 +195,8 @@ export function projectQueue(repo: string, project: string, workspace: string, s
  * The queue stores priority as a smallint, so drift takes its largest value.
  */
 export const planPriority = (n: number) => Math.min(n, DRIFT_PRIORITY - 1);
+/** A finished plan's report goes before any plan: its comment is what the PR's author waits for. */
+export const REPORT_PRIORITY = -1;
 export const DRIFT_PRIORITY = 32_767;
 
 /** The queue of a pull request's own jobs: its plans, commands, reviews and close run in order. */

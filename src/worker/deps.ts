@@ -8,6 +8,7 @@ import type { CommentRenderer } from "../render/comment-renderer.js";
 import type { Templates } from "../render/templates.js";
 import type { EnvPolicy } from "../run/project-env.js";
 import type { OrgPolicySource } from "./org-policies.js";
+import type { ReportHandoff } from "./plan/report-handoff.js";
 
 /** Signed links to run pages (web/run-links.ts makes them): a worker only asks for one. */
 export interface RunPageLinks {
@@ -42,6 +43,8 @@ export interface WorkerDeps extends EnvPolicy {
   templates: Templates;
   /** Renders a plan comment ahead, on a thread of its own, while the plan is stored; absent: the report renders it. */
   commentRenderer?: CommentRenderer;
+  /** What a plan's last project job hands the group's report job in this process; absent: the report job reads it all. */
+  reportHandoff?: ReportHandoff;
   log: Logger;
   dataDir: string;
   encryptionKey: Buffer;

@@ -1,7 +1,7 @@
 import { run, type Runner, type Task } from "graphile-worker";
 import { quietLogger } from "../db/queue-logger.js";
 import type { DriftCheckPayload, DriftScanPayload } from "../jobs/jobs.js";
-import type { CommandPayload, MergeGroupPayload, NoticePayload, OpenPlanCheckPayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReviewPayload } from "../jobs/jobs.js";
+import type { CommandPayload, MergeGroupPayload, NoticePayload, OpenPlanCheckPayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReportPlanPayload, ReviewPayload } from "../jobs/jobs.js";
 import { TASKS } from "../jobs/jobs.js";
 import { onPullClosed } from "./apply/on-merge.js";
 import { reportApply } from "./apply/report-apply.js";
@@ -14,6 +14,7 @@ import { Heartbeat } from "./heartbeat.js";
 import { sendNotification } from "./notify.js";
 import { planProject } from "./plan/plan-project.js";
 import { openPlanCheck } from "./plan/open-plan-check.js";
+import { reportPlan } from "./plan/report-plan.js";
 import { planPullRequestOrReport } from "./plan/plan-not-started.js";
 import { postNotice } from "./post-notice.js";
 import { runCommand } from "./run-command.js";
@@ -52,6 +53,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.driftCheck]: task<DriftCheckPayload>(driftCheck),
     [TASKS.mergeGroup]: task<MergeGroupPayload>(verifyMergeGroup),
     [TASKS.openPlanCheck]: task<OpenPlanCheckPayload>(openPlanCheck),
+    [TASKS.reportPlan]: task<ReportPlanPayload>(reportPlan),
   };
   // Every minute one process (the queue's cron) looks for projects whose drift check is due.
   const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;

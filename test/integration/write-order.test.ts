@@ -22,7 +22,7 @@ beforeAll(async () => {
   h = await startHarness({ PLANGATE_WORKERS: "2", PLANGATE_GITHUB_WRITE_INTERVAL: "1s" });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   prs = new PullRequests(h, repo);
-  repo.commit({ "app/main.tf": data("0") });
+  repo.commit({ "app/main.tf": data("0"), "web/main.tf": data("0") });
 });
 afterAll(async () => h?.close());
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
@@ -54,6 +54,34 @@ describe("superseded writes", () => {
     expect(prs.check("plangate/plan", old.sha)).toMatchObject({ status: "completed", conclusion: "success" });
     expect(prs.check("plangate/approval", old.sha)).toBeUndefined();
     // The PR shows the new head only.
+    const shown = prs.comments(next).filter((c) => c.includes("plangate plan for"));
+    expect(shown.at(-1)).toContain(next.sha.slice(0, 7));
+  });
+
+  engineTest("a push while the old head's report waits on GitHub: the project's next plan runs and its comment goes out", async () => {
+    // Another project than the first test's (whose PR holds its lock). GitHub is slow to answer the old head's label
+    // lookup (a read, after its comment and plan check): its report waits there.
+    const slow = h.fake.hold("GET", /\/issues\/\d+\/labels$/);
+    const old = await prs.openNoWait({ "web/main.tf": data("old") }, ["web/main.tf"]);
+    await slow.reached;
+    const shows = (sha: string) => prs.comments(old).some((c) => c.includes(`\`${sha.slice(0, 7)}\``));
+    expect(shows(old.sha)).toBe(true);
+    let next: typeof old;
+    try {
+      next = await prs.pushNoWait(old, { "web/main.tf": data("new") }, ["web/main.tf"]);
+      // The report is a job of its own: the project's queue moved on when the old head's result was stored, so the
+      // new head plans and its comment is posted while the old head's report still waits.
+      await waitFor("the new head's comment while the old head's report waits", () => shows(next.sha));
+    } finally {
+      slow.release();
+    }
+    await waitFor("the new head's approval check", () => prs.check("plangate/approval", next.sha));
+    await queueDrained(h.db);
+
+    expect(prs.check("plangate/plan", next.sha)).toMatchObject({ status: "completed", conclusion: "success" });
+    expect(prs.check("plangate/plan", old.sha)).toMatchObject({ status: "completed", conclusion: "success" });
+    // The old head's writes after the lookup (its approval check) were dropped: the PR had moved on.
+    expect(prs.check("plangate/approval", old.sha)).toBeUndefined();
     const shown = prs.comments(next).filter((c) => c.includes("plangate plan for"));
     expect(shown.at(-1)).toContain(next.sha.slice(0, 7));
   });

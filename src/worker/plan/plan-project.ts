@@ -19,7 +19,8 @@ import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
 import { maskerFor } from "../masking.js";
-import { reportPlanGroupIfDone, type RenderedAhead } from "./report-plan.js";
+import { reportWhenDone } from "./report-plan.js";
+import type { RenderedAhead } from "./report-handoff.js";
 import { planReportOf } from "../../render/plan-report.js";
 import { markerLine, PLAN_MARKER } from "../../github/markers.js";
 import { identitiesFor } from "../run-identity.js";
@@ -113,7 +114,7 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
   }
 }
 
-/** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the report once the group is done. */
+/** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the group's report queued once it is done. */
 export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
   const jobStart = performance.now();
   const found = await getRun(deps.pool, job.runId);
@@ -122,8 +123,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
   // The PR moved on to a newer head before this run began: it is not planned, and its slot goes to the newer head's plans.
   if (await skipSupersededRun(deps.pool, run.id)) {
-    const gh = await deps.github.forInstallation(job.installationId);
-    await reportPlanGroupIfDone(deps, run.group_id, gh);
+    await reportWhenDone(deps, run.group_id, job.installationId);
     await discardWhenGroupDone(deps, exportKey(run, job), run.group_id);
     return;
   }
@@ -149,8 +149,9 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   try {
     if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock);
     else await unlock();
-    // The comment is what the PR's author waits for: the clean-up below comes after it.
-    await reportPlanGroupIfDone(deps, run.group_id, gh, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
+    // The report is a job of its own, queued once the group is done: this job, and the project's queue, end without waiting for GitHub.
+    // The comment is what the PR's author waits for: the clean-up below comes after it is queued.
+    await reportWhenDone(deps, run.group_id, job.installationId, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
   } finally {
     await unlock();
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.

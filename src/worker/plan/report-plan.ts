@@ -1,9 +1,8 @@
 import { loadGroupResults } from "../../db/plan-report.js";
 import { claimGroupReport, movedOn, releaseGroupReport, setCheckRunId } from "../../db/run-groups.js";
-import type { CheckOutput, GitHub, MarkedComments } from "../../github/github.js";
+import type { CheckOutput, GitHub } from "../../github/github.js";
 import type { RunGroup } from "../../db/run-groups.js";
 import { checkSummary, checkTitle } from "../../render/templates.js";
-import type { PlanChanges } from "../../plans/changes.js";
 import { PLAN_MARKER } from "../../github/markers.js";
 import { renderPlanComment } from "../../render/plan-comment.js";
 import { GITHUB_CHECK_TEXT_LIMIT } from "../../github/limits.js";
@@ -13,6 +12,9 @@ import { updateApprovalCheck } from "../approval/approval-check.js";
 import { baseRulesAtPlan } from "../base-rules.js";
 import { planReportOf, sameReport, type PlanReport } from "../../render/plan-report.js";
 import type { WorkerDeps } from "../deps.js";
+import { unfinishedRunCount } from "../../db/runs.js";
+import { enqueue, REPORT_PRIORITY, TASKS, type ReportPlanPayload } from "../../jobs/jobs.js";
+import type { HandedToReport } from "./report-handoff.js";
 
 export const PLAN_CHECK = "plangate/plan";
 
@@ -28,17 +30,28 @@ export function planLabel(report: PlanReport): string | undefined {
   return "plangate:no-changes";
 }
 
-/** What the job that finished a group's last run hands its report: changes it just stored, the PR's plan comments if it looked them up. */
-export interface HandedToReport {
-  known?: ReadonlyMap<number, PlanChanges>;
-  comments?: Promise<MarkedComments | undefined>;
-  ahead?: RenderedAhead;
+/**
+ * Queues the group's report once none of its runs is left to finish: a job
+ * of its own (`report-plan`, one per group), not in the project's queue, so
+ * the project's next plan (a later push's) starts as soon as this run's
+ * result is stored, while GitHub's pacing lets the report's writes out. Each
+ * run checks after its result is committed, so the last to finish sees none
+ * left; a project job that fails before this is retried, and its retry (the
+ * run already finished) queues the report then. `handed` goes to the report
+ * job if this process runs it (see ReportHandoff).
+ */
+export async function reportWhenDone(deps: WorkerDeps, groupId: number, installationId: number, handed?: HandedToReport): Promise<void> {
+  if ((await unfinishedRunCount(deps.pool, groupId)) > 0) return;
+  if (handed && (handed.known || handed.comments || handed.ahead)) deps.reportHandoff?.put(groupId, handed);
+  const payload: ReportPlanPayload = { groupId, installationId };
+  await enqueue(deps.pool, { task: TASKS.reportPlan, payload, jobKey: `report-plan:${groupId}`, maxAttempts: 12, priority: REPORT_PRIORITY });
 }
 
-/** A group's comment rendered ahead (see renderAhead): used only for a report that shows the same. */
-export interface RenderedAhead {
-  report: PlanReport;
-  bodies: Promise<string[]>;
+/** The `report-plan` job: the group's report, with what its last run's job handed it in this process. */
+export async function reportPlan(deps: WorkerDeps, job: ReportPlanPayload): Promise<void> {
+  const handed = deps.reportHandoff?.take(job.groupId) ?? {};
+  const gh = await deps.github.forInstallation(job.installationId);
+  await reportPlanGroupIfDone(deps, job.groupId, gh, handed);
 }
 
 /**
