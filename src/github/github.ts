@@ -35,9 +35,13 @@ export interface CheckRunUpdate {
  * Everything plangate asks of GitHub for one installation: the port the
  * workers and handlers use, so tests swap only the HTTP edge behind it.
  */
-/** A PR's comments carrying one marker, as found: `sync` makes them read exactly `bodies`. */
+/**
+ * A PR's comments carrying one marker, as found: `sync` makes them read
+ * exactly `bodies`; with `firstOnly`, only the first part is written (the
+ * rest, and parts no longer needed, are left for a later sync).
+ */
 export interface MarkedComments {
-  sync(bodies: string[]): Promise<void>;
+  sync(bodies: string[], opts?: { firstOnly?: boolean }): Promise<void>;
 }
 
 export interface GitHub {

@@ -133,20 +133,29 @@ class OctokitGitHub implements GitHub {
       const part = markerPart(comment.body ?? "", marker);
       if (part !== undefined && !byPart.has(part) && (await writtenByApp(comment, this.self))) byPart.set(part, { id: comment.id, body: comment.body ?? "" });
     }
-    return { sync: (bodies) => this.writeParts(repo, issueNumber, byPart, bodies) };
+    return { sync: (bodies, opts) => this.writeParts(repo, issueNumber, byPart, opts?.firstOnly ? bodies.slice(0, 1) : bodies, !opts?.firstOnly) };
   }
 
-  /** Writes each part that differs from what the PR shows (a part left as it was is not edited again), then deletes parts no longer needed. */
-  private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, { id: number; body: string }>, bodies: string[]): Promise<void> {
+  /**
+   * Writes each part that differs from what the PR shows (a part left as it
+   * was is not edited again; `byPart` follows what was written), then, when
+   * `whole`, deletes parts no longer needed.
+   */
+  private async writeParts(repo: RepoRef, issueNumber: number, byPart: Map<number, { id: number; body: string }>, bodies: string[], whole: boolean): Promise<void> {
     for (const [index, body] of bodies.entries()) {
       const existing = byPart.get(index + 1);
       const text = shown(body);
       if (existing?.body === text) continue;
       if (existing) await this.octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: existing.id, body: text });
-      else await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: text });
+      const id = existing?.id ?? (await this.octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: issueNumber, body: text })).data.id;
+      byPart.set(index + 1, { id, body: text });
     }
+    if (!whole) return;
     for (const [part, { id }] of byPart) {
-      if (part > bodies.length) await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: id });
+      if (part > bodies.length) {
+        await this.octokit.rest.issues.deleteComment({ owner: repo.owner, repo: repo.name, comment_id: id });
+        byPart.delete(part);
+      }
     }
   }
 

@@ -83,8 +83,15 @@ describe("plan output", () => {
 
   engineTest("a plan split over the comment limit: parts within limits, surplus parts deleted on re-plan, the rest linked", async () => {
     const many = (n: number) => `resource "terraform_data" "r" {\n  count = ${n}\n  input = { index = count.index, name = "resource-\${count.index}", tags = { team = "infra", env = "prod" } }\n}\n`;
+    const asked = h.fake.requests.length;
     const big = await openPr({ "big/main.tf": many(3000) }, ["big/main.tf"]);
     expect(big.comments).toHaveLength(3);
+    // The first part (every project's summary) goes first, then plangate/plan, then the other parts.
+    const writes = h.fake.requests.slice(asked).filter((r) => r.method !== "GET");
+    const parts = writes.flatMap((r, i) => (r.method === "POST" && r.path.endsWith(`/issues/${big.number}/comments`) ? [i] : []));
+    const checks = writes.flatMap((r, i) => (/\/check-runs(\/\d+)?$/.test(r.path) ? [i] : []));
+    expect(parts).toHaveLength(3);
+    expect(checks.some((i) => i > parts[0]! && i < parts[1]!)).toBe(true);
     big.comments.forEach((c, i) => {
       expect(c.length).toBeLessThanOrEqual(65_536);
       expect(c).toContain(`part ${i + 1} of 3`);

@@ -25,7 +25,7 @@ import type { OrgPolicies } from "../org-policies.js";
 import type { WorkerDeps } from "../deps.js";
 import { readPullInputs, type PullInputs } from "./load-projects.js";
 import { effectivePolicies, effectiveRules, projectsWithRuleChanges, ruleChanges } from "../../settings/rules.js";
-import { PLAN_CHECK, reportPlanGroupIfDone } from "./report-plan.js";
+import { PLAN_CHECK, reportWhenDone } from "./report-plan.js";
 import { discardWhenGroupDone } from "./export-lifetime.js";
 import { APPROVAL_CHECK } from "../approval/approval-check.js";
 
@@ -232,8 +232,9 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     }
     return { group: created.group, queuedAny: queued.length > 0 };
   });
-  // When every project was refused for a lock, nothing else will report.
-  await reportPlanGroupIfDone(deps, group.id, gh);
+  // When every project was refused a lock or kept its earlier plan, no project job will report: the report job does,
+  // out of this PR's queue (a slow GitHub holds the report, never the PR's next plan).
+  if (!queuedAny) await reportWhenDone(deps, group.id, pull.installationId);
   return queuedAny ? group.id : undefined;
 }
 

@@ -80,11 +80,15 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     const runUrl = ahead?.report.runUrl ?? deps.runLinks?.url(groupId);
     const loaded = await loadGroupResults(deps.pool, groupId, known, { group });
     const report = planReportOf(loaded, runUrl);
+    let rest: (() => Promise<void>) | undefined;
     if (comments) {
       const renderedAhead = ahead && sameReport(report, ahead.report) ? await ahead.bodies.catch(() => undefined) : undefined;
       const bodies = renderedAhead ?? renderPlanComment(deps.templates, report, { maxParts: deps.maxComments });
-      // The write the PR author waits for goes ahead of writes already waiting (an earlier head's checks).
-      await writeFirst(async () => (await comments).sync(bodies));
+      // The write the PR author waits for goes ahead of writes already waiting (an earlier head's checks): the
+      // comment's first part (its summary of every project); a long comment's other parts follow the check.
+      const marked = await comments;
+      await writeFirst(() => marked.sync(bodies, { firstOnly: true }));
+      rest = () => marked.sync(bodies);
     }
     const skipped = loaded.runs.some((r) => r.status === "skipped");
     // A superseded plan that skipped projects says so (neutral), rather than failing on commits nobody will merge.
@@ -102,6 +106,7 @@ export async function reportPlanGroupIfDone(deps: WorkerDeps, groupId: number, g
     if (superseded) return;
     await writeWhile(stillCurrent(deps, group), async () => {
       if (group.check_run_id === null) await setCheckRunId(deps.pool, groupId, await gh.createCheckRun(repo, PLAN_CHECK, group.sha, completed));
+      await rest?.();
       if (group.pull_number !== null) await gh.syncLabels(repo, group.pull_number, planLabel(report), PLAN_LABELS);
       // The approval check re-reads the group: a review may have moved it on since the claim.
       await updateApprovalCheck(deps, gh, groupId, await baseRulesAtPlan(deps, gh, group));
