@@ -6,7 +6,7 @@ import { pino, type Logger } from "pino";
 import { Probot, Server, run as runProbotSetup } from "probot";
 import { openDatabase } from "./db/open-database.js";
 import { migrate } from "./db/migrate.js";
-import { createPool, type Pool } from "./db/pool.js";
+import { createPool, warmPool, type Pool } from "./db/pool.js";
 import { chooseSandbox, Sandbox } from "./sandbox/sandbox.js";
 import { databaseExposureWarnings, egressFilterFor } from "./sandbox/egress/egress-from-settings.js";
 import { capSettings, formatSize, SandboxCaps } from "./sandbox/limits.js";
@@ -14,7 +14,7 @@ import { ENGINES } from "./engines/registry.js";
 import type { Clock } from "./sandbox/clock.js";
 import { ProjectRuns } from "./run/project-runs.js";
 import { TerraformHomes } from "./engines/terraform-home.js";
-import { octokitGitHubFactory } from "./github/octokit-github.js";
+import { octokitGitHubFactory, warmAppAuth } from "./github/octokit-github.js";
 import { OrgPolicySource } from "./worker/org-policies.js";
 import { plangateOctokit } from "./github/rate-limits.js";
 import { healthHandler } from "./web/health.js";
@@ -149,7 +149,8 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   await mkdir(path.join(settings.dataDir, "runs"), { recursive: true });
   await chmod(settings.dataDir, 0o755);
   const database = await openDatabase(settings, log);
-  const pool = createPool(database.url);
+  // A worker keeps a connection per job slot open, beside the queue's LISTEN and the webhooks' (warmed below).
+  const pool = createPool(database.url, 10, options.worker && settings.workers > 0 ? settings.workers + 2 : 1);
   const applied = await migrate(pool);
   if (applied.length) log.info({ applied }, "migrations applied");
 
@@ -160,6 +161,7 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     return { port: setup.port, pool, stop: async () => { await setup.stop(); await pool.end(); await database.stop(); } };
   }
 
+  await warmPool(pool);
   const encryptionKey = await encryptionKeyFor(settings.encryptionKey, settings.dataDir, (m) => log.warn(m));
   try {
     await verifyEncryptionKey(pool, encryptionKey);
@@ -202,9 +204,12 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   let sandbox: Sandbox | undefined;
   let commentRenderer: CommentRenderer | undefined;
   if (options.worker && settings.workers > 0) {
-    const deps = await workerDeps(settings, pool, new Probot(probotOptions), log, shared, database.url, options.clock);
+    const probot = new Probot(probotOptions);
+    const deps = await workerDeps(settings, pool, probot, log, shared, database.url, options.clock);
     sandbox = deps.sandbox;
     sandbox.warm();
+    // A bad key fails the first plan's token mint, where it is reported: here it only loses the warm-up.
+    await warmAppAuth(probot).catch((error: unknown) => log.debug({ err: error }, "could not sign an App JWT ahead"));
     commentRenderer = deps.commentRenderer;
     runner = await startWorker(deps, settings.workers, settings.workerStaleAfterMs);
     log.info({ concurrency: settings.workers }, "worker started");

@@ -9,8 +9,9 @@ export type Queryable = Pick<pg.Pool, "query">;
 // bigint columns (ids) come back as JS numbers; they stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export function createPool(connectionString: string, max = 10): Pool {
-  const pool = new pg.Pool({ connectionString, max });
+/** `min`: connections kept open however long they idle (see warmPool); past it, an idle one closes after 10 s. */
+export function createPool(connectionString: string, max = 10, min = 0): Pool {
+  const pool = new pg.Pool({ connectionString, max, min: Math.min(min, max) });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   const lost = (error: Error) => console.error(`[db] connection lost: ${error.message}`);
   pool.on("error", lost);
@@ -27,6 +28,21 @@ export function createPool(connectionString: string, max = 10): Pool {
       throw error;
     })) as typeof pool.connect;
   return pool;
+}
+
+/**
+ * Opens the pool's `min` connections now, each answering one query, so a
+ * fresh process's first transactions (the first webhook's record, the first
+ * plan's) do not each wait for a new connection and a new server backend.
+ * The pool keeps them open (createPool's `min`).
+ */
+export async function warmPool(pool: Pool): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: pool.options.min ?? 0 }, () => pool.connect()));
+  try {
+    await Promise.all(clients.map((client) => client.query("select 1")));
+  } finally {
+    for (const client of clients) client.release();
+  }
 }
 
 /** Runs fn in a transaction on one client: commit on return, rollback on throw. */

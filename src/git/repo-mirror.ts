@@ -52,6 +52,25 @@ async function writeLooseRef(ref: string, sha: string, retried = false): Promise
   await rename(lock, ref);
 }
 
+/** The config of a bare repository as `git init --bare` writes it (no template: no hooks, no description). */
+const BARE_CONFIG = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n";
+
+/**
+ * Makes an empty bare repository as `git init --bare` does, without starting
+ * git: a fresh process's first plan of a repository otherwise waits for that
+ * process (and the main thread for its spawn). HEAD is written last, renamed
+ * into place: it is what says the mirror exists. Two callers at once write
+ * the same files.
+ */
+async function initBare(dir: string): Promise<void> {
+  await Promise.all(["objects/info", "objects/pack", "refs/heads", "refs/tags"].map((sub) => mkdir(path.join(dir, sub), { recursive: true })));
+  const suffix = `.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await writeFile(path.join(dir, `config${suffix}`), BARE_CONFIG);
+  await rename(path.join(dir, `config${suffix}`), path.join(dir, "config"));
+  await writeFile(path.join(dir, `HEAD${suffix}`), "ref: refs/heads/main\n");
+  await rename(path.join(dir, `HEAD${suffix}`), path.join(dir, "HEAD"));
+}
+
 /** The newest commits the mirror holds under refs/plangate (branch heads first), at most MAX_HAVES: a fetch's "have" lines. */
 async function mirrorTips(dir: string): Promise<string[]> {
   const refs = path.join(dir, "refs", "plangate");
@@ -114,10 +133,7 @@ export class RepoMirrors {
   private async mirrorDir(repo: RepoRef): Promise<string> {
     if (!SAFE_NAME.test(repo.owner) || !SAFE_NAME.test(repo.name)) throw new Error(`refusing unexpected repository: ${repo.owner}/${repo.name}`);
     const dir = path.join(this.root, repo.owner, `${repo.name}.git`);
-    if (!existsSync(path.join(dir, "HEAD"))) {
-      await mkdir(dir, { recursive: true });
-      await this.git(["init", "--bare", "--quiet", dir]);
-    }
+    if (!existsSync(path.join(dir, "HEAD"))) await initBare(dir);
     return dir;
   }
 
