@@ -159,8 +159,8 @@ interface PullTiming {
 
 let delivery = 0;
 
-/** Delivers pull_request.ACTION for the PR at `sha` and times it until `plangate/plan` completes and GitHub goes quiet. */
-async function timePull(h: Harness, number: number, sha: string, branch: string, baseSha: string, action: string, changed: string[]): Promise<PullTiming> {
+/** Makes the fake GitHub show the PR at `sha` changing `changed`, and delivers pull_request.ACTION for it as delivery `id`. */
+async function deliverPull(h: Harness, number: number, sha: string, branch: string, baseSha: string, action: string, changed: string[], id: string): Promise<void> {
   const full = `${OWNER}/${NAME}`;
   h.fake.pullFiles.set(`${full}#${number}`, changed);
   h.fake.pulls.set(`${full}#${number}`, { headSha: sha, author: "Codertocat", headRef: branch, base: "main", baseSha });
@@ -168,6 +168,13 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
   Object.assign(payload.pull_request, { number, draft: false });
   payload.pull_request.head.sha = sha;
   payload.pull_request.base.ref = "main";
+  const res = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, id);
+  if (res.status !== 200) throw new Error(`pull_request.${action} answered ${res.status}`);
+}
+
+/** Delivers pull_request.ACTION for the PR at `sha` and times it until `plangate/plan` completes and GitHub goes quiet. */
+async function timePull(h: Harness, number: number, sha: string, branch: string, baseSha: string, action: string, changed: string[]): Promise<PullTiming> {
+  const full = `${OWNER}/${NAME}`;
   const selectBefore = await histogram(h, "plangate_job_duration_seconds", 'task="plan-pull-request"');
   const commentsBefore = h.fake.commentsOn(full, number).length;
   const requestsBefore = h.fake.requests.length;
@@ -177,8 +184,7 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
     if (firstComment === undefined && h.fake.commentsOn(full, number).length > commentsBefore) firstComment = performance.now();
   }, 50);
   const id = `scale-${++delivery}-${Date.now()}`;
-  const res = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, id);
-  if (res.status !== 200) throw new Error(`pull_request.${action} answered ${res.status}`);
+  await deliverPull(h, number, sha, branch, baseSha, action, changed, id);
   await waitFor("plangate/plan", () => h.fake.checkRuns.some((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 3_600_000);
   const allPlans = performance.now();
   if (firstComment === undefined && h.fake.commentsOn(full, number).length > commentsBefore) firstComment = allPlans;
@@ -213,15 +219,25 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
 }
 
 /** plangate on an N-project repository: the PR changing modules/common; then (`push`) a push changing one project. */
-async function plangate(n: number, push: boolean) {
+/** The app on an N-project repository whose mirror is warm (the first fetch of a repository is a clone): a PR changing one project, planned and closed. */
+async function warmRepo(n: number): Promise<{ h: Harness; repo: GitRepo; baseSha: string }> {
   const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL), PLANGATE_JOB_TIMEOUT: "600s", PLANGATE_MAX_PROJECTS: String(Math.max(2000, n)) });
   try {
     const repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
     const baseSha = repo.commit(repoFiles(n, 0));
-    // Warm the mirror (the first fetch of a repository is a clone): a PR changing one project.
     const warm = repo.commit({ "projects/p1/main.tf": project(1, 9) }, "warm");
     await timePull(h, 1, warm, "warm", baseSha, "opened", ["projects/p1/main.tf"]);
     await closePullRequest(h, 1, warm); // its project lock goes with it
+    return { h, repo, baseSha };
+  } catch (error) {
+    await h.close();
+    throw error;
+  }
+}
+
+async function plangate(n: number, push: boolean) {
+  const { h, repo, baseSha } = await warmRepo(n);
+  try {
     const overheadBefore = await histogram(h, "plangate_plan_overhead_seconds");
     const planBefore = await histogram(h, "plangate_plan_duration_seconds");
     const rowsBefore = await rowsWritten(h);
@@ -257,25 +273,12 @@ async function plangate(n: number, push: boolean) {
 
 /** The selection alone at N projects: the PR changing modules/common, timed until its plan-pull-request job ends. */
 async function selectionOnly(n: number) {
-  const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL), PLANGATE_JOB_TIMEOUT: "600s", PLANGATE_MAX_PROJECTS: String(Math.max(2000, n)) });
+  const { h, repo, baseSha } = await warmRepo(n);
   try {
-    const repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
-    const baseSha = repo.commit(repoFiles(n, 0));
-    const warm = repo.commit({ "projects/p1/main.tf": project(1, 9) }, "warm");
-    await timePull(h, 1, warm, "warm", baseSha, "opened", ["projects/p1/main.tf"]);
-    await closePullRequest(h, 1, warm);
     const sha = repo.commit({ "modules/common/main.tf": common(1) }, "shared");
-    const full = `${OWNER}/${NAME}`;
-    h.fake.pullFiles.set(`${full}#2`, ["modules/common/main.tf"]);
-    h.fake.pulls.set(`${full}#2`, { headSha: sha, author: "Codertocat", headRef: "shared", base: "main", baseSha });
-    const payload = examplePayload("pull_request", "opened");
-    Object.assign(payload.pull_request, { number: 2, draft: false });
-    payload.pull_request.head.sha = sha;
-    payload.pull_request.base.ref = "main";
     const before = await histogram(h, "plangate_job_duration_seconds", 'task="plan-pull-request"');
     const id = `scale-select-${n}-${Date.now()}`;
-    const res = await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET, id);
-    if (res.status !== 200) throw new Error(`pull_request.opened answered ${res.status}`);
+    await deliverPull(h, 2, sha, "shared", baseSha, "opened", ["modules/common/main.tf"], id);
     let after = before;
     await waitFor("the selection job", async () => (after = await histogram(h, "plangate_job_duration_seconds", 'task="plan-pull-request"')).count > before.count, 600_000);
     const { rows } = await h.db.pool.query<{ s: number; runs: number }>(
