@@ -1,7 +1,7 @@
 import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
-import { PullRequests } from "../support/pull-requests.js";
+import { PullRequests, type Pr } from "../support/pull-requests.js";
 
 /**
  * GitHub's pace (a second between writes, as in production) and a push that
@@ -27,6 +27,21 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
+/**
+ * Once the new head is reported: both heads' plan checks passed (the old one
+ * was written before the push and stays as it was), the old head's approval
+ * check was dropped (the PR had moved on), and the PR's comment shows the new head.
+ */
+async function expectNewHeadOnly(old: Pr, next: Pr): Promise<void> {
+  await waitFor("the new head's approval check", () => prs.check("plangate/approval", next.sha));
+  await queueDrained(h.db);
+  expect(prs.check("plangate/plan", next.sha)).toMatchObject({ status: "completed", conclusion: "success" });
+  expect(prs.check("plangate/plan", old.sha)).toMatchObject({ status: "completed", conclusion: "success" });
+  expect(prs.check("plangate/approval", old.sha)).toBeUndefined();
+  const shown = prs.comments(next).filter((c) => c.includes("plangate plan for"));
+  expect(shown.at(-1)).toContain(next.sha.slice(0, 7));
+}
+
 describe("superseded writes", () => {
   engineTest("a push while the old head's report writes: the new comment goes out, the old head's remaining writes are dropped", async () => {
     // GitHub is slow to answer the old head's label write: its report waits there, with its approval check still to come.
@@ -46,16 +61,7 @@ describe("superseded writes", () => {
     } finally {
       slow.release();
     }
-    await waitFor("the new head's approval check", () => prs.check("plangate/approval", next.sha));
-    await queueDrained(h.db);
-
-    expect(prs.check("plangate/plan", next.sha)).toMatchObject({ status: "completed", conclusion: "success" });
-    // The old head's plan check was written before the push and stays as it was; its approval check never is.
-    expect(prs.check("plangate/plan", old.sha)).toMatchObject({ status: "completed", conclusion: "success" });
-    expect(prs.check("plangate/approval", old.sha)).toBeUndefined();
-    // The PR shows the new head only.
-    const shown = prs.comments(next).filter((c) => c.includes("plangate plan for"));
-    expect(shown.at(-1)).toContain(next.sha.slice(0, 7));
+    await expectNewHeadOnly(old, next);
   });
 
   engineTest("a push while the old head's report waits on GitHub: the project's next plan runs and its comment goes out", async () => {
@@ -75,14 +81,6 @@ describe("superseded writes", () => {
     } finally {
       slow.release();
     }
-    await waitFor("the new head's approval check", () => prs.check("plangate/approval", next.sha));
-    await queueDrained(h.db);
-
-    expect(prs.check("plangate/plan", next.sha)).toMatchObject({ status: "completed", conclusion: "success" });
-    expect(prs.check("plangate/plan", old.sha)).toMatchObject({ status: "completed", conclusion: "success" });
-    // The old head's writes after the lookup (its approval check) were dropped: the PR had moved on.
-    expect(prs.check("plangate/approval", old.sha)).toBeUndefined();
-    const shown = prs.comments(next).filter((c) => c.includes("plangate plan for"));
-    expect(shown.at(-1)).toContain(next.sha.slice(0, 7));
+    await expectNewHeadOnly(old, next);
   });
 });
