@@ -10,42 +10,6 @@ type Dirs = Pick<ProjectConfig, "dir">;
 /** Everything under `dir` (the root: everything). */
 const under = (dir: string) => (normalDir(dir) === "." ? "**" : `${normalDir(dir)}/**`);
 
-/**
- * Every file a project is made of: everything under its dir except under
- * another project's dir inside it, and every local module it calls. What a
- * project reads (a `templatefile()`'s `.tpl`, a script a provisioner runs) is
- * in there whatever its name.
- */
-export function projectScope(project: Dirs, moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[]): string[] {
-  const dir = normalDir(project.dir);
-  const modules = modulesUsedBy(dir, moduleCalls);
-  const nested = projects
-    .map((p) => normalDir(p.dir))
-    .filter((d) => d !== dir && (dir === "." || d.startsWith(`${dir}/`)) && !modules.has(d) && !dir.startsWith(`${d}/`));
-  return [under(dir), ...[...modules].map(under), ...[...new Set(nested)].map((d) => `!${under(d)}`)];
-}
-
-/** A project's when_modified globs, made relative to the repository root; without any, its whole scope. */
-export function watchPatterns(project: ProjectConfig, moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[] = [project]): string[] {
-  if (!project.autoplan.when_modified) return projectScope(project, moduleCalls, projects);
-  return project.autoplan.when_modified.map((p) => {
-    const negated = p.startsWith("!");
-    const joined = path.posix.normalize(path.posix.join(project.dir, negated ? p.slice(1) : p));
-    return negated ? `!${joined}` : joined;
-  });
-}
-
-function matchesAny(patterns: string[], changedFiles: string[]): boolean {
-  const include = picomatch(patterns.filter((p) => !p.startsWith("!")), { dot: true });
-  const exclude = picomatch(patterns.filter((p) => p.startsWith("!")).map((p) => p.slice(1)), { dot: true });
-  return changedFiles.some((f) => include(f) && !exclude(f));
-}
-
-export function isAffected(project: ProjectConfig, changedFiles: string[], moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[] = [project]): boolean {
-  if (!project.autoplan.when_modified) return isTouched(project, changedFiles, moduleCalls, projects);
-  return matchesAny(watchPatterns(project, moduleCalls, projects), changedFiles);
-}
-
 /** A path is under a dir (the root holds everything); a dir's name is taken as it is written, never as a glob. */
 const isUnder = (file: string, dir: string) => dir === "." || file === dir || file.startsWith(`${dir}/`);
 
@@ -73,6 +37,42 @@ function dirsInside(dir: string, projects: readonly Dirs[]): string[] {
   return inside;
 }
 
+/** The other projects inside a project's dir, which own their own files (a local module it calls stays its own too). */
+const nestedDirs = (dir: string, modules: Set<string>, projects: readonly Dirs[]) => dirsInside(dir, projects).filter((d) => !modules.has(d));
+
+/**
+ * Every file a project is made of: everything under its dir except under
+ * another project's dir inside it, and every local module it calls. What a
+ * project reads (a `templatefile()`'s `.tpl`, a script a provisioner runs) is
+ * in there whatever its name.
+ */
+export function projectScope(project: Dirs, moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[]): string[] {
+  const dir = normalDir(project.dir);
+  const modules = modulesUsedBy(dir, moduleCalls);
+  return [under(dir), ...[...modules].map(under), ...nestedDirs(dir, modules, projects).map((d) => `!${under(d)}`)];
+}
+
+/** A project's when_modified globs, made relative to the repository root; without any, its whole scope. */
+export function watchPatterns(project: ProjectConfig, moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[] = [project]): string[] {
+  if (!project.autoplan.when_modified) return projectScope(project, moduleCalls, projects);
+  return project.autoplan.when_modified.map((p) => {
+    const negated = p.startsWith("!");
+    const joined = path.posix.normalize(path.posix.join(project.dir, negated ? p.slice(1) : p));
+    return negated ? `!${joined}` : joined;
+  });
+}
+
+function matchesAny(patterns: string[], changedFiles: string[]): boolean {
+  const include = picomatch(patterns.filter((p) => !p.startsWith("!")), { dot: true });
+  const exclude = picomatch(patterns.filter((p) => p.startsWith("!")).map((p) => p.slice(1)), { dot: true });
+  return changedFiles.some((f) => include(f) && !exclude(f));
+}
+
+export function isAffected(project: ProjectConfig, changedFiles: string[], moduleCalls: Map<string, Set<string>>, projects: readonly Dirs[] = [project]): boolean {
+  if (!project.autoplan.when_modified) return isTouched(project, changedFiles, moduleCalls, projects);
+  return matchesAny(watchPatterns(project, moduleCalls, projects), changedFiles);
+}
+
 /**
  * Whether the PR changes any file of the project (its scope, whatever its
  * when_modified or autoplan say): projectScope's files, decided by path
@@ -84,8 +84,7 @@ export function isTouched(project: Dirs, changedFiles: string[], moduleCalls: Ma
   const modules = modulesUsedBy(dir, moduleCalls);
   const candidates = changedFiles.filter((f) => isUnder(f, dir) || [...modules].some((m) => isUnder(f, m)));
   if (!candidates.length) return false;
-  // Another project inside this one owns its own files (a local module this one calls stays this one's too).
-  const nested = dirsInside(dir, projects).filter((d) => !modules.has(d));
+  const nested = nestedDirs(dir, modules, projects);
   return candidates.some((f) => !nested.some((d) => isUnder(f, d)));
 }
 
