@@ -208,18 +208,9 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
       },
       projects.map((p) => ({ project: p.name, dir: p.dir, engine: p.engine, workspace: p.workspace, config: p, rules: rulesOf(p) })),
     );
-    const refused = !created.created ? new Set<number>() : await (unpoliced ? refuseUnpoliced(deps, tx, created.runs, pull.number, unpoliced) : lockOrRefuse(deps, tx, created.runs, pull.number));
-    // The projects whose earlier plan still stands take it, with its audit event, all at once.
-    const reusing = created.created ? created.runs.flatMap((run) => {
-      const earlier = reuse.get(`${run.project}\0${run.workspace}`);
-      return earlier && run.status === "queued" && !refused.has(run.id) ? [{ run, earlier }] : [];
-    }) : [];
-    await reusePlans(tx, reusing.map(({ run, earlier }) => ({ runId: run.id, fromId: earlier.id })));
-    await appendAuditEvents(tx, reusing.map(({ run, earlier }) => ({ action: "plan.succeeded", actor: "plangate", repo: run.repo, pullNumber: pull.number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details: { ...earlier.summary, reusedFrom: earlier.reused_from ?? earlier.sha, reusedRun: earlier.id } })));
-    // The jobs are queued with the group they plan: both or neither.
-    // A new group's queued runs are those neither refused nor reused; a repeated trigger's are read.
-    const reused = new Set(reusing.map(({ run }) => run.id));
-    const queued = created.created ? created.runs.filter((r) => r.status === "queued" && !refused.has(r.id) && !reused.has(r.id)) : (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
+    // The jobs are queued with the group they plan: both or neither. A repeated trigger's group is as its first
+    // delivery left it: its queued runs are queued again (their job keys keep one job each).
+    const queued = created.created ? await bookNewRuns(deps, tx, created.runs, pull.number, unpoliced, reuse) : (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
     await enqueueAll(tx, queued.map((run, n) => {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
       const queueName = projectQueue(created.group.repo, run.project, run.workspace, deps.repoConcurrency);
@@ -301,6 +292,24 @@ async function reportFilesCut(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull:
   await inTransaction(deps.pool, (tx) =>
     appendAuditEvent(tx, { action: "plan.failed", actor: "plangate", repo: fullName(repo), pullNumber: pull.number, sha: pull.headSha, details: { stage: "files", limit } }),
   );
+}
+
+/**
+ * A new group's runs (all queued): each takes its lock or is refused, then
+ * keeps its earlier plan when one still stands (with its audit event); one
+ * batch of writes each. Returns the runs left to plan.
+ */
+async function bookNewRuns(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNumber: number, unpoliced: Extract<OrgPolicies, { ok: false }> | undefined, reuse: Map<string, EarlierRun>): Promise<Run[]> {
+  const refused = await (unpoliced ? refuseUnpoliced(deps, tx, runs, pullNumber, unpoliced) : lockOrRefuse(deps, tx, runs, pullNumber));
+  const open = runs.filter((run) => !refused.has(run.id));
+  const reusing = open.flatMap((run) => {
+    const earlier = reuse.get(`${run.project}\0${run.workspace}`);
+    return earlier ? [{ run, earlier }] : [];
+  });
+  await reusePlans(tx, reusing.map(({ run, earlier }) => ({ runId: run.id, fromId: earlier.id })));
+  await appendAuditEvents(tx, reusing.map(({ run, earlier }) => ({ action: "plan.succeeded", actor: "plangate", repo: run.repo, pullNumber, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id, details: { ...earlier.summary, reusedFrom: earlier.reused_from ?? earlier.sha, reusedRun: earlier.id } })));
+  const reused = new Set(reusing.map(({ run }) => run.id));
+  return open.filter((run) => !reused.has(run.id));
 }
 
 /** Fails the runs, which cannot be judged by the organisation's policies, saying why; they take no lock and plan nothing. */
