@@ -61,6 +61,13 @@ export class CommitReader {
   private needed = 0;
   private failure: Error | undefined;
   private readonly timer: NodeJS.Timeout;
+  /**
+   * What git said of an object named by its id, and the trees read, kept for
+   * the reader's life (an object id names the same contents for ever): a
+   * PR's head and base share most trees and files, read once for both.
+   * Nothing missing is kept (a fetch may bring it).
+   */
+  private readonly known = new Map<string, Promise<Answer | undefined>>();
 
   /** `limits`: what a commit read through this reader may cost (boundedFiles, the projects a commit may hold). */
   constructor(
@@ -126,7 +133,7 @@ export class CommitReader {
       // Every tree of one level asked for at once (a tree repeated at many places once): one wait per level of depth, not per folder.
       const unique = [...new Set(level.map((t) => t.oid))];
       const bodies = new Map<string, Answer | undefined>();
-      (await Promise.all(unique.map((oid) => this.ask("contents", oid)))).forEach((tree, i) => bodies.set(unique[i]!, tree));
+      (await Promise.all(unique.map((oid) => this.once("contents", oid)))).forEach((tree, i) => bodies.set(unique[i]!, tree));
       const next: { prefix: string; oid: string }[] = [];
       for (const { prefix, oid } of level) {
         const tree = bodies.get(oid);
@@ -158,7 +165,7 @@ export class CommitReader {
     const oids = [...new Set(blobs.map((f) => f.oid))];
     for (let at = 0; at < oids.length; at += SIZES_AT_ONCE) {
       const batch = oids.slice(at, at + SIZES_AT_ONCE);
-      (await Promise.all(batch.map((oid) => this.ask("info", oid)))).forEach((info, i) => sizes.set(batch[i]!, info?.size ?? 0));
+      (await Promise.all(batch.map((oid) => this.once("info", oid)))).forEach((info, i) => sizes.set(batch[i]!, info?.size ?? 0));
     }
     for (const f of blobs) {
       f.size = sizes.get(f.oid)!;
@@ -171,11 +178,23 @@ export class CommitReader {
   /** The contents of the blob `oid` (a file of a tree), refused over MAX_TEXT_BYTES. */
   async blob(oid: string, shown: string): Promise<Buffer> {
     if (!OID.test(oid)) throw new Error(`refusing unexpected object id: ${oid}`);
-    const info = await this.ask("info", oid);
+    const info = await this.once("info", oid);
     if (!info || info.type !== "blob") throw new Error(`${shown} is missing from the mirror`);
     if (info.size > MAX_TEXT_BYTES) throw new FileTooLarge(`${shown} is ${info.size} bytes; plangate reads files of at most ${MAX_TEXT_BYTES} bytes`);
     const answer = await this.ask("contents", oid);
     return answer!.body!;
+  }
+
+  /** ask() for an object id, answered from `known` when asked before (a tree's contents; any object's info). */
+  private once(command: "info" | "contents", oid: string): Promise<Answer | undefined> {
+    const key = `${command} ${oid}`;
+    let answer = this.known.get(key);
+    if (!answer) {
+      answer = this.ask(command, oid);
+      this.known.set(key, answer);
+      answer.then((found) => found || this.known.delete(key), () => this.known.delete(key));
+    }
+    return answer;
   }
 
   private ask(command: "info" | "contents", object: string): Promise<Answer | undefined> {
