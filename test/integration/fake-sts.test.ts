@@ -80,7 +80,6 @@ describe("the fake STS, with real terraform and the real AWS provider", () => {
   const workspace = workspaces("plangate-fake-sts-sandbox-");
 
   beforeAll(async () => {
-    if (!terraform || !awsMirrorUsable()) return;
     root = mkdtempSync(path.join(os.tmpdir(), "plangate-fake-sts-"));
     const pair = await generateKeyPair("RS256");
     signingKey = pair.privateKey;
@@ -89,6 +88,7 @@ describe("the fake STS, with real terraform and the real AWS provider", () => {
     sts = await startFakeSts({ issuer: "", roles: { [PLAN_ROLE]: { phase: "plan" }, [APPLY_ROLE]: { phase: "apply" } }, now: () => stsNow ?? new Date() });
     issuer = await startIssuer(await exportJWK(pair.publicKey));
     sts.issuer = issuer.url;
+    if (!terraform || !awsMirrorUsable()) return; // the STS's own answers are still tested
     writeFileSync(path.join(root, "main.tf"), mainTf(sts.url));
     const home = path.join(root, "home");
     baseEnv = { HOME: home, TF_CLI_CONFIG_FILE: awsMirrorCliConfig(root), AWS_EC2_METADATA_DISABLED: "true", TF_IN_AUTOMATION: "1" };
@@ -137,39 +137,70 @@ describe("the fake STS, with real terraform and the real AWS provider", () => {
     expect(result.requests).toContainEqual(expect.objectContaining({ action: "GetCallerIdentity", accepted: true, accessKeyId: assumed!.accessKeyId, roleArn: PLAN_ROLE }));
   });
 
-  awsTest("an apply-phase token for the apply role: terraform runs as the apply role's session", async () => {
-    const result = await planAs(APPLY_ROLE, await token("apply"), "plangate-run-2");
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`arn = "${assumedRoleArn(APPLY_ROLE, "plangate-run-2")}"`);
+  /** AssumeRoleWithWebIdentity asked of the STS directly, as the provider asks it: the STS's status, error code and record. */
+  async function assume(roleArn: string, jwt: string, sessionName: string) {
+    const at = sts.requests.length;
+    const response = await fetch(sts.url, {
+      method: "POST",
+      body: new URLSearchParams({ Action: "AssumeRoleWithWebIdentity", Version: "2011-06-15", RoleArn: roleArn, RoleSessionName: sessionName, WebIdentityToken: jwt }),
+    });
+    const body = await response.text();
+    return { status: response.status, body, code: /<Code>([^<]+)<\/Code>/.exec(body)?.[1], record: sts.requests[at]! };
+  }
+
+  // The provider's whole exchange is proven with terraform above (plan role) and below (a refusal);
+  // the other roles and refusals are the STS's own answers, asked directly (each terraform run starts the 675 MB provider).
+  test("an apply-phase token for the apply role: the STS issues keys that GetCallerIdentity names as the apply role's session", async () => {
+    const { status, body, record } = await assume(APPLY_ROLE, await token("apply"), "plangate-run-2");
+    expect(status).toBe(200);
+    expect(record).toMatchObject({ accepted: true, roleArn: APPLY_ROLE, sessionName: "plangate-run-2" });
+    const accessKeyId = /<AccessKeyId>([^<]+)<\/AccessKeyId>/.exec(body)![1]!;
+    const who = await fetch(sts.url, {
+      method: "POST",
+      headers: { authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/20261206/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0` },
+      body: new URLSearchParams({ Action: "GetCallerIdentity", Version: "2011-06-15" }),
+    });
+    expect(who.status).toBe(200);
+    expect(await who.text()).toContain(`<Arn>${assumedRoleArn(APPLY_ROLE, "plangate-run-2")}</Arn>`);
   });
 
-  /** Each refusal: terraform fails, says the STS's error code, and no credentials were issued. */
-  const refusals: [string, () => Promise<{ role: string; jwt: string }>, string, RegExp][] = [
-    ["a token signed by another key under the same kid", async () => ({ role: PLAN_ROLE, jwt: await token("plan", {}, otherKey) }), "InvalidIdentityToken", /signature/],
+  awsTest("refused, through terraform: a plan-phase token presented for the apply role fails the plan with the STS's code, and no keys are issued", async () => {
+    const jwt = await token("plan");
+    const result = await planAs(APPLY_ROLE, jwt, "plangate-run-9");
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("AccessDenied");
+    const attempts = result.requests.filter((r) => r.action === "AssumeRoleWithWebIdentity");
+    expect(attempts.length).toBeGreaterThan(0);
+    for (const attempt of attempts) {
+      expect(attempt).toMatchObject({ accepted: false, roleArn: APPLY_ROLE, token: jwt });
+      expect(attempt.reason).toMatch(/^AccessDenied: .*phase apply only/);
+    }
+    expect(result.requests.filter((r) => r.action === "GetCallerIdentity")).toEqual([]);
+  });
+
+  /** Each refusal the STS answers directly: its error code, its reason, and no keys issued. */
+  const refusals: [string, () => Promise<{ role: string; jwt: string }>, number, string, RegExp][] = [
+    ["a token signed by another key under the same kid", async () => ({ role: PLAN_ROLE, jwt: await token("plan", {}, otherKey) }), 400, "InvalidIdentityToken", /signature/],
     ["an expired token", async () => {
       const iat = Math.floor(Date.now() / 1000);
       stsNow = new Date((iat + 3600) * 1000); // the STS's clock is an hour past the token's 15 minutes
       return { role: PLAN_ROLE, jwt: await token("plan", { iat }) };
-    }, "ExpiredTokenException", /Token expired/],
-    ["a plan-phase token presented for the apply role", async () => ({ role: APPLY_ROLE, jwt: await token("plan") }), "AccessDenied", /phase apply only/],
-    ["a token for another audience", async () => ({ role: PLAN_ROLE, jwt: await token("plan", { aud: "sts.example.com" }) }), "InvalidIdentityToken", /audience/],
+    }, 400, "ExpiredTokenException", /Token expired/],
+    ["a token for another audience", async () => ({ role: PLAN_ROLE, jwt: await token("plan", { aud: "sts.example.com" }) }), 400, "InvalidIdentityToken", /audience/],
   ];
-  for (const [what, make, code, message] of refusals) {
-    awsTest(`refused: ${what}`, async () => {
-      stsNow = undefined;
-      const { role, jwt } = await make();
-      const result = await planAs(role, jwt, "plangate-run-9");
-      stsNow = undefined;
-      expect(result.code).not.toBe(0);
-      expect(result.stderr).toContain(code);
-      const attempts = result.requests.filter((r) => r.action === "AssumeRoleWithWebIdentity");
-      expect(attempts.length).toBeGreaterThan(0);
-      for (const attempt of attempts) {
-        expect(attempt).toMatchObject({ accepted: false, roleArn: role, token: jwt });
-        expect(attempt.reason).toMatch(new RegExp(`^${code}: `));
-        expect(attempt.reason).toMatch(message);
+  for (const [what, make, status, code, message] of refusals) {
+    test(`refused: ${what}`, async () => {
+      try {
+        const { role, jwt } = await make();
+        const answer = await assume(role, jwt, "plangate-run-9");
+        expect([answer.status, answer.code]).toEqual([status, code]);
+        expect(answer.body).not.toContain("<AccessKeyId>");
+        expect(answer.record).toMatchObject({ accepted: false, roleArn: role, token: jwt });
+        expect(answer.record.reason).toMatch(new RegExp(`^${code}: `));
+        expect(answer.record.reason).toMatch(message);
+      } finally {
+        stsNow = undefined;
       }
-      expect(result.requests.filter((r) => r.action === "GetCallerIdentity")).toEqual([]);
     });
   }
 
