@@ -6,6 +6,7 @@ import path from "node:path";
 import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
+import { PullRequests } from "../support/pull-requests.js";
 import { asShown } from "../support/markdown.js";
 import { terraformPid } from "../support/processes.js";
 import { deliver, examplePayload } from "../support/webhooks.js";
@@ -15,6 +16,8 @@ jest.setTimeout(300_000);
 const REPO = "Codertocat/Hello-World";
 let h: Harness;
 let repo: GitRepo;
+/** PRs are opened without waiting: their plans run only once a test starts a worker. */
+let prs: PullRequests;
 const workers: ChildProcess[] = [];
 
 /**
@@ -77,6 +80,7 @@ beforeAll(async () => {
   h = await startHarness({ PLANGATE_WORKERS: "0", PLANGATE_WORKER_STALE_AFTER: "2s", PLANGATE_SANDBOX_EGRESS_ALLOW: `127.0.0.1:${gate.port}` });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "root" });
+  prs = new PullRequests(h, repo);
   h.fake.permissions.set(`${REPO}:alice`, "write");
 });
 afterAll(async () => {
@@ -121,21 +125,11 @@ const stopWorkers = () => Promise.all(workers.splice(0).map(kill));
 const runStatus = async (sql: string, params: unknown[]) => (await h.db.pool.query(sql, params)).rows[0]?.status;
 const comments = (n: number) => h.fake.commentsOn(REPO, n).map((c) => asShown(c.body));
 
-async function openPr(number: number, files: Record<string, string>, changed: string[]) {
-  const sha = repo.commit(files, `crash-${number}`);
-  h.fake.pullFiles.set(`${REPO}#${number}`, changed);
-  h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
-  const payload = examplePayload("pull_request", "opened");
-  Object.assign(payload.pull_request, { number, draft: false });
-  payload.pull_request.head.sha = sha;
-  expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
-  return sha;
-}
 
 describe("a worker process killed", () => {
   engineTest("mid-plan: the job is retried by a new worker and completes", async () => {
     const slow = 'resource "terraform_data" "many" {\n  count = 15000\n  input = "${count.index}"\n}\n';
-    const sha = await openPr(301, { "big/main.tf": slow }, ["big/main.tf"]);
+    const { number, sha } = await prs.openNoWait({ "big/main.tf": slow }, ["big/main.tf"]);
     const first = startWorker();
     await waitFor("the plan to be running", async () => (await runStatus("select status from runs where sha = $1", [sha])) === "running", 120_000);
     await waitFor("terraform to be planning", () => terraformPid("big", "plan"), 120_000);
@@ -146,7 +140,7 @@ describe("a worker process killed", () => {
     await waitFor("the retried plan", async () => (await runStatus("select status from runs where sha = $1", [sha])) === "succeeded", 240_000);
     await waitFor("plangate/plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 60_000);
     await queueDrained(h.db);
-    expect(comments(301).join("\n")).toContain("| `big` | `default` | ✅ planned | 15000 | 0 | 0 | 0 |");
+    expect(comments(number).join("\n")).toContain("| `big` | `default` | ✅ planned | 15000 | 0 | 0 | 0 |");
     const { rows } = await h.db.pool.query("select action from audit_events where sha = $1 and action like 'plan.%' order by id", [sha]);
     expect(rows.map((r) => r.action)).toEqual(["plan.started", "plan.succeeded"]);
   });
@@ -164,12 +158,12 @@ describe("a worker process killed", () => {
   engineTest("mid-/apply: the apply is reported interrupted, and the retried job plans afresh and applies the approved change once", async () => {
     const config = "version: 1\nprojects:\n  - dir: slow\n    apply: command\n    approvals: { required: 0 }\n";
     repo.commit({ ".plangate.yml": config }, "main"); // apply mode and approvals are the base branch's rules
-    const sha = await openPr(302, { ".plangate.yml": config, "slow/main.tf": waiter() }, ["slow/main.tf"]);
+    const { number, sha } = await prs.openNoWait({ ".plangate.yml": config, "slow/main.tf": waiter() }, ["slow/main.tf"]);
     const first = startWorker();
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
 
     const payload = examplePayload("issue_comment", "created");
-    payload.issue = { ...payload.issue, number: 302, pull_request: { url: "x" } };
+    payload.issue = { ...payload.issue, number, pull_request: { url: "x" } };
     payload.comment = { ...payload.comment, id: 777, body: "/apply", user: { ...payload.comment.user, login: "alice", type: "User" } };
     payload.sender = { ...payload.sender, login: "alice", type: "User" };
     expect((await deliver(h.url, "issue_comment", payload, WEBHOOK_SECRET)).status).toBe(200);
@@ -179,9 +173,9 @@ describe("a worker process killed", () => {
 
     gate.release();
     startWorker();
-    await waitFor("the fresh apply", () => comments(302).some((c) => c.includes("✅ plangate applied")), 120_000);
+    await waitFor("the fresh apply", () => comments(number).some((c) => c.includes("✅ plangate applied")), 120_000);
     await queueDrained(h.db);
-    const said = comments(302);
+    const said = comments(number);
     expect(said.find((c) => c.includes("was interrupted"))).toContain("the next `/apply` plans afresh and applies only if that plan is the change that was approved");
     expect(said.at(-1)).toContain("| `slow` | `default` | ✅ applied |");
     expect(h.fake.checkRuns.filter((c) => c.head_sha === sha && c.name === "plangate/apply").at(-1)).toMatchObject({ conclusion: "success" });
@@ -192,12 +186,12 @@ describe("a worker process killed", () => {
   engineTest("mid-apply on merge: reported interrupted, planned afresh at the merge commit, applied once, locks released", async () => {
     const config = "version: 1\nprojects:\n  - dir: merged\n    approvals: { required: 0 }\n";
     repo.commit({ ".plangate.yml": config }, "main");
-    const sha = await openPr(303, { ".plangate.yml": config, "merged/main.tf": waiter() }, ["merged/main.tf"]);
+    const { number, sha, branch } = await prs.openNoWait({ ".plangate.yml": config, "merged/main.tf": waiter() }, ["merged/main.tf"]);
     const first = startWorker();
     await waitFor("the plan", () => h.fake.checkRuns.find((c) => c.head_sha === sha && c.name === "plangate/plan" && c.status === "completed"), 120_000);
-    const mergeSha = repo.merge("crash-303");
+    const mergeSha = repo.merge(branch);
     const payload = examplePayload("pull_request", "closed");
-    Object.assign(payload.pull_request, { number: 303, merged: true, merge_commit_sha: mergeSha, merged_by: { login: "alice" } });
+    Object.assign(payload.pull_request, { number, merged: true, merge_commit_sha: mergeSha, merged_by: { login: "alice" } });
     payload.pull_request.head.sha = sha;
     expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
     await waitFor("the apply to be running", async () => (await runStatus("select status from runs where kind = 'apply' and sha = $1", [mergeSha])) === "running", 120_000);
@@ -206,12 +200,12 @@ describe("a worker process killed", () => {
 
     gate.release();
     startWorker();
-    await waitFor("the fresh apply", () => comments(303).some((c) => c.includes("✅ plangate applied")), 120_000);
+    await waitFor("the fresh apply", () => comments(number).some((c) => c.includes("✅ plangate applied")), 120_000);
     await queueDrained(h.db);
-    expect(comments(303).find((c) => c.includes("was interrupted"))).toContain("it plans the merge commit afresh now and applies only if that plan is the change that was approved");
+    expect(comments(number).find((c) => c.includes("was interrupted"))).toContain("it plans the merge commit afresh now and applies only if that plan is the change that was approved");
     expect(h.fake.checkRuns.filter((c) => c.head_sha === mergeSha && c.name === "plangate/apply").at(-1)).toMatchObject({ conclusion: "success" });
     expect(await applyActions(mergeSha)).toEqual(["apply.requested", "apply.started", "apply.interrupted", "apply.started", "apply.succeeded"]);
-    expect((await h.db.pool.query("select 1 from locks where pull_number = 303")).rowCount).toBe(0);
+    expect((await h.db.pool.query("select 1 from locks where pull_number = $1", [number])).rowCount).toBe(0);
     repo.commit({ ".plangate.yml": null }, "main");
   });
 });

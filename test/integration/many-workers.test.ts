@@ -4,11 +4,11 @@ import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { freePort } from "../../src/db/embedded.js";
-import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
 import { descendsFrom, terraformPid } from "../support/processes.js";
-import { deliver, examplePayload } from "../support/webhooks.js";
+import { PullRequests } from "../support/pull-requests.js";
 
 jest.setTimeout(300_000);
 
@@ -85,19 +85,11 @@ const project = (tag: string, count: number) => `resource "terraform_data" "r" {
 
 describe("four worker processes on one database, one of them killed", () => {
   engineTest("a PR of 40 projects: a worker killed mid-plan, every plan still runs to success once, one comment, and the workers' metrics add up", async () => {
-    const number = 51;
     const dirs = Array.from({ length: SMALL }, (_, i) => `p${String(i).padStart(2, "0")}`);
     // One project slow enough (thousands of resources) that its worker can be caught planning it.
     const files: Record<string, string | null> = Object.fromEntries(dirs.map((d) => [`${d}/main.tf`, project(d, 3)]));
     files["big/main.tf"] = project("big", 8000);
-    const sha = repo.commit(files, "pr-51");
-    const changed = [...dirs, "big"].map((d) => `${d}/main.tf`);
-    h.fake.pullFiles.set(`${REPO}#${number}`, changed);
-    h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
-    const payload = examplePayload("pull_request", "opened");
-    Object.assign(payload.pull_request, { number, draft: false });
-    payload.pull_request.head.sha = sha;
-    expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
+    const { number, sha } = await new PullRequests(h, repo, "Codertocat", 50).openNoWait(files, [...dirs, "big"].map((d) => `${d}/main.tf`));
 
     // The event: terraform planning `big`, started by one of the worker processes. That one is killed.
     const victim = await waitFor("a worker planning `big`", () => {

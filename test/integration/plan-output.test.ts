@@ -1,9 +1,9 @@
 import { jest } from "@jest/globals";
 import { RunLinks } from "../../src/web/run-links.js";
-import { closePullRequest, engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { closePullRequest, engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
-import { deliver, examplePayload } from "../support/webhooks.js";
+import { PullRequests, type Pr } from "../support/pull-requests.js";
 
 jest.setTimeout(300_000);
 
@@ -12,7 +12,7 @@ const DB_PASSWORD = "hunter2-very-secret-pw";
 const ACCESS_KEY = "AKIAABCDEFGHIJKLMNOP";
 let h: Harness;
 let repo: GitRepo;
-let pr = 400;
+let prs: PullRequests;
 
 beforeAll(async () => {
   process.env.TF_VAR_db_password = DB_PASSWORD; // a worker env var a project allowlists
@@ -25,6 +25,7 @@ beforeAll(async () => {
   });
   repo = new GitRepo(h.fake.gitRoot, "Codertocat", "Hello-World");
   repo.commit({ "README.md": "root" });
+  prs = new PullRequests(h, repo, "Codertocat", 400);
 });
 afterAll(async () => {
   delete process.env.TF_VAR_db_password;
@@ -32,27 +33,17 @@ afterAll(async () => {
 });
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
-async function openPr(files: Record<string, string>, changed: string[], number = ++pr) {
-  const sha = repo.commit(files, `out-${number}`);
-  h.fake.pullFiles.set(`${REPO}#${number}`, changed);
-  h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
-  const payload = examplePayload("pull_request", "opened");
-  Object.assign(payload.pull_request, { number, draft: false });
-  payload.pull_request.head.sha = sha;
-  expect((await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET)).status).toBe(200);
-  const check = await waitFor("plangate/plan", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === sha && c.status === "completed"), 240_000);
+/** Opens a PR and waits for its plan (the 3,000-resource one takes longer than open() waits); its check and comments as shown. */
+async function openPr(files: Record<string, string>, changed: string[]) {
+  const p = await prs.openNoWait(files, changed);
+  const check = await waitFor("plangate/plan", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === p.sha && c.status === "completed"), 240_000);
   await queueDrained(h.db);
-  return { number, sha, check, comments: h.fake.commentsOn(REPO, number).map((c) => asShown(c.body)) };
+  return { ...p, check, comments: h.fake.commentsOn(REPO, p.number).map((c) => asShown(c.body)) };
 }
 
 /** Pushes to the PR's branch and waits for the new plan; returns the new head. */
-async function push(number: number, files: Record<string, string>): Promise<string> {
-  const sha = repo.commit(files, `out-${number}`);
-  h.fake.pulls.set(`${REPO}#${number}`, { headSha: sha });
-  const payload = examplePayload("pull_request", "synchronize");
-  Object.assign(payload.pull_request, { number, draft: false });
-  payload.pull_request.head.sha = sha;
-  await deliver(h.url, "pull_request", payload, WEBHOOK_SECRET);
+async function push(p: Pr, files: Record<string, string>, changed: string[]): Promise<string> {
+  const { sha } = await prs.pushNoWait(p, files, changed);
   await waitFor("re-plan", () => h.fake.checkRuns.find((c) => c.name === "plangate/plan" && c.head_sha === sha && c.status === "completed"), 120_000);
   await queueDrained(h.db);
   return sha;
@@ -106,7 +97,7 @@ describe("plan output", () => {
     expect(big.comments[2]).toContain("ACME infra: plans by plangate.");
 
     // the same PR planned again with fewer changes: one part, the other two deleted
-    const sha = await push(big.number, { "big/main.tf": many(3) });
+    const sha = await push(big, { "big/main.tf": many(3) }, ["big/main.tf"]);
     const after = h.fake.commentsOn(REPO, big.number);
     expect(after).toHaveLength(1);
     expect(after[0]!.body).toContain(sha.slice(0, 7));
@@ -161,7 +152,7 @@ describe("plan output", () => {
     const p = await openPr({ "lab/main.tf": 'resource "terraform_data" "a" {\n  input = "1"\n}\n' }, ["lab/main.tf"]);
     expect(h.fake.issueLabels.get(`${REPO}#${p.number}`)).toEqual(["plangate:changes"]);
     expect(h.fake.labels.has("plangate:changes")).toBe(true); // created by GitHub on first use
-    const sha = await push(p.number, { "lab/main.tf": "" });
+    const sha = await push(p, { "lab/main.tf": "" }, ["lab/main.tf"]);
     expect(h.fake.issueLabels.get(`${REPO}#${p.number}`)).toEqual(["plangate:no-changes"]);
     await closePullRequest(h, p.number, sha);
   });
