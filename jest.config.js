@@ -16,7 +16,9 @@ export default {
   // The slowest files first (test/support/sequencer.mjs): a long file started last would hold up the run.
   testSequencer: "<rootDir>/test/support/sequencer.mjs",
   testTimeout: 120000,
-  maxWorkers: 2,
+  // Three files at a time on 2 cores: many integration tests wait (retries, workers, GitHub's pacing) rather than
+  // compute, and two workers left a fifth of the CPU idle (npm test 515 s with 2, 416 s with 3, 2026-12-06).
+  maxWorkers: 3,
   // Each test file loads the app's modules afresh in its own VM context (ESM), and a worker's heap grows file after
   // file: a worker past this is replaced between files. A worker still exiting half a second after the run is
   // force-exited by Jest; no open handle was found at the end of a full run, a large heap to tear down is suspected.
