@@ -91,7 +91,11 @@ const status = (pid: number | "self") => {
 };
 const kib = (text: string, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0);
 
-/** Samples this process's descendants' resident memory: the peak per program name (terraform, bwrap, git, …), in MiB. */
+/**
+ * Samples this process's descendants' resident memory: the peak per program name (terraform, bwrap, git, …), in MiB.
+ * Once a second: each scan of /proc costs ~5 ms of CPU on the app's own event loop, during plangate's half only
+ * (every 250 ms it cost ~12 ms per project, 2 % of a plan, against plangate). Hundreds of terraform runs are still caught.
+ */
 function sampleChildren(): { stop(): Record<string, number> } {
   const peak: Record<string, number> = {};
   const tick = () => {
@@ -114,7 +118,7 @@ function sampleChildren(): { stop(): Record<string, number> } {
       if (rss > (peak[name] ?? 0)) peak[name] = Math.round(rss);
     }
   };
-  const timer = setInterval(tick, 250);
+  const timer = setInterval(tick, 1000);
   return { stop: () => (clearInterval(timer), peak) };
 }
 
