@@ -133,7 +133,7 @@ export async function groupRuns(db: Queryable, groupId: number): Promise<Run[]> 
   return (await db.query<Run>("select * from runs where group_id = $1 order by project, workspace", [groupId])).rows;
 }
 
-/** A run as a new group's booking (and a progress check) needs it: which project, and where it stands. */
+/** A run as a new group's booking, a progress check and a notification need it: which project, and where it stands. */
 export type RunKey = Pick<Run, "id" | "group_id" | "kind" | "repo" | "pull_number" | "sha" | "project" | "workspace" | "status">;
 
 /**
