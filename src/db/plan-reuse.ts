@@ -12,19 +12,22 @@ export type EarlierRun = Omit<Run, "output"> & { last_applied: Date | null; grou
  * The latest plan of each project on the pull request made at another commit
  * than `headSha`, when it succeeded and its plan is still there to apply (not
  * used up); with when that project was last applied (anywhere), which voids it.
+ * That is asked only for the plans kept (after the latest is chosen), from the
+ * project's apply runs (runs_applies); a stack's program is told by runs_parent.
  */
 export async function earlierPlans(db: Queryable, repo: string, pullNumber: number, headSha: string): Promise<EarlierRun[]> {
   const { rows } = await db.query<EarlierRun>(
-    `select * from (
-       select distinct on (r.project, r.workspace) ${RUN_COLUMNS}, g.policies as group_policies,
-         (select max(a.finished_at) from runs a where a.kind = 'apply' and a.repo = r.repo and a.project = r.project and a.workspace = r.workspace and a.status in ('succeeded', 'failed', 'interrupted')) as last_applied
-         from runs r join run_groups g on g.id = r.group_id
-        where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and r.kind = 'plan' and r.status <> 'queued' and r.status <> 'running'
-          and not exists (select 1 from runs c where c.parent_run_id = r.id)
-        order by r.project, r.workspace, r.id desc
-     ) latest
-     where latest.sha <> $3 and latest.status = 'succeeded'
-       and exists (select 1 from plans p where p.run_id = latest.id and p.consumed_at is null)`,
+    `select latest.*,
+       (select max(a.finished_at) from runs a where a.kind = 'apply' and a.repo = latest.repo and a.project = latest.project and a.workspace = latest.workspace and a.status in ('succeeded', 'failed', 'interrupted')) as last_applied
+       from (
+         select distinct on (r.project, r.workspace) ${RUN_COLUMNS}, g.policies as group_policies
+           from runs r join run_groups g on g.id = r.group_id
+          where g.kind = 'plan' and g.repo = $1 and g.pull_number = $2 and r.kind = 'plan' and r.status <> 'queued' and r.status <> 'running'
+            and not exists (select 1 from runs c where c.parent_run_id = r.id)
+          order by r.project, r.workspace, r.id desc
+       ) latest
+      where latest.sha <> $3 and latest.status = 'succeeded'
+        and exists (select 1 from plans p where p.run_id = latest.id and p.consumed_at is null)`,
     [repo, pullNumber, headSha],
   );
   return rows;

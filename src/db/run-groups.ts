@@ -1,7 +1,7 @@
 import type { Unplanned } from "../projects/unplanned.js";
 import type { PolicyConfig } from "../settings/repo-config.js";
 import { inTransaction, type Pool, type Queryable } from "./pool.js";
-import { groupRuns, insertRuns, type NewRun, type Run } from "./runs.js";
+import { groupRunKeys, insertRuns, type NewRun, type RunKey } from "./runs.js";
 
 export interface RunGroup {
   id: number;
@@ -83,12 +83,12 @@ export type ApplyMode = "merge" | "command";
 export type NewRunGroup = Pick<RunGroup, "kind" | "trigger_id" | "installation_id" | "repo" | "pull_number" | "sha" | "author"> &
   Partial<Pick<RunGroup, "policies" | "base_ref" | "base_sha" | "config_from_file" | "rule_changes" | "unplanned" | "head_ref" | "labels" | "pull_base">>;
 
-/** Creates the group of runs for one trigger; a repeated trigger returns the existing group. */
+/** Creates the group of runs for one trigger; a repeated trigger returns the existing group. Its runs come as keys (groupRunKeys). */
 export async function createRunGroup(
   db: Queryable,
   group: NewRunGroup,
   runs: NewRun[],
-): Promise<{ group: RunGroup; runs: Run[]; created: boolean }> {
+): Promise<{ group: RunGroup; runs: RunKey[]; created: boolean }> {
   const inserted = await db.query<RunGroup>(
     `insert into run_groups (kind, trigger_id, installation_id, repo, pull_number, sha, author, policies, base_ref, base_sha, config_from_file, rule_changes, unplanned, head_ref, labels, pull_base)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -102,7 +102,7 @@ export async function createRunGroup(
   const created = inserted.rowCount === 1;
   const row = created ? inserted.rows[0]! : (await db.query<RunGroup>("select * from run_groups where trigger_id = $1", [group.trigger_id])).rows[0]!;
   if (created) await insertRuns(db, row, runs);
-  return { group: row, runs: await groupRuns(db, row.id), created };
+  return { group: row, runs: await groupRunKeys(db, row.id), created };
 }
 
 export async function setCheckRunId(db: Queryable, groupId: number, checkRunId: number): Promise<void> {

@@ -133,6 +133,18 @@ export async function groupRuns(db: Queryable, groupId: number): Promise<Run[]> 
   return (await db.query<Run>("select * from runs where group_id = $1 order by project, workspace", [groupId])).rows;
 }
 
+/** A run as a new group's booking, a progress check and a notification need it: which project, and where it stands. */
+export type RunKey = Pick<Run, "id" | "group_id" | "kind" | "repo" | "pull_number" | "sha" | "project" | "workspace" | "status">;
+
+/**
+ * The group's runs in groupRuns' order, without their config, rules and
+ * output: reading and parsing those for thousands of runs took as long as
+ * writing the runs.
+ */
+export async function groupRunKeys(db: Queryable, groupId: number): Promise<RunKey[]> {
+  return (await db.query<RunKey>("select id, group_id, kind, repo, pull_number, sha, project, workspace, status from runs where group_id = $1 order by project, workspace", [groupId])).rows;
+}
+
 /** How many of the group's runs are still queued or running. */
 export async function unfinishedRunCount(db: Queryable, groupId: number): Promise<number> {
   const { rows } = await db.query<{ count: string }>("select count(*) from runs where group_id = $1 and status in ('queued', 'running')", [groupId]);

@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import type { Queryable } from "../db/pool.js";
 import { getGroup, type GroupOutcome, type RunGroup } from "../db/run-groups.js";
-import { groupRuns } from "../db/runs.js";
+import { groupRunKeys } from "../db/runs.js";
 import { enqueue, TASKS, type ReportApplyPayload } from "../jobs/jobs.js";
 import type { WorkerDeps } from "./deps.js";
 
@@ -59,7 +59,7 @@ export async function sendNotification(deps: WorkerDeps, job: ReportApplyPayload
   const group = await getGroup(deps.pool, job.groupId);
   const event = group.outcome && notifyEvent(group.outcome);
   if (!event || !group.outcome) return;
-  const runs = await groupRuns(deps.pool, group.id);
+  const runs = await groupRunKeys(deps.pool, group.id);
   const runUrl = deps.runLinks?.url(group.id);
   const projects = runs.map((r) => ({ project: r.project, workspace: r.workspace, status: r.status }));
   const outcome = group.outcome;

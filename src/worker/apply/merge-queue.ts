@@ -6,7 +6,7 @@ import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { createRunGroup, latestPlanGroup, setOutcome, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
-import { finishRun, type Run } from "../../db/runs.js";
+import { finishRun, type RunKey } from "../../db/runs.js";
 import { failureMessage } from "../../engines/terraform.js";
 import type { CheckConclusion, GitHub, RepoRef } from "../../github/github.js";
 import type { MergeGroupPayload } from "../../jobs/jobs.js";
@@ -90,7 +90,7 @@ async function verify(deps: WorkerDeps, job: MergeGroupPayload): Promise<void> {
 }
 
 /** Plans every admitted project at the queue commit (under the project locks) and compares each fingerprint with the approved one. */
-async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGroup, runs: Run[], admitted: Admitted[], queueRef: string): Promise<GroupOutcome> {
+async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, group: RunGroup, runs: RunKey[], admitted: Admitted[], queueRef: string): Promise<GroupOutcome> {
   const refuse = (refusal: Refusal): GroupOutcome => ({ mode: "queue", result: "refused", ...refusal });
   const keys = admitted.map(({ unit }) => ({ repo: group.repo, project: unit.run.project, workspace: unit.run.workspace }));
   return withProjectLocks(deps.pool, keys, async () => {
@@ -121,7 +121,7 @@ async function planQueueCommit(deps: WorkerDeps, gh: GitHub, repo: RepoRef, grou
 }
 
 /** The queue commit's plan of one project, kept (sealed) so that the merge applies it instead of planning a third time. */
-async function storeQueuePlan(deps: WorkerDeps, run: Run, unit: Unit, { fresh, matches }: Compared): Promise<void> {
+async function storeQueuePlan(deps: WorkerDeps, run: RunKey, unit: Unit, { fresh, matches }: Compared): Promise<void> {
   const fields = { actor: "plangate", repo: run.repo, pullNumber: run.pull_number, project: run.project, workspace: run.workspace, sha: run.sha, runId: run.id };
   await inTransaction(deps.pool, async (tx) => {
     if (!fresh.ok) {

@@ -5,7 +5,7 @@ import { consumePlans } from "../../db/plans.js";
 import { inTransaction, type Queryable } from "../../db/pool.js";
 import { withProjectLocks } from "../../db/project-locks.js";
 import { createRunGroup, setCheckRunId, setOutcome, type ApplyMode, type GroupOutcome, type Refusal, type RunGroup } from "../../db/run-groups.js";
-import { closeQueuedRuns, finishRun, groupRuns, interruptRunning, startApplyRun, type Run } from "../../db/runs.js";
+import { closeQueuedRuns, finishRun, groupRuns, interruptRunning, startApplyRun, type RunKey } from "../../db/runs.js";
 import { failureMessage } from "../../engines/terraform.js";
 import type { GitHub, RepoRef } from "../../github/github.js";
 import { enqueue, TASKS, type ReportApplyPayload } from "../../jobs/jobs.js";
@@ -131,7 +131,7 @@ async function verify(workspace: Workspace, admitted: Admitted[], mask: (text: s
   return freshVerdict(results, mask);
 }
 
-async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup, units: (Admitted & { run: Run })[], workspace: Workspace): Promise<void> {
+async function applyInOrder(deps: WorkerDeps, ctx: ApplyContext, group: RunGroup, units: (Admitted & { run: RunKey })[], workspace: Workspace): Promise<void> {
   const audit = auditAs(ctx);
   for (const [index, { unit, verify, run }] of units.entries()) {
     await inTransaction(deps.pool, async (tx) => {

@@ -1,4 +1,4 @@
-import { groupRuns } from "../../db/runs.js";
+import { groupRunKeys } from "../../db/runs.js";
 import { getGroup, movedOn, openCheckRunUnlessReported } from "../../db/run-groups.js";
 import type { OpenPlanCheckPayload } from "../../jobs/jobs.js";
 import { DroppedWrite, writeWhile } from "../../github/write-order.js";
@@ -17,7 +17,7 @@ export async function openPlanCheck(deps: WorkerDeps, job: OpenPlanCheckPayload)
   if (group.reported_at || group.check_run_id) return;
   // The PR moved on since: the newer head's plan opens its own check; this write is dropped.
   if (await movedOn(deps.pool, group)) return;
-  const projects = [...new Set((await groupRuns(deps.pool, group.id)).map((r) => r.project))];
+  const projects = [...new Set((await groupRunKeys(deps.pool, group.id)).map((r) => r.project))];
   const [owner, name] = group.repo.split("/") as [string, string];
   const gh = await deps.github.forInstallation(job.installationId);
   const open = () =>

@@ -9,7 +9,7 @@ import { inTransaction } from "../../db/pool.js";
 import { registerDriftRepo } from "../../db/drift.js";
 import { acquireLocks } from "../../db/locks.js";
 import type { Queryable } from "../../db/pool.js";
-import { finishRun, groupRuns, type Run } from "../../db/runs.js";
+import { finishRun, groupRunKeys, type RunKey } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../git/commit-exports.js";
 import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
@@ -210,7 +210,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     );
     // The jobs are queued with the group they plan: both or neither. A repeated trigger's group is as its first
     // delivery left it: its queued runs are queued again (their job keys keep one job each).
-    const queued = created.created ? await bookNewRuns(deps, tx, created.runs, pull.number, unpoliced, reuse) : (await groupRuns(tx, created.group.id)).filter((r) => r.status === "queued");
+    const queued = created.created ? await bookNewRuns(deps, tx, created.runs, pull.number, unpoliced, reuse) : (await groupRunKeys(tx, created.group.id)).filter((r) => r.status === "queued");
     await enqueueAll(tx, queued.map((run, n) => {
       const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
       const queueName = projectQueue(created.group.repo, run.project, run.workspace, deps.repoConcurrency);
@@ -299,7 +299,7 @@ async function reportFilesCut(deps: WorkerDeps, gh: GitHub, repo: RepoRef, pull:
  * keeps its earlier plan when one still stands (with its audit event); one
  * batch of writes each. Returns the runs left to plan.
  */
-async function bookNewRuns(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNumber: number, unpoliced: Extract<OrgPolicies, { ok: false }> | undefined, reuse: Map<string, EarlierRun>): Promise<Run[]> {
+async function bookNewRuns(deps: WorkerDeps, tx: Queryable, runs: RunKey[], pullNumber: number, unpoliced: Extract<OrgPolicies, { ok: false }> | undefined, reuse: Map<string, EarlierRun>): Promise<RunKey[]> {
   const refused = await (unpoliced ? refuseUnpoliced(deps, tx, runs, pullNumber, unpoliced) : lockOrRefuse(deps, tx, runs, pullNumber));
   const open = runs.filter((run) => !refused.has(run.id));
   const reusing = open.flatMap((run) => {
@@ -313,7 +313,7 @@ async function bookNewRuns(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNum
 }
 
 /** Fails the runs, which cannot be judged by the organisation's policies, saying why; they take no lock and plan nothing. */
-async function refuseUnpoliced(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNumber: number, org: Extract<OrgPolicies, { ok: false }>): Promise<Set<number>> {
+async function refuseUnpoliced(deps: WorkerDeps, tx: Queryable, runs: RunKey[], pullNumber: number, org: Extract<OrgPolicies, { ok: false }>): Promise<Set<number>> {
   const message = deps.templates.render("org-policies-unavailable", { repo: org.repo, file: ORG_POLICY_FILE, shortSha: org.sha?.slice(0, 7), problem: org.problem }).trim();
   const details = { stage: "org-policies", policyRepo: org.repo, policySha: org.sha ?? null, problem: org.problem };
   for (const run of runs) await finishRun(tx, run.id, { status: "failed", output: "", error: { stage: "org-policies", message } });
@@ -322,7 +322,7 @@ async function refuseUnpoliced(deps: WorkerDeps, tx: Queryable, runs: Run[], pul
 }
 
 /** Takes the projects' locks for this PR, all at once, failing each run whose lock another PR holds (naming it). Returns the runs refused. */
-async function lockOrRefuse(deps: WorkerDeps, tx: Queryable, runs: Run[], pullNumber: number): Promise<Set<number>> {
+async function lockOrRefuse(deps: WorkerDeps, tx: Queryable, runs: RunKey[], pullNumber: number): Promise<Set<number>> {
   const refused = new Set<number>();
   if (!runs.length) return refused;
   const locks = await acquireLocks(tx, runs[0]!.repo, runs, pullNumber);
