@@ -117,20 +117,17 @@ function expectSame(templates: Templates, rep: PlanReport, options: { limit?: nu
 describe("renderPlanComment gives the strings the earlier algorithm gave", () => {
   test.each([
     [500, 1, QUIET, 0, {}],
-    [500, 2, MIXED, 0.1, { maxParts: 3 }],
     [500, 3, MIXED, 0.3, { maxParts: 2 }],
     [500, 4, DESTROYING, 0.5, { maxParts: 1 }],
-    [500, 5, MIXED, 0.2, { maxParts: 3, limit: 20_000 }],
     [2000, 7, QUIET, 0, { maxParts: 3 }],
-    [2000, 9, DESTROYING, 0.3, { maxParts: 1 }],
     [2000, 10, MIXED, 0.1, { maxParts: 2, limit: 30_000 }],
   ] as const)("%i projects (seed %i)", (projects, seed, weights, longShare, options) => {
     const r = random(seed);
     expectSame(t, report(r, projects, { maxResources: 12, longShare, weights }), options);
   });
 
-  test("120 generated reports of 1 to 60 projects, limits 6,000 to 65,536, 1 to 3 parts", () => {
-    for (let seed = 100; seed < 220; seed++) {
+  test("80 generated reports of 1 to 60 projects, limits 6,000 to 65,536, 1 to 3 parts", () => {
+    for (let seed = 100; seed < 180; seed++) {
       const r = random(seed);
       const shape: Shape = { maxResources: r.pick([3, 20, 120]), longShare: r.pick([0, 0.2, 0.8]), weights: r.pick([MIXED, DESTROYING, QUIET]) };
       const rep = report(r, 1 + r.int(60), shape);
