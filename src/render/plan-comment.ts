@@ -1,7 +1,9 @@
 import { markerLine, PLAN_MARKER } from "../github/markers.js";
 import type { ChangeAction } from "../plans/changes.js";
-import { ACTION_ORDER, reportView, withTableOf, type ActionLabels, type PlanReport } from "./plan-report.js";
-import { projectSection, type Item, type Section } from "./project-section.js";
+import { fitTable } from "./fit-table.js";
+import { ACTION_ORDER, reportView, type ActionLabels, type PlanReport } from "./plan-report.js";
+import { ADDRESS, destructive, PlanSummary, SHOWN, type Laid } from "./plan-summary.js";
+import { projectSection, type Item } from "./project-section.js";
 import type { Templates } from "./templates.js";
 import { GITHUB_COMMENT_LIMIT } from "../github/limits.js";
 
@@ -11,18 +13,6 @@ export const DEFAULT_MAX_PARTS = 3;
 export interface SplitOptions {
   limit?: number;
   maxParts?: number;
-}
-
-/** How much of a resource a layout shows: nothing (counted in the summary), its address alone, or its diff. */
-const OMITTED = 0;
-const ADDRESS = 1;
-const SHOWN = 2;
-
-/** A project's section and where its items start in the flat list a layout's states index. */
-interface Laid {
-  section: Section;
-  name: string;
-  start: number;
 }
 
 /**
@@ -52,7 +42,8 @@ export function renderPlanComment(t: Templates, report: PlanReport, options: Spl
     laid.push({ section, name: project.name, start: items.length });
     items.push(...section.items);
   }
-  const layout = new Layout(t, view.labels, laid, items, budget, report.runUrl, view.projects.length > 1);
+  const summary = new PlanSummary(t, view.labels, laid, items, budget, report.runUrl, view.projects.length > 1);
+  const layout = new Layout(t, view.labels, laid, items, budget, summary);
 
   const steps = priorities(items);
   // The first step whose items alone outgrow every part: no layout including it fits, and
@@ -65,38 +56,19 @@ export function renderPlanComment(t: Templates, report: PlanReport, options: Spl
   });
   let bodies = over < 0 ? layout.pack(new Uint8Array(items.length).fill(SHOWN)) : [];
   if (over >= 0 || bodies.length > maxParts) {
-    const at = (k: number, countOnly = false) => layout.pack(layout.states(steps, k), countOnly);
     // Largest k whose layout fits: `lo` always fits (or is 0), `hi` never does.
     let lo = 0;
     let hi = over < 0 ? steps.length : over + 1;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (at(mid, true).length <= maxParts) lo = mid;
+      if (layout.fits(layout.states(steps, mid), maxParts)) lo = mid;
       else hi = mid;
     }
-    bodies = at(lo);
+    bodies = layout.pack(layout.states(steps, lo));
     // Only when even the headings and the summary alone need more parts (thousands of projects).
-    if (bodies.length > maxParts) bodies = [...bodies.slice(0, maxParts - 1), layout.summary(layout.states(steps, 0))];
+    if (bodies.length > maxParts) bodies = [...bodies.slice(0, maxParts - 1), summary.text(layout.states(steps, 0))];
   }
   return bodies.map((body, i) => header(i + 1, bodies.length) + body + footer(i === bodies.length - 1));
-}
-
-/**
- * The report view whose summary table takes at most a quarter of a comment:
- * all of it, else as many rows as fit (thousands of projects), found by halving.
- */
-function fitTable(t: Templates, view: ReturnType<typeof reportView>, limit: number): ReturnType<typeof reportView> {
-  const room = limit / 4;
-  const fits = (rows: number) => t.render("plan-table", withTableOf(view, rows)).length <= room;
-  if (fits(view.projects.length)) return view;
-  let lo = 0; // fits (an empty table and the count)
-  let hi = view.projects.length; // does not fit
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (fits(mid)) lo = mid;
-    else hi = mid;
-  }
-  return withTableOf(view, lo);
 }
 
 /** An item moved to a state; applied in order, the first k steps give a layout. */
@@ -106,7 +78,6 @@ interface Step {
 }
 
 const ACTION_RANK = ACTION_ORDER;
-const destructive = (item: Item) => !!item.compact;
 
 /**
  * The order in which items earn room: every destroy and replace listed, then
@@ -114,12 +85,14 @@ const destructive = (item: Item) => !!item.compact;
  * …), then what changed outside terraform. Within a step, plan order.
  */
 function priorities(items: Item[]): Step[] {
-  const byRank = (pick: (item: Item) => boolean, state: number) =>
-    items
-      .map((item, index) => ({ item, index }))
-      .filter(({ item }) => pick(item))
-      .sort((a, b) => ACTION_RANK.indexOf(a.item.action!) - ACTION_RANK.indexOf(b.item.action!) || a.index - b.index)
-      .map(({ index }) => ({ index, state }));
+  // By action in listing order, then plan order: a bucket per action, filled in plan order (an item without an action first).
+  const byRank = (pick: (item: Item) => boolean, state: number) => {
+    const buckets: Step[][] = [[], ...ACTION_RANK.map(() => [])];
+    items.forEach((item, index) => {
+      if (pick(item)) buckets[ACTION_RANK.indexOf(item.action!) + 1]!.push({ index, state });
+    });
+    return buckets.flat();
+  };
   const resource = (item: Item) => item.resources > 0;
   return [
     ...byRank(destructive, ADDRESS),
@@ -144,9 +117,11 @@ class Layout {
     private readonly laid: Laid[],
     private readonly items: Item[],
     private readonly budget: number,
-    private readonly runUrl: string | undefined,
-    private readonly multiProject: boolean,
+    private readonly summary: PlanSummary,
   ) {}
+
+  private readonly retitles = new Map<Item, Map<number, string>>();
+  private readonly addressLines = new Map<string, string>();
 
   /** Item states after the first `k` steps: resources and outputs left out, everything else kept. */
   states(steps: Step[], k: number): Uint8Array {
@@ -158,17 +133,49 @@ class Layout {
     return states;
   }
 
+  /** The parts' bodies; the summary of what is left out closes the last one. */
+  pack(states: Uint8Array): string[] {
+    const { parts, current, length } = this.place(states, true);
+    const summary = this.summary.text(states);
+    if (summary) {
+      if (length && length + summary.length > this.budget) parts.push(current.splice(0));
+      current.push(summary);
+    }
+    parts.push(current);
+    return parts.map((p) => p.join(""));
+  }
+
   /**
-   * The parts' bodies; the summary of what is left out closes the last one.
-   * `countOnly`: the bodies are left empty (the search for the largest layout
-   * that fits asks only how many parts it takes).
+   * Whether `pack(states)` gives at most `maxParts` parts. The search for the
+   * largest layout that fits asks this a dozen times, and a summary of
+   * hundreds of projects is long: its length is asked only when the count
+   * hangs on it (the summary adds a part at most), not where its bound
+   * decides (it is never longer than half a part or its shortest form, the
+   * note without rows), and is then measured row by row (PlanSummary).
    */
-  pack(states: Uint8Array, countOnly = false): string[] {
+  fits(states: Uint8Array, maxParts: number): boolean {
+    const { parts, length } = this.place(states, false);
+    const count = parts.length + 1;
+    if (count !== maxParts) return count < maxParts;
+    if (!length) return true;
+    const tally = this.summary.tally(states);
+    if (!tally) return true;
+    const room = this.budget - length;
+    if (room >= this.budget / 2 && this.summary.shortest(tally) <= room) return true;
+    return this.summary.length(tally) <= room;
+  }
+
+  /**
+   * The items laid out in parts, but for the summary: the parts filled, the
+   * one being filled and its length. `keep`: false when only the count and
+   * lengths are needed (the parts are left empty).
+   */
+  private place(states: Uint8Array, keep: boolean): { parts: string[][]; current: string[]; length: number } {
     const parts: string[][] = [];
     let current: string[] = [];
     let length = 0;
     const put = (text: string) => {
-      if (!countOnly) current.push(text);
+      if (keep) current.push(text);
       length += text.length;
     };
     const newPart = () => {
@@ -204,13 +211,7 @@ class Layout {
       });
       put(section.close);
     }
-    const summary = this.summary(states);
-    if (summary) {
-      if (length && length + summary.length > this.budget) newPart();
-      put(summary);
-    }
-    newPart();
-    return parts.map((p) => p.join(""));
+    return { parts, current, length };
   }
 
   /** What a project shows in this layout; nothing when every resource of it is left out and it has nothing else to say. */
@@ -224,7 +225,7 @@ class Layout {
         let listed = 0;
         let total = 0;
         for (let j = i + 1; j < items.length && items[j]!.resources; j++, total++) if (states[start + j]) listed++;
-        if (listed) pieces.push({ text: listed === total ? item.text : item.retitle!(listed), glued: true });
+        if (listed) pieces.push({ text: listed === total ? item.text : this.retitle(item, listed), glued: true });
         continue;
       }
       if (state === SHOWN) pieces.push({ text: item.text });
@@ -234,7 +235,7 @@ class Layout {
           let count = 0;
           for (let j = i; j < items.length && states[start + j] === ADDRESS && items[j]!.action === item.action; j++) count++;
           const shown = i > 0 && states[start + i - 1] === SHOWN && items[i - 1]!.action === item.action;
-          pieces.push({ text: this.t.render("plan-addresses-only", { count, shown, label: this.labels[item.action!] }), glued: true });
+          pieces.push({ text: this.addressesOnly(count, shown, item.action!), glued: true });
         }
         const last = states[start + i + 1] !== ADDRESS || items[i + 1]?.action !== item.action;
         pieces.push({ text: last ? `${item.compact!}\n` : item.compact! });
@@ -244,65 +245,20 @@ class Layout {
     return pieces.some((p) => !p.glued) ? pieces : [];
   }
 
-  /** The closing note: what is not listed, counted by project, action and resource type, and where the full plan is. */
-  summary(states: Uint8Array): string {
-    type Row = { project: string; label: string; type: string; count: number; rank: number };
-    const rows: Row[] = [];
-    let omitted = 0;
-    let addressOnly = 0;
-    let destructiveTotal = 0;
-    let destructiveListed = 0;
-    // Rows by project name, label and resource type, without building a key per resource (a layout is counted a dozen times while the largest that fits is sought).
-    const byProject = new Map<string, Map<string, Map<string, Row>>>();
-    for (const { section, name, start } of this.laid) {
-      const byLabel = byProject.get(name) ?? new Map<string, Map<string, Row>>();
-      byProject.set(name, byLabel);
-      section.items.forEach((item, i) => {
-        if (!item.resources) return;
-        const state = states[start + i]!;
-        if (destructive(item)) {
-          destructiveTotal++;
-          if (state) destructiveListed++;
-          if (state === ADDRESS) addressOnly++;
-        }
-        if (state) return;
-        omitted++;
-        const label = item.drift ? this.labels.drift : this.labels[item.action!];
-        const type = item.type ?? "";
-        let types = byLabel.get(label);
-        if (!types) byLabel.set(label, (types = new Map()));
-        let row = types.get(type);
-        if (!row) {
-          row = { project: name, label, type, count: 0, rank: item.drift ? ACTION_RANK.length : ACTION_RANK.indexOf(item.action!) };
-          types.set(type, row);
-          rows.push(row);
-        }
-        row.count++;
-      });
-    }
-    if (!omitted && !addressOnly && states.every((s, i) => s || !this.items[i]!.outputs)) return "";
-    const render = (shown: Row[]) => {
-      const rest = rows.length - shown.length;
-      const more = rest ? { types: rest, count: rows.slice(shown.length).reduce((n, r) => n + r.count, 0) } : undefined;
-      const ordered = [...shown].sort((a, b) => (a.project < b.project ? -1 : a.project > b.project ? 1 : 0) || a.rank - b.rank || (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
-      return this.t.render("plan-truncated", {
-        omitted,
-        addressOnly,
-        destroysListed: destructiveTotal > 0 && destructiveListed === destructiveTotal,
-        rows: ordered,
-        more,
-        multiProject: this.multiProject,
-        runUrl: this.runUrl,
-      });
-    };
-    // Many types: the most frequent keep a row, the others share one, so the note stays well within a part.
-    rows.sort((a, b) => b.count - a.count);
-    let keep = rows.length;
-    let text = render(rows);
-    while (text.length > this.budget / 2 && keep > 0) {
-      keep = Math.floor(keep / 2);
-      text = render(rows.slice(0, keep));
-    }
+  /** A heading's text with `listed` of its resources listed; rendered once per heading and count (layouts are laid out a dozen times). */
+  private retitle(item: Item, listed: number): string {
+    let texts = this.retitles.get(item);
+    if (!texts) this.retitles.set(item, (texts = new Map()));
+    let text = texts.get(listed);
+    if (text === undefined) texts.set(listed, (text = item.retitle!(listed)));
+    return text;
+  }
+
+  /** The line above a run of addresses shown without their diff; rendered once per count, action and `shown`. */
+  private addressesOnly(count: number, shown: boolean, action: ChangeAction): string {
+    const key = `${count} ${shown} ${action}`;
+    let text = this.addressLines.get(key);
+    if (text === undefined) this.addressLines.set(key, (text = this.t.render("plan-addresses-only", { count, shown, label: this.labels[action] })));
     return text;
   }
 }

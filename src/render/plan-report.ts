@@ -57,10 +57,16 @@ export function actionLabels(t: Templates): ActionLabels {
 const ZERO: ChangeCounts = { add: 0, change: 0, destroy: 0, replace: 0 };
 
 /** A project's result cell (planned, no changes, failed, policy): templates/plan-result.hbs. */
-export function resultText(t: Templates, project: ProjectResult): string {
+export function resultText(t: Templates, project: ProjectResult, rendered?: Map<string, string>): string {
   const c = project.changes?.counts ?? ZERO;
   const noChanges = c.add + c.change + c.destroy + c.replace === 0 && !project.changes?.resources.length && !project.changes?.outputs?.length;
-  return t.render("plan-result", { status: project.status, stage: project.failure?.stage, noChanges, reusedFrom: project.reusedFrom?.slice(0, 7) }).trim();
+  const data = { status: project.status, stage: project.failure?.stage, noChanges, reusedFrom: project.reusedFrom?.slice(0, 7) };
+  if (!rendered) return t.render("plan-result", data).trim();
+  // A report of hundreds of projects has a handful of different cells.
+  const key = JSON.stringify([data.status, data.stage, data.noChanges, data.reusedFrom]);
+  let text = rendered.get(key);
+  if (text === undefined) rendered.set(key, (text = t.render("plan-result", data).trim()));
+  return text;
 }
 
 /** A failure whose policy violations carry their sentence as `message` (what the templates show). */
@@ -71,9 +77,10 @@ function withViolationTexts(t: Templates, failure: NonNullable<ProjectResult["fa
 
 /** The data every plan template shares: projects with counts, totals, what failed. */
 export function reportView(t: Templates, report: PlanReport) {
+  const results = new Map<string, string>();
   const projects = report.projects.map((p) => {
     const policies = policyResultsView(p.policy);
-    return { ...p, ...(p.failure ? { failure: withViolationTexts(t, p.failure) } : {}), counts: p.changes?.counts ?? ZERO, resultText: resultText(t, p), policies, blockingPolicies: policies.some((o) => o.blocking) };
+    return { ...p, ...(p.failure ? { failure: withViolationTexts(t, p.failure) } : {}), counts: p.changes?.counts ?? ZERO, resultText: resultText(t, p, results), policies, blockingPolicies: policies.some((o) => o.blocking) };
   });
   const totals = projects.reduce(
     (t, p) => ({ add: t.add + p.counts.add, change: t.change + p.counts.change, destroy: t.destroy + p.counts.destroy, replace: t.replace + p.counts.replace }),
@@ -82,7 +89,7 @@ export function reportView(t: Templates, report: PlanReport) {
   const failed = projects.filter((p) => p.status === "failed");
   return {
     projects,
-    /** The summary table's rows: every project, unless withTableOf cut them to fit a comment. */
+    /** The summary table's rows: every project, unless tableCuts cut them to fit a comment. */
     tableRows: projects as typeof projects,
     /** Projects the table leaves out (listed on the run page). */
     tableMore: 0,
@@ -156,7 +163,7 @@ export function sameReport(a: PlanReport, b: PlanReport): boolean {
   });
 }
 
-type ReportView = ReturnType<typeof reportView>;
+export type ReportView = ReturnType<typeof reportView>;
 
 /** Which projects a cut table keeps first: failures, then destroys and replaces, then other changes, then the rest. */
 function tableRank(p: ReportView["projects"][number]): number {
@@ -166,20 +173,27 @@ function tableRank(p: ReportView["projects"][number]): number {
   return 3;
 }
 
+/** The projects' indices in the order a cut table keeps them. */
+export function tableRanking(view: ReportView): number[] {
+  return view.projects
+    .map((p, i) => ({ rank: tableRank(p), i }))
+    .sort((a, b) => a.rank - b.rank || a.i - b.i)
+    .map(({ i }) => i);
+}
+
 /**
  * The view with its summary table cut to the `rows` projects that matter most
- * (in plan order), the others counted: a PR of thousands of projects would
- * otherwise need a table longer than a comment may be.
+ * (in plan order), the others counted, for any `rows`: a PR of thousands of
+ * projects would otherwise need a table longer than a comment may be, and the
+ * table is fitted by halving (the projects are ranked once).
  */
-export function withTableOf(view: ReportView, rows: number): ReportView {
-  if (rows >= view.projects.length) return view;
-  const kept = new Set(
-    view.projects
-      .map((p, i) => ({ p, i }))
-      .sort((a, b) => tableRank(a.p) - tableRank(b.p) || a.i - b.i)
-      .slice(0, rows)
-      .map(({ i }) => i),
-  );
-  const tableRows = view.projects.filter((_, i) => kept.has(i));
-  return { ...view, tableRows, tableMore: view.projects.length - tableRows.length };
+export function tableCuts(view: ReportView): (rows: number) => ReportView {
+  let ranked: number[] | undefined;
+  return (rows) => {
+    if (rows >= view.projects.length) return view;
+    ranked ??= tableRanking(view);
+    const kept = new Set(ranked.slice(0, rows));
+    const tableRows = view.projects.filter((_, i) => kept.has(i));
+    return { ...view, tableRows, tableMore: view.projects.length - tableRows.length };
+  };
 }

@@ -46,16 +46,26 @@ function failureHeading(t: Templates, failure: { tool?: string; stage: string; m
 /** Renders each project as a `<details>` section whose items (action headings, resources, errors) can be split. */
 export function projectSection(t: Templates, project: ProjectResult & { resultText: string; policies: unknown[] }, maxItem: number, labels: ActionLabels): Section {
   const wrap = (continued: boolean) => t.render("plan-project", { ...project, continued, open: false, body: BODY }).split(BODY);
-  const close = wrap(false)[1] ?? "";
+  // Rendered when first asked for: a project whose every resource a large plan's layout leaves out shows no section.
+  let wrapped: string[] | undefined;
+  let continuedOpening: string | undefined;
   const items: Item[] = [];
   const add = (text: string | (() => string), more: Omit<Item, "text" | "resources"> & { resources?: number } = {}) => {
     if (typeof text === "string") return items.push({ resources: 0, ...more, text: clip(text, maxItem) });
-    // A resource's diff is rendered when first read: a plan too large for the comment shows few of them.
+    // A resource's diff (or a heading) is rendered when first read: a plan too large for the comment shows few of them.
     let rendered: string | undefined;
     return items.push(Object.defineProperty({ resources: 0, ...more } as Item, "text", { get: () => (rendered ??= clip(text(), maxItem)), enumerable: true }));
   };
   const failure = project.failure;
-  const wrapUp = () => ({ open: (continued: boolean) => wrap(continued)[0] ?? "", close, items });
+  // Asked again each time a layout is tried: rendered once.
+  const open = (continued: boolean) => (continued ? (continuedOpening ??= wrap(true)[0] ?? "") : (wrapped ??= wrap(false))[0] ?? "");
+  const wrapUp = (): Section => ({
+    open,
+    get close() {
+      return (wrapped ??= wrap(false))[1] ?? "";
+    },
+    items,
+  });
   if (project.status === "failed" && failure && failure.stage !== "policy") {
     const output = failure.output?.trim();
     add(t.render("plan-error", { ...failure, ...failureHeading(t, failure), output, fence: fenceFor(output ?? "") }));
@@ -90,7 +100,7 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
       current = change.action;
       const label = labels[change.action];
       const count = counts.get(change.action)!;
-      add(t.render("plan-action", { label, count }), { heading: true, retitle: (listed) => t.render("plan-action", { label, count, listed, partial: listed < count }) });
+      add(() => t.render("plan-action", { label, count }), { heading: true, retitle: (listed) => t.render("plan-action", { label, count, listed, partial: listed < count }) });
     }
     resource(change);
   }
@@ -100,7 +110,7 @@ export function projectSection(t: Templates, project: ProjectResult & { resultTe
   }
   if (changes?.drift?.length) {
     const count = changes.drift.length;
-    add(t.render("plan-drift", { count }), { heading: true, retitle: (listed) => t.render("plan-drift", { count, listed, partial: listed < count }) });
+    add(() => t.render("plan-drift", { count }), { heading: true, retitle: (listed) => t.render("plan-drift", { count, listed, partial: listed < count }) });
     changes.drift.forEach((change) => resource(change, true));
   }
   return wrapUp();

@@ -71,6 +71,12 @@ function inertMustaches(program: hbs.AST.Program, helper: string, isHelper: (nam
 
 export interface Templates {
   render(name: string, data: object): string;
+  /**
+   * True when `name` is plangate's own template, not an operator's override:
+   * the plan comment's layout measures its tables row by row only with its
+   * own templates, whose length is the sum of their rows'.
+   */
+  builtIn?(name: string): boolean;
 }
 
 /** A check run's title (one line, within GitHub's 255 characters) from templates/check-title.hbs. */
@@ -102,10 +108,13 @@ export async function loadTemplates(overrideDir?: string): Promise<Templates> {
     return hbs.compile(inertMustaches(hbs.parseWithoutProcessing(source), helper, isHelper), { strict: false });
   };
   const sources = new Map<string, string>();
+  const overridden = new Set<string>();
   for (const dir of [TEMPLATES_DIR, overrideDir]) {
     if (!dir || !existsSync(dir)) continue;
     for (const file of (await readdir(dir)).filter((f) => f.endsWith(".hbs"))) {
-      sources.set(path.basename(file, ".hbs"), await readFile(path.join(dir, file), "utf8"));
+      const name = path.basename(file, ".hbs");
+      sources.set(name, await readFile(path.join(dir, file), "utf8"));
+      if (dir !== TEMPLATES_DIR) overridden.add(name);
     }
   }
   const compiled = new Map<string, HandlebarsTemplateDelegate>();
@@ -120,5 +129,6 @@ export async function loadTemplates(overrideDir?: string): Promise<Templates> {
       if (!template) throw new Error(`template ${name}.hbs is missing`);
       return template(data);
     },
+    builtIn: (name) => compiled.has(name) && !overridden.has(name),
   };
 }

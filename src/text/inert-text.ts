@@ -73,8 +73,17 @@ const ENTITIES: Record<string, string> = {
  * entities, mentions and bare URLs broken. Renders as the same characters.
  */
 export function inertMarkdown(text: string): string {
+  if (!ANY_CHANGE.test(text)) return text;
   return breakAutolinks(escapeInvisible(text)).replace(/[&<>"'`=[\]|]/g, (c) => ENTITIES[c]!);
 }
+
+/**
+ * Text inertMarkdown would change: an invisible character, `@`, `://`,
+ * `www.` or a character written as an entity. Most of what a plan comment
+ * passes (counts, names, labels) has none and is returned as it is, which a
+ * comment of hundreds of projects does thousands of times.
+ */
+const ANY_CHANGE = new RegExp(`${INVISIBLE.source}|${/[@&<>"'`=[\]|]|:\/\/|www\./.source}`, "i");
 
 /** Text for plain-text fields (a check run's title): nothing is escaped, since entities would show. */
 export const inertPlainText = (text: string): string => breakAutolinks(escapeInvisible(text));
