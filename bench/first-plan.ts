@@ -4,6 +4,7 @@
 // side with bare `terraform init && terraform plan` of the same directory, measured in the same run.
 // BENCH_TRACE=1 prints where each round's time went (stored timestamps and the fake's request log).
 // Run: DATABASE_URL=postgres://... npm run bench:first-plan
+import os from "node:os";
 import { queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../test/support/app-harness.js";
 import { GitRepo } from "../test/support/git-repo.js";
 import { bareTerraform } from "./bare.js";
@@ -57,24 +58,32 @@ async function trace(h: Harness, sha: string, started: number) {
 async function main() {
   const comments: number[] = [];
   const bares: number[] = [];
+  const baresNoShow: number[] = [];
   const writes: number[] = [];
-  // Side by side: each fresh-app round is followed by a bare terraform round of the same configuration.
+  // Side by side: each fresh-app round is followed by bare terraform rounds of the same configuration,
+  // with and without show -json.
   for (let i = 1; i <= ROUNDS; i++) {
     const r = await firstPlan(i);
     comments.push(r.comment);
     writes.push(r.writes);
-    bares.push(bareTerraform(config(i), { show: false }));
+    bares.push(bareTerraform(config(i), { show: true }));
+    baresNoShow.push(bareTerraform(config(i), { show: false }));
   }
   const comment = median(comments);
   const bareMedian = median(bares);
+  const bareNoShowMedian = median(baresNoShow);
   console.log(JSON.stringify({
     rounds: ROUNDS,
     date: new Date().toISOString(),
     firstCommentSecondsMedian: round3(comment),
-    bareInitPlanSecondsMedian: round3(bareMedian),
+    bareInitPlanShowSecondsMedian: round3(bareMedian),
     aboveBareSeconds: round3(comment - bareMedian),
+    bareInitPlanSecondsMedian: round3(bareNoShowMedian),
+    aboveBareWithoutShowSeconds: round3(comment - bareNoShowMedian),
     commentSeconds: comments.map(round3),
     bareSeconds: bares.map(round3),
+    bareWithoutShowSeconds: baresNoShow.map(round3),
+    loadAverage: os.loadavg().map((x) => +x.toFixed(2)),
     writesPerPlan: writes,
   }, null, 2));
 }

@@ -26,15 +26,18 @@ const KEPT_OUTPUT = 4000;
 /**
  * `git archive | tar -x`, with plangate between the two counting the bytes:
  * past `maxBytes` both are killed, so an export never writes more than that
- * however often a commit repeats one large file. `umask 0222` for a
- * read-only export (root ignores the missing write bits while extracting).
+ * however often a commit repeats one large file. A read-only export (made
+ * as root) is archived without write bits (git's tar.umask 0222) and
+ * extracted with exactly those modes (tar's -p; root ignores the missing
+ * write bits while extracting): no shell is started to set a umask.
  */
 export function boundedExtract(request: ExtractRequest): Promise<ExtractResult> {
   const { mirror, sha, into, readOnly, maxBytes } = request;
   const options = { cwd: request.cwd, env: request.env };
-  const archive = spawn("git", [`--git-dir=${mirror}`, "archive", "--format=tar", sha], { ...options, stdio: ["ignore", "pipe", "pipe"] });
-  const untarScript = readOnly ? 'umask 0222; exec tar -x --no-same-owner --no-same-permissions -C "$1"' : 'exec tar -x -C "$1"';
-  const untar = spawn("/bin/bash", ["-c", untarScript, "extract", into], { ...options, stdio: ["pipe", "ignore", "pipe"] });
+  const unwritable = readOnly ? ["-c", "tar.umask=0222"] : [];
+  const archive = spawn("git", [`--git-dir=${mirror}`, ...unwritable, "archive", "--format=tar", sha], { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  const untarArgs = readOnly ? ["-x", "--no-same-owner", "--same-permissions", "-C", into] : ["-x", "-C", into];
+  const untar = spawn("tar", untarArgs, { ...options, stdio: ["pipe", "ignore", "pipe"] });
   let output = "";
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-KEPT_OUTPUT));
   archive.stderr.on("data", keep);

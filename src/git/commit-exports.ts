@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { RepoRef } from "../github/github.js";
+import type { CommitReader } from "./commit-reader.js";
 import type { RepoMirrors } from "./repo-mirror.js";
 
 /** A shared export in use by one job; `release` when the job no longer reads it. */
@@ -49,12 +50,16 @@ export class CommitExports {
     await chmod(this.root, 0o755); // the sandbox's user (nobody) reaches the trees through it
   }
 
-  /** The export of `sha` for `key`, made if no job has made it yet. */
-  async acquire(key: string, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<CommitExport> {
+  /**
+   * The export of `sha` for `key`, made if no job has made it yet. `reader`:
+   * an open reader of the repository's mirror to measure the commit through
+   * (see RepoMirrors.checkout), kept open by the caller until this settles.
+   */
+  async acquire(key: string, repo: RepoRef, sha: string, token: () => Promise<string>, reader?: CommitReader): Promise<CommitExport> {
     if (!SAFE_KEY.test(key)) throw new Error(`refusing unexpected export key: ${key}`);
     let entry = this.entries.get(key);
     if (!entry) {
-      const made: Entry = { ready: this.make(key, repo, sha, token), users: 0 };
+      const made: Entry = { ready: this.make(key, repo, sha, token, reader), users: 0 };
       made.ready.catch(() => {
         if (this.entries.get(key) === made) this.entries.delete(key);
       });
@@ -110,7 +115,7 @@ export class CommitExports {
     await look(false);
   }
 
-  private async make(key: string, repo: RepoRef, sha: string, token: () => Promise<string>): Promise<string> {
+  private async make(key: string, repo: RepoRef, sha: string, token: () => Promise<string>, reader?: CommitReader): Promise<string> {
     const final = path.join(this.root, key);
     const tree = path.join(final, "tree");
     if (existsSync(tree)) return tree; // renamed into place whole by an earlier attempt
@@ -120,7 +125,7 @@ export class CommitExports {
       await mkdir(staging, { mode: 0o755 });
       this.exported();
       // Root's and unwritable for the sandbox's user even where no read-only mount covers it.
-      await this.mirrors.checkout(repo, sha, path.join(staging, "tree"), token, { readOnly: true });
+      await this.mirrors.checkout(repo, sha, path.join(staging, "tree"), token, { readOnly: true, reader });
       for (const dir of this.mountPoints) {
         await rm(path.join(staging, "tree", dir), { recursive: true, force: true });
         await mkdir(path.join(staging, "tree", dir), { mode: 0o555 });

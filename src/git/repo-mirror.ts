@@ -309,17 +309,19 @@ export class RepoMirrors {
    * A commit whose export passes PLANGATE_MAX_COMMIT_SIZE is refused
    * (CommitTooLarge) and what was written of it removed.
    * `readOnly` (when plangate runs as root): everything written is root's and
-   * unwritable, as it is extracted.
+   * unwritable, as it is extracted. `reader`: an open reader of this mirror to
+   * measure the commit through (one that has listed its files answers from
+   * what it kept, and no reader is started); the caller closes it.
    */
-  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>, options: { readOnly?: boolean } = {}): Promise<string[]> {
+  async checkout(repo: RepoRef, sha: string, into: string, token: () => Promise<string>, options: { readOnly?: boolean; reader?: CommitReader } = {}): Promise<string[]> {
     this.checkSha(repo, sha);
     const mirror = await this.mirrorDir(repo);
     const readOnly = !!options.readOnly && process.getuid?.() === 0;
     await mkdir(into, { recursive: true });
     // Measured before a byte is written (an oversized commit writes nothing); fetched first when the mirror lacks it.
-    if (!(await this.measure(mirror, sha))) {
+    if (!(await this.measure(mirror, sha, options.reader))) {
       await this.ensureCommit(repo, sha, token);
-      await this.measure(mirror, sha);
+      await this.measure(mirror, sha, options.reader);
     }
     const extracted = await this.extract(mirror, sha, into, readOnly);
     if (extracted.tooLarge) return this.refuseExport(sha, into);
@@ -330,14 +332,14 @@ export class RepoMirrors {
   }
 
   /** False when the mirror lacks `sha`; CommitTooLarge when it is over PLANGATE_MAX_COMMIT_SIZE (CommitReader.boundedFiles). */
-  private async measure(mirror: string, sha: string): Promise<boolean> {
-    const reader = new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
+  private async measure(mirror: string, sha: string, open?: CommitReader): Promise<boolean> {
+    const reader = open ?? new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
     try {
       if (!(await reader.holds(sha))) return false;
-      await reader.boundedFiles(sha);
+      await reader.boundedFiles(sha, this.limits.maxCommitBytes);
       return true;
     } finally {
-      reader.close();
+      if (!open) reader.close();
     }
   }
 

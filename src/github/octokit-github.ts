@@ -87,6 +87,8 @@ class OctokitGitHub implements GitHub {
     private readonly installationId: number,
     private readonly cloneTokens: Map<number, CachedToken>,
     private readonly self: AppIdentity,
+    /** Clone tokens being minted, by installation (shared like cloneTokens). */
+    private readonly mintingTokens: Map<number, Promise<string>>,
   ) {}
 
   async listPullFiles(repo: RepoRef, pullNumber: number): Promise<string[]> {
@@ -268,6 +270,16 @@ class OctokitGitHub implements GitHub {
     // One token per installation while it is fresh: a plan's fetches and checkouts would otherwise each ask GitHub for one.
     const cached = this.cloneTokens.get(this.installationId);
     if (cached && cached.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS) return cached.token;
+    // Callers at once (a first plan's head and base fetches) share one mint: one JWT signed, one request.
+    let minting = this.mintingTokens.get(this.installationId);
+    if (!minting) {
+      minting = this.mintCloneToken().finally(() => this.mintingTokens.delete(this.installationId));
+      this.mintingTokens.set(this.installationId, minting);
+    }
+    return minting;
+  }
+
+  private async mintCloneToken(): Promise<string> {
     // Through the app client, not octokit.auth(): the latter asks the public host even under GHE_HOST (FIELD-NOTES).
     const app = await this.appOctokit();
     const { data } = await app.rest.apps.createInstallationAccessToken({ installation_id: this.installationId });
@@ -316,6 +328,7 @@ function observe(octokit: Octokit, observer?: GitHubObserver): Octokit {
  */
 export function octokitGitHubFactory(probot: Probot, appId: number, observer?: GitHubObserver): GitHubFactory {
   const cloneTokens = new Map<number, CachedToken>();
+  const mintingTokens = new Map<number, Promise<string>>();
   const appOctokit = async () => observe(await probot.auth(), observer);
   let botLogin: Promise<string> | undefined;
   const self: AppIdentity = {
@@ -336,7 +349,7 @@ export function octokitGitHubFactory(probot: Probot, appId: number, observer?: G
   };
   return {
     async forInstallation(installationId: number) {
-      return new OctokitGitHub(observe(await probot.auth(installationId), observer), appOctokit, installationId, cloneTokens, self);
+      return new OctokitGitHub(observe(await probot.auth(installationId), observer), appOctokit, installationId, cloneTokens, self, mintingTokens);
     },
     async forRepository(repo: RepoRef) {
       // Asked each time (one request as the App): an installation removed and made again has another id.

@@ -12,6 +12,7 @@ import type { Queryable } from "../../db/pool.js";
 import { finishRun, groupRunKeys, type RunKey } from "../../db/runs.js";
 import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../git/commit-exports.js";
+import type { CommitReader } from "../../git/commit-reader.js";
 import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
 import { enqueue, enqueueAll, planPriority, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
 import { selectProjects } from "../../projects/affected.js";
@@ -69,12 +70,23 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
   const fresh = job.receivedAt !== undefined && Date.now() - job.receivedAt < EARLY_FETCH_WITHIN_MS;
   const headFetched = pushed && fresh ? deps.mirrors.fetchCommits(repo, [job.pull.headSha], undefined, token) : undefined;
   headFetched?.catch(() => undefined); // thrown where it is awaited
+  // The PR as it is now: events arrive late and out of order.
+  // Beside it, the default branch's head (whose rules apply, whatever branch the PR targets) when the event names it.
+  const pulled = gh.getPull(repo, job.pull.number);
+  const baseAsked = job.pull.defaultBranch === undefined ? undefined : gh.branchSha(repo, job.pull.defaultBranch);
+  for (const asked of [pulled, baseAsked]) asked?.catch(() => undefined); // thrown where it is awaited
+  let reader: CommitReader | undefined;
+  let baseFetched: Promise<void> | undefined;
+  let early: { key: string; made: Promise<CommitExport> } | undefined;
   try {
-    // The PR as it is now: events arrive late and out of order.
-    // Beside it, the default branch's head (whose rules apply, whatever branch the PR targets) when the event names it.
-    const pulled = gh.getPull(repo, job.pull.number);
-    const baseAsked = job.pull.defaultBranch === undefined ? undefined : gh.branchSha(repo, job.pull.defaultBranch);
-    baseAsked?.catch(() => undefined); // thrown where it is awaited
+    // One reader of the mirror for every read of this plan, opened while GitHub answers: it says which commits the mirror
+    // still lacks (usually none but a push's head, being fetched; the base branch's head when it moved since the last plan).
+    const opened = (await deps.mirrors.reader(repo)).reader;
+    reader = opened;
+    // Beside a pushed head's early fetch, the base branch's head is fetched (when the mirror lacks it) as soon as GitHub
+    // names it, not after the PR's lookup. Any other plan fetches both in one request once it knows its head.
+    baseFetched = headFetched && baseAsked?.then((sha) => deps.mirrors.fetchCommits(repo, [sha], opened, token));
+    baseFetched?.catch(() => undefined); // thrown where it is awaited
     const current = await pulled;
     if (current.state !== "open") {
       deps.log.info({ sha: job.pull.headSha, state: current.state }, "not planned: the PR is closed");
@@ -88,36 +100,36 @@ export async function planPullRequest(deps: WorkerDeps, job: PlanPullRequestPayl
       return;
     }
     const baseSha = await (baseAsked ?? gh.branchSha(repo, current.defaultBranch));
-    // One reader of the mirror for every read of this plan: it says which commits the mirror still lacks (usually
-    // none but a push's head, being fetched; the base branch's head when it moved since the last plan).
-    const { reader } = await deps.mirrors.reader(repo);
     let groupId: number | undefined;
-    let early: { key: string; made: Promise<CommitExport> } | undefined;
     try {
       const fetchingHead = headFetched && current.headSha === job.pull.headSha;
-      const lacking = deps.mirrors.fetchCommits(repo, fetchingHead ? [baseSha] : [current.headSha, baseSha], reader, token);
-      const fetched = bothFetched(fetchingHead ? headFetched : undefined, lacking);
-      // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process finds it made.
+      const lacking = deps.mirrors.fetchCommits(repo, [...(fetchingHead ? [] : [current.headSha]), ...(baseFetched ? [] : [baseSha])], opened, token);
+      const fetched = allFetched([fetchingHead ? headFetched : undefined, baseFetched, lacking]);
+      // The project jobs' export of the commit begins once it is fetched, while its config is read: a job of this process
+      // finds it made. It is measured through this plan's reader, which has read the same commit's files by then.
       const key = `${job.pull.number}-${current.headSha}-${randomUUID()}`;
-      early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token)) };
+      early = { key, made: fetched.then(() => deps.exports.acquire(key, repo, current.headSha, token, opened)) };
       early.made.catch(() => undefined); // the project jobs make it again
-      groupId = await planHead(deps, job, gh, current, fetched.then(() => readPullInputs(reader, current.headSha, baseSha)), key);
+      groupId = await planHead(deps, job, gh, current, fetched.then(() => readPullInputs(opened, current.headSha, baseSha)), key);
     } finally {
-      reader.close();
       if (early) {
         const { key, made } = early;
         void settleEarlyExport(deps, made, key, groupId).catch((error) => deps.log.warn({ err: error, key }, "could not let go of a plan's export"));
       }
     }
   } finally {
-    // A fetch begun for a head that is not planned after all (the PR closed or moved on, a lookup failed) ends with the job.
-    await headFetched?.catch(() => undefined);
+    // A fetch begun for a head or a base that is not planned after all (the PR closed or moved on, a lookup failed) ends with the job.
+    await Promise.all([headFetched?.catch(() => undefined), baseFetched?.catch(() => undefined)]);
+    // The reader goes once nothing reads through it: the early export may still be measuring the commit.
+    const close = () => reader?.close();
+    if (early) void early.made.then(close, close);
+    else close();
   }
 }
 
-/** Waits for both fetches, even when one fails (the other is not left running past the job); throws the first failure. */
-async function bothFetched(head: Promise<void> | undefined, rest: Promise<void>): Promise<void> {
-  const settled = await Promise.allSettled([head, rest]);
+/** Waits for every fetch, even when one fails (none is left running past the job); throws the first failure. */
+async function allFetched(fetches: (Promise<void> | undefined)[]): Promise<void> {
+  const settled = await Promise.allSettled(fetches);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed) throw failed.reason;
 }
