@@ -4,7 +4,8 @@
  */
 const unit = process.env.PLANGATE_TEST_TIER === "unit";
 export default {
-  testEnvironment: "node",
+  // Jest's node environment; a worker's process ends as soon as it exits (see the file).
+  testEnvironment: "<rootDir>/test/support/environment.mjs",
   roots: [unit ? "<rootDir>/test/unit" : "<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   extensionsToTreatAsEsm: [".ts"],
@@ -21,6 +22,6 @@ export default {
   maxWorkers: 3,
   // Each test file loads the app's modules afresh in its own VM context (ESM), and a worker's heap grows file after
   // file: a worker past this is replaced between files. A worker still exiting half a second after the run is
-  // force-exited by Jest; no open handle was found at the end of a full run, a large heap to tear down is suspected.
+  // force-exited by Jest: Node's teardown of a ~1 GB heap took longer than that here (test/support/environment.mjs).
   workerIdleMemoryLimit: "1GB",
 };
