@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from "node:crypto";
+import http from "node:http";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -32,13 +33,23 @@ export interface Delivered {
   id: string;
 }
 
-/** POSTs a payload to the app's webhook endpoint the way GitHub does, signed with `secret`. */
-export async function deliver(baseUrl: string, event: string, payload: unknown, secret: string, id: string = randomUUID()): Promise<Delivered> {
+/**
+ * POSTs a payload to the app's webhook endpoint the way GitHub does, signed
+ * with `secret`, on a connection of its own as GitHub's deliveries come (a
+ * kept-alive one could be closed by the server, idle past its timeout, just
+ * as it is reused: ECONNRESET on a loaded machine).
+ */
+export function deliver(baseUrl: string, event: string, payload: unknown, secret: string, id: string = randomUUID()): Promise<Delivered> {
   const body = JSON.stringify(payload);
-  const response = await fetch(`${baseUrl}/api/github/webhooks`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-github-event": event, "x-github-delivery": id, "x-hub-signature-256": signBody(secret, body) },
-    body,
+  const headers = { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), "x-github-event": event, "x-github-delivery": id, "x-hub-signature-256": signBody(secret, body) };
+  return new Promise((resolve, reject) => {
+    const request = http.request(new URL(`${baseUrl}/api/github/webhooks`), { method: "POST", headers, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => resolve({ status: response.statusCode!, text: Buffer.concat(chunks).toString("utf8"), id }));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(body);
   });
-  return { status: response.status, text: await response.text(), id };
 }
