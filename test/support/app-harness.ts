@@ -1,6 +1,6 @@
 import type { Clock } from "../../src/sandbox/clock.js";
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, mkdtempSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pino, type Logger } from "pino";
@@ -80,6 +80,7 @@ export async function startHarness(env: Record<string, string> = {}, options: { 
       await app.stop();
       await db.drop();
       await fake.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

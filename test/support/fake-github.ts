@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createPublicKey, verify as verifySignature } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -412,6 +412,8 @@ export class FakeGitHub {
     await this.hook.idle();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The repositories it served and the tests' work trees (GitRepo) with them.
+    rmSync(this.gitRoot, { recursive: true, force: true });
   }
 
   /** Adds a comment as a person (or another App's bot) would post it, e.g. one planted by an attacker. */

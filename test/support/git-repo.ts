@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 const gitWith = (env: Record<string, string>, cwd: string, ...args: string[]) =>
@@ -26,7 +25,8 @@ export class GitRepo {
     git(this.bare, "init", "--bare", "--quiet", "-b", "main");
     git(this.bare, "config", "uploadpack.allowAnySHA1InWant", "true");
     git(this.bare, "config", "http.receivepack", "false");
-    this.work = mkdtempSync(path.join(os.tmpdir(), "plangate-work-"));
+    // Inside the fake's git root, which goes when the fake stops.
+    this.work = mkdtempSync(path.join(gitRoot, ".work-"));
     git(this.work, "init", "--quiet", "-b", "main");
     git(this.work, "remote", "add", "origin", this.bare);
   }
