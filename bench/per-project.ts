@@ -16,6 +16,9 @@ import { ProjectRuns } from "../src/run/project-runs.js";
 import { EgressFilter } from "../src/sandbox/egress/egress-filter.js";
 import { SandboxCaps } from "../src/sandbox/limits.js";
 import { makeReadOnlyTree } from "../src/sandbox/read-only-tree.js";
+import { projectWorkspace } from "../src/sandbox/project-workspace.js";
+import { parsePlanChanges } from "../src/plans/changes.js";
+import { changeFingerprint } from "../src/plans/fingerprint.js";
 import { Sandbox } from "../src/sandbox/sandbox.js";
 import { envAllowlist } from "../src/settings/env-allow.js";
 import { findBinary } from "../src/settings/find-binary.js";
@@ -24,6 +27,8 @@ const PARALLEL = 2;
 const N = Number(process.argv[2] ?? 40);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const terraformBin = findBinary("terraform") ?? "terraform";
+// BATCH=K: also measure K projects planned in one sandbox entry (a prototype of batching, not plangate's code path).
+const BATCH = Number(process.env.BATCH ?? 0);
 
 const project = (i: number) =>
   `module "common" {\n  source = "../../modules/common"\n  name   = "p${i}"\n}\n` +
@@ -129,18 +134,63 @@ async function main() {
     const per = (x: number) => Math.round(x / n);
     return { per_project_ms: Math.round(wall / n * PARALLEL), parts_ms: { open: per(parts.open), before_program: per(parts.before), program_and_read: per(parts.program), after: per(parts.after) }, cpu_ms: { self: Math.round((c1.self - c0.self) / n * 1000), children: Math.round((c1.children - c0.children) / n * 1000), machine: Math.round((c1.machine - c0.machine) / n * 1000) } };
   };
+  const q = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  /** K projects in one sandbox entry: one workspace with K private folders, init/plan/show of each in turn, then each plan read and parsed as a run's is. */
+  const batched = async (n: number) => {
+    const c0 = cpu();
+    const batches = Array.from({ length: Math.ceil(n / BATCH) }, (_, b) => Array.from({ length: Math.min(BATCH, n - b * BATCH) }, (_, j) => b * BATCH + j));
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: PARALLEL }, async () => {
+      while (next < batches.length) {
+        const batch = batches[next++]!;
+        const workRoot = path.join(data, "runs", String(++runId));
+        const laid = await projectWorkspace("bwrap", tree, path.join(workRoot, "checkout"), batch.map((i) => `projects/p${i}`));
+        const { home, release } = await tools.homes.acquire();
+        const lines = batch.map((i, j) => {
+          const dir = laid.ownDirs[j]!;
+          const planFile = path.join(laid.tree!.workDir, `.plan-${i}`);
+          const tf = (args: string[]) => [terraformBin, `-chdir=${dir}`, ...args].map(q).join(" ");
+          return `{ ${tf(["init", "-input=false", "-no-color"])} && ${tf(["plan", "-input=false", "-no-color", `-out=${planFile}`])} && ${tf(["show", "-json", "-no-color", planFile])} > ${q(planFile + ".json")}; } || echo "project ${i} failed"`;
+        });
+        const result = await sandbox.run({
+          command: ["/bin/sh", "-c", lines.join("\n")],
+          workDir: laid.tree!.workDir,
+          cwd: laid.checkoutDir,
+          network: true,
+          env: { TF_IN_AUTOMATION: "1", TF_INPUT: "0", TF_CLI_CONFIG_FILE: home.cliConfigFile },
+          readOnly: [path.dirname(terraformBin), ...home.readOnly],
+          binds: laid.tree!.binds,
+          timeoutMs: 600_000,
+        });
+        release();
+        if (result.exitCode !== 0 || result.output.includes("failed")) throw new Error(result.output);
+        for (const i of batch) {
+          const planFile = path.join(laid.tree!.workDir, `.plan-${i}`);
+          const planJson = JSON.parse(readFileSync(planFile + ".json", "utf8"));
+          parsePlanChanges(planJson);
+          changeFingerprint(planJson, readFileSync(planFile));
+        }
+        await rm(workRoot, { recursive: true, force: true });
+      }
+    }));
+    const wall = performance.now() - started;
+    const c1 = cpu();
+    return { per_project_ms: Math.round(wall / n * PARALLEL), batch: BATCH, cpu_ms: { self: Math.round((c1.self - c0.self) / n * 1000), children: Math.round((c1.children - c0.children) / n * 1000), machine: Math.round((c1.machine - c0.machine) / n * 1000) } };
+  };
   await plangate(4); // the namespace holders, terraform's binary into the page cache
   await bare(4);
-  const results: { plangate: number[]; bare: number[] } = { plangate: [], bare: [] };
+  const results: { plangate: number[]; bare: number[]; batched: number[] } = { plangate: [], bare: [], batched: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const which of r % 2 ? ["bare", "plangate"] as const : ["plangate", "bare"] as const) {
-      const res = which === "plangate" ? await plangate(N) : await bare(N);
+    const order = r % 2 ? (["bare", "plangate", "batched"] as const) : (["plangate", "batched", "bare"] as const);
+    for (const which of order.filter((w) => w !== "batched" || BATCH > 1)) {
+      const res = which === "plangate" ? await plangate(N) : which === "batched" ? await batched(N) : await bare(N);
       results[which].push(res.per_project_ms);
       console.log(JSON.stringify({ round: r, which, load: os.loadavg()[0]!.toFixed(2), ...res }));
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(JSON.stringify({ n: N, rounds: ROUNDS, plangate_ms: median(results.plangate), bare_ms: median(results.bare), ratio: +(median(results.plangate) / median(results.bare)).toFixed(3) }));
+  console.log(JSON.stringify({ n: N, rounds: ROUNDS, plangate_ms: median(results.plangate), bare_ms: median(results.bare), ratio: +(median(results.plangate) / median(results.bare)).toFixed(3), ...(BATCH > 1 ? { batch: BATCH, batched_ms: median(results.batched), batched_ratio: +(median(results.batched) / median(results.bare)).toFixed(3) } : {}) }));
   await sandbox.close();
   rmSync(data, { recursive: true, force: true });
 }
