@@ -22,6 +22,8 @@ export default {
   maxWorkers: 3,
   // Each test file loads the app's modules afresh in its own VM context (ESM), and a worker's heap grows file after
   // file: a worker past this is replaced between files. A worker still exiting half a second after the run is
-  // force-exited by Jest: Node's teardown of a ~1 GB heap took longer than that here (test/support/environment.mjs).
-  workerIdleMemoryLimit: "1GB",
+  // force-exited by Jest, and ending a process takes longer the larger it is (test/support/environment.mjs): at 1 GB
+  // no worker was ever replaced and the last ones took 290-430 ms to end; at 700 MB, three replacements in a run,
+  // 120-190 ms, and the same suite time (694 against 714 s, within the machine's spread).
+  workerIdleMemoryLimit: "700MB",
 };
