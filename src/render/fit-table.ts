@@ -1,4 +1,5 @@
 import { tableCuts, tableRanking, type ReportView } from "./plan-report.js";
+import { rowSums } from "./row-sums.js";
 import type { Templates } from "./templates.js";
 
 /**
@@ -30,12 +31,9 @@ export function fitTable(t: Templates, view: ReportView, limit: number): ReportV
  */
 function fitsBySum(t: Templates, view: ReportView, cut: (rows: number) => ReportView, room: number): (rows: number) => boolean {
   const ranked = tableRanking(view);
-  // sums[j]: the length of the j rows kept first.
-  const sums = [0];
+  const sumOf = rowSums(room, (j) => t.render("plan-table-row", view.projects[ranked[j]!]!).length);
   return (rows) => {
-    const k = Math.min(rows, view.projects.length);
-    while (sums.length <= k && sums[sums.length - 1]! <= room) sums.push(sums[sums.length - 1]! + t.render("plan-table-row", view.projects[ranked[sums.length - 1]!]!).length);
-    if (sums.length <= k) return false;
-    return t.render("plan-table", { ...cut(rows), tableRows: [] }).length + sums[k]! <= room;
+    const kept = sumOf(Math.min(rows, view.projects.length));
+    return kept !== undefined && t.render("plan-table", { ...cut(rows), tableRows: [] }).length + kept <= room;
   };
 }

@@ -4,6 +4,7 @@ import { fitTable } from "./fit-table.js";
 import { ACTION_ORDER, reportView, type ActionLabels, type PlanReport } from "./plan-report.js";
 import { ADDRESS, destructive, PlanSummary, SHOWN, type Laid } from "./plan-summary.js";
 import { projectSection, type Item } from "./project-section.js";
+import { remembered } from "./remembered.js";
 import type { Templates } from "./templates.js";
 import { GITHUB_COMMENT_LIMIT } from "../github/limits.js";
 
@@ -247,18 +248,11 @@ class Layout {
 
   /** A heading's text with `listed` of its resources listed; rendered once per heading and count (layouts are laid out a dozen times). */
   private retitle(item: Item, listed: number): string {
-    let texts = this.retitles.get(item);
-    if (!texts) this.retitles.set(item, (texts = new Map()));
-    let text = texts.get(listed);
-    if (text === undefined) texts.set(listed, (text = item.retitle!(listed)));
-    return text;
+    return remembered(remembered(this.retitles, item, () => new Map<number, string>()), listed, () => item.retitle!(listed));
   }
 
   /** The line above a run of addresses shown without their diff; rendered once per count, action and `shown`. */
   private addressesOnly(count: number, shown: boolean, action: ChangeAction): string {
-    const key = `${count} ${shown} ${action}`;
-    let text = this.addressLines.get(key);
-    if (text === undefined) this.addressLines.set(key, (text = this.t.render("plan-addresses-only", { count, shown, label: this.labels[action] })));
-    return text;
+    return remembered(this.addressLines, `${count} ${shown} ${action}`, () => this.t.render("plan-addresses-only", { count, shown, label: this.labels[action] }));
   }
 }

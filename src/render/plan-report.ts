@@ -2,6 +2,7 @@ import type { ChangeAction, ChangeCounts, PlanChanges } from "../plans/changes.j
 import type { PolicyViolation } from "../plans/policy.js";
 import { provisionerCount } from "./apply-time-text.js";
 import { policyResultsView, policyViolationText } from "./policy-text.js";
+import { remembered } from "./remembered.js";
 import type { JudgedOutcome, RunPolicy } from "../plans/policy-judgement.js";
 import type { ProjectRules } from "../settings/rules.js";
 import type { Templates } from "./templates.js";
@@ -64,9 +65,7 @@ export function resultText(t: Templates, project: ProjectResult, rendered?: Map<
   if (!rendered) return t.render("plan-result", data).trim();
   // A report of hundreds of projects has a handful of different cells.
   const key = JSON.stringify([data.status, data.stage, data.noChanges, data.reusedFrom]);
-  let text = rendered.get(key);
-  if (text === undefined) rendered.set(key, (text = t.render("plan-result", data).trim()));
-  return text;
+  return remembered(rendered, key, () => t.render("plan-result", data).trim());
 }
 
 /** A failure whose policy violations carry their sentence as `message` (what the templates show). */

@@ -1,5 +1,7 @@
 import { ACTION_ORDER, type ActionLabels } from "./plan-report.js";
 import type { Item, Section } from "./project-section.js";
+import { remembered } from "./remembered.js";
+import { rowSums } from "./row-sums.js";
 import type { Templates } from "./templates.js";
 
 /** How much of a resource a layout shows: nothing (counted in the summary), its address alone, or its diff. */
@@ -164,13 +166,12 @@ export class PlanSummary {
       }
       return { keep, text };
     }
-    // sums[j]: the length of the j most frequent rows.
-    const sums = [0];
+    const sumOf = rowSums(half, (j) => this.rowLength(rows[j]!));
     for (;;) {
       if (keep === 0) return { keep, text: this.render(tally, 0) };
-      while (sums.length <= keep && sums[sums.length - 1]! <= half) sums.push(sums[sums.length - 1]! + this.rowLength(rows[sums.length - 1]!));
-      if (sums.length > keep) {
-        const length = this.render(tally, keep, [rows[0]!]).length - this.rowLength(rows[0]!) + sums[keep]!;
+      const kept = sumOf(keep);
+      if (kept !== undefined) {
+        const length = this.render(tally, keep, [rows[0]!]).length - this.rowLength(rows[0]!) + kept;
         if (length <= half) return { keep, length };
       }
       keep = Math.floor(keep / 2);
@@ -179,8 +180,6 @@ export class PlanSummary {
 
   private rowLength(row: Row): number {
     const key = JSON.stringify([row.project, row.label, row.type, row.count]);
-    let length = this.rowLengths!.get(key);
-    if (length === undefined) this.rowLengths!.set(key, (length = this.t.render("plan-truncated-row", { ...row, multiProject: this.multiProject }).length));
-    return length;
+    return remembered(this.rowLengths!, key, () => this.t.render("plan-truncated-row", { ...row, multiProject: this.multiProject }).length);
   }
 }
