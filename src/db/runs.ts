@@ -151,13 +151,20 @@ export async function unfinishedRunCount(db: Queryable, groupId: number): Promis
   return Number(rows[0]?.count ?? 0);
 }
 
-/** Marks a queued (or retried) run as running; false when it already finished. */
-export async function startRun(db: Queryable, id: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    "update runs set status = 'running', started_at = now() where id = $1 and status in ('queued', 'running')",
-    [id],
+/**
+ * Marks a queued run as running ("started"). A run already running is taken
+ * over ("resumed") only by a retry (`resume`: the job's earlier attempt died
+ * or failed while planning it); otherwise another job is planning it, and
+ * neither that nor a finished run is started (undefined).
+ */
+export async function startRun(db: Queryable, id: number, opts: { resume: boolean }): Promise<"started" | "resumed" | undefined> {
+  const { rows } = await db.query<{ was: string }>(
+    `update runs r set status = 'running', started_at = now() from (select id, status as was from runs where id = $1 for update) o
+      where r.id = o.id and (o.was = 'queued' or (o.was = 'running' and $2)) returning o.was`,
+    [id, opts.resume],
   );
-  return rowCount === 1;
+  const was = rows[0]?.was;
+  return was === "queued" ? "started" : was === "running" ? "resumed" : undefined;
 }
 
 export async function finishRun(
