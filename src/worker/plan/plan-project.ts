@@ -15,7 +15,6 @@ import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../job
 import type { PlanChanges } from "../../plans/changes.js";
 import { isBlocking, judgePlan, overruled, type PlanJudgement, type RunPolicy } from "../../plans/policy-judgement.js";
 import { pullOverrides } from "../../db/policy-overrides.js";
-import { moreUrgentJobWaiting } from "../../db/job-queue.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
@@ -115,45 +114,11 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
   }
 }
 
-/**
- * Plans a job's runs: one project, or a batch of a group's (plan-jobs.ts),
- * one after the other, each in a sandbox of its own as if it had a job of its
- * own. Between two runs, a batch that sees a more urgent job waiting (another
- * PR's plan or report) hands its remaining runs back to the queue, at its own
- * priority, and ends. A run that hit a system error does not stop the others:
- * the job fails after them, and its retry plans only what is left.
- */
-export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
-  const runIds = job.runIds ?? [job.runId];
-  let failure: { error: unknown } | undefined;
-  for (const [i, runId] of runIds.entries()) {
-    if (i > 0 && !failure && job.priority !== undefined && (await moreUrgentJobWaiting(deps.pool, job.priority))) {
-      await handBack(deps, job, runIds.slice(i));
-      break;
-    }
-    try {
-      await planRun(deps, runId, job, attempt);
-    } catch (error) {
-      failure ??= { error };
-    }
-  }
-  if (failure) throw failure.error;
-}
-
-/** The runs of a batch not yet begun, queued again as a batch of their own at the batch's priority (in its repository slot's queue, if any). */
-async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[]): Promise<void> {
-  deps.log.info({ runIds: rest }, "a more urgent job waits: the batch hands its remaining runs back to the queue");
-  const first = deps.repoConcurrency ? await getRun(deps.pool, rest[0]!) : undefined;
-  const queueName = first && projectQueue(first.repo, first.project, first.workspace, deps.repoConcurrency);
-  const payload: PlanProjectPayload = { ...job, runId: rest[0]!, runIds: rest };
-  await enqueue(deps.pool, { task: TASKS.planProject, payload, queueName, jobKey: `plan-batch:${rest[0]}`, maxAttempts: 3, priority: job.priority });
-}
-
 /** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the group's report queued once it is done. */
-async function planRun(deps: WorkerDeps, runId: number, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
+export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
   const jobStart = performance.now();
-  const found = await getRun(deps.pool, runId);
-  if (!found) throw new Error(`run ${runId} does not exist`);
+  const found = await getRun(deps.pool, job.runId);
+  if (!found) throw new Error(`run ${job.runId} does not exist`);
   const run = found;
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
   // The PR moved on to a newer head before this run began: it is not planned, and its slot goes to the newer head's plans.
@@ -172,6 +137,7 @@ async function planRun(deps: WorkerDeps, runId: number, job: PlanProjectPayload,
     locked = false;
     await held.release();
   };
+  // A run already running is another job's (a repeated trigger queued it again), unless this job is a retry of the one that began it.
   const started = await inTransaction(deps.pool, async (tx) => {
     const how = await startRun(tx, run.id, { resume: attempt.number > 1 });
     if (how === "started") await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
@@ -205,8 +171,7 @@ export const LOCKED_PLAN_DELAY_MS = 1000;
 /** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
 async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload): Promise<void> {
   deps.log.info({ runId: run.id }, "the project is locked by a running apply: the plan comes again shortly");
-  const payload: PlanProjectPayload = { runId: run.id, installationId: job.installationId, exportKey: job.exportKey, priority: job.priority };
-  await enqueue(deps.pool, { task: TASKS.planProject, payload, queueName: projectQueue(run.repo, run.project, run.workspace, deps.repoConcurrency), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS), priority: job.priority });
+  await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace, deps.repoConcurrency), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
 }
 
 /** What a planned run hands its report: the changes it stored, the PR's plan comments when it looked them up. */
