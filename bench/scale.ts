@@ -11,6 +11,10 @@
 // Run: DATABASE_URL=postgres://… npm run bench:scale -- 100 500 2000
 // BENCH_SELECTION=only: per N, only the affected-project selection (the plan-pull-request job,
 // and webhook → run group), without planning anything or running bare terraform.
+// BENCH_PUSH_ROUNDS=K: K pushes changing one project of 500 (each another), against the 1-project
+// repository's PR and K-1 pushes to it; medians compared, and each push's timeline printed (ms after
+// its webhook: run group, the run's start and end, every GitHub write). BENCH_PUSH_AT=N: after N's run
+// rather than 500's.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -159,7 +163,14 @@ interface PullTiming {
   comments: number;
   github: { reads: number; writes: number; git: number };
   runs: { planned: number; reused: number; failed: number };
+  /** ms after the webhook: the run group, the first run's start, the last run's end, each GitHub write. */
+  timeline: string[];
 }
+
+const PUSH_ROUNDS = Number(process.env.BENCH_PUSH_ROUNDS ?? 1);
+/** The N whose run is followed by the pushes (BENCH_PUSH_AT, default 500). */
+const PUSH_AT = Number(process.env.BENCH_PUSH_AT ?? 500);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 let delivery = 0;
 
@@ -183,6 +194,7 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
   const commentsBefore = h.fake.commentsOn(full, number).length;
   const requestsBefore = h.fake.requests.length;
   const started = performance.now();
+  const startedAt = Date.now();
   let firstComment: number | undefined;
   const watch = setInterval(() => {
     if (firstComment === undefined && h.fake.commentsOn(full, number).length > commentsBefore) firstComment = performance.now();
@@ -211,6 +223,20 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
     [sha],
   );
   const count = (f: (r: (typeof runs)[number]) => boolean) => runs.filter(f).reduce((a, r) => a + r.n, 0);
+  const { rows: marks } = await h.db.pool.query<{ group_at: number; first_start: number; last_end: number }>(
+    `select extract(epoch from g.created_at) * 1000 as group_at,
+            (select extract(epoch from min(started_at)) * 1000 from runs where group_id = g.id and reused_from is null) as first_start,
+            (select extract(epoch from max(finished_at)) * 1000 from runs where group_id = g.id and reused_from is null) as last_end
+       from run_groups g where g.sha = $1 and g.pull_number = $2 order by g.id desc limit 1`,
+    [sha, number],
+  );
+  const at = (ms: number | null | undefined) => (ms == null ? "?" : String(Math.round(Number(ms) - startedAt)));
+  const timeline = [
+    `group ${at(marks[0]?.group_at)}`,
+    `run start ${at(marks[0]?.first_start)}`,
+    `run end ${at(marks[0]?.last_end)}`,
+    ...api.filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path.replace(`/api/v3/repos/${full}`, "").replace(/\/\d+$/, "/:id")} ${at(r.at)}`),
+  ];
   return {
     first_comment_s: round2(((firstComment ?? allPlans) - started) / 1000),
     all_plans_s: round2((allPlans - started) / 1000),
@@ -219,6 +245,7 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
     comments: h.fake.commentsOn(full, number).length,
     github: { reads: api.filter((r) => r.method === "GET").length, writes: api.filter((r) => r.method !== "GET").length, git: requests.length - api.length },
     runs: { planned: count((r) => r.status === "succeeded" && !r.reused), reused: count((r) => r.status === "succeeded" && r.reused), failed: count((r) => r.status !== "succeeded") },
+    timeline,
   };
 }
 
@@ -263,13 +290,15 @@ async function plangate(n: number, push: boolean) {
       plan_ms: Math.round(((planAfter.sum - planBefore.sum) / (planAfter.count - planBefore.count)) * 1000),
       planning_phase_ms: Math.round((all.planning_phase_s / n) * 1000 * PARALLEL),
     };
-    let one: PullTiming | undefined;
-    if (push) {
-      const pushed = repo.commit({ "projects/p7/main.tf": project(7, 1) }, "shared");
-      one = await timePull(h, 2, pushed, "shared", baseSha, "synchronize", ["modules/common/main.tf", "projects/p7/main.tf"]);
+    const pushes: PullTiming[] = [];
+    for (let r = 0; push && r < PUSH_ROUNDS; r++) {
+      const i = 7 + r;
+      const pushed = repo.commit({ [`projects/p${i}/main.tf`]: project(i, 1) }, "shared");
+      pushes.push(await timePull(h, 2, pushed, "shared", baseSha, "synchronize", ["modules/common/main.tf", ...Array.from({ length: r + 1 }, (_, k) => `projects/p${7 + k}/main.tf`)]));
     }
+    const one = pushes[0];
     if (h.fake.unexpected.length) throw new Error(`the fake GitHub was asked what it did not expect: ${h.fake.unexpected.join("; ")}`);
-    return { all, rss, rows, perProject, one };
+    return { all, rss, rows, perProject, one, pushes };
   } finally {
     await h.close();
   }
@@ -295,8 +324,8 @@ async function selectionOnly(n: number) {
   }
 }
 
-/** A repository of one project (with the shared modules): a PR changing it, timed as the push above is. */
-async function oneProjectRepo(): Promise<PullTiming> {
+/** A repository of one project (with the shared modules): a PR changing it, timed as the push above is, then PUSH_ROUNDS - 1 pushes to it. */
+async function oneProjectRepo(): Promise<PullTiming[]> {
   const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL) });
   try {
     const repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
@@ -304,8 +333,12 @@ async function oneProjectRepo(): Promise<PullTiming> {
     const warm = repo.commit({ "projects/p0/main.tf": project(0, 9) }, "warm");
     await timePull(h, 1, warm, "warm", baseSha, "opened", ["projects/p0/main.tf"]);
     await closePullRequest(h, 1, warm);
-    const sha = repo.commit({ "projects/p0/main.tf": project(0, 1) }, "one");
-    return await timePull(h, 2, sha, "one", baseSha, "opened", ["projects/p0/main.tf"]);
+    const timings: PullTiming[] = [];
+    for (let r = 0; r < PUSH_ROUNDS; r++) {
+      const sha = repo.commit({ "projects/p0/main.tf": project(0, 1 + r) }, "one");
+      timings.push(await timePull(h, 2, sha, "one", baseSha, r === 0 ? "opened" : "synchronize", ["projects/p0/main.tf"]));
+    }
+    return timings;
   } finally {
     await h.close();
   }
@@ -322,13 +355,13 @@ async function main() {
   console.log(JSON.stringify({ date: new Date().toISOString(), machine: `${os.hostname()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`, terraform: tf, parallel: PARALLEL, sizes }));
   await barePlans(Math.min(20, sizes[0]!), 0); // terraform's binary into the page cache
   const table: string[] = [];
-  let onePush: { push: PullTiming; single: PullTiming; bareOne: number } | undefined;
+  let onePush: { pushes: PullTiming[]; singles: PullTiming[]; bareOne: number } | undefined;
   // BENCH_BARE=after: bare terraform only once, after plangate (halves the bare time of a large N).
   const bareBefore = process.env.BENCH_BARE !== "after";
   for (const n of sizes) {
     const bare = bareBefore ? await barePlans(n, 1) : undefined;
     if (bare) console.log(JSON.stringify({ n, bare }));
-    const p = await plangate(n, n === 500);
+    const p = await plangate(n, n === PUSH_AT);
     console.log(JSON.stringify({ n, plangate: p }));
     // Bare again after plangate (the machine is shared; its load may have changed meanwhile): the ratio uses the mean.
     const bareAfter = await barePlans(n, 2);
@@ -340,18 +373,30 @@ async function main() {
     );
     console.log(table.at(-1));
     if (p.one) {
-      const single = await oneProjectRepo();
+      const singles = await oneProjectRepo();
       const bareOne = (await barePlans(1, 3)).wall_s;
-      console.log(JSON.stringify({ one_of_500_push: p.one, one_project_repo: single, bare_one_project_s: bareOne }));
-      onePush = { push: p.one, single, bareOne };
+      const { timeline: _a, ...push } = p.one;
+      const { timeline: _b, ...single } = singles[0]!;
+      console.log(JSON.stringify({ one_of_500_push: push, one_project_repo: single, bare_one_project_s: bareOne }));
+      if (PUSH_ROUNDS > 1) {
+        for (const [which, list] of [["push 1 of 500", p.pushes], ["1-project repo", singles]] as const) {
+          list.forEach((t, r) => console.log(`${which} #${r + 1}: ${t.all_plans_s} s (${t.runs.planned} planned) | ${t.timeline.join(" | ")}`));
+        }
+      }
+      onePush = { pushes: p.pushes, singles, bareOne };
     }
   }
   console.log("\n| projects | selection s: job (webhook→group) | first comment s | all plans s (webhook→check) | planning phase s | bare s (before / after) | plangate/bare: all plans (planning phase) | comments | GitHub reads / writes | peak RSS MiB: plangate process (terraform, bwrap) | Postgres rows written | per project ms: job→terraform / plan / bare (after) |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const row of table) console.log(row);
   if (onePush) {
-    const { push, single, bareOne } = onePush;
+    const { pushes, singles, bareOne } = onePush;
+    const [push, single] = [pushes[0]!, singles[0]!];
     console.log(`\n| push changing 1 of 500 (after the full plan) | 1-project repository PR | ratio | bare 1 project |\n|---|---|---|---|\n| ${push.all_plans_s} s (${push.runs.planned} planned, ${push.runs.reused} reused; GitHub ${push.github.reads} reads / ${push.github.writes} writes) | ${single.all_plans_s} s | **${round2(push.all_plans_s / single.all_plans_s)}×** | ${bareOne} s |`);
+    if (PUSH_ROUNDS > 1) {
+      const [a, b] = [pushes.map((t) => t.all_plans_s), singles.map((t) => t.all_plans_s)];
+      console.log(`\n| ${PUSH_ROUNDS} pushes changing 1 of 500 (s) | 1-project repository: PR, then pushes (s) | ratio of medians |\n|---|---|---|\n| ${a.join(", ")} (median ${median(a)}) | ${b.join(", ")} (median ${median(b)}) | **${round2(median(a) / median(b))}×** |`);
+    }
   }
 }
 
