@@ -132,7 +132,7 @@ describe("a worker process killed", () => {
     const { number, sha } = await prs.openNoWait({ "big/main.tf": slow }, ["big/main.tf"]);
     const first = startWorker();
     await waitFor("the plan to be running", async () => (await runStatus("select status from runs where sha = $1", [sha])) === "running", 120_000);
-    await waitFor("terraform to be planning", () => terraformPid("big", "plan"), 120_000);
+    await waitFor("terraform to be planning", () => terraformPid("big", "plan", first.pid!), 120_000);
     await kill(first);
     expect(await runStatus("select status from runs where sha = $1", [sha])).toBe("running");
 

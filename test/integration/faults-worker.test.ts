@@ -91,7 +91,7 @@ async function expectFailedThenRecovers(n: number, sha: string, dir: string, say
 describe("a plan's machinery failing", () => {
   engineTest("terraform killed by a signal mid-plan: the project fails saying so, the next push plans", async () => {
     const sha = await push(61, resources("killed", 15000), "opened");
-    const pid = await waitFor("terraform plan to run", () => terraformPid("killed", "plan"), 120_000);
+    const pid = await waitFor("terraform plan to run", () => terraformPid("killed", "plan", process.pid), 120_000);
     process.kill(pid, "SIGKILL");
     await expectFailedThenRecovers(61, sha, "killed", /terraform plan failed: killed by signal SIGKILL/);
   });

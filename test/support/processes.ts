@@ -5,18 +5,28 @@ import path from "node:path";
 /** The command lines of this machine's processes that contain `text` (a random marker the test put there). */
 export const processesNamed = (text: string): string[] => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(text));
 
-/** The pid of the terraform process running `verb` for project directory `dir` (inside a sandbox too: its processes are visible from here). */
-export function terraformPid(dir: string, verb: string): number | undefined {
+/** The pids of the terraform processes running `verb` for project directory `dir` (inside a sandbox too: its processes are visible from here). */
+export function terraformPids(dir: string, verb: string): number[] {
+  const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && argv.includes(`-chdir=${dir}`) && argv.includes(verb)) return Number(entry);
+      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && argv.includes(`-chdir=${dir}`) && argv.includes(verb)) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
-  return undefined;
+  return pids;
+}
+
+/**
+ * The terraform process running `verb` for `dir` that descends from
+ * `ancestor` (the test's own worker): test files run side by side, and
+ * another one's project of the same name is not this test's.
+ */
+export function terraformPid(dir: string, verb: string, ancestor: number): number | undefined {
+  return terraformPids(dir, verb).find((pid) => descendsFrom(pid, ancestor));
 }
 
 /**
