@@ -153,18 +153,21 @@ export async function unfinishedRunCount(db: Queryable, groupId: number): Promis
 
 /**
  * Marks a queued run as running ("started"). A run already running is taken
- * over ("resumed") only by a retry (`resume`: the job's earlier attempt died
- * or failed while planning it); otherwise another job is planning it, and
- * neither that nor a finished run is started (undefined).
+ * over ("resumed") only when `takeOver` says so (a retry of the job that
+ * began it, or a run left behind); otherwise another job is planning it, and
+ * neither that nor a finished run is started. `was`: its status before.
  */
-export async function startRun(db: Queryable, id: number, opts: { resume: boolean }): Promise<"started" | "resumed" | undefined> {
-  const { rows } = await db.query<{ was: string }>(
-    `update runs r set status = 'running', started_at = now() from (select id, status as was from runs where id = $1 for update) o
-      where r.id = o.id and (o.was = 'queued' or (o.was = 'running' and $2)) returning o.was`,
-    [id, opts.resume],
+export async function startRun(db: Queryable, id: number, opts: { takeOver: boolean }): Promise<{ how?: "started" | "resumed"; was?: string }> {
+  const { rows } = await db.query<{ was: string; updated: boolean }>(
+    `with o as (select id, status from runs where id = $1 for update),
+          u as (update runs r set status = 'running', started_at = now() from o
+                 where r.id = o.id and (o.status = 'queued' or (o.status = 'running' and $2)) returning r.id)
+     select o.status as was, exists (select 1 from u) as updated from o`,
+    [id, opts.takeOver],
   );
-  const was = rows[0]?.was;
-  return was === "queued" ? "started" : was === "running" ? "resumed" : undefined;
+  const row = rows[0];
+  if (!row?.updated) return { was: row?.was };
+  return { how: row.was === "queued" ? "started" : "resumed", was: row.was };
 }
 
 export async function finishRun(

@@ -137,12 +137,14 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
     locked = false;
     await held.release();
   };
-  // A run already running is another job's (a repeated trigger queued it again), unless this job is a retry of the one that began it.
-  const started = await inTransaction(deps.pool, async (tx) => {
-    const how = await startRun(tx, run.id, { resume: attempt.number > 1 });
-    if (how === "started") await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
-    return how !== undefined;
+  // A run already running is another job's (a repeated trigger queued it again), unless this job is a retry of the
+  // one that began it or the run was left behind (running for longer than any job may take).
+  const start = await inTransaction(deps.pool, async (tx) => {
+    const begun = await startRun(tx, run.id, { takeOver: attempt.number > 1 || leftBehind(deps, run) });
+    if (begun.how === "started") await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
+    return begun;
   });
+  const started = start.how !== undefined;
   const gh = await deps.github.forInstallation(job.installationId);
   // The changes this job stored, handed to the report rather than read back, and the PR's comments if looked up early.
   let planned: Planned = {};
@@ -150,6 +152,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   try {
     if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock);
     else await unlock();
+    // Another job is planning it: this one comes back shortly, to find it finished (and end) or left behind (and plan it).
+    if (start.was === "running" && !started) return await planAgainLater(deps, run, job, "another job is planning the run");
     // The report is a job of its own, queued once the group is done: this job, and the project's queue, end without waiting for GitHub.
     // The comment is what the PR's author waits for: the clean-up below comes after it is queued.
     await reportWhenDone(deps, run.group_id, job.installationId, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
@@ -166,11 +170,15 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
  * having given the slot back.
  */
 export const LOCK_WAIT_MS = 2000;
+
+/** How long past PLANGATE_JOB_TIMEOUT a run may stay `running` before a job takes it over: no job still plans it. */
+const LEFT_BEHIND_AFTER_MS = 60_000;
+const leftBehind = (deps: WorkerDeps, run: Run) => run.status === "running" && run.started_at !== null && Date.now() - new Date(run.started_at).getTime() > deps.jobTimeoutMs + LEFT_BEHIND_AFTER_MS;
 export const LOCKED_PLAN_DELAY_MS = 1000;
 
 /** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
-async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload): Promise<void> {
-  deps.log.info({ runId: run.id }, "the project is locked by a running apply: the plan comes again shortly");
+async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload, why = "the project is locked by a running apply"): Promise<void> {
+  deps.log.info({ runId: run.id }, `${why}: the plan comes again shortly`);
   await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace, deps.repoConcurrency), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
 }
 
