@@ -296,9 +296,8 @@ async function plangate(n: number, push: boolean) {
       const pushed = repo.commit({ [`projects/p${i}/main.tf`]: project(i, 1) }, "shared");
       pushes.push(await timePull(h, 2, pushed, "shared", baseSha, "synchronize", ["modules/common/main.tf", ...Array.from({ length: r + 1 }, (_, k) => `projects/p${7 + k}/main.tf`)]));
     }
-    const one = pushes[0];
     if (h.fake.unexpected.length) throw new Error(`the fake GitHub was asked what it did not expect: ${h.fake.unexpected.join("; ")}`);
-    return { all, rss, rows, perProject, one, pushes };
+    return { all, rss, rows, perProject, pushes };
   } finally {
     await h.close();
   }
@@ -372,10 +371,10 @@ async function main() {
       `| ${n} | ${a.selection.select_job_s} (${a.selection.webhook_to_group_s}) | ${a.first_comment_s} | ${a.all_plans_s} | ${a.planning_phase_s} | ${bare?.wall_s ?? "–"} / ${bareAfter.wall_s} | **${round2(a.all_plans_s / bareMean)}×** (${round2(a.planning_phase_s / bareMean)}×) | ${a.comments} | ${a.github.reads} / ${a.github.writes} | ${p.rss.plangate_process_mib} (tf ${p.rss.children_peak_mib.terraform ?? "?"}, bwrap ${p.rss.children_peak_mib.bwrap ?? "?"}) | ${Object.entries(p.rows).map(([k, v]) => `${k} ${v}`).join(", ")} | ${p.perProject.job_start_to_first_terraform_ms} / ${p.perProject.plan_ms} / ${bareAfter.per_project_ms} |`,
     );
     console.log(table.at(-1));
-    if (p.one) {
+    if (p.pushes.length) {
       const singles = await oneProjectRepo();
       const bareOne = (await barePlans(1, 3)).wall_s;
-      const { timeline: _a, ...push } = p.one;
+      const { timeline: _a, ...push } = p.pushes[0]!;
       const { timeline: _b, ...single } = singles[0]!;
       console.log(JSON.stringify({ one_of_500_push: push, one_project_repo: single, bare_one_project_s: bareOne }));
       if (PUSH_ROUNDS > 1) {

@@ -6,7 +6,7 @@ import path from "node:path";
 export const processesNamed = (text: string): string[] => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(text));
 
 /** The pids of the terraform processes running `verb` for project directory `dir` (inside a sandbox too: its processes are visible from here). */
-export function terraformPids(dir: string, verb: string): number[] {
+function terraformPids(dir: string, verb: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -170,11 +170,11 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
  * having given the slot back.
  */
 export const LOCK_WAIT_MS = 2000;
+export const LOCKED_PLAN_DELAY_MS = 1000;
 
 /** How long past PLANGATE_JOB_TIMEOUT a run may stay `running` before a job takes it over: no job still plans it. */
 const LEFT_BEHIND_AFTER_MS = 60_000;
 const leftBehind = (deps: WorkerDeps, run: Run) => run.status === "running" && run.started_at !== null && Date.now() - new Date(run.started_at).getTime() > deps.jobTimeoutMs + LEFT_BEHIND_AFTER_MS;
-export const LOCKED_PLAN_DELAY_MS = 1000;
 
 /** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
 async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload, why = "the project is locked by a running apply"): Promise<void> {
