@@ -86,7 +86,10 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   });
   // The data dir is this process's alone: exports left by a process that died are swept here.
   const mountPoints = [...new Set(ENGINES.all.flatMap((e) => e.writableDirs(".")))];
-  const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, () => shared.metrics.commitExports.inc(), mountPoints);
+  const exports = new CommitExports(path.join(settings.dataDir, "exports"), mirrors, (derived) => {
+    shared.metrics.commitExports.inc();
+    if (derived) shared.metrics.commitExportsDerived.inc();
+  }, mountPoints);
   await exports.sweep();
   for (const warning of await databaseExposureWarnings(settings, databaseUrl)) log.warn({ setting: "PLANGATE_SANDBOX_EGRESS_ALLOW" }, warning);
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);

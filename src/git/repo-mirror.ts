@@ -6,6 +6,7 @@ import { scrubCheckout } from "../sandbox/scrub.js";
 import { DEFAULT_INPUT_LIMITS, type InputLimits } from "../settings/input-limits.js";
 import { boundedExtract } from "./bounded-extract.js";
 import { CommitReader, CommitTooLarge } from "./commit-reader.js";
+import { deriveExport, parseTreeChanges, underivable } from "./derived-export.js";
 import { fetchPack, NotProtocolV2 } from "./pack-fetch.js";
 import type { RepoRef } from "../github/github.js";
 
@@ -329,6 +330,40 @@ export class RepoMirrors {
     const scrubbed = await scrubCheckout(into);
     if (readOnly) await chmod(into, 0o555);
     return scrubbed;
+  }
+
+  /**
+   * Writes the read-only export of `sha` into `into` (which must not exist)
+   * from `from`, a read-only export of an earlier commit of the same
+   * repository, writing only the paths that differ (deriveExport): what
+   * `checkout` would write, with PLANGATE_MAX_COMMIT_SIZE measured the same
+   * way. Returns why not (and leaves nothing at `into`) when plangate does
+   * not run as root, the commits differ too much or in a way it does not
+   * derive, or deriving fails: the caller checks the commit out whole.
+   */
+  async checkoutFrom(repo: RepoRef, sha: string, into: string, from: { sha: string; tree: string }, token: () => Promise<string>, options: { reader?: CommitReader } = {}): Promise<string | undefined> {
+    this.checkSha(repo, sha);
+    this.checkSha(repo, from.sha);
+    if (process.getuid?.() !== 0) return "plangate does not run as root";
+    const mirror = await this.mirrorDir(repo);
+    if (!(await this.measure(mirror, sha, options.reader))) {
+      await this.ensureCommit(repo, sha, token);
+      await this.measure(mirror, sha, options.reader);
+    }
+    const reader = options.reader ?? new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
+    try {
+      const diff = await this.gitIn(mirror, ["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-commit-id", from.sha, sha]);
+      const changes = parseTreeChanges(diff.output);
+      const refused = underivable(changes);
+      if (refused) return refused;
+      await deriveExport({ from: from.tree, into, changes, blob: (oid, shown) => reader.blob(oid, shown) });
+      return undefined;
+    } catch (error) {
+      await rm(into, { recursive: true, force: true });
+      return error instanceof Error ? error.message : String(error);
+    } finally {
+      if (!options.reader) reader.close();
+    }
   }
 
   /** False when the mirror lacks `sha`; CommitTooLarge when it is over PLANGATE_MAX_COMMIT_SIZE (CommitReader.boundedFiles). */

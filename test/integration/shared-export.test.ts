@@ -24,14 +24,15 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
-/** plangate_commit_exports_total from /metrics. */
-async function exportsMade(): Promise<number> {
+/** plangate_commit_exports_total (or another counter) from /metrics. */
+async function exportsMade(metric = "plangate_commit_exports_total"): Promise<number> {
   const text = await (await fetch(`${h.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("plangate_commit_exports_total "));
+  const line = text.split("\n").find((l) => l.startsWith(`${metric} `));
   return Number(line?.split(" ")[1] ?? NaN);
 }
 
-const exportDirs = () => readdirSync(path.join(h.settings.dataDir, "exports"));
+/** The exports on disk: a group's goes once it is done, and the repository's last is kept (to derive the next one from). */
+const exportDirs = () => readdirSync(path.join(h.settings.dataDir, "exports")).map((name) => (name.startsWith(".kept-") ? ".kept-*" : name));
 
 const runsOf = async (sha: string) =>
   (await h.db.pool.query<{ project: string; status: string; output: string; summary: { add: number } | null }>("select project, status, output, summary from runs where sha = $1 order by project", [sha])).rows;
@@ -58,7 +59,7 @@ describe("one export of the commit per plan group, shared read-only", () => {
     await exports.discard("modes-1");
   });
 
-  engineTest("a PR touching three projects exports its commit once; each project reads local modules and shared files from it; the export is gone afterwards", async () => {
+  engineTest("a PR touching three projects exports its commit once; each project reads local modules and shared files from it; the group's export is gone afterwards, kept as the repository's last", async () => {
     const before = await exportsMade();
     const files: Record<string, string> = {
       "modules/tagged/main.tf": 'variable "name" {}\noutput "value" {\n  value = "${var.name}-${trimspace(file("${path.module}/../../shared/suffix.txt"))}"\n}\n',
@@ -76,8 +77,34 @@ describe("one export of the commit per plan group, shared read-only", () => {
       expect(body).toContain(`+ input = "${env}-shared-suffix"`);
     }
     expect(await exportsMade()).toBe(before + 1);
-    expect(exportDirs()).toEqual([]);
+    expect(exportDirs()).toEqual([".kept-*"]);
     expect(readdirSync(path.join(h.settings.dataDir, "runs"))).toEqual([]);
+  });
+
+  engineTest("a push is planned over an export derived from the PR's previous one: the changed module and file are read, nothing stale", async () => {
+    const files: Record<string, string> = {
+      "modules/named/main.tf": 'variable "env" {}\noutput "value" {\n  value = "${var.env}-${trimspace(file("${path.module}/../../shared/name.txt"))}"\n}\n',
+      "shared/name.txt": "first\n",
+    };
+    for (const env of ["one", "two"]) files[`stacks/${env}/main.tf`] = `module "named" {\n  source = "../../modules/named"\n  env    = "${env}"\n}\nresource "terraform_data" "${env}" {\n  input = module.named.value\n}\n`;
+    const pr = await prs.open(files, Object.keys(files));
+    expect(h.fake.commentsOn(prs.full, pr.number).at(-1)!.body).toContain('+ input = "one-first"');
+    const [made, derived] = [await exportsMade(), await exportsMade("plangate_commit_exports_derived_total")];
+
+    // The push changes the module and a file it reads, removes one project and adds another.
+    const pushed = await prs.push(
+      pr,
+      { "modules/named/main.tf": files["modules/named/main.tf"]!.replace('"${var.env}-', '"${var.env}--'), "shared/name.txt": "second\n", "stacks/two/main.tf": null, "stacks/three/main.tf": files["stacks/one/main.tf"]!.replaceAll("one", "three") },
+      ["modules/named/main.tf", "shared/name.txt", "stacks/two/main.tf", "stacks/three/main.tf"],
+    );
+    expect(prs.check("plangate/plan", pushed.sha)?.conclusion).toBe("success");
+    const body = h.fake.commentsOn(prs.full, pr.number).at(-1)!.body;
+    expect(body).toContain('+ input = "one--second"');
+    expect(body).toContain('+ input = "three--second"');
+    expect(body).not.toContain("-first");
+    expect(await exportsMade()).toBe(made + 1);
+    expect(await exportsMade("plangate_commit_exports_derived_total")).toBe(derived + 1);
+    expect(exportDirs()).toEqual([".kept-*"]);
   });
 
   engineTest("a project's code cannot write into the shared tree or another project's folder; the other project's plan is unaffected", async () => {
@@ -114,6 +141,6 @@ describe("one export of the commit per plan group, shared read-only", () => {
     expect(body).toContain('+ input = "from-module"');
     expect(body).not.toContain("terraform_data.injected");
     expect(existsSync(path.join(h.settings.dataDir, "exports"))).toBe(true);
-    expect(exportDirs()).toEqual([]);
+    expect(exportDirs()).toEqual([".kept-*"]);
   });
 });

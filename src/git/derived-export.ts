@@ -1,0 +1,129 @@
+import { spawn } from "node:child_process";
+import { lstat, mkdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { TOOLING_NAMES } from "../sandbox/scrub.js";
+
+/** One path that differs between two commits, as `git diff-tree -r --raw -z` gives it. */
+export interface TreeChange {
+  path: string;
+  /** Git modes; "000000" on the side where the path does not exist. */
+  oldMode: string;
+  newMode: string;
+  newOid: string;
+}
+
+/** More changed paths than this and a whole export is cheaper to reason about (and about as fast). */
+export const MAX_DERIVED_CHANGES = 256;
+
+const ABSENT = "000000";
+const SUBMODULE = "160000";
+const LINK = "120000";
+const EXECUTABLE = "100755";
+
+/** Parses `git diff-tree -r --raw -z --no-renames` output: `:old new oldOid newOid status\0path\0` per path. */
+export function parseTreeChanges(raw: string): TreeChange[] {
+  const fields = raw.split("\0");
+  const changes: TreeChange[] = [];
+  for (let at = 0; at + 1 < fields.length; at += 2) {
+    const header = /^:(\d{6}) (\d{6}) [0-9a-f]{40} ([0-9a-f]{40}) [ADMT]$/.exec(fields[at]!);
+    if (!header) throw new Error(`unexpected diff-tree line: ${JSON.stringify(fields[at]!.slice(0, 120))}`);
+    changes.push({ oldMode: header[1]!, newMode: header[2]!, newOid: header[3]!, path: fields[at + 1]! });
+  }
+  return changes;
+}
+
+/**
+ * Why a derived export would not be what `git archive | tar -x` writes, or
+ * undefined when it can be derived: submodules (archive writes a folder for
+ * them) and paths git itself would never write are left to a whole export.
+ */
+export function underivable(changes: TreeChange[]): string | undefined {
+  if (changes.length > MAX_DERIVED_CHANGES) return `${changes.length} changed paths`;
+  for (const change of changes) {
+    if (change.oldMode === SUBMODULE || change.newMode === SUBMODULE) return `submodule ${change.path}`;
+    const parts = change.path.split("/");
+    if (path.isAbsolute(change.path) || parts.some((part) => part === "" || part === "." || part === "..")) return `unexpected path ${JSON.stringify(change.path)}`;
+  }
+  return undefined;
+}
+
+export interface DeriveRequest {
+  /** A whole read-only export of an earlier commit (root's, no write bits): only ever read and hard-linked. */
+  from: string;
+  /** Where the new export goes; must not exist yet. */
+  into: string;
+  changes: TreeChange[];
+  /** The contents of a blob of the new commit. */
+  blob(oid: string, shown: string): Promise<Buffer>;
+}
+
+/**
+ * Writes the export of a commit that differs from an earlier export's
+ * commit by `changes` (see underivable): the earlier tree hard-linked into
+ * `into` (files are shared, folders are new), then every changed path
+ * removed and its new contents written as a new file. Nothing is written in
+ * place (a shared file is unlinked, never opened for writing), no link is
+ * followed (a folder on the way is made or must be a real folder; a file is
+ * created exclusively), and paths with a tooling name are left out as
+ * scrubCheckout would remove them. Files and folders get the modes a
+ * read-only export's tar gives them (0444, 0555 for executables and folders).
+ * Throws on anything it does not expect; the caller removes `into` and
+ * exports the commit whole.
+ */
+export async function deriveExport(request: DeriveRequest): Promise<void> {
+  const { into, changes } = request;
+  await linkCopy(request.from, into);
+  // Every path that goes or changes is removed first: a link the new commit turns into a folder is gone before the folder is made.
+  for (const change of changes) {
+    if (change.oldMode === ABSENT) continue;
+    await rm(path.join(into, change.path), { force: true, recursive: true });
+    await pruneEmptyParents(into, change.path);
+  }
+  for (const change of changes) {
+    if (change.newMode === ABSENT || isTooling(change.path)) continue;
+    const target = path.join(into, change.path);
+    await makeParents(into, change.path);
+    const contents = await request.blob(change.newOid, change.path);
+    if (change.newMode === LINK) await symlink(contents.toString(), target);
+    else await writeFile(target, contents, { flag: "wx", mode: change.newMode === EXECUTABLE ? 0o555 : 0o444 });
+  }
+}
+
+const isTooling = (file: string) => file.split("/").some((part) => TOOLING_NAMES.has(part));
+
+/** `cp -a -l`: the earlier tree's files linked, its folders made anew with their modes and owner. */
+function linkCopy(from: string, into: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cp = spawn("cp", ["-a", "-l", "--no-target-directory", from, into], { stdio: ["ignore", "ignore", "pipe"] });
+    let output = "";
+    cp.stderr.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-2000)));
+    cp.once("error", reject);
+    cp.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`cp -al failed: ${output.trim() || `exit ${code}`}`))));
+  });
+}
+
+/** Folders a removal left empty go, as an export of the new commit would not have them. */
+async function pruneEmptyParents(root: string, file: string): Promise<void> {
+  for (let dir = path.dirname(file); dir !== "."; dir = path.dirname(dir)) {
+    try {
+      await rmdir(path.join(root, dir));
+    } catch {
+      return; // not empty (or already gone): its parents are not empty either
+    }
+  }
+}
+
+/** Makes each missing folder on the way to `file`; one that exists must be a real folder, never a link. */
+async function makeParents(root: string, file: string): Promise<void> {
+  let dir = root;
+  for (const part of path.dirname(file).split("/")) {
+    if (part === ".") return;
+    dir = path.join(dir, part);
+    const found = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (!found) await mkdir(dir, { mode: 0o555 });
+    else if (!found.isDirectory()) throw new Error(`${path.relative(root, dir)} is not a folder in the earlier export`);
+  }
+}
