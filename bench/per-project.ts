@@ -29,6 +29,10 @@ const ROUNDS = Number(process.argv[3] ?? 3);
 const terraformBin = findBinary("terraform") ?? "terraform";
 // BATCH=K: also measure K projects planned in one sandbox entry (a prototype of batching, not plangate's code path).
 const BATCH = Number(process.env.BATCH ?? 0);
+// NESTED=1 (with BATCH): each project of a batch in a bubblewrap of its own inside the batch's sandbox entry, where
+// only its own folder is writable and its processes die with it: the batch shares the entry's cgroup, /etc, egress
+// namespace and disk watch, the projects stay apart from each other.
+const NESTED = process.env.NESTED === "1";
 
 const project = (i: number) =>
   `module "common" {\n  source = "../../modules/common"\n  name   = "p${i}"\n}\n` +
@@ -149,9 +153,13 @@ async function main() {
         const { home, release } = await tools.homes.acquire();
         const lines = batch.map((i, j) => {
           const dir = laid.ownDirs[j]!;
-          const planFile = path.join(laid.tree!.workDir, `.plan-${i}`);
+          const own = path.join(laid.checkoutDir, dir);
+          const planFile = NESTED ? path.join(own, `.plan-${i}`) : path.join(laid.tree!.workDir, `.plan-${i}`);
           const tf = (args: string[]) => [terraformBin, `-chdir=${dir}`, ...args].map(q).join(" ");
-          return `{ ${tf(["init", "-input=false", "-no-color"])} && ${tf(["plan", "-input=false", "-no-color", `-out=${planFile}`])} && ${tf(["show", "-json", "-no-color", planFile])} > ${q(planFile + ".json")}; } || echo "project ${i} failed"`;
+          const steps = `${tf(["init", "-input=false", "-no-color"])} && ${tf(["plan", "-input=false", "-no-color", `-out=${planFile}`])} && ${tf(["show", "-json", "-no-color", planFile])} > ${q(planFile + ".json")}`;
+          if (!NESTED) return `{ ${steps}; } || echo "project ${i} failed"`;
+          const apart = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--ro-bind", data, data, "--bind", own, own, "--unshare-all", "--share-net", "--die-with-parent", "/bin/sh", "-c", steps];
+          return `${apart.map(q).join(" ")} || echo "project ${i} failed"`;
         });
         const result = await sandbox.run({
           command: ["/bin/sh", "-c", lines.join("\n")],
@@ -166,7 +174,7 @@ async function main() {
         release();
         if (result.exitCode !== 0 || result.output.includes("failed")) throw new Error(result.output);
         for (const i of batch) {
-          const planFile = path.join(laid.tree!.workDir, `.plan-${i}`);
+          const planFile = NESTED ? path.join(laid.checkoutDir, laid.ownDirs[batch.indexOf(i)]!, `.plan-${i}`) : path.join(laid.tree!.workDir, `.plan-${i}`);
           const planJson = JSON.parse(readFileSync(planFile + ".json", "utf8"));
           parsePlanChanges(planJson);
           changeFingerprint(planJson, readFileSync(planFile));
