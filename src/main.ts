@@ -28,6 +28,7 @@ import { loadTemplates, type Templates } from "./render/templates.js";
 import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
 import { dashboardHandler } from "./web/dashboard.js";
+import { keepConnectionsAlive } from "./web/keep-alive.js";
 import { limitRequestBodies } from "./web/body-limit.js";
 import { encryptionKeyFor } from "./settings/encryption-key.js";
 import { verifyEncryptionKey } from "./db/encryption-key-check.js";
@@ -194,7 +195,9 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     server.addHandler(oidcIssuerHandler(shared.issuer, shared.signingKeys));
     server.addHandler(dashboardHandler({ ...shared, pool, publicUrl, githubWebUrl: settings.githubWebUrl, githubApiUrl: settings.githubApiUrl, oauthClient: settings.oauthClient, log }));
     await server.load(plangateApp({ pool, templates: shared.templates, allowForkPrs: settings.allowForkPrs }));
-    limitRequestBodies(await server.start(), log);
+    const listening = await server.start();
+    limitRequestBodies(listening, log);
+    keepConnectionsAlive(listening);
     // GitHub does not retry a delivery that failed: the server asks for those again from the App's delivery log.
     const hooks = octokitGitHubFactory(new Probot(probotOptions), Number(settings.appId), shared.metrics.github).hookDeliveries();
     sweeps = new RedeliverySweeps({ pool, hooks, log }, settings.redeliverEveryMs, shared.metrics.redelivery);
@@ -242,6 +245,7 @@ async function serveProbes(port: number, host: string | undefined, handle: Retur
       () => void res.writeHead(500).end(),
     );
   });
+  keepConnectionsAlive(server);
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,

@@ -1,3 +1,4 @@
+import http from "node:http";
 import { jest } from "@jest/globals";
 import { pino } from "pino";
 import { freePort } from "../../src/db/embedded.js";
@@ -36,6 +37,26 @@ describe("health and metrics endpoints", () => {
   test("/healthz answers while the process runs; /readyz is ready with the database migrated", async () => {
     expect(await get("/healthz")).toMatchObject({ status: 200, body: "ok\n" });
     expect(await get("/readyz")).toMatchObject({ status: 200, body: "ready\n" });
+  });
+
+  test("an idle connection stays open past Node's 5 s: a balancer in front never sends a delivery on a connection plangate closed", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const healthz = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = http.get(`${h.url}/healthz`, { agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on("error", reject);
+      });
+    try {
+      expect(await healthz()).toEqual({ status: 200, reused: false });
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      // Node's default keep-alive (5 s) would have closed the socket by now, and the agent would open another.
+      expect(await healthz()).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   test("/readyz answers 503 naming a pending migration", async () => {
