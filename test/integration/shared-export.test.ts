@@ -1,5 +1,5 @@
 import { CDKTF_OUT_DIR } from "../../src/engines/cdktf.js";
-import { existsSync, lstatSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
@@ -49,14 +49,16 @@ describe("one export of the commit per plan group, shared read-only", () => {
   engineTest("the export is root's and has no write bit anywhere, even where a mount does not cover it", async () => {
     expect(process.getuid?.()).toBe(0); // plangate drops to nobody only when it runs as root, as the tests do
     const sha = repo.commit({ "a/main.tf": "# a\n", "a/deep/er/x.txt": "x", "tool.sh": "#!/bin/sh\n", "link": { symlink: "a/main.tf" } }, "export-modes");
-    const mirrors = new RepoMirrors(mkdtempSync(path.join(os.tmpdir(), "plangate-mirrors-")), `file://${h.fake.gitRoot}`);
-    const exports = new CommitExports(mkdtempSync(path.join(os.tmpdir(), "plangate-exports-")), mirrors, undefined, [CDKTF_OUT_DIR]);
+    const scratch = mkdtempSync(path.join(os.tmpdir(), "plangate-export-modes-"));
+    const mirrors = new RepoMirrors(path.join(scratch, "mirrors"), `file://${h.fake.gitRoot}`);
+    const exports = new CommitExports(path.join(scratch, "exports"), mirrors, undefined, [CDKTF_OUT_DIR]);
     const made = await exports.acquire("modes-1", { owner: "Codertocat", name: "Hello-World" }, sha, async () => "unused");
     const entries = walk(made.tree);
     expect(entries.map((e) => path.relative(made.tree, e.path)).sort()).toEqual(["", "a", "a/deep", "a/deep/er", "a/deep/er/x.txt", "a/main.tf", ".plangate-cdktf.out", "link", "README.md", "tool.sh"].sort());
     expect(entries.filter((e) => e.uid !== 0 || e.writable !== 0)).toEqual([]);
     made.release();
     await exports.discard("modes-1");
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   engineTest("a PR touching three projects exports its commit once; each project reads local modules and shared files from it; the group's export is gone afterwards, kept as the repository's last", async () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
@@ -40,6 +40,7 @@ const stopWorkers = () => Promise.all(workers.map(({ child }) => new Promise((r)
 afterAll(async () => {
   await stopWorkers();
   await h?.close();
+  for (const { dataDir } of workers) rmSync(dataDir, { recursive: true, force: true });
 });
 afterEach(() => expect(h.fake.unexpected).toEqual([]));
 
