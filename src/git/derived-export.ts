@@ -34,18 +34,32 @@ export function parseTreeChanges(raw: string): TreeChange[] {
 
 /**
  * Why a derived export would not be what `git archive | tar -x` writes, or
- * undefined when it can be derived: submodules (archive writes a folder for
- * them) and paths git itself would never write are left to a whole export.
+ * undefined when it can be derived. Left to a whole export: submodules
+ * (archive writes a folder for them); any `.gitattributes` in the new
+ * commit or among the changes (archive applies export-subst, export-ignore,
+ * eol and ident, also to files that did not change); a change to a path
+ * with a tooling name (scrubCheckout leaves its folder behind, empty);
+ * names that did not come through as UTF-8 (git's output is read as text);
+ * paths git itself would never write. `files`: every path of the new commit.
  */
-export function underivable(changes: TreeChange[]): string | undefined {
+export function underivable(changes: TreeChange[], files: string[]): string | undefined {
   if (changes.length > MAX_DERIVED_CHANGES) return `${changes.length} changed paths`;
+  if (files.some(isAttributes)) return "the commit has a .gitattributes";
+  if (files.some((file) => file.includes(UNDECODABLE))) return "a path that is not UTF-8";
   for (const change of changes) {
     if (change.oldMode === SUBMODULE || change.newMode === SUBMODULE) return `submodule ${change.path}`;
+    if (isAttributes(change.path)) return "a .gitattributes changes";
+    if (isTooling(change.path)) return `a path with a tooling name changes: ${change.path}`;
+    if (change.path.includes(UNDECODABLE)) return "a path that is not UTF-8";
     const parts = change.path.split("/");
     if (path.isAbsolute(change.path) || parts.some((part) => part === "" || part === "." || part === "..")) return `unexpected path ${JSON.stringify(change.path)}`;
   }
   return undefined;
 }
+
+/** What a name that is not UTF-8 becomes when git's output is read as text. */
+const UNDECODABLE = "\uFFFD";
+const isAttributes = (file: string) => path.posix.basename(file) === ".gitattributes";
 
 export interface DeriveRequest {
   /** A whole read-only export of an earlier commit (root's, no write bits): only ever read and hard-linked. */
@@ -53,6 +67,8 @@ export interface DeriveRequest {
   /** Where the new export goes; must not exist yet. */
   into: string;
   changes: TreeChange[];
+  /** Every folder of the new commit (its files' parents): a folder a removal empties stays when the commit still has it. */
+  folders: ReadonlySet<string>;
   /** The contents of a blob of the new commit. */
   blob(oid: string, shown: string): Promise<Buffer>;
 }
@@ -62,10 +78,9 @@ export interface DeriveRequest {
  * commit by `changes` (see underivable): the earlier tree hard-linked into
  * `into` (files are shared, folders are new), then every changed path
  * removed and its new contents written as a new file. Nothing is written in
- * place (a shared file is unlinked, never opened for writing), no link is
- * followed (a folder on the way is made or must be a real folder; a file is
- * created exclusively), and paths with a tooling name are left out as
- * scrubCheckout would remove them. Files and folders get the modes a
+ * place (a shared file is unlinked, never opened for writing), and no link
+ * is followed (a folder on the way to a path removed or written must be a
+ * real folder; a file is created exclusively). Files and folders get the modes a
  * read-only export's tar gives them (0444, 0555 for executables and folders).
  * Throws on anything it does not expect; the caller removes `into` and
  * exports the commit whole.
@@ -76,15 +91,16 @@ export async function deriveExport(request: DeriveRequest): Promise<void> {
   // Every path that goes or changes is removed first: a link the new commit turns into a folder is gone before the folder is made.
   for (const change of changes) {
     if (change.oldMode === ABSENT) continue;
+    await walkParents(into, change.path, "stop");
     await rm(path.join(into, change.path), { force: true, recursive: true });
-    await pruneEmptyParents(into, change.path);
+    await pruneParents(into, change.path, request.folders);
   }
   for (const change of changes) {
-    if (change.newMode === ABSENT || isTooling(change.path)) continue;
+    if (change.newMode === ABSENT) continue;
     const target = path.join(into, change.path);
-    await makeParents(into, change.path);
+    await walkParents(into, change.path, "make");
     const contents = await request.blob(change.newOid, change.path);
-    if (change.newMode === LINK) await symlink(contents.toString(), target);
+    if (change.newMode === LINK) await symlink(contents, target);
     else await writeFile(target, contents, { flag: "wx", mode: change.newMode === EXECUTABLE ? 0o555 : 0o444 });
   }
 }
@@ -102,19 +118,30 @@ function linkCopy(from: string, into: string): Promise<void> {
   });
 }
 
-/** Folders a removal left empty go, as an export of the new commit would not have them. */
-async function pruneEmptyParents(root: string, file: string): Promise<void> {
-  for (let dir = path.dirname(file); dir !== "."; dir = path.dirname(dir)) {
+/** The folders of a commit's files. */
+export function foldersOf(files: string[]): Set<string> {
+  const folders = new Set<string>();
+  for (const file of files) for (let dir = path.posix.dirname(file); dir !== "." && !folders.has(dir); dir = path.posix.dirname(dir)) folders.add(dir);
+  return folders;
+}
+
+/** Folders the new commit does not have go once a removal leaves them empty, as its export would not have them. */
+async function pruneParents(root: string, file: string, keep: ReadonlySet<string>): Promise<void> {
+  for (let dir = path.dirname(file); dir !== "." && !keep.has(dir); dir = path.dirname(dir)) {
     try {
       await rmdir(path.join(root, dir));
-    } catch {
-      return; // not empty (or already gone): its parents are not empty either
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") return; // not empty yet: a later removal empties it
     }
   }
 }
 
-/** Makes each missing folder on the way to `file`; one that exists must be a real folder, never a link. */
-async function makeParents(root: string, file: string): Promise<void> {
+/**
+ * Walks the folders on the way to `file`: each must be a real folder, never
+ * a link (else it throws). A missing one is made (`make`) or ends the walk
+ * (nothing can be under it).
+ */
+async function walkParents(root: string, file: string, missing: "make" | "stop"): Promise<void> {
   let dir = root;
   for (const part of path.dirname(file).split("/")) {
     if (part === ".") return;
@@ -123,6 +150,7 @@ async function makeParents(root: string, file: string): Promise<void> {
       if (error.code === "ENOENT") return undefined;
       throw error;
     });
+    if (!found && missing === "stop") return;
     if (!found) await mkdir(dir, { mode: 0o555 });
     else if (!found.isDirectory()) throw new Error(`${path.relative(root, dir)} is not a folder in the earlier export`);
   }

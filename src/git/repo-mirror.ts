@@ -6,7 +6,7 @@ import { scrubCheckout } from "../sandbox/scrub.js";
 import { DEFAULT_INPUT_LIMITS, type InputLimits } from "../settings/input-limits.js";
 import { boundedExtract } from "./bounded-extract.js";
 import { CommitReader, CommitTooLarge } from "./commit-reader.js";
-import { deriveExport, parseTreeChanges, underivable } from "./derived-export.js";
+import { deriveExport, foldersOf, parseTreeChanges, underivable } from "./derived-export.js";
 import { fetchPack, NotProtocolV2 } from "./pack-fetch.js";
 import type { RepoRef } from "../github/github.js";
 
@@ -346,17 +346,24 @@ export class RepoMirrors {
     this.checkSha(repo, from.sha);
     if (process.getuid?.() !== 0) return "plangate does not run as root";
     const mirror = await this.mirrorDir(repo);
-    if (!(await this.measure(mirror, sha, options.reader))) {
-      await this.ensureCommit(repo, sha, token);
-      await this.measure(mirror, sha, options.reader);
-    }
     const reader = options.reader ?? new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
+    try {
+      // Measured as a whole export is (CommitTooLarge goes to the caller); the reader keeps the trees it read.
+      if (!(await this.measure(mirror, sha, reader))) {
+        await this.ensureCommit(repo, sha, token);
+        await this.measure(mirror, sha, reader);
+      }
+    } catch (error) {
+      if (!options.reader) reader.close();
+      throw error;
+    }
     try {
       const diff = await this.gitIn(mirror, ["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-commit-id", from.sha, sha]);
       const changes = parseTreeChanges(diff.output);
-      const refused = underivable(changes);
+      const files = (await reader.boundedFiles(sha, this.limits.maxCommitBytes)).map((f) => f.path);
+      const refused = underivable(changes, files);
       if (refused) return refused;
-      await deriveExport({ from: from.tree, into, changes, blob: (oid, shown) => reader.blob(oid, shown) });
+      await deriveExport({ from: from.tree, into, changes, folders: foldersOf(files), blob: (oid, shown) => reader.blob(oid, shown) });
       return undefined;
     } catch (error) {
       await rm(into, { recursive: true, force: true });
