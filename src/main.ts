@@ -28,6 +28,7 @@ import { loadTemplates, type Templates } from "./render/templates.js";
 import { RunLinks } from "./web/run-links.js";
 import { runPageHandler } from "./web/run-page.js";
 import { dashboardHandler } from "./web/dashboard.js";
+import { socketFolderProblem } from "./sandbox/egress/egress-filter.js";
 import { keepConnectionsAlive } from "./web/keep-alive.js";
 import { limitRequestBodies } from "./web/body-limit.js";
 import { encryptionKeyFor } from "./settings/encryption-key.js";
@@ -95,7 +96,10 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   for (const warning of await databaseExposureWarnings(settings, databaseUrl)) log.warn({ setting: "PLANGATE_SANDBOX_EGRESS_ALLOW" }, warning);
   log.info({ ...how, memoryCap: formatSize(settings.sandboxMemoryBytes), pidsCap: settings.sandboxPids, diskCap: formatSize(settings.sandboxDiskBytes) }, `sandbox caps: ${summary}`);
   // The egress filter refuses the database this process really uses (DATABASE_URL or the embedded one).
-  const sandbox = new Sandbox(chooseSandbox(settings.sandbox, (m) => log.warn(m)), { caps, egress: egressFilterFor(settings, databaseUrl), clock });
+  const kind = chooseSandbox(settings.sandbox, (m) => log.warn(m));
+  const sockets = kind === "bwrap" ? socketFolderProblem() : undefined;
+  if (sockets) throw new SettingsError(sockets);
+  const sandbox = new Sandbox(kind, { caps, egress: egressFilterFor(settings, databaseUrl), clock });
   const tools = {
     sandbox,
     homes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),

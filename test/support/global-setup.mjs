@@ -10,6 +10,13 @@ import { migrate } from "../../dist/db/migrate.js";
 import { createPool } from "../../dist/db/pool.js";
 
 export default async function globalSetup() {
+  // Every temporary folder of the run (the tests', the app's, killed workers' and their sandboxes') goes under one
+  // folder, removed by the global teardown: os.tmpdir() reads TMPDIR, and the test workers and the processes they
+  // start inherit it. Open to the sandbox's user, as /tmp is.
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "plangate-tests-"));
+  await chmod(tmp, 0o755);
+  process.env.PLANGATE_TEST_TMPDIR = tmp;
+  process.env.TMPDIR = tmp;
   if (!process.env.DATABASE_URL) {
     const dir = await mkdtemp(path.join(os.tmpdir(), "plangate-test-pg-"));
     await chmod(dir, 0o755); // initdb runs as the postgres user when we are root

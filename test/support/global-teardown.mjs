@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import pg from "pg";
 
 export default async function globalTeardown() {
@@ -9,4 +10,6 @@ export default async function globalTeardown() {
     await admin.end();
   }
   await globalThis.__plangateEmbedded?.stop();
+  // The run's temporary folders (see global-setup), whatever a test or a killed process left in them.
+  if (process.env.PLANGATE_TEST_TMPDIR) await rm(process.env.PLANGATE_TEST_TMPDIR, { recursive: true, force: true });
 }

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { EgressFilter, socketFolderProblem } from "../../src/sandbox/egress/egress-filter.js";
 import { EgressPolicy, refusalProblem, type Lookup } from "../../src/sandbox/egress/egress-policy.js";
 import { parseEgressRules, type EgressRule } from "../../src/settings/egress-rules.js";
 
@@ -67,5 +69,16 @@ describe("cloud metadata addresses (issue 21, row 12)", () => {
     expect(await verdict(named, "169.254.170.2")).toMatch(/^egress refused: 169\.254\.170\.2:80 \(link-local/);
     const wholeRange = new EgressPolicy({ allow: rules("169.254.0.0/16"), deny: [] });
     expect(await verdict(wholeRange, "169.254.170.2", 443)).toBe("open");
+  });
+});
+
+describe("where the egress filter keeps its sockets", () => {
+  test("a temp folder too long for a Unix socket's path is refused in words that say what to set, before anything is made", async () => {
+    expect(socketFolderProblem("/tmp")).toBeUndefined();
+    const long = `/tmp/${"x".repeat(70)}`;
+    expect(socketFolderProblem(long)).toMatch(/^the egress filter's sockets would be at \/tmp\/x+\/plangate-egress-XXXXXX\/run-XXXXXX\/egress\.sock \(\d+ bytes\), past the 107 bytes a Unix socket's path may have: set TMPDIR to a shorter folder$/);
+    const filter = new EgressFilter({ allow: [], deny: [], runRoot: long, mode: "launcher" });
+    await expect(filter.lease("bwrap", [])).rejects.toThrow("set TMPDIR to a shorter folder");
+    expect(existsSync(long)).toBe(false);
   });
 });

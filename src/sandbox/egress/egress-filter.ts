@@ -45,6 +45,9 @@ export interface EgressLease {
   finish(output: string): string[];
 }
 
+/** The longest path a Unix socket may have (sun_path holds 108 bytes, its last a NUL). */
+const MAX_SOCKET_PATH = 107;
+
 /** The path of the filter's socket inside a launcher-mode sandbox. */
 const SANDBOX_SOCKET = "/run/plangate/egress.sock";
 
@@ -184,6 +187,8 @@ export class EgressFilter {
   private runRoot(): Promise<string> {
     this.root ??= (async () => {
       const parent = this.options.runRoot ?? os.tmpdir();
+      const problem = socketFolderProblem(parent);
+      if (problem) throw new Error(problem);
       await mkdir(parent, { recursive: true });
       const root = await mkdtemp(path.join(parent, "plangate-egress-"));
       await chmod(root, 0o711);
@@ -191,6 +196,18 @@ export class EgressFilter {
     })();
     return this.root;
   }
+}
+
+/**
+ * Why the egress filter cannot keep its sockets under `parent` (the system
+ * temp folder unless set), if it cannot: a longer socket path is cut short by
+ * the kernel, and every plan would fail on a socket that is not there.
+ */
+export function socketFolderProblem(parent = os.tmpdir()): string | undefined {
+  const longest = path.join(parent, "plangate-egress-XXXXXX", "run-XXXXXX", "egress.sock");
+  const bytes = Buffer.byteLength(longest);
+  if (bytes <= MAX_SOCKET_PATH) return undefined;
+  return `the egress filter's sockets would be at ${longest} (${bytes} bytes), past the ${MAX_SOCKET_PATH} bytes a Unix socket's path may have: set TMPDIR to a shorter folder`;
 }
 
 /** A lease ends once, whether its command finished or failed to start. */
