@@ -35,16 +35,18 @@ export function parseTreeChanges(raw: string): TreeChange[] {
 /**
  * Why a derived export would not be what `git archive | tar -x` writes, or
  * undefined when it can be derived. Left to a whole export: submodules
- * (archive writes a folder for them); any `.gitattributes` in the new
- * commit or among the changes (archive applies export-subst, export-ignore,
- * eol and ident, also to files that did not change); a change to a path
+ * (archive writes a folder for them); a change to a `.gitattributes`, or
+ * one of the new commit's (`attributes`: their texts) saying anything
+ * archive acts on (see attributesProblem), as it would act on files that
+ * did not change too; a change to a path
  * with a tooling name (scrubCheckout leaves its folder behind, empty);
  * names that did not come through as UTF-8 (git's output is read as text);
  * paths git itself would never write. `files`: every path of the new commit.
  */
-export function underivable(changes: TreeChange[], files: string[]): string | undefined {
+export function underivable(changes: TreeChange[], files: string[], attributes: string[] = []): string | undefined {
   if (changes.length > MAX_DERIVED_CHANGES) return `${changes.length} changed paths`;
-  if (files.some(isAttributes)) return "the commit has a .gitattributes";
+  const archiveAttributes = attributes.map(attributesProblem).find(Boolean);
+  if (archiveAttributes) return archiveAttributes;
   if (files.some((file) => file.includes(UNDECODABLE))) return "a path that is not UTF-8";
   for (const change of changes) {
     if (change.oldMode === SUBMODULE || change.newMode === SUBMODULE) return `submodule ${change.path}`;
@@ -53,6 +55,33 @@ export function underivable(changes: TreeChange[], files: string[]): string | un
     if (change.path.includes(UNDECODABLE)) return "a path that is not UTF-8";
     const parts = change.path.split("/");
     if (path.isAbsolute(change.path) || parts.some((part) => part === "" || part === "." || part === "..")) return `unexpected path ${JSON.stringify(change.path)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Attributes `git archive` does not act on here (no filter driver, no
+ * autocrlf and a native LF end of line in plangate's mirrors): the file is
+ * written as stored whatever they say. `eol` only as `lf`.
+ */
+const INERT_ATTRIBUTES = new Set(["text", "binary", "diff", "merge", "whitespace", "delta", "encoding", "lockable", "filter", "crlf", "conflict-marker-size", "eol"]);
+
+/**
+ * Why a `.gitattributes` text would make `git archive` write something
+ * other than the stored files (export-ignore, export-subst, ident,
+ * working-tree-encoding, eol=crlf, a macro that could say any of them, or
+ * anything not known to be inert), or undefined.
+ */
+export function attributesProblem(text: string): string | undefined {
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    if (line.startsWith("[attr]") || line.startsWith('"')) return `a .gitattributes line archive may act on: ${JSON.stringify(line.slice(0, 80))}`;
+    for (const token of line.split(/\s+/).slice(1)) {
+      const [name = "", value] = token.replace(/^[-!]/, "").split("=", 2);
+      const inert = name.startsWith("linguist-") || (INERT_ATTRIBUTES.has(name) && (name !== "eol" || value === "lf"));
+      if (!inert) return `a .gitattributes attribute archive may act on: ${JSON.stringify(token.slice(0, 80))}`;
+    }
   }
   return undefined;
 }

@@ -14,6 +14,8 @@ const GIT_TIMEOUT_MS = 10 * 60_000;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const SAFE_BRANCH = /^[A-Za-z0-9._/-]{1,250}$/;
 const SHA = /^[0-9a-f]{40}$/;
+/** More .gitattributes than this and a commit's export is derived no more (each is read and judged). */
+const MAX_ATTRIBUTE_FILES = 32;
 /** At most this many commits a fetch says the mirror has (enough for the server to send only what is new). */
 const MAX_HAVES = 256;
 /** How long a mirror stays free of fetches before git's housekeeping of it runs. */
@@ -360,8 +362,13 @@ export class RepoMirrors {
     try {
       const diff = await this.gitIn(mirror, ["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-commit-id", from.sha, sha]);
       const changes = parseTreeChanges(diff.output);
-      const files = (await reader.boundedFiles(sha, this.limits.maxCommitBytes)).map((f) => f.path);
-      const refused = underivable(changes, files);
+      const tree = await reader.boundedFiles(sha, this.limits.maxCommitBytes);
+      const files = tree.map((f) => f.path);
+      // Each .gitattributes read by its object id (a PR's names never go into a revision).
+      const attributeFiles = tree.filter((f) => path.posix.basename(f.path) === ".gitattributes");
+      if (attributeFiles.length > MAX_ATTRIBUTE_FILES) return `${attributeFiles.length} .gitattributes files`;
+      const attributes = await Promise.all(attributeFiles.map(async (f) => (await reader.blob(f.oid, f.path)).toString("utf8")));
+      const refused = underivable(changes, files, attributes);
       if (refused) return refused;
       await deriveExport({ from: from.tree, into, changes, folders: foldersOf(files), blob: (oid, shown) => reader.blob(oid, shown) });
       return undefined;

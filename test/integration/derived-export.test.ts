@@ -124,6 +124,20 @@ describe("an export derived from the repository's previous export", () => {
     expect(listing(made.tree)).toEqual(listing(await wholeExport(after)));
   });
 
+  asRoot("a repository whose .gitattributes only say what archive leaves alone is derived, and is what a whole export writes", async () => {
+    const attributes = "* text=auto eol=lf\n*.png binary\n*.zip filter=lfs diff=lfs merge=lfs -text\n*.tf linguist-language=HCL\n";
+    const before = repo.commit({ ".gitattributes": attributes, "envs/a/main.tf": "# a\r\n", "envs/a/logo.png": "\x89PNG\r\n" }, "main", "inert attributes");
+    const after = repo.commit({ "envs/a/main.tf": "# a, changed\r\n", "envs/b/main.tf": "# b\n" }, "main", "a change beside them");
+    const exported: boolean[] = [];
+    const exports = new CommitExports(fresh("exports"), mirrors(), (derived) => exported.push(derived));
+    await exports.sweep();
+    (await exports.acquire("attributes-1", ref, before, token)).release();
+    await exports.discard("attributes-1");
+    const made = await exports.acquire("attributes-2", ref, after, token);
+    expect(exported).toEqual([false, true]);
+    expect(listing(made.tree)).toEqual(listing(await wholeExport(after)));
+  });
+
   asRoot("a commit over PLANGATE_MAX_COMMIT_SIZE is refused as a whole export refuses it, and writes nothing", async () => {
     const small = repo.commit({ "small.txt": "s" }, "main", "small");
     const big = repo.commit({ "big.bin": "b".repeat(64 * 1024) }, "main", "big");
