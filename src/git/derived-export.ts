@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import { lstat, mkdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { execute } from "../sandbox/exec.js";
 import { TOOLING_NAMES } from "../sandbox/scrub.js";
 
 /** One path that differs between two commits, as `git diff-tree -r --raw -z` gives it. */
@@ -38,10 +38,10 @@ export function parseTreeChanges(raw: string): TreeChange[] {
  * (archive writes a folder for them); a change to a `.gitattributes`, or
  * one of the new commit's (`attributes`: their texts) saying anything
  * archive acts on (see attributesProblem), as it would act on files that
- * did not change too; a change to a path
- * with a tooling name (scrubCheckout leaves its folder behind, empty);
- * names that did not come through as UTF-8 (git's output is read as text);
- * paths git itself would never write. `files`: every path of the new commit.
+ * did not change too; a change to a path with a tooling name
+ * (scrubCheckout leaves its folder behind, empty); names that did not come
+ * through as UTF-8 (git's output is read as text); paths git itself would
+ * never write. `files`: every path of the new commit.
  */
 export function underivable(changes: TreeChange[], files: string[], attributes: string[] = []): string | undefined {
   if (changes.length > MAX_DERIVED_CHANGES) return `${changes.length} changed paths`;
@@ -100,6 +100,9 @@ export interface DeriveRequest {
   folders: ReadonlySet<string>;
   /** The contents of a blob of the new commit. */
   blob(oid: string, shown: string): Promise<Buffer>;
+  /** The environment and time limit of the copy (`cp`). */
+  env: Record<string, string>;
+  timeoutMs: number;
 }
 
 /**
@@ -116,7 +119,7 @@ export interface DeriveRequest {
  */
 export async function deriveExport(request: DeriveRequest): Promise<void> {
   const { into, changes } = request;
-  await linkCopy(request.from, into);
+  await linkCopy(request);
   // Every path that goes or changes is removed first: a link the new commit turns into a folder is gone before the folder is made.
   for (const change of changes) {
     if (change.oldMode === ABSENT) continue;
@@ -137,14 +140,9 @@ export async function deriveExport(request: DeriveRequest): Promise<void> {
 const isTooling = (file: string) => file.split("/").some((part) => TOOLING_NAMES.has(part));
 
 /** `cp -a -l`: the earlier tree's files linked, its folders made anew with their modes and owner. */
-function linkCopy(from: string, into: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cp = spawn("cp", ["-a", "-l", "--no-target-directory", from, into], { stdio: ["ignore", "ignore", "pipe"] });
-    let output = "";
-    cp.stderr.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-2000)));
-    cp.once("error", reject);
-    cp.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`cp -al failed: ${output.trim() || `exit ${code}`}`))));
-  });
+async function linkCopy({ from, into, env, timeoutMs }: DeriveRequest): Promise<void> {
+  const copied = await execute({ argv: ["cp", "-a", "-l", "--no-target-directory", from, into], cwd: path.dirname(into), env, timeoutMs });
+  if (copied.exitCode !== 0) throw new Error(`cp -al failed: ${copied.output.trim() || `exit ${copied.exitCode}`}`);
 }
 
 /** The folders of a commit's files. */

@@ -321,11 +321,8 @@ export class RepoMirrors {
     const mirror = await this.mirrorDir(repo);
     const readOnly = !!options.readOnly && process.getuid?.() === 0;
     await mkdir(into, { recursive: true });
-    // Measured before a byte is written (an oversized commit writes nothing); fetched first when the mirror lacks it.
-    if (!(await this.measure(mirror, sha, options.reader))) {
-      await this.ensureCommit(repo, sha, token);
-      await this.measure(mirror, sha, options.reader);
-    }
+    // Measured before a byte is written (an oversized commit writes nothing).
+    await this.measureFetched(repo, mirror, sha, token, options.reader);
     const extracted = await this.extract(mirror, sha, into, readOnly);
     if (extracted.tooLarge) return this.refuseExport(sha, into);
     if (extracted.exitCode !== 0) throw new Error(`checkout of ${sha} failed: ${extracted.output.trim() || `exit ${extracted.exitCode}`}`);
@@ -351,14 +348,15 @@ export class RepoMirrors {
     const reader = options.reader ?? new CommitReader(mirror, this.gitEnv(), GIT_TIMEOUT_MS, this.limits);
     try {
       // Measured as a whole export is (CommitTooLarge goes to the caller); the reader keeps the trees it read.
-      if (!(await this.measure(mirror, sha, reader))) {
-        await this.ensureCommit(repo, sha, token);
-        await this.measure(mirror, sha, reader);
-      }
-    } catch (error) {
+      await this.measureFetched(repo, mirror, sha, token, reader);
+      return await this.derive(mirror, sha, into, from, reader);
+    } finally {
       if (!options.reader) reader.close();
-      throw error;
     }
+  }
+
+  /** checkoutFrom's derivation over a measured commit: why not, or undefined once `into` is written. */
+  private async derive(mirror: string, sha: string, into: string, from: { sha: string; tree: string }, reader: CommitReader): Promise<string | undefined> {
     try {
       const diff = await this.gitIn(mirror, ["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-commit-id", from.sha, sha]);
       const changes = parseTreeChanges(diff.output);
@@ -370,14 +368,19 @@ export class RepoMirrors {
       const attributes = await Promise.all(attributeFiles.map(async (f) => (await reader.blob(f.oid, f.path)).toString("utf8")));
       const refused = underivable(changes, files, attributes);
       if (refused) return refused;
-      await deriveExport({ from: from.tree, into, changes, folders: foldersOf(files), blob: (oid, shown) => reader.blob(oid, shown) });
+      await deriveExport({ from: from.tree, into, changes, folders: foldersOf(files), blob: (oid, shown) => reader.blob(oid, shown), env: this.gitEnv(), timeoutMs: GIT_TIMEOUT_MS });
       return undefined;
     } catch (error) {
       await rm(into, { recursive: true, force: true });
       return error instanceof Error ? error.message : String(error);
-    } finally {
-      if (!options.reader) reader.close();
     }
+  }
+
+  /** Measures `sha` (measure), fetching it first when the mirror lacks it. */
+  private async measureFetched(repo: RepoRef, mirror: string, sha: string, token: () => Promise<string>, reader?: CommitReader): Promise<void> {
+    if (await this.measure(mirror, sha, reader)) return;
+    await this.ensureCommit(repo, sha, token);
+    await this.measure(mirror, sha, reader);
   }
 
   /** False when the mirror lacks `sha`; CommitTooLarge when it is over PLANGATE_MAX_COMMIT_SIZE (CommitReader.boundedFiles). */
