@@ -59,6 +59,19 @@ const wholeExport = async (sha: string) => {
   return into;
 };
 
+/**
+ * Exports `before` (kept once discarded), then `after`: the second export, whether each was derived, and the
+ * CommitExports used.
+ */
+async function exportAfter(before: string, after: string, mirrorsUsed = mirrors()) {
+  const exported: boolean[] = [];
+  const exports = new CommitExports(fresh("exports"), mirrorsUsed, (derived) => exported.push(derived));
+  await exports.sweep();
+  (await exports.acquire("before", ref, before, token)).release();
+  await exports.discard("before");
+  return { made: exports.acquire("after", ref, after, token), exported, exports };
+}
+
 describe("an export derived from the repository's previous export", () => {
   asRoot("is what a whole export of the commit writes, through every kind of change, and leaves the earlier export as it was", async () => {
     const steps: string[] = [];
@@ -110,12 +123,8 @@ describe("an export derived from the repository's previous export", () => {
       mkdirSync(path.join(work, "escape"));
       writeFileSync(path.join(work, "escape/pwned.txt"), "pwned");
     }, "the link becomes a folder with a file");
-    const exported: boolean[] = [];
-    const exports = new CommitExports(fresh("exports"), mirrors(), (derived) => exported.push(derived));
-    await exports.sweep();
-    (await exports.acquire("link-1", ref, before, token)).release();
-    await exports.discard("link-1");
-    const made = await exports.acquire("link-2", ref, after, token);
+    const { made: making, exported } = await exportAfter(before, after);
+    const made = await making;
 
     expect(exported).toEqual([false, true]);
     expect(readdirSync(victim)).toEqual([]);
@@ -128,12 +137,8 @@ describe("an export derived from the repository's previous export", () => {
     const attributes = "* text=auto eol=lf\n*.png binary\n*.zip filter=lfs diff=lfs merge=lfs -text\n*.tf linguist-language=HCL\n";
     const before = repo.commit({ ".gitattributes": attributes, "envs/a/main.tf": "# a\r\n", "envs/a/logo.png": "\x89PNG\r\n" }, "main", "inert attributes");
     const after = repo.commit({ "envs/a/main.tf": "# a, changed\r\n", "envs/b/main.tf": "# b\n" }, "main", "a change beside them");
-    const exported: boolean[] = [];
-    const exports = new CommitExports(fresh("exports"), mirrors(), (derived) => exported.push(derived));
-    await exports.sweep();
-    (await exports.acquire("attributes-1", ref, before, token)).release();
-    await exports.discard("attributes-1");
-    const made = await exports.acquire("attributes-2", ref, after, token);
+    const { made: making, exported } = await exportAfter(before, after);
+    const made = await making;
     expect(exported).toEqual([false, true]);
     expect(listing(made.tree)).toEqual(listing(await wholeExport(after)));
   });
@@ -141,11 +146,8 @@ describe("an export derived from the repository's previous export", () => {
   asRoot("a commit over PLANGATE_MAX_COMMIT_SIZE is refused as a whole export refuses it, and writes nothing", async () => {
     const small = repo.commit({ "small.txt": "s" }, "main", "small");
     const big = repo.commit({ "big.bin": "b".repeat(64 * 1024) }, "main", "big");
-    const exports = new CommitExports(fresh("exports"), mirrors({ maxCommitBytes: 32 * 1024, maxProjects: 2000 }));
-    await exports.sweep();
-    (await exports.acquire("size-1", ref, small, token)).release();
-    await exports.discard("size-1");
-    await expect(exports.acquire("size-2", ref, big, token)).rejects.toBeInstanceOf(CommitTooLarge);
+    const { made, exports } = await exportAfter(small, big, mirrors({ maxCommitBytes: 32 * 1024, maxProjects: 2000 }));
+    await expect(made).rejects.toBeInstanceOf(CommitTooLarge);
     expect(readdirSync(exports["root"]).filter((name) => !name.startsWith(".kept-"))).toEqual([]);
   });
 
@@ -154,12 +156,8 @@ describe("an export derived from the repository's previous export", () => {
     for (let i = 0; i <= MAX_DERIVED_CHANGES; i++) files[`many/${i}.txt`] = String(i);
     const before = repo.commit({ "a.txt": "a" }, "main", "before many");
     const many = repo.commit(files, "main", "many files");
-    const exported: boolean[] = [];
-    const exports = new CommitExports(fresh("exports"), mirrors(), (derived) => exported.push(derived));
-    await exports.sweep();
-    (await exports.acquire("many-1", ref, before, token)).release();
-    await exports.discard("many-1");
-    const made = await exports.acquire("many-2", ref, many, token);
+    const { made: making, exported } = await exportAfter(before, many);
+    const made = await making;
     expect(exported).toEqual([false, false]);
     expect(listing(made.tree)).toEqual(listing(await wholeExport(many)));
   });
