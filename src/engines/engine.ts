@@ -80,6 +80,13 @@ export interface Engine {
   prepare(tools: EngineTools, job: PrepareJob): Promise<Prepared>;
   /** Plans one unit; the plan file stays in the checkout for apply(…, undefined). */
   plan(tools: EngineTools, job: UnitJob): Promise<PlanOutcome>;
+  /**
+   * Plans several projects' units in one sandbox entry, each kept apart from
+   * the others (terraform.ts, terraformPlanTogether); `root` holds every
+   * job's workspace. Undefined for a project means: plan it alone. Engines
+   * without it plan every unit alone.
+   */
+  planTogether?(tools: EngineTools, root: string, jobs: UnitJob[]): Promise<(PlanOutcome | undefined)[]>;
   /** Applies the plan this checkout's last plan left (`stored` absent), or `stored` after initialising afresh. */
   apply(tools: EngineTools, job: UnitJob, stored?: Buffer): Promise<ApplyOutcome>;
 }

@@ -136,11 +136,16 @@ export class ProviderCacheLease {
   binds(): SandboxBind[] {
     if (this.job.sandbox.kind !== "bwrap") return [];
     return [
-      { source: this.state.dir, target: PROVIDER_CACHE_PATH, writable: this.state.writable },
+      this.mount(),
       // HOME is in the checkout: ~/.terraform.d holds an implicit provider mirror and
       // credentials, and git (module installs, while a cache is writable) obeys ~/.gitconfig.
       { source: this.job.home.emptyHome, target: path.join(this.job.tree?.workDir ?? this.job.checkoutDir, ".home"), writable: false },
     ];
+  }
+
+  /** The cache's own mount (the host folder at its fixed path), for a command that mounts it itself. */
+  mount(): SandboxBind {
+    return { source: this.state.dir, target: PROVIDER_CACHE_PATH, writable: this.state.writable };
   }
 
   /**

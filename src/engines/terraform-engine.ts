@@ -2,21 +2,22 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { writeInside } from "../sandbox/safe-read.js";
 import { projectAsUnit, type Engine, type EngineTools, type UnitJob } from "./engine.js";
-import { planFilePath, terraformApply, terraformPlan, workDirOf, type TerraformJob } from "./terraform.js";
+import { planFilePath, terraformApply, terraformPlan, terraformPlanTogether, workDirOf, type TerraformJob } from "./terraform.js";
 
 const TERRAFORM_FILE = /\.tf(\.json)?$/;
 
-/** Runs fn with the unit's terraform job, holding a terraform home (CLI config, plugin cache) meanwhile. */
-async function withJob<T>(tools: EngineTools, tool: string, bin: string, job: UnitJob, fn: (job: TerraformJob) => Promise<T>): Promise<T> {
+/** Runs fn with the units' terraform jobs, holding a terraform home (CLI config, plugin cache) meanwhile. */
+async function withJobs<T>(tools: EngineTools, tool: string, bin: string, jobs: UnitJob[], fn: (jobs: TerraformJob[]) => Promise<T>): Promise<T> {
   const { home, release } = await tools.homes.acquire();
   try {
-    await mkdir(job.outDir, { recursive: true });
-    const { unitDir, deadline, ...place } = job;
-    return await fn({ ...place, sandbox: tools.sandbox, bin, tool, home, projectDir: unitDir, timeoutMs: Math.max(1, deadline - tools.sandbox.clock.now()) });
+    for (const job of jobs) await mkdir(job.outDir, { recursive: true });
+    return await fn(jobs.map(({ unitDir, deadline, ...place }) => ({ ...place, sandbox: tools.sandbox, bin, tool, home, projectDir: unitDir, timeoutMs: Math.max(1, deadline - tools.sandbox.clock.now()) })));
   } finally {
     release();
   }
 }
+
+const withJob = <T>(tools: EngineTools, tool: string, bin: string, job: UnitJob, fn: (job: TerraformJob) => Promise<T>): Promise<T> => withJobs(tools, tool, bin, [job], ([one]) => fn(one!));
 
 /** An engine driving a terraform-compatible CLI: every folder of `.tf` files is a project, planned and applied as one unit. */
 export function cliEngine(name: string, binary: (tools: EngineTools) => string): Engine {
@@ -30,6 +31,7 @@ export function cliEngine(name: string, binary: (tools: EngineTools) => string):
     unitsAreRuns: false,
     prepare: async (_tools, job) => projectAsUnit(job),
     plan: (tools, job) => withJob(tools, name, binary(tools), job, terraformPlan),
+    planTogether: (tools, root, jobs) => withJobs(tools, name, binary(tools), jobs, (tfJobs) => terraformPlanTogether(root, tfJobs)),
     apply: (tools, job, stored) =>
       withJob(tools, name, binary(tools), job, async (tf) => {
         if (!stored) return terraformApply(tf, false);

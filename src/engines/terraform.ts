@@ -1,11 +1,11 @@
 import { constants } from "node:os";
-import { readFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ExecResult } from "../sandbox/exec.js";
 import type { TreeMounts } from "../sandbox/project-workspace.js";
-import { ProviderCacheLease } from "./provider-cache.js";
+import { PROVIDER_CACHE_PATH, ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
-import type { Sandbox } from "../sandbox/sandbox.js";
+import { findProgram, type Sandbox } from "../sandbox/sandbox.js";
 import type { TerraformHome } from "./terraform-home.js";
 
 export interface TerraformJob {
@@ -189,3 +189,107 @@ export async function terraformApply(job: TerraformJob, initialise: boolean): Pr
   outputs.push(apply.output);
   return { ok: true, output: outputs.join("\n") };
 }
+
+/** A batch's files beside each project's plan file, in its own workspace (only its nested sandbox writes there). */
+const TOGETHER_OUTPUT = ".plangate-output";
+const TOGETHER_JSON = ".plangate-plan.json";
+/** A project's output larger than this is not taken from a batch: planned alone, its output is cut as any run's is. */
+const TOGETHER_MAX_OUTPUT = 1024 * 1024;
+
+/**
+ * Plans several projects of one commit in ONE sandbox entry (one cgroup,
+ * /etc, egress lease and disk watch, paid once), each project in a nested
+ * bubblewrap of its own inside it: its own pid, ipc and mount namespaces and
+ * /tmp, the other projects' workspaces hidden under an empty folder, only its
+ * own workspace writable, and every process of it gone when it ends. The
+ * projects run one after the other; the outer script alone writes each
+ * project's exit code, to a host file the projects never hold.
+ *
+ * `root` is the batch's workspace: every job's workspace is a folder of it.
+ * The jobs share the sandbox's inputs (engine, env, no per-run credentials).
+ * A project comes back planned only when its init, plan and show all
+ * succeeded and its files are sound; anything else (a failure, a cap or the
+ * deadline reached, output past 1 MiB) comes back undefined, for the caller
+ * to plan it alone, where a failure is worded as every run's is.
+ */
+export async function terraformPlanTogether(root: string, jobs: TerraformJob[]): Promise<(PlanOutcome | undefined)[]> {
+  const sandbox = jobs[0]!.sandbox;
+  const bwrap = sandbox.kind === "bwrap" ? findProgram("bwrap") : undefined;
+  if (!bwrap || jobs.some((j) => !j.tree || !isInside(root, j.tree.workDir) || isInside(root, j.outDir))) throw new Error("projects are planned together only over shared exports, in bubblewrap, with their out dirs outside the batch's workspace");
+  const deadline = sandbox.clock.now() + Math.min(...jobs.map((j) => j.timeoutMs));
+  const caches: ProviderCacheLease[] = [];
+  for (const job of jobs) caches.push(await ProviderCacheLease.forInit(job));
+  const home = jobs[0]!.home;
+  const readOnly = [...new Set(jobs.flatMap((j) => [path.dirname(j.bin), ...j.home.readOnly, j.home.emptyHome]))];
+  const cacheBinds = caches.map((c) => c.mount());
+  const lines: string[] = [];
+  for (const [i, job] of jobs.entries()) {
+    const workDir = workDirOf(job);
+    await mkdir(path.join(workDir, ".home"), { recursive: true });
+    const planPath = planFilePath(job);
+    const tf = (args: string[]) => [job.bin, `-chdir=${job.projectDir}`, ...args].map(shellQuote).join(" ");
+    const steps = [
+      ...initSteps(job).map((s) => tf(s.args)),
+      tf(["plan", "-input=false", "-no-color", "-lock=true", STATE_LOCK_TIMEOUT, `-out=${planPath}`]),
+      `${tf(["show", "-json", "-no-color", planPath])} > ${shellQuote(path.join(workDir, TOGETHER_JSON))}`,
+    ].join(" && ");
+    const cache = cacheBinds[i]!;
+    const apart = [
+      bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+      "--size", String(sandbox.caps.tmpBytes), "--tmpfs", "/tmp",
+      // The batch's workspace emptied, then this project's own put back (with the export and its own folders mounted in it).
+      "--tmpfs", root,
+      ...readOnly.flatMap((p) => ["--ro-bind", p, p]),
+      "--bind", workDir, workDir,
+      cache.writable ? "--bind" : "--ro-bind", cache.source, PROVIDER_CACHE_PATH,
+      "--ro-bind", home.emptyHome, path.join(workDir, ".home"),
+      "--chdir", job.checkoutDir,
+      "--unshare-all", "--share-net", "--die-with-parent", "--new-session",
+      "--setenv", "HOME", path.join(workDir, ".home"),
+      "--", "/bin/sh", "-c", steps,
+    ];
+    // fd 3 (the exit codes) is closed for the project: nothing of it can write a code for itself or another.
+    lines.push(`${apart.map(shellQuote).join(" ")} > ${shellQuote(path.join(workDir, TOGETHER_OUTPUT))} 2>&1 3>&-; printf '%s %s\\n' ${i} "$?" >&3`);
+  }
+  // Beside the batch's workspace, as the sandbox's output is: the sandbox sees neither.
+  const codesDir = await mkdtemp(path.join(path.dirname(root), ".plangate-codes-"));
+  const codesFile = path.join(codesDir, "codes");
+  jobs.forEach((j) => j.started?.());
+  // A cap or the deadline that cut the batch short leaves the projects it did not finish without a code of 0.
+  await sandbox.run({
+    command: ["/bin/sh", "-c", lines.join("\n"), "plangate-together"],
+    workDir: root,
+    cwd: root,
+    network: true,
+    env: { ...jobs[0]!.env, TF_IN_AUTOMATION: "1", TF_INPUT: "0", TF_CLI_CONFIG_FILE: home.cliConfigFile, TF_PLUGIN_CACHE_DIR: PROVIDER_CACHE_PATH },
+    readOnly: [...readOnly, ...cacheBinds.filter((b) => !b.writable).map((b) => b.source)],
+    writable: cacheBinds.filter((b) => b.writable).map((b) => b.source),
+    // The export and each project's own folders, at every project's place; something at the cache's fixed path for the nested mounts.
+    binds: [...jobs.flatMap((j) => j.tree!.binds), { source: home.emptyHome, target: PROVIDER_CACHE_PATH, writable: false }],
+    timeoutMs: Math.max(1, deadline - sandbox.clock.now()),
+    fdFiles: [codesFile],
+  });
+  const written = (await readFile(codesFile, "utf8").catch(() => "")).split("\n").filter(Boolean);
+  const codes = new Map(written.map((l) => l.split(" ").map(Number) as [number, number]));
+  // One line per project, written by the script alone: anything else, and no project's code is believed.
+  if (codes.size !== written.length) codes.clear();
+  await rm(codesDir, { recursive: true, force: true });
+  return Promise.all(
+    jobs.map(async (job, i) => {
+      if (codes.get(i) !== 0) return undefined;
+      const workDir = workDirOf(job);
+      try {
+        const output = await readTextInside(workDir, path.join(workDir, TOGETHER_OUTPUT), { shown: "the output", maxBytes: TOGETHER_MAX_OUTPUT });
+        const planFile = await readInside(workDir, planFilePath(job), { shown: "the plan file" });
+        const planJson = parsePrJson(await readTextInside(workDir, path.join(workDir, TOGETHER_JSON)), "terraform show -json output");
+        return { ok: true as const, output, planFile, planJson };
+      } catch (error) {
+        if (error instanceof WorkspaceFileError) return undefined;
+        throw error;
+      }
+    }),
+  );
+}
+
+const isInside = (root: string, p: string) => p.startsWith(root + path.sep);
+

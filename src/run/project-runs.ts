@@ -106,7 +106,39 @@ export class ProjectRuns {
     }
     return { ok: true, run: new ProjectRun(this.deps, engine, decided.inputs, checkout, projectDir, req, passableValues(this.deps, req.project.env)) };
   }
+
+  /**
+   * Plans opened runs' units in one sandbox entry, each kept apart from the
+   * others there (Engine.planTogether), when their engine can and what
+   * enters their sandbox is the same: one engine, the plan phase, the same
+   * env, and no identity to mint (a run's tokens are its own). `root` holds
+   * every run's workspace. A run left out, or one the batch did not plan
+   * (a failure, a cap), comes back undefined: plan it alone.
+   */
+  async planTogether(root: string, parts: TogetherPart[]): Promise<(UnitPlan | undefined)[]> {
+    const first = parts[0]?.run;
+    const sameInputs = (run: ProjectRun) => run.engine === first?.engine && run.inputs.phase === "plan" && sameEnv(run.inputs.env, first.inputs.env) && !run.needsIdentity("plan");
+    const together = parts.filter((p) => sameInputs(p.run));
+    if (!first?.engine.planTogether || together.length < 2) return parts.map(() => undefined);
+    const outcomes = await first.engine.planTogether(this.deps.tools, root, together.map((p) => p.run.unitJob(p.unit, p.step, p.run.inputs.env)));
+    return parts.map((p) => {
+      const outcome = outcomes[together.indexOf(p)];
+      return outcome && p.run.captured(outcome);
+    });
+  }
 }
+
+/** One opened run's unit to plan in a batch (ProjectRuns.planTogether). */
+export interface TogetherPart {
+  run: ProjectRun;
+  unit: EngineUnit;
+  step: UnitStep;
+}
+
+const sameEnv = (a: Record<string, string>, b: Record<string, string>) => {
+  const entries = (env: Record<string, string>) => JSON.stringify(Object.entries(env).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  return entries(a) === entries(b);
+};
 
 /** One opened run: its engine, what enters its sandbox, its checkout. */
 export class ProjectRun {
@@ -134,7 +166,13 @@ export class ProjectRun {
     return prepared.ok ? { ...prepared, output: this.mask(prepared.output) } : { ...prepared, message: this.mask(prepared.message), output: this.mask(prepared.output) };
   }
 
-  private unitJob(unit: EngineUnit, step: UnitStep, env: Record<string, string>) {
+  /** Whether a step of this run is given an identity (tokens minted for it alone). */
+  needsIdentity(step: RunStep): boolean {
+    return !!identityFor(this.req.project, step, this.req.reason, !!this.req.identity) && !!this.deps.tokens;
+  }
+
+  /** @internal The engine's job of one unit's step (ProjectRuns.planTogether). */
+  unitJob(unit: EngineUnit, step: UnitStep, env: Record<string, string>) {
     return { ...this.checkout, unitDir: unit.dir, workspace: this.req.project.workspace, env, deadline: this.deadlineOf(step), outDir: step.outDir, started: step.started };
   }
 
@@ -181,7 +219,8 @@ export class ProjectRun {
     return { ...failure, output: this.mask(failure.output), problems: failure.problems.map(this.mask) };
   }
 
-  private captured(outcome: PlanOutcome): UnitPlan {
+  /** @internal A plan as the run captures it: masked and sealed on demand (ProjectRuns.planTogether). */
+  captured(outcome: PlanOutcome): UnitPlan {
     if (!outcome.ok) return this.maskedFailure(outcome);
     const { planJson, planFile } = outcome;
     const key = this.deps.encryptionKey;

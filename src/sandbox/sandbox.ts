@@ -67,7 +67,8 @@ const NOBODY = 65534;
 
 export type SandboxKind = "bwrap" | "none";
 
-function findProgram(name: string): string | undefined {
+/** A program's absolute path, found on PATH. */
+export function findProgram(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(":")) {
     const candidate = path.join(dir, name);
     if (dir && existsSync(candidate)) return candidate;

@@ -1,0 +1,206 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import path from "node:path";
+import { jest } from "@jest/globals";
+import { ENGINES } from "../../src/engines/registry.js";
+import { TerraformHomes } from "../../src/engines/terraform-home.js";
+import { ProjectRuns, type TogetherPart, type UnitPlan } from "../../src/run/project-runs.js";
+import { EgressFilter } from "../../src/sandbox/egress/egress-filter.js";
+import { DEFAULT_CAPS, SandboxCaps } from "../../src/sandbox/limits.js";
+import { makeReadOnlyTree } from "../../src/sandbox/read-only-tree.js";
+import { Sandbox } from "../../src/sandbox/sandbox.js";
+import { envAllowlist } from "../../src/settings/env-allow.js";
+import { findBinary } from "../../src/settings/find-binary.js";
+import { engineTest } from "../support/app-harness.js";
+import { leftAfterKill } from "../support/processes.js";
+
+/**
+ * Projects of one batch share a sandbox entry (one cgroup, /etc, egress
+ * lease, disk watch); each runs in a nested sandbox of its own. The hostile
+ * PR author owns one project of a large PR and attacks the others planned in
+ * the same entry: reading and writing their workspaces, leaving a process to
+ * tamper with what they write later, leaving files in /tmp for them, and
+ * forging the exit codes the batch is judged by. Provider code a PR chooses
+ * runs during `plan`: a wrapper in terraform's place runs the project's
+ * `attack.sh` then terraform itself, as such a provider would.
+ */
+
+jest.setTimeout(180_000);
+
+// Outside /tmp, as an operator's PLANGATE_DATA_DIR is: the nested sandbox's own /tmp must not be what hides the other projects.
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+function workspace(): string {
+  const dir = mkdtempSync(path.join("/var/tmp", "plangate-together-"));
+  chmodSync(dir, 0o755);
+  made.push(dir);
+  return dir;
+}
+const terraformBin = findBinary("terraform") ?? "terraform";
+
+const project = (value: string) => `resource "terraform_data" "r" {\n  input = "${value}"\n}\n`;
+
+interface Batch {
+  root: string;
+  runs: ProjectRuns;
+  sandbox: Sandbox;
+  marker: string;
+}
+
+/** The run service over a shared read-only export of `files`, with terraform behind a wrapper that runs a project's attack.sh at plan. */
+async function batchOver(files: Record<string, string>, settings: { disk?: number } = {}): Promise<Batch> {
+  const root = workspace();
+  const marker = `together-${Math.floor(Math.random() * 1e9)}`;
+  const tree = path.join(root, "export", "tree");
+  for (const [file, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(tree, file)), { recursive: true });
+    writeFileSync(path.join(tree, file), text.replaceAll("MARKER", marker));
+  }
+  await makeReadOnlyTree(path.join(root, "export"), "the export");
+  const wrapper = path.join(root, "bin", "terraform");
+  mkdirSync(path.dirname(wrapper), { recursive: true });
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\ndir=.; sub=\nfor a in "$@"; do case "$a" in -chdir=*) dir="\${a#-chdir=}";; plan) sub=plan;; esac; done\n` +
+      `if [ "$sub" = plan ] && [ -f "$dir/attack.sh" ]; then sh "$dir/attack.sh" >&2 || exit 1; fi\nexec ${terraformBin} "$@"\n`,
+    { mode: 0o755 },
+  );
+  chmodSync(path.join(root, "bin"), 0o755);
+  const caps = new SandboxCaps(settings.disk ? { ...DEFAULT_CAPS, diskBytes: settings.disk } : DEFAULT_CAPS);
+  const sandbox = new Sandbox("bwrap", { caps, egress: new EgressFilter({ allow: [], deny: [] }) });
+  const tools = { sandbox, homes: new TerraformHomes(path.join(root, "terraform")), binaries: { terraformBin: wrapper, tofuBin: wrapper }, depsCacheDir: path.join(root, "deps") };
+  const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: [], envAllow: envAllowlist([]), applyEnvAllow: envAllowlist([]) });
+  return { root, runs, sandbox, marker };
+}
+
+/** Opens `dirs` as runs of one batch (workspaces in one folder, out dirs beside it) and plans them together. */
+async function planTogether(batch: Batch, dirs: string[]): Promise<{ planned: (UnitPlan | undefined)[]; work: string }> {
+  const work = path.join(batch.root, "batch", "work");
+  await rm(path.join(batch.root, "batch"), { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const parts: TogetherPart[] = [];
+  for (const [i, dir] of dirs.entries()) {
+    const opened = await batch.runs.open({ checkout: { shared: path.join(batch.root, "export", "tree"), workDir: path.join(work, String(i)) }, project: { name: dir, dir, engine: "terraform", workspace: "default", env: [] }, phase: "plan", reason: "pull_request", deadline: Date.now() + 120_000 });
+    if (!opened.ok) throw new Error(opened.message);
+    const prepared = await opened.run.prepare();
+    if (!prepared.ok) throw new Error(prepared.message);
+    parts.push({ run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(batch.root, "batch", "out", String(i)) } });
+  }
+  return { planned: await batch.runs.planTogether(work, parts), work };
+}
+
+/** The one resource's planned input, from the plan's changes as the comment shows them. */
+function plannedInput(plan: UnitPlan | undefined): string | undefined {
+  if (!plan?.ok) return undefined;
+  return JSON.stringify(plan.changes());
+}
+
+describe("projects planned together in one sandbox entry, each kept apart", () => {
+  engineTest("each project's plan is its own and the same as planned alone", async () => {
+    const batch = await batchOver({ "a/main.tf": project("alpha"), "b/main.tf": project("bravo"), "c/main.tf": project("charlie") });
+    try {
+      const { planned } = await planTogether(batch, ["a", "b", "c"]);
+      expect(planned.map((p) => p?.ok)).toEqual([true, true, true]);
+      expect(plannedInput(planned[0])).toContain('"alpha"');
+      expect(plannedInput(planned[1])).toContain('"bravo"');
+      expect(plannedInput(planned[2])).toContain('"charlie"');
+      expect(plannedInput(planned[1])).not.toContain("alpha");
+      // Alone, through the single path: the same change (fingerprint) for each project.
+      for (const [i, dir] of ["a", "b", "c"].entries()) {
+        const workDir = path.join(batch.root, "alone", dir);
+        const opened = await batch.runs.open({ checkout: { shared: path.join(batch.root, "export", "tree"), workDir }, project: { name: dir, dir, engine: "terraform", workspace: "default", env: [] }, phase: "plan", reason: "pull_request", deadline: Date.now() + 120_000 });
+        if (!opened.ok) throw new Error(opened.message);
+        const alone = await opened.run.plan({ dir: opened.run.projectDir }, { outDir: path.join(batch.root, "alone-out", dir) });
+        expect(alone.ok && planned[i]?.ok && alone.fingerprint() === planned[i]!.fingerprint()).toBe(true);
+      }
+      expect(planned[0]!.ok && planned[0]!.output()).toContain("Plan: 1 to add, 0 to change, 0 to destroy.");
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a hostile project sees no other project's workspace, cannot write one, leaves nothing behind in /tmp or running, and cannot forge exit codes", async () => {
+    // The evil project goes first: everything it leaves behind would meet the victims planned after it.
+    const evil = `
+own=$(cd "$(dirname "$PWD")" && pwd)
+work=$(dirname "$own")
+echo "SIBLINGS:$(ls -A "$work" | tr '\\n' ',')"
+for d in "$work"/*; do
+  [ "$d" = "$own" ] && continue
+  echo 'resource "terraform_data" "r" { input = "TAMPERED" }' > "$d/tree/victim/main.tf" 2>/dev/null && echo "WROTE:$d"
+done
+echo planted > /tmp/from-evil
+if printf '1 0\\n2 0\\n' >&3 2>/dev/null; then echo "FD3:open"; else echo "FD3:closed"; fi
+# A process of its own that outlives its plan, to rewrite whatever the victims write next.
+(setsid sh -c 'while true; do for f in '"$work"'/*/.plangate-plan.json '"$work"'/*/tree/victim/main.tf; do echo "{}" > "$f" 2>/dev/null; done; sleep 0.05; done; : MARKER' &) 
+sleep 0.3
+`;
+    const victim = `
+[ -e /tmp/from-evil ] && echo "SAW-EVIL-TMP"
+echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
+`;
+    const batch = await batchOver({
+      "evil/main.tf": project("evil"),
+      "evil/attack.sh": evil,
+      "victim/main.tf": project("victim-one"),
+      "victim/attack.sh": victim,
+      "victim2/main.tf": project("victim-two"),
+    });
+    try {
+      const { planned } = await planTogether(batch, ["evil", "victim", "victim2"]);
+      expect(planned.map((p) => p?.ok)).toEqual([true, true, true]);
+      const evilOutput = planned[0]!.ok ? planned[0]!.output() : "";
+      // It saw only its own workspace, wrote into none other, and could not write an exit code.
+      expect(evilOutput).toContain("SIBLINGS:0,");
+      expect(evilOutput).not.toContain("WROTE:");
+      expect(evilOutput).toContain("FD3:closed");
+      // The victims planned after it: their own change, untouched; nothing of it in their /tmp or their view.
+      expect(plannedInput(planned[1])).toContain('"victim-one"');
+      expect(plannedInput(planned[1])).not.toContain("TAMPERED");
+      expect(plannedInput(planned[2])).toContain('"victim-two"');
+      const victimOutput = planned[1]!.ok ? planned[1]!.output() : "";
+      expect(victimOutput).toContain("VICTIM-SIBLINGS:1,");
+      expect(victimOutput).not.toContain("SAW-EVIL-TMP");
+      // Its lingering process died with its nested sandbox.
+      expect(await leftAfterKill(batch.marker, 5_000)).toEqual([]);
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a project that fails, or whose output is past 1 MiB, comes back unplanned (to be planned alone); the others are planned", async () => {
+    const batch = await batchOver({
+      "ok/main.tf": project("fine"),
+      "broken/main.tf": 'resource "terraform_data" "r" {\n  input = var.missing\n}\n',
+      "loud/main.tf": project("loud"),
+      "loud/attack.sh": "head -c 1200000 /dev/zero | tr '\\0' x\n",
+      "last/main.tf": project("last"),
+    });
+    try {
+      const { planned } = await planTogether(batch, ["ok", "broken", "loud", "last"]);
+      expect(planned.map((p) => p?.ok)).toEqual([true, undefined, undefined, true]);
+      expect(plannedInput(planned[3])).toContain('"last"');
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a project that trips a cap ends the entry: the projects before it are planned, it and those after come back unplanned", async () => {
+    const batch = await batchOver(
+      {
+        "first/main.tf": project("first"),
+        "filler/main.tf": project("filler"),
+        "filler/attack.sh": "cd \"$(dirname \"$0\")\"; i=0; while [ $i -lt 512 ]; do head -c 1048576 /dev/zero > fill-$i || exit 1; i=$((i+1)); done\n",
+        "after/main.tf": project("after"),
+      },
+      { disk: 48 * 1024 ** 2 },
+    );
+    try {
+      const { planned } = await planTogether(batch, ["first", "filler", "after"]);
+      expect(planned.map((p) => p?.ok)).toEqual([true, undefined, undefined]);
+      expect(plannedInput(planned[0])).toContain('"first"');
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+});
