@@ -135,6 +135,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
     applyEnvAllow: settings.applyEnvAllow,
     maxComments: settings.maxComments,
     repoConcurrency: settings.repoConcurrency,
+    planBatch: settings.planBatch,
     runLinks: shared.runLinks,
   };
 }

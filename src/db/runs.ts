@@ -214,6 +214,16 @@ export async function closeQueuedRuns(db: Queryable, groupId: number, status: "d
  * at another commit exists) ends as skipped instead of being planned: its
  * worker slot goes to the new head. Returns whether it was skipped.
  */
+/** Whether a newer head of the group's PR has a plan group of its own: the group's queued runs are skipped (skipSupersededRun), not planned. */
+export async function groupSuperseded(db: Queryable, groupId: number): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from run_groups g where g.id = $1 and g.kind = 'plan' and g.pull_number is not null
+        and exists (select 1 from run_groups n where n.kind = 'plan' and n.repo = g.repo and n.pull_number = g.pull_number and n.id > g.id and n.sha <> g.sha)`,
+    [groupId],
+  );
+  return rows.length > 0;
+}
+
 export async function skipSupersededRun(db: Queryable, id: number): Promise<boolean> {
   const { rowCount } = await db.query(
     `update runs r set status = 'skipped', finished_at = now()

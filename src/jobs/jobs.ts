@@ -115,7 +115,12 @@ export interface DriftCheckPayload {
 }
 
 export interface PlanProjectPayload {
+  /** The run to plan; a batch's first. */
   runId: number;
+  /** A batch: these runs of one group, planned together (plan-jobs.ts); absent: runId alone. */
+  runIds?: number[];
+  /** A batch's priority, kept by what it hands back to the queue. */
+  priority?: number;
   installationId: number;
   /** The plan group's export of its commit, begun by the job that queued this one (older jobs: none). */
   exportKey?: string;

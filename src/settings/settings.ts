@@ -48,6 +48,8 @@ export interface Settings {
   maxComments: number;
   /** PLANGATE_REPO_CONCURRENCY: project jobs of one repository at once, at most (unset: no bound but one per project). */
   repoConcurrency?: number;
+  /** PLANGATE_PLAN_BATCH: the most projects of a large PR one job plans, in one sandbox entry (1: each alone). */
+  planBatch: number;
   templatesDir?: string;
   /** The URL users reach this server at, for run page links. */
   publicUrl?: string;
@@ -154,6 +156,7 @@ const variables = {
   PLANGATE_ENCRYPTION_KEY: encryptionKey.optional(),
   PLANGATE_WORKERS: wholeNumber(0, 256).optional(),
   PLANGATE_REPO_CONCURRENCY: wholeNumber(1, 256).optional(),
+  PLANGATE_PLAN_BATCH: wholeNumber(1, 32).optional(),
   PLANGATE_SANDBOX: z.enum(["auto", "bwrap", "none"], "must be auto, bwrap or none").optional(),
   PLANGATE_TERRAFORM_BIN: z.string().min(1).optional(),
   PLANGATE_TOFU_BIN: z.string().min(1).optional(),
@@ -301,6 +304,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
     encryptionKey: v.PLANGATE_ENCRYPTION_KEY,
     workers: v.PLANGATE_WORKERS ?? 2,
     repoConcurrency: v.PLANGATE_REPO_CONCURRENCY,
+    planBatch: v.PLANGATE_PLAN_BATCH ?? 8, // plan-jobs.ts MAX_BATCH
     sandbox: v.PLANGATE_SANDBOX ?? "auto",
     terraformBin: v.PLANGATE_TERRAFORM_BIN ?? "terraform",
     tofuBin: v.PLANGATE_TOFU_BIN ?? "tofu",

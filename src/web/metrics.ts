@@ -17,6 +17,7 @@ export class Metrics {
   readonly planOverhead: Histogram<"engine">;
   readonly commitExports: Counter;
   readonly commitExportsDerived: Counter;
+  readonly plansTogether: Counter;
   readonly githubRequests: Counter<"method" | "status">;
   readonly githubRateLimitRemaining: Gauge;
   readonly redeliveriesRequested: Counter;
@@ -29,6 +30,7 @@ export class Metrics {
     this.planOverhead = new Histogram({ name: "plangate_plan_overhead_seconds", help: "Project plans: from the job's start to its first terraform command's start (export, workspace, sandbox set-up).", labelNames: ["engine"], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers });
     this.commitExports = new Counter({ name: "plangate_commit_exports_total", help: "Commits exported for planning (one per plan group, shared read-only by its project jobs).", registers });
     this.commitExportsDerived = new Counter({ name: "plangate_commit_exports_derived_total", help: "Exports of those derived from the repository's previous export, writing only the paths the commit changed.", registers });
+    this.plansTogether = new Counter({ name: "plangate_plans_together_total", help: "Project plans made in a sandbox entry shared with other projects of their batch (each in a nested sandbox of its own).", registers });
     this.githubRequests = new Counter({ name: "plangate_github_requests_total", help: "GitHub API requests made by this process, by method and status.", labelNames: ["method", "status"], registers });
     this.githubRateLimitRemaining = new Gauge({ name: "plangate_github_rate_limit_remaining", help: "x-ratelimit-remaining of the last GitHub API response.", registers });
     this.redeliveriesRequested = new Counter({ name: "plangate_redeliveries_requested_total", help: "Failed webhook deliveries this process asked GitHub to send again (the redelivery sweep).", registers });

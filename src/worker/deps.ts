@@ -17,8 +17,10 @@ export interface RunPageLinks {
 
 /** The series a worker reports its durations to (web/metrics.ts holds them). */
 export interface WorkerMetrics {
-  planDuration: { startTimer(labels: { engine: string }): (labels: { outcome: string }) => unknown };
+  planDuration: { startTimer(labels: { engine: string }): (labels: { outcome: string }) => unknown; observe(labels: { engine: string; outcome: string }, seconds: number): void };
   planOverhead: { observe(labels: { engine: string }, seconds: number): void };
+  /** Plans made in a sandbox entry shared with others of their batch. */
+  plansTogether: { inc(count: number): void };
   timeJob<T>(task: string, fn: () => Promise<T>): Promise<T>;
 }
 
@@ -54,6 +56,8 @@ export interface WorkerDeps extends EnvPolicy {
   maxComments: number;
   /** PLANGATE_REPO_CONCURRENCY: at most this many project jobs of one repository at once (unset: one per project). */
   repoConcurrency?: number;
+  /** PLANGATE_PLAN_BATCH: the most runs of a large group one job plans, together in one sandbox entry (absent: MAX_BATCH). */
+  planBatch?: number;
   /** Signs run page links (PLANGATE_PUBLIC_URL, else localhost); undefined only for the local CLI, which has no server. */
   runLinks?: RunPageLinks;
   /** Prometheus series this process reports (job and plan durations); absent for the local CLI. */

@@ -9,6 +9,7 @@ import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
 import { terraformPid } from "../support/processes.js";
 import { PullRequests } from "../support/pull-requests.js";
+import { batchSize } from "../../src/jobs/plan-jobs.js";
 
 jest.setTimeout(300_000);
 
@@ -126,7 +127,11 @@ describe("four worker processes on one database, one of them killed", () => {
     const survivors = await Promise.all(workers.filter((w) => w !== victim).map(workDone));
     const sum = (key: "plans" | "jobs") => survivors.reduce((n, s) => n + s[key], victimDone[key]);
     expect(sum("plans")).toBe(SMALL + 1);
-    expect(sum("jobs")).toBe(SMALL + 1);
+    // Forty runs go two to a job (plan-jobs.ts); a batch that handed its second run back to the queue made one job more.
+    const batches = Math.ceil((SMALL + 1) / batchSize(SMALL + 1));
+    expect(batchSize(SMALL + 1)).toBe(2);
+    expect(sum("jobs")).toBeGreaterThanOrEqual(batches);
+    expect(sum("jobs")).toBeLessThanOrEqual(2 * batches);
     // `big`'s plan was finished by a survivor, so at least one survivor counted plans of its own.
     expect(survivors.some((s) => s.plans > 0)).toBe(true);
   });

@@ -1,20 +1,21 @@
-import { rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction } from "../../db/pool.js";
 import { acquireProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, groupSuperseded, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { failureMessage } from "../../engines/terraform.js";
-import { outDirOf, type ProjectRun, type UnitPlan } from "../../run/project-runs.js";
+import { outDirOf, type ProjectRun, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
 import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { isBlocking, judgePlan, overruled, type PlanJudgement, type RunPolicy } from "../../plans/policy-judgement.js";
 import { pullOverrides } from "../../db/policy-overrides.js";
+import { moreUrgentJobWaiting } from "../../db/job-queue.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
@@ -114,11 +115,134 @@ async function plan(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: Git
   }
 }
 
-/** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the group's report queued once it is done. */
+/**
+ * Plans a job's runs: one project, or a batch of a large group's
+ * (plan-jobs.ts). A batch's first attempt plans the runs it can in one
+ * sandbox entry, each project kept apart there (planBatchTogether); the
+ * rest, and every run of a retry, are planned one after the other, each in a
+ * sandbox of its own as if it had a job of its own. Between two of those, a
+ * batch that sees a more urgent job waiting (another PR's plan or report)
+ * hands its remaining runs back to the queue, at its own priority, and ends.
+ * A run that hit a system error does not stop the others: the job fails
+ * after them, and its retry plans only what is left.
+ */
 export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
+  const runIds = job.runIds ?? [job.runId];
+  const together = runIds.length > 1 && attempt.number === 1 ? await planBatchTogether(deps, job, runIds, attempt) : { left: runIds };
+  let failure = together.failure;
+  for (const [i, runId] of together.left.entries()) {
+    if (i > 0 && !failure && job.priority !== undefined && (await moreUrgentJobWaiting(deps.pool, job.priority))) {
+      await handBack(deps, job, together.left.slice(i));
+      break;
+    }
+    try {
+      await planRun(deps, runId, job, attempt);
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  if (failure) throw failure.error;
+}
+
+/** The runs of a batch not yet begun, queued again as a batch of their own at the batch's priority (in its repository slot's queue, if any). */
+async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[]): Promise<void> {
+  deps.log.info({ runIds: rest }, "a more urgent job waits: the batch hands its remaining runs back to the queue");
+  const first = deps.repoConcurrency ? await getRun(deps.pool, rest[0]!) : undefined;
+  const queueName = first && projectQueue(first.repo, first.project, first.workspace, deps.repoConcurrency);
+  const payload: PlanProjectPayload = { ...job, runId: rest[0]!, runIds: rest };
+  await enqueue(deps.pool, { task: TASKS.planProject, payload, queueName, jobKey: `plan-batch:${rest[0]}`, maxAttempts: 3, priority: job.priority });
+}
+
+/**
+ * Plans the runs of a batch that can share a sandbox entry (queued, of an
+ * engine that plans together, without per-run credentials; ProjectRuns
+ * decides the rest) in one entry, each project in a sandbox of its own
+ * inside it; then stores and reports each as a run planned alone is. A run
+ * the entry did not plan (a failure, a cap, the deadline) is planned alone,
+ * so its failure reads as any run's. Returns the runs left for one-by-one
+ * planning: those that could not share, were locked or already begun.
+ */
+async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runIds: number[], attempt: { number: number; max: number }): Promise<{ left: number[]; failure?: { error: unknown } }> {
   const jobStart = performance.now();
-  const found = await getRun(deps.pool, job.runId);
-  if (!found) throw new Error(`run ${job.runId} does not exist`);
+  const all = { left: runIds };
+  if (deps.sandbox.kind !== "bwrap") return all;
+  const runs = (await Promise.all(runIds.map((id) => getRun(deps.pool, id)))).filter((r): r is Run => r !== undefined);
+  const candidates = runs.filter((r) => r.status === "queued" && r.kind === "plan" && !!deps.runs.engine(r.engine).planTogether && !r.rules?.credentials);
+  if (candidates.length < 2) return all;
+  // The PR moved on: its runs are skipped one by one as usual.
+  if (await groupSuperseded(deps.pool, candidates[0]!.group_id)) return all;
+  // Every project's lock, or none: a batch never waits for an apply; its runs then wait one by one.
+  const held = await acquireProjectLocks(deps.pool, candidates.map((r) => ({ repo: r.repo, project: r.project, workspace: r.workspace })), { waitMs: 1 });
+  if (!held) return all;
+  const begun: Run[] = [];
+  let failure: { error: unknown } | undefined;
+  try {
+    // Begun together, in one transaction, as they are planned.
+    await inTransaction(deps.pool, async (tx) => {
+      for (const run of candidates) {
+        const begins = await startRun(tx, run.id, { takeOver: false });
+        if (begins.how !== "started") continue;
+        await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
+        begun.push(run);
+      }
+    });
+    const gh = await deps.github.forInstallation(job.installationId);
+    const root = path.join(deps.dataDir, "runs", `batch-${begun[0]?.id ?? job.runId}`);
+    let planned: (UnitPlan | undefined)[] = [];
+    const entryStart = performance.now();
+    try {
+      if (begun.length > 1) planned = await planBegunTogether(deps, begun, job, gh, root);
+    } catch (error) {
+      deps.log.warn({ runIds: begun.map((r) => r.id), err: error }, "the batch's shared sandbox entry failed: each run is planned alone");
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+    // Each plan of the entry counts as a plan, its share of the entry's time as its duration.
+    const together = planned.filter((p) => p?.ok);
+    deps.metrics?.plansTogether.inc(together.length);
+    for (const [i, run] of begun.entries()) if (planned[i]?.ok) deps.metrics?.planDuration.observe({ engine: run.engine, outcome: "planned" }, (performance.now() - entryStart) / 1000 / together.length);
+    for (const [i, run] of begun.entries()) {
+      try {
+        await planAndReport(deps, run, job, gh, attempt, jobStart, async () => undefined, planned[i]);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  } finally {
+    await held.release();
+  }
+  return { left: runIds.filter((id) => !begun.some((r) => r.id === id)), failure };
+}
+
+/** Opens the begun runs over the group's export, each in a workspace of `root`'s, and plans them in one sandbox entry. */
+async function planBegunTogether(deps: WorkerDeps, runs: Run[], job: PlanProjectPayload, gh: GitHub, root: string): Promise<(UnitPlan | undefined)[]> {
+  const first = runs[0]!;
+  const [owner, name] = first.repo.split("/") as [string, string];
+  const shared = await deps.exports.acquire(exportKey(first, job), { owner, name }, first.sha, () => gh.cloneToken());
+  try {
+    const deadline = deps.sandbox.clock.now() + deps.jobTimeoutMs;
+    // The runs' workspaces in one folder (the entry's), their out dirs beside it where the sandbox sees none.
+    const work = path.join(root, "work");
+    await mkdir(work, { recursive: true });
+    const parts: (TogetherPart | undefined)[] = [];
+    for (const run of runs) {
+      const opened = await deps.runs.open({ checkout: { shared: shared.tree, workDir: path.join(work, String(run.id)) }, project: runProject(run), phase: "plan", reason: "pull_request", deadline });
+      const prepared = opened.ok ? await opened.run.prepare() : undefined;
+      parts.push(opened.ok && prepared?.ok && prepared.units.length === 1 ? { run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(root, "out", String(run.id)) } } : undefined);
+    }
+    const present = parts.filter((p): p is TogetherPart => p !== undefined);
+    const planned = await deps.runs.planTogether(work, present);
+    return parts.map((p) => (p ? planned[present.indexOf(p)] : undefined));
+  } finally {
+    shared.release();
+  }
+}
+
+/** Runs one project's plan end to end: audit, sandboxed terraform, stored result, and the group's report queued once it is done. */
+async function planRun(deps: WorkerDeps, runId: number, job: PlanProjectPayload, attempt: { number: number; max: number }): Promise<void> {
+  const jobStart = performance.now();
+  const found = await getRun(deps.pool, runId);
+  if (!found) throw new Error(`run ${runId} does not exist`);
   const run = found;
   deps = { ...deps, log: deps.log.child({ repo: run.repo, pr: run.pull_number, project: run.project, workspace: run.workspace }) };
   // The PR moved on to a newer head before this run began: it is not planned, and its slot goes to the newer head's plans.
@@ -139,28 +263,49 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   };
   // A run already running is another job's (a repeated trigger queued it again), unless this job is a retry of the
   // one that began it or the run was left behind (running for longer than any job may take).
-  const start = await inTransaction(deps.pool, async (tx) => {
-    const begun = await startRun(tx, run.id, { takeOver: attempt.number > 1 || leftBehind(deps, run) });
-    if (begun.how === "started") await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
-    return begun;
+  let start: Awaited<ReturnType<typeof startRun>>;
+  try {
+    start = await inTransaction(deps.pool, async (tx) => {
+      const begun = await startRun(tx, run.id, { takeOver: attempt.number > 1 || leftBehind(deps, run) });
+      if (begun.how === "started") await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
+      return begun;
+    });
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
+  const gh = await deps.github.forInstallation(job.installationId).catch(async (error) => {
+    await unlock();
+    throw error;
   });
-  const started = start.how !== undefined;
-  const gh = await deps.github.forInstallation(job.installationId);
+  if (start.how !== undefined) return planAndReport(deps, run, job, gh, attempt, jobStart, unlock);
+  try {
+    await unlock();
+    // Another job is planning it: this one comes back shortly, to find it finished (and end) or left behind (and plan it).
+    if (start.was === "running") return await planAgainLater(deps, run, job, "another job is planning the run");
+    await reportWhenDone(deps, run.group_id, job.installationId);
+  } finally {
+    await discardWhenGroupDone(deps, exportKey(run, job), run.group_id);
+  }
+}
+
+/**
+ * Plans a run this job started (or stores `given`, its plan made in a batch's
+ * shared entry), then queues the group's report once the group is done.
+ */
+async function planAndReport(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>, given?: UnitPlan): Promise<void> {
   // The changes this job stored, handed to the report rather than read back, and the PR's comments if looked up early.
   let planned: Planned = {};
   const workRoot = path.join(deps.dataDir, "runs", String(run.id));
   try {
-    if (started) planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock);
-    else await unlock();
-    // Another job is planning it: this one comes back shortly, to find it finished (and end) or left behind (and plan it).
-    if (start.was === "running" && !started) return await planAgainLater(deps, run, job, "another job is planning the run");
+    planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock, given);
     // The report is a job of its own, queued once the group is done: this job, and the project's queue, end without waiting for GitHub.
     // The comment is what the PR's author waits for: the clean-up below comes after it is queued.
     await reportWhenDone(deps, run.group_id, job.installationId, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
   } finally {
     await unlock();
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
-    await Promise.all([started && rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
+    await Promise.all([rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
   }
 }
 
@@ -179,7 +324,8 @@ const leftBehind = (deps: WorkerDeps, run: Run) => run.status === "running" && r
 /** The same job again, shortly, in the project's queue: this one ends, and its worker slot takes other work meanwhile. */
 async function planAgainLater(deps: WorkerDeps, run: Run, job: PlanProjectPayload, why = "the project is locked by a running apply"): Promise<void> {
   deps.log.info({ runId: run.id }, `${why}: the plan comes again shortly`);
-  await enqueue(deps.pool, { task: TASKS.planProject, payload: job, queueName: projectQueue(run.repo, run.project, run.workspace, deps.repoConcurrency), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS) });
+  const payload: PlanProjectPayload = { runId: run.id, installationId: job.installationId, exportKey: job.exportKey, priority: job.priority };
+  await enqueue(deps.pool, { task: TASKS.planProject, payload, queueName: projectQueue(run.repo, run.project, run.workspace, deps.repoConcurrency), jobKey: `plan-run:${run.id}`, maxAttempts: 3, runAt: new Date(Date.now() + LOCKED_PLAN_DELAY_MS), priority: job.priority });
 }
 
 /** What a planned run hands its report: the changes it stored, the PR's plan comments when it looked them up. */
@@ -240,9 +386,9 @@ function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, policy: R
 }
 
 /** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
-async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>): Promise<Planned> {
+async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>, given?: UnitPlan): Promise<Planned> {
   try {
-    const timer = deps.metrics?.planDuration.startTimer({ engine: run.engine });
+    const timer = given ? undefined : deps.metrics?.planDuration.startTimer({ engine: run.engine });
     let overheadSeen = false;
     const started = () => {
       if (overheadSeen) return;
@@ -252,7 +398,7 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
     // The run's group, read once for the job (the credentials' identity, the policies' context), when first needed.
     let read: Promise<RunGroup> | undefined;
     const group = () => (read ??= getGroup(deps.pool, run.group_id));
-    const outcome = await plan(deps, run, job, gh, workRoot, started, group).finally(unlock);
+    const outcome = given ?? (await plan(deps, run, job, gh, workRoot, started, group).finally(unlock));
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
     // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.

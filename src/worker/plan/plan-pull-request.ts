@@ -14,7 +14,8 @@ import { createRunGroup, latestPlanGroup } from "../../db/run-groups.js";
 import type { CommitExport } from "../../git/commit-exports.js";
 import type { CommitReader } from "../../git/commit-reader.js";
 import { fullName, PullFilesCut, type GitHub, type PullRequestInfo, type RepoRef } from "../../github/github.js";
-import { enqueue, enqueueAll, planPriority, projectQueue, TASKS, type OpenPlanCheckPayload, type PlanProjectPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
+import { enqueue, enqueueAll, TASKS, type OpenPlanCheckPayload, type PlanPullRequestPayload } from "../../jobs/jobs.js";
+import { planProjectJobs } from "../../jobs/plan-jobs.js";
 import { selectProjects } from "../../projects/affected.js";
 import { unplannedProjects, type Unplanned } from "../../projects/unplanned.js";
 import { plannedOnHead } from "../../db/runs.js";
@@ -223,11 +224,7 @@ async function planHead(deps: WorkerDeps, job: PlanPullRequestPayload, gh: GitHu
     // The jobs are queued with the group they plan: both or neither. A repeated trigger's group is as its first
     // delivery left it: its queued runs are queued again (their job keys keep one job each).
     const queued = created.created ? await bookNewRuns(deps, tx, created.runs, pull.number, unpoliced, reuse) : (await groupRunKeys(tx, created.group.id)).filter((r) => r.status === "queued");
-    await enqueueAll(tx, queued.map((run, n) => {
-      const payload: PlanProjectPayload = { runId: run.id, installationId: pull.installationId, exportKey };
-      const queueName = projectQueue(created.group.repo, run.project, run.workspace, deps.repoConcurrency);
-      return { task: TASKS.planProject, payload, queueName, jobKey: `plan-run:${run.id}`, maxAttempts: 3, priority: planPriority(n) };
-    }));
+    await enqueueAll(tx, planProjectJobs(created.group.repo, queued, { installationId: pull.installationId, exportKey }, { repoConcurrency: deps.repoConcurrency, maxBatch: deps.planBatch }));
     // The comment is the plan's first GitHub write; `plangate/plan` shows "in progress" only for a plan that takes a while.
     if (queued.length) {
       const payload: OpenPlanCheckPayload = { groupId: created.group.id, installationId: pull.installationId };
