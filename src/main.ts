@@ -219,6 +219,9 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
     const deps = await workerDeps(settings, pool, probot, log, shared, database.url, options.clock);
     sandbox = deps.sandbox;
     sandbox.warm();
+    if (sandbox.kind === "bwrap" && settings.planBatch > 1 && !(await sandbox.nests())) {
+      log.warn({ setting: "PLANGATE_PLAN_BATCH" }, "a bubblewrap cannot run inside the sandbox here (nested user namespaces refused): every project is planned in a sandbox entry of its own");
+    }
     // A bad key fails the first plan's token mint, where it is reported: here it only loses the warm-up.
     await warmAppAuth(probot).catch((error: unknown) => log.debug({ err: error }, "could not sign an App JWT ahead"));
     commentRenderer = deps.commentRenderer;

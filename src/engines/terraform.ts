@@ -216,6 +216,7 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[]):
   const sandbox = jobs[0]!.sandbox;
   const bwrap = sandbox.kind === "bwrap" ? findProgram("bwrap") : undefined;
   if (!bwrap || jobs.some((j) => !j.tree || !isInside(root, j.tree.workDir) || isInside(root, j.outDir))) throw new Error("projects are planned together only over shared exports, in bubblewrap, with their out dirs outside the batch's workspace");
+  if (!(await sandbox.nests())) return jobs.map(() => undefined);
   const deadline = sandbox.clock.now() + Math.min(...jobs.map((j) => j.timeoutMs));
   const caches: ProviderCacheLease[] = [];
   for (const job of jobs) caches.push(await ProviderCacheLease.forInit(job));

@@ -116,6 +116,22 @@ export class Sandbox {
     if (this.kind === "bwrap") this.egress.warm(findProgram("bwrap") ?? "bwrap", this.privilegeArgs());
   }
 
+  private nesting?: Promise<boolean>;
+
+  /**
+   * Whether a bubblewrap can run inside this sandbox's own, as its user (what
+   * planning projects together needs): asked once. Some hosts forbid nested
+   * user namespaces (a seccomp profile, user.max_user_namespaces).
+   */
+  nests(): Promise<boolean> {
+    const bwrap = findProgram("bwrap");
+    if (this.kind !== "bwrap" || !bwrap) return Promise.resolve(false);
+    const inner = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all", "--share-net", "--die-with-parent", "true"];
+    const argv = [...this.privilegeArgs(), bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent", "--", ...inner];
+    this.nesting ??= execute({ argv, cwd: "/", env: {}, timeoutMs: 10_000 }).then((r) => r.exitCode === 0 && !r.timedOut, () => false);
+    return this.nesting;
+  }
+
   /** Stops what the sandbox keeps between runs (the egress filter's namespaces). */
   close(): Promise<void> {
     return this.egress.close();

@@ -18,6 +18,11 @@ const APP_SECRETS = {
 const workspace = workspaces("plangate-sandbox-");
 
 describe("sandbox (bubblewrap)", () => {
+  sandboxTest("a bubblewrap runs inside the sandbox here, as its user: a large PR's projects can be planned together; without bubblewrap they cannot", async () => {
+    expect(await new Sandbox("bwrap").nests()).toBe(true);
+    expect(await new Sandbox("none").nests()).toBe(false);
+  });
+
   const original = { ...process.env };
   beforeAll(() => Object.assign(process.env, APP_SECRETS));
   afterAll(() => {
