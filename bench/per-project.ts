@@ -12,13 +12,10 @@ import os from "node:os";
 import path from "node:path";
 import { ENGINES } from "../src/engines/registry.js";
 import { TerraformHomes } from "../src/engines/terraform-home.js";
-import { ProjectRuns } from "../src/run/project-runs.js";
+import { ProjectRuns, type TogetherPart } from "../src/run/project-runs.js";
 import { EgressFilter } from "../src/sandbox/egress/egress-filter.js";
 import { SandboxCaps } from "../src/sandbox/limits.js";
 import { makeReadOnlyTree } from "../src/sandbox/read-only-tree.js";
-import { projectWorkspace } from "../src/sandbox/project-workspace.js";
-import { parsePlanChanges } from "../src/plans/changes.js";
-import { changeFingerprint } from "../src/plans/fingerprint.js";
 import { Sandbox } from "../src/sandbox/sandbox.js";
 import { envAllowlist } from "../src/settings/env-allow.js";
 import { findBinary } from "../src/settings/find-binary.js";
@@ -27,12 +24,9 @@ const PARALLEL = 2;
 const N = Number(process.argv[2] ?? 40);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const terraformBin = findBinary("terraform") ?? "terraform";
-// BATCH=K: also measure K projects planned in one sandbox entry (a prototype of batching, not plangate's code path).
+// BATCH=K: also measure K projects planned in one sandbox entry, each in a nested sandbox of its own (the run
+// service's planTogether, as a large PR's batch job plans them).
 const BATCH = Number(process.env.BATCH ?? 0);
-// NESTED=1 (with BATCH): each project of a batch in a bubblewrap of its own inside the batch's sandbox entry, where
-// only its own folder is writable and its processes die with it: the batch shares the entry's cgroup, /etc, egress
-// namespace and disk watch, the projects stay apart from each other.
-const NESTED = process.env.NESTED === "1";
 
 const project = (i: number) =>
   `module "common" {\n  source = "../../modules/common"\n  name   = "p${i}"\n}\n` +
@@ -138,8 +132,7 @@ async function main() {
     const per = (x: number) => Math.round(x / n);
     return { per_project_ms: Math.round(wall / n * PARALLEL), parts_ms: { open: per(parts.open), before_program: per(parts.before), program_and_read: per(parts.program), after: per(parts.after) }, cpu_ms: { self: Math.round((c1.self - c0.self) / n * 1000), children: Math.round((c1.children - c0.children) / n * 1000), machine: Math.round((c1.machine - c0.machine) / n * 1000) } };
   };
-  const q = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-  /** K projects in one sandbox entry: one workspace with K private folders, init/plan/show of each in turn, then each plan read and parsed as a run's is. */
+  /** K projects per sandbox entry through the run service's planTogether (each in a nested sandbox of its own), as a batch job plans them. */
   const batched = async (n: number) => {
     const c0 = cpu();
     const batches = Array.from({ length: Math.ceil(n / BATCH) }, (_, b) => Array.from({ length: Math.min(BATCH, n - b * BATCH) }, (_, j) => b * BATCH + j));
@@ -148,38 +141,25 @@ async function main() {
     await Promise.all(Array.from({ length: PARALLEL }, async () => {
       while (next < batches.length) {
         const batch = batches[next++]!;
-        const workRoot = path.join(data, "runs", String(++runId));
-        const laid = await projectWorkspace("bwrap", tree, path.join(workRoot, "checkout"), batch.map((i) => `projects/p${i}`));
-        const { home, release } = await tools.homes.acquire();
-        const lines = batch.map((i, j) => {
-          const dir = laid.ownDirs[j]!;
-          const own = path.join(laid.checkoutDir, dir);
-          const planFile = NESTED ? path.join(own, `.plan-${i}`) : path.join(laid.tree!.workDir, `.plan-${i}`);
-          const tf = (args: string[]) => [terraformBin, `-chdir=${dir}`, ...args].map(q).join(" ");
-          const steps = `${tf(["init", "-input=false", "-no-color"])} && ${tf(["plan", "-input=false", "-no-color", `-out=${planFile}`])} && ${tf(["show", "-json", "-no-color", planFile])} > ${q(planFile + ".json")}`;
-          if (!NESTED) return `{ ${steps}; } || echo "project ${i} failed"`;
-          const apart = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--ro-bind", data, data, "--bind", own, own, "--unshare-all", "--share-net", "--die-with-parent", "/bin/sh", "-c", steps];
-          return `${apart.map(q).join(" ")} || echo "project ${i} failed"`;
-        });
-        const result = await sandbox.run({
-          command: ["/bin/sh", "-c", lines.join("\n")],
-          workDir: laid.tree!.workDir,
-          cwd: laid.checkoutDir,
-          network: true,
-          env: { TF_IN_AUTOMATION: "1", TF_INPUT: "0", TF_CLI_CONFIG_FILE: home.cliConfigFile },
-          readOnly: [path.dirname(terraformBin), ...home.readOnly],
-          binds: laid.tree!.binds,
-          timeoutMs: 600_000,
-        });
-        release();
-        if (result.exitCode !== 0 || result.output.includes("failed")) throw new Error(result.output);
+        const root = path.join(data, "runs", `batch-${++runId}`);
+        const work = path.join(root, "work");
+        mkdirSync(work, { recursive: true });
+        const parts: TogetherPart[] = [];
         for (const i of batch) {
-          const planFile = NESTED ? path.join(laid.checkoutDir, laid.ownDirs[batch.indexOf(i)]!, `.plan-${i}`) : path.join(laid.tree!.workDir, `.plan-${i}`);
-          const planJson = JSON.parse(readFileSync(planFile + ".json", "utf8"));
-          parsePlanChanges(planJson);
-          changeFingerprint(planJson, readFileSync(planFile));
+          const opened = await runs.open({ checkout: { shared: tree, workDir: path.join(work, String(i)) }, project: { name: `p${i}`, dir: `projects/p${i}`, engine: "terraform", workspace: "default", env: [] }, phase: "plan", reason: "pull_request", deadline: Date.now() + 600_000 });
+          if (!opened.ok) throw new Error(opened.message);
+          const prepared = await opened.run.prepare();
+          if (!prepared.ok) throw new Error(prepared.message);
+          parts.push({ run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(root, "out", String(i)) } });
         }
-        await rm(workRoot, { recursive: true, force: true });
+        const planned = await runs.planTogether(work, parts);
+        for (const p of planned) {
+          if (!p?.ok) throw new Error("a project of the batch was not planned");
+          p.changes();
+          p.fingerprint();
+          p.output();
+        }
+        await rm(root, { recursive: true, force: true });
       }
     }));
     const wall = performance.now() - started;
