@@ -157,13 +157,13 @@ export async function unfinishedRunCount(db: Queryable, groupId: number): Promis
  * began it, or a run left behind); otherwise another job is planning it, and
  * neither that nor a finished run is started. `was`: its status before.
  */
-export async function startRun(db: Queryable, id: number, opts: { takeOver: boolean }): Promise<{ how?: "started" | "resumed"; was?: string }> {
+export async function startRun(db: Queryable, id: number, opts: { takeOver: boolean; at?: Date }): Promise<{ how?: "started" | "resumed"; was?: string }> {
   const { rows } = await db.query<{ was: string; updated: boolean }>(
     `with o as (select id, status from runs where id = $1 for update),
-          u as (update runs r set status = 'running', started_at = now() from o
+          u as (update runs r set status = 'running', started_at = coalesce($3::timestamptz, now()) from o
                  where r.id = o.id and (o.status = 'queued' or (o.status = 'running' and $2)) returning r.id)
      select o.status as was, exists (select 1 from u) as updated from o`,
-    [id, opts.takeOver],
+    [id, opts.takeOver, opts.at ?? null],
   );
   const row = rows[0];
   if (!row?.updated) return { was: row?.was };

@@ -1,6 +1,6 @@
 import type { TreeMounts } from "../sandbox/project-workspace.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
-import type { ApplyOutcome, PlanOutcome } from "./terraform.js";
+import type { ApplyOutcome, PlanOutcome, Together } from "./terraform.js";
 import type { TerraformHomes } from "./terraform-home.js";
 
 export type { ApplyOutcome, PlanOutcome, StepFailure } from "./terraform.js";
@@ -83,10 +83,11 @@ export interface Engine {
   /**
    * Plans several projects' units in one sandbox entry, each kept apart from
    * the others (terraform.ts, terraformPlanTogether); `root` holds every
-   * job's workspace. Undefined for a project means: plan it alone. Engines
-   * without it plan every unit alone.
+   * job's workspace. Undefined for a project means: plan it alone; `stop`
+   * ends the batch before its next project. Engines without it plan every
+   * unit alone.
    */
-  planTogether?(tools: EngineTools, root: string, jobs: UnitJob[]): Promise<(PlanOutcome | undefined)[]>;
+  planTogether?(tools: EngineTools, root: string, jobs: UnitJob[], stop?: AbortSignal): Promise<Together>;
   /** Applies the plan this checkout's last plan left (`stored` absent), or `stored` after initialising afresh. */
   apply(tools: EngineTools, job: UnitJob, stored?: Buffer): Promise<ApplyOutcome>;
 }

@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ExecResult } from "../sandbox/exec.js";
 import type { TreeMounts } from "../sandbox/project-workspace.js";
@@ -210,19 +210,28 @@ const TOGETHER_MAX_OUTPUT = 1024 * 1024;
  * A project comes back planned only when its init, plan and show all
  * succeeded and its files are sound; anything else (a failure, a cap or the
  * deadline reached, output past 1 MiB) comes back undefined, for the caller
- * to plan it alone, where a failure is worded as every run's is.
+ * to plan it alone, where a failure is worded as every run's is. `stop`
+ * ends the batch before its next project (the one running finishes):
+ * `reached` says how many projects it began.
  */
-export async function terraformPlanTogether(root: string, jobs: TerraformJob[]): Promise<(PlanOutcome | undefined)[]> {
+export async function terraformPlanTogether(root: string, jobs: TerraformJob[], stop?: AbortSignal): Promise<Together> {
   const sandbox = jobs[0]!.sandbox;
   const bwrap = sandbox.kind === "bwrap" ? findProgram("bwrap") : undefined;
   if (!bwrap || jobs.some((j) => !j.tree || !isInside(root, j.tree.workDir) || isInside(root, j.outDir))) throw new Error("projects are planned together only over shared exports, in bubblewrap, with their out dirs outside the batch's workspace");
-  if (!(await sandbox.nests())) return jobs.map(() => undefined);
+  if (!(await sandbox.nests())) return { planned: jobs.map(() => undefined), reached: jobs.length };
   const deadline = sandbox.clock.now() + Math.min(...jobs.map((j) => j.timeoutMs));
   const caches: ProviderCacheLease[] = [];
   for (const job of jobs) caches.push(await ProviderCacheLease.forInit(job));
   const home = jobs[0]!.home;
   const readOnly = [...new Set(jobs.flatMap((j) => [path.dirname(j.bin), ...j.home.readOnly, j.home.emptyHome]))];
   const cacheBinds = caches.map((c) => c.mount());
+  // Beside the batch's workspace, as the sandbox's output is: the sandbox sees neither the codes nor (but read-only) the stop.
+  const hostDir = await mkdtemp(path.join(path.dirname(root), ".plangate-together-"));
+  const codesFile = path.join(hostDir, "codes");
+  const stopDir = path.join(hostDir, "stop");
+  await mkdir(stopDir);
+  await chmod(hostDir, 0o755);
+  const stopFile = path.join(stopDir, "stop");
   const lines: string[] = [];
   for (const [i, job] of jobs.entries()) {
     const workDir = workDirOf(job);
@@ -250,11 +259,12 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[]):
       "--", "/bin/sh", "-c", steps,
     ];
     // fd 3 (the exit codes) is closed for the project: nothing of it can write a code for itself or another.
+    lines.push(`[ -e ${shellQuote(stopFile)} ] && exit 0`);
     lines.push(`${apart.map(shellQuote).join(" ")} > ${shellQuote(path.join(workDir, TOGETHER_OUTPUT))} 2>&1 3>&-; printf '%s %s\\n' ${i} "$?" >&3`);
   }
-  // Beside the batch's workspace, as the sandbox's output is: the sandbox sees neither.
-  const codesDir = await mkdtemp(path.join(path.dirname(root), ".plangate-codes-"));
-  const codesFile = path.join(codesDir, "codes");
+  const stopping = () => void writeFile(stopFile, "").catch(() => undefined);
+  if (stop?.aborted) stopping();
+  stop?.addEventListener("abort", stopping);
   jobs.forEach((j) => j.started?.());
   // A cap or the deadline that cut the batch short leaves the projects it did not finish without a code of 0.
   await sandbox.run({
@@ -263,19 +273,19 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[]):
     cwd: root,
     network: true,
     env: { ...jobs[0]!.env, TF_IN_AUTOMATION: "1", TF_INPUT: "0", TF_CLI_CONFIG_FILE: home.cliConfigFile, TF_PLUGIN_CACHE_DIR: PROVIDER_CACHE_PATH },
-    readOnly: [...readOnly, ...cacheBinds.filter((b) => !b.writable).map((b) => b.source)],
+    readOnly: [...readOnly, ...cacheBinds.filter((b) => !b.writable).map((b) => b.source), stopDir],
     writable: cacheBinds.filter((b) => b.writable).map((b) => b.source),
     // The export and each project's own folders, at every project's place; something at the cache's fixed path for the nested mounts.
     binds: [...jobs.flatMap((j) => j.tree!.binds), { source: home.emptyHome, target: PROVIDER_CACHE_PATH, writable: false }],
     timeoutMs: Math.max(1, deadline - sandbox.clock.now()),
     fdFiles: [codesFile],
-  });
+  }).finally(() => stop?.removeEventListener("abort", stopping));
   const written = (await readFile(codesFile, "utf8").catch(() => "")).split("\n").filter(Boolean);
   const codes = new Map(written.map((l) => l.split(" ").map(Number) as [number, number]));
   // One line per project, written by the script alone: anything else, and no project's code is believed.
   if (codes.size !== written.length) codes.clear();
-  await rm(codesDir, { recursive: true, force: true });
-  return Promise.all(
+  await rm(hostDir, { recursive: true, force: true });
+  const planned = await Promise.all(
     jobs.map(async (job, i) => {
       if (codes.get(i) !== 0) return undefined;
       const workDir = workDirOf(job);
@@ -290,6 +300,13 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[]):
       }
     }),
   );
+  return { planned, reached: codes.size };
+}
+
+/** What a batch planned (undefined: plan that project alone), and how many of its projects it began before a stop. */
+export interface Together {
+  planned: (PlanOutcome | undefined)[];
+  reached: number;
 }
 
 const isInside = (root: string, p: string) => p.startsWith(root + path.sep);

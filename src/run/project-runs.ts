@@ -112,21 +112,28 @@ export class ProjectRuns {
    * others there (Engine.planTogether), when their engine can and what
    * enters their sandbox is the same: one engine, the plan phase, the same
    * env, and no identity to mint (a run's tokens are its own). `root` holds
-   * every run's workspace. A run left out, or one the batch did not plan
-   * (a failure, a cap), comes back undefined: plan it alone.
+   * every run's workspace. Each run comes back planned, "alone" (left out,
+   * or not planned cleanly there: plan it alone) or "unreached" (`stop`
+   * ended the batch before it).
    */
-  async planTogether(root: string, parts: TogetherPart[]): Promise<(UnitPlan | undefined)[]> {
+  async planTogether(root: string, parts: TogetherPart[], stop?: AbortSignal): Promise<TogetherOutcome[]> {
     const first = parts[0]?.run;
     const sameInputs = (run: ProjectRun) => run.engine === first?.engine && run.inputs.phase === "plan" && sameEnv(run.inputs.env, first.inputs.env) && !run.needsIdentity("plan");
     const together = parts.filter((p) => sameInputs(p.run));
-    if (!first?.engine.planTogether || together.length < 2) return parts.map(() => undefined);
-    const outcomes = await first.engine.planTogether(this.deps.tools, root, together.map((p) => p.run.unitJob(p.unit, p.step, p.run.inputs.env)));
+    if (!first?.engine.planTogether || together.length < 2) return parts.map(() => "alone");
+    const { planned, reached } = await first.engine.planTogether(this.deps.tools, root, together.map((p) => p.run.unitJob(p.unit, p.step, p.run.inputs.env)), stop);
     return parts.map((p) => {
-      const outcome = outcomes[together.indexOf(p)];
-      return outcome && p.run.captured(outcome);
+      const i = together.indexOf(p);
+      if (i < 0) return "alone";
+      if (i >= reached) return "unreached";
+      const outcome = planned[i];
+      return outcome?.ok ? (p.run.captured(outcome) as CapturedPlan) : "alone";
     });
   }
 }
+
+/** A run of a batch: planned in the shared entry, to plan alone, or not reached (the batch was stopped before it). */
+export type TogetherOutcome = CapturedPlan | "alone" | "unreached";
 
 /** One opened run's unit to plan in a batch (ProjectRuns.planTogether). */
 export interface TogetherPart {

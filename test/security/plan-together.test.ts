@@ -1,10 +1,10 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import { ENGINES } from "../../src/engines/registry.js";
 import { TerraformHomes } from "../../src/engines/terraform-home.js";
-import { ProjectRuns, type TogetherPart, type UnitPlan } from "../../src/run/project-runs.js";
+import { ProjectRuns, type TogetherOutcome, type TogetherPart } from "../../src/run/project-runs.js";
 import { EgressFilter } from "../../src/sandbox/egress/egress-filter.js";
 import { DEFAULT_CAPS, SandboxCaps } from "../../src/sandbox/limits.js";
 import { makeReadOnlyTree } from "../../src/sandbox/read-only-tree.js";
@@ -74,7 +74,7 @@ async function batchOver(files: Record<string, string>, settings: { disk?: numbe
 }
 
 /** Opens `dirs` as runs of one batch (workspaces in one folder, out dirs beside it) and plans them together. */
-async function planTogether(batch: Batch, dirs: string[]): Promise<{ planned: (UnitPlan | undefined)[]; work: string }> {
+async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal): Promise<{ planned: TogetherOutcome[]; work: string }> {
   const work = path.join(batch.root, "batch", "work");
   await rm(path.join(batch.root, "batch"), { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -86,21 +86,22 @@ async function planTogether(batch: Batch, dirs: string[]): Promise<{ planned: (U
     if (!prepared.ok) throw new Error(prepared.message);
     parts.push({ run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(batch.root, "batch", "out", String(i)) } });
   }
-  return { planned: await batch.runs.planTogether(work, parts), work };
+  return { planned: await batch.runs.planTogether(work, parts, stop), work };
 }
 
-/** The one resource's planned input, from the plan's changes as the comment shows them. */
-function plannedInput(plan: UnitPlan | undefined): string | undefined {
-  if (!plan?.ok) return undefined;
-  return JSON.stringify(plan.changes());
-}
+/** The changes a project's plan holds (as the comment shows them), or what came back instead of a plan. */
+const plannedInput = (plan: TogetherOutcome | undefined): string => (typeof plan === "string" || !plan ? String(plan) : JSON.stringify(plan.changes()));
+/** Planned (true), or what came back instead of a plan ("alone", "unreached"). */
+const states = (planned: TogetherOutcome[]) => planned.map((p) => (typeof p === "string" ? p : p.ok));
+/** A plan's output, masked as stored. */
+const outputOf = (plan: TogetherOutcome | undefined) => (typeof plan === "string" || !plan ? "" : plan.output());
 
 describe("projects planned together in one sandbox entry, each kept apart", () => {
   engineTest("each project's plan is its own and the same as planned alone", async () => {
     const batch = await batchOver({ "a/main.tf": project("alpha"), "b/main.tf": project("bravo"), "c/main.tf": project("charlie") });
     try {
       const { planned } = await planTogether(batch, ["a", "b", "c"]);
-      expect(planned.map((p) => p?.ok)).toEqual([true, true, true]);
+      expect(states(planned)).toEqual([true, true, true]);
       expect(plannedInput(planned[0])).toContain('"alpha"');
       expect(plannedInput(planned[1])).toContain('"bravo"');
       expect(plannedInput(planned[2])).toContain('"charlie"');
@@ -111,9 +112,10 @@ describe("projects planned together in one sandbox entry, each kept apart", () =
         const opened = await batch.runs.open({ checkout: { shared: path.join(batch.root, "export", "tree"), workDir }, project: { name: dir, dir, engine: "terraform", workspace: "default", env: [] }, phase: "plan", reason: "pull_request", deadline: Date.now() + 120_000 });
         if (!opened.ok) throw new Error(opened.message);
         const alone = await opened.run.plan({ dir: opened.run.projectDir }, { outDir: path.join(batch.root, "alone-out", dir) });
-        expect(alone.ok && planned[i]?.ok && alone.fingerprint() === planned[i]!.fingerprint()).toBe(true);
+        const together = planned[i]!;
+        expect(alone.ok && typeof together !== "string" && alone.fingerprint() === together.fingerprint()).toBe(true);
       }
-      expect(planned[0]!.ok && planned[0]!.output()).toContain("Plan: 1 to add, 0 to change, 0 to destroy.");
+      expect(outputOf(planned[0])).toContain("Plan: 1 to add, 0 to change, 0 to destroy.");
     } finally {
       await batch.sandbox.close();
     }
@@ -148,8 +150,8 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     });
     try {
       const { planned } = await planTogether(batch, ["evil", "victim", "victim2"]);
-      expect(planned.map((p) => p?.ok)).toEqual([true, true, true]);
-      const evilOutput = planned[0]!.ok ? planned[0]!.output() : "";
+      expect(states(planned)).toEqual([true, true, true]);
+      const evilOutput = outputOf(planned[0]);
       // It saw only its own workspace, wrote into none other, and could not write an exit code.
       expect(evilOutput).toContain("SIBLINGS:0,");
       expect(evilOutput).not.toContain("WROTE:");
@@ -158,7 +160,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
       expect(plannedInput(planned[1])).toContain('"victim-one"');
       expect(plannedInput(planned[1])).not.toContain("TAMPERED");
       expect(plannedInput(planned[2])).toContain('"victim-two"');
-      const victimOutput = planned[1]!.ok ? planned[1]!.output() : "";
+      const victimOutput = outputOf(planned[1]);
       expect(victimOutput).toContain("VICTIM-SIBLINGS:1,");
       expect(victimOutput).not.toContain("SAW-EVIL-TMP");
       // Its lingering process died with its nested sandbox.
@@ -168,7 +170,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     }
   });
 
-  engineTest("a project that fails, or whose output is past 1 MiB, comes back unplanned (to be planned alone); the others are planned", async () => {
+  engineTest("a project that fails, or whose output is past 1 MiB, comes back to be planned alone; the others are planned", async () => {
     const batch = await batchOver({
       "ok/main.tf": project("fine"),
       "broken/main.tf": 'resource "terraform_data" "r" {\n  input = var.missing\n}\n',
@@ -178,14 +180,14 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     });
     try {
       const { planned } = await planTogether(batch, ["ok", "broken", "loud", "last"]);
-      expect(planned.map((p) => p?.ok)).toEqual([true, undefined, undefined, true]);
+      expect(states(planned)).toEqual([true, "alone", "alone", true]);
       expect(plannedInput(planned[3])).toContain('"last"');
     } finally {
       await batch.sandbox.close();
     }
   });
 
-  engineTest("a project that trips a cap ends the entry: the projects before it are planned, it and those after come back unplanned", async () => {
+  engineTest("a project that trips a cap ends the entry: the projects before it are planned, it and those after are not reached", async () => {
     const batch = await batchOver(
       {
         "first/main.tf": project("first"),
@@ -197,8 +199,37 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     );
     try {
       const { planned } = await planTogether(batch, ["first", "filler", "after"]);
-      expect(planned.map((p) => p?.ok)).toEqual([true, undefined, undefined]);
+      expect(states(planned)).toEqual([true, "unreached", "unreached"]);
       expect(plannedInput(planned[0])).toContain('"first"');
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a stop ends the batch before its next project: the one running is planned, the rest are not reached", async () => {
+    const batch = await batchOver({
+      "one/main.tf": project("one"),
+      "two/main.tf": project("two"),
+      "two/attack.sh": "sleep 1\n",
+      "three/main.tf": project("three"),
+      "four/main.tf": project("four"),
+    });
+    try {
+      const stop = new AbortController();
+      const work = path.join(batch.root, "batch", "work");
+      // The outer script opens a project's output as it begins it: stop while the second project runs.
+      const stopping = (async () => {
+        while (!existsSync(path.join(work, "1", ".plangate-output"))) await new Promise((r) => setTimeout(r, 20));
+        stop.abort();
+      })();
+      const { planned } = await planTogether(batch, ["one", "two", "three", "four"], stop.signal);
+      await stopping;
+      expect(states(planned)).toEqual([true, true, "unreached", "unreached"]);
+      expect(plannedInput(planned[1])).toContain('"two"');
+      // Stopped before it began: nothing is planned.
+      const before = new AbortController();
+      before.abort();
+      expect(states((await planTogether(batch, ["one", "two"], before.signal)).planned)).toEqual(["unreached", "unreached"]);
     } finally {
       await batch.sandbox.close();
     }

@@ -1,14 +1,15 @@
 import { mkdir, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import { appendAuditEvent } from "../../audit/audit-log.js";
 import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
-import { inTransaction } from "../../db/pool.js";
+import { inTransaction, type Queryable } from "../../db/pool.js";
 import { acquireProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, groupSuperseded, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { failureMessage } from "../../engines/terraform.js";
-import { outDirOf, type ProjectRun, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
+import { outDirOf, type ProjectRun, type TogetherOutcome, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
 import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
 import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
@@ -145,22 +146,29 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
 }
 
 /** The runs of a batch not yet begun, queued again as a batch of their own at the batch's priority (in its repository slot's queue, if any). */
-async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[]): Promise<void> {
+async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[], db: Queryable = deps.pool): Promise<void> {
   deps.log.info({ runIds: rest }, "a more urgent job waits: the batch hands its remaining runs back to the queue");
-  const first = deps.repoConcurrency ? await getRun(deps.pool, rest[0]!) : undefined;
+  const first = deps.repoConcurrency ? await getRun(db, rest[0]!) : undefined;
   const queueName = first && projectQueue(first.repo, first.project, first.workspace, deps.repoConcurrency);
   const payload: PlanProjectPayload = { ...job, runId: rest[0]!, runIds: rest };
-  await enqueue(deps.pool, { task: TASKS.planProject, payload, queueName, jobKey: `plan-batch:${rest[0]}`, maxAttempts: 3, priority: job.priority });
+  await enqueue(db, { task: TASKS.planProject, payload, queueName, jobKey: `plan-batch:${rest[0]}`, maxAttempts: 3, priority: job.priority });
 }
+
+/** How often a batch's shared entry looks for a more urgent job (then it stops before its next project). */
+const URGENT_POLL_MS = 200;
 
 /**
  * Plans the runs of a batch that can share a sandbox entry (queued, of an
  * engine that plans together, without per-run credentials; ProjectRuns
  * decides the rest) in one entry, each project in a sandbox of its own
- * inside it; then stores and reports each as a run planned alone is. A run
- * the entry did not plan (a failure, a cap, the deadline) is planned alone,
- * so its failure reads as any run's. Returns the runs left for one-by-one
- * planning: those that could not share, were locked or already begun.
+ * inside it; then stores and reports each as a run planned alone is. The
+ * runs stay queued while the entry runs, their locks held: once it ends,
+ * those it planned are begun (started at the entry's start, audited) and
+ * stored. A run the entry did not plan cleanly (a failure, a cap, the
+ * deadline) is planned alone, so its failure reads as any run's. A more
+ * urgent job (another PR's plan or report) stops the entry before its next
+ * project: the runs it did not reach go back to the queue as a batch of
+ * their own. Returns the runs left for one-by-one planning.
  */
 async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runIds: number[], attempt: { number: number; max: number }): Promise<{ left: number[]; failure?: { error: unknown } }> {
   const jobStart = performance.now();
@@ -175,35 +183,46 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
   const held = await acquireProjectLocks(deps.pool, candidates.map((r) => ({ repo: r.repo, project: r.project, workspace: r.workspace })), { waitMs: 1 });
   if (!held) return all;
   const begun: Run[] = [];
+  let handedBack: number[] = [];
   let failure: { error: unknown } | undefined;
   try {
-    // Begun together, in one transaction, as they are planned.
+    const gh = await deps.github.forInstallation(job.installationId);
+    const root = path.join(deps.dataDir, "runs", `batch-${candidates[0]!.id}`);
+    const entryStart = new Date();
+    const stop = new AbortController();
+    let outcomes: TogetherOutcome[] = candidates.map(() => "alone");
+    const watching = watchForUrgentJobs(deps, job, stop);
+    try {
+      outcomes = await planCandidatesTogether(deps, candidates, job, gh, root, stop.signal);
+    } catch (error) {
+      deps.log.warn({ runIds: candidates.map((r) => r.id), err: error }, "the batch's shared sandbox entry failed: each run is planned alone");
+    } finally {
+      await watching.end();
+      await rm(root, { recursive: true, force: true });
+    }
+    // Not reached because a more urgent job waits: back to the queue; every other run is begun now, with the entry's start.
+    handedBack = candidates.filter((_, i) => outcomes[i] === "unreached" && stop.signal.aborted).map((r) => r.id);
+    const given = new Map<number, UnitPlan>();
     await inTransaction(deps.pool, async (tx) => {
-      for (const run of candidates) {
-        const begins = await startRun(tx, run.id, { takeOver: false });
+      if (await groupSuperseded(tx, candidates[0]!.group_id)) return; // skipped one by one, as usual
+      for (const [i, run] of candidates.entries()) {
+        if (handedBack.includes(run.id)) continue;
+        const begins = await startRun(tx, run.id, { takeOver: false, at: entryStart });
         if (begins.how !== "started") continue;
         await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
         begun.push(run);
+        const outcome = outcomes[i]!;
+        if (typeof outcome !== "string") given.set(run.id, outcome);
       }
+      if (handedBack.length) await handBack(deps, job, handedBack, tx);
     });
-    const gh = await deps.github.forInstallation(job.installationId);
-    const root = path.join(deps.dataDir, "runs", `batch-${begun[0]?.id ?? job.runId}`);
-    let planned: (UnitPlan | undefined)[] = [];
-    const entryStart = performance.now();
-    try {
-      if (begun.length > 1) planned = await planBegunTogether(deps, begun, job, gh, root);
-    } catch (error) {
-      deps.log.warn({ runIds: begun.map((r) => r.id), err: error }, "the batch's shared sandbox entry failed: each run is planned alone");
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
     // Each plan of the entry counts as a plan, its share of the entry's time as its duration.
-    const together = planned.filter((p) => p?.ok);
-    deps.metrics?.plansTogether.inc(together.length);
-    for (const [i, run] of begun.entries()) if (planned[i]?.ok) deps.metrics?.planDuration.observe({ engine: run.engine, outcome: "planned" }, (performance.now() - entryStart) / 1000 / together.length);
-    for (const [i, run] of begun.entries()) {
+    deps.metrics?.plansTogether.inc(given.size);
+    const share = (Date.now() - entryStart.getTime()) / 1000 / Math.max(1, given.size);
+    for (const run of begun) if (given.has(run.id)) deps.metrics?.planDuration.observe({ engine: run.engine, outcome: "planned" }, share);
+    for (const run of begun) {
       try {
-        await planAndReport(deps, run, job, gh, attempt, jobStart, async () => undefined, planned[i]);
+        await planAndReport(deps, run, job, gh, attempt, jobStart, async () => undefined, given.get(run.id));
       } catch (error) {
         failure ??= { error };
       }
@@ -211,11 +230,30 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
   } finally {
     await held.release();
   }
-  return { left: runIds.filter((id) => !begun.some((r) => r.id === id)), failure };
+  return { left: runIds.filter((id) => !begun.some((r) => r.id === id) && !handedBack.includes(id)), failure };
 }
 
-/** Opens the begun runs over the group's export, each in a workspace of `root`'s, and plans them in one sandbox entry. */
-async function planBegunTogether(deps: WorkerDeps, runs: Run[], job: PlanProjectPayload, gh: GitHub, root: string): Promise<(UnitPlan | undefined)[]> {
+/** Aborts `stop` once a job more urgent than the batch is waiting (none is for a group's first job, of priority 0). */
+function watchForUrgentJobs(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortController): { end(): Promise<void> } {
+  const priority = job.priority;
+  if (priority === undefined || priority <= 0) return { end: async () => undefined };
+  let watching = true;
+  const loop = (async () => {
+    while (watching && !stop.signal.aborted) {
+      await sleep(URGENT_POLL_MS);
+      if (watching && (await moreUrgentJobWaiting(deps.pool, priority).catch(() => false))) stop.abort();
+    }
+  })();
+  return {
+    end: async () => {
+      watching = false;
+      await loop;
+    },
+  };
+}
+
+/** Opens the runs over the group's export, each in a workspace of `root`'s, and plans them in one sandbox entry. */
+async function planCandidatesTogether(deps: WorkerDeps, runs: Run[], job: PlanProjectPayload, gh: GitHub, root: string, stop: AbortSignal): Promise<TogetherOutcome[]> {
   const first = runs[0]!;
   const [owner, name] = first.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(first, job), { owner, name }, first.sha, () => gh.cloneToken());
@@ -231,8 +269,8 @@ async function planBegunTogether(deps: WorkerDeps, runs: Run[], job: PlanProject
       parts.push(opened.ok && prepared?.ok && prepared.units.length === 1 ? { run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(root, "out", String(run.id)) } } : undefined);
     }
     const present = parts.filter((p): p is TogetherPart => p !== undefined);
-    const planned = await deps.runs.planTogether(work, present);
-    return parts.map((p) => (p ? planned[present.indexOf(p)] : undefined));
+    const planned = await deps.runs.planTogether(work, present, stop);
+    return parts.map((p) => (p ? planned[present.indexOf(p)]! : "alone"));
   } finally {
     shared.release();
   }
