@@ -154,7 +154,7 @@ async function main() {
         }
         const planned = await runs.planTogether(work, parts);
         for (const p of planned) {
-          if (!p?.ok) throw new Error("a project of the batch was not planned");
+          if (typeof p === "string") throw new Error(`a project of the batch was not planned (${p})`);
           p.changes();
           p.fingerprint();
           p.output();
