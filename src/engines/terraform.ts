@@ -249,6 +249,8 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
       "--size", String(sandbox.caps.tmpBytes), "--tmpfs", "/tmp",
       // The batch's workspace emptied, then this project's own put back (with the export and its own folders mounted in it).
       "--tmpfs", root,
+      // The other projects' private provider caches too (they are outside the workspace, where init fills them).
+      ...cacheBinds.flatMap((other, j) => (j !== i && other.writable ? ["--tmpfs", other.source] : [])),
       ...readOnly.flatMap((p) => ["--ro-bind", p, p]),
       "--bind", workDir, workDir,
       cache.writable ? "--bind" : "--ro-bind", cache.source, PROVIDER_CACHE_PATH,
@@ -259,15 +261,17 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
       "--", "/bin/sh", "-c", steps,
     ];
     // fd 3 (the exit codes) is closed for the project: nothing of it can write a code for itself or another.
-    lines.push(`[ -e ${shellQuote(stopFile)} ] && exit 0`);
-    lines.push(`${apart.map(shellQuote).join(" ")} > ${shellQuote(path.join(workDir, TOGETHER_OUTPUT))} 2>&1 3>&-; printf '%s %s\\n' ${i} "$?" >&3`);
+    // A stop is heeded from the second project on: every entry plans at least one.
+    if (i > 0) lines.push(`[ -e ${shellQuote(stopFile)} ] && exit 0`);
+    lines.push(`printf 'begin %s\\n' ${i} >&3`);
+    lines.push(`${apart.map(shellQuote).join(" ")} > ${shellQuote(path.join(workDir, TOGETHER_OUTPUT))} 2>&1 3>&-; printf 'end %s %s\\n' ${i} "$?" >&3`);
   }
   const stopping = () => void writeFile(stopFile, "").catch(() => undefined);
   if (stop?.aborted) stopping();
   stop?.addEventListener("abort", stopping);
   jobs.forEach((j) => j.started?.());
-  // A cap or the deadline that cut the batch short leaves the projects it did not finish without a code of 0.
-  await sandbox.run({
+  // A cap or the deadline that cut the batch short leaves the project it was running without a code.
+  const entry = await sandbox.run({
     command: ["/bin/sh", "-c", lines.join("\n"), "plangate-together"],
     workDir: root,
     cwd: root,
@@ -280,11 +284,11 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
     timeoutMs: Math.max(1, deadline - sandbox.clock.now()),
     fdFiles: [codesFile],
   }).finally(() => stop?.removeEventListener("abort", stopping));
-  const written = (await readFile(codesFile, "utf8").catch(() => "")).split("\n").filter(Boolean);
-  const codes = new Map(written.map((l) => l.split(" ").map(Number) as [number, number]));
-  // One line per project, written by the script alone: anything else, and no project's code is believed.
-  if (codes.size !== written.length) codes.clear();
+  const { begun, codes } = readCodes(await readFile(codesFile, "utf8").catch(() => ""));
   await rm(hostDir, { recursive: true, force: true });
+  // Over a cap, no project's success is believed: the kernel's counters are read as the entry runs, and the project
+  // that went over may have ended (exit 0) before the watch saw it. Each is planned alone, under caps of its own.
+  if (entry.problems.some((p) => p.startsWith("exceeded "))) codes.clear();
   const planned = await Promise.all(
     jobs.map(async (job, i) => {
       if (codes.get(i) !== 0) return undefined;
@@ -300,12 +304,31 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
       }
     }),
   );
-  return { planned, reached: codes.size };
+  return { planned, reached: begun };
+}
+
+/**
+ * The lines the batch's script wrote: `begin I` as it begins project I,
+ * `end I CODE` when it ends. Anything else (a line twice, out of order, of
+ * another shape) and no project's code is believed.
+ */
+function readCodes(text: string): { begun: number; codes: Map<number, number> } {
+  const codes = new Map<number, number>();
+  let begun = 0;
+  for (const line of text.split("\n").filter(Boolean)) {
+    const begin = /^begin (\d+)$/.exec(line);
+    const end = /^end (\d+) (\d+)$/.exec(line);
+    if (begin && Number(begin[1]) === begun) begun++;
+    else if (end && Number(end[1]) === begun - 1 && !codes.has(begun - 1)) codes.set(begun - 1, Number(end[2]));
+    else return { begun: Number.MAX_SAFE_INTEGER, codes: new Map() }; // every project planned alone
+  }
+  return { begun, codes };
 }
 
 /** What a batch planned (undefined: plan that project alone), and how many of its projects it began before a stop. */
 export interface Together {
   planned: (PlanOutcome | undefined)[];
+  /** Projects begun: those after them were not reached (a stop, or the entry cut short). */
   reached: number;
 }
 

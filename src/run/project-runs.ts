@@ -113,8 +113,8 @@ export class ProjectRuns {
    * enters their sandbox is the same: one engine, the plan phase, the same
    * env, and no identity to mint (a run's tokens are its own). `root` holds
    * every run's workspace. Each run comes back planned, "alone" (left out,
-   * or not planned cleanly there: plan it alone) or "unreached" (`stop`
-   * ended the batch before it).
+   * or not planned cleanly there: plan it alone) or "unreached" (`stop`, a
+   * cap or the deadline ended the batch before it began).
    */
   async planTogether(root: string, parts: TogetherPart[], stop?: AbortSignal): Promise<TogetherOutcome[]> {
     const first = parts[0]?.run;
@@ -132,7 +132,7 @@ export class ProjectRuns {
   }
 }
 
-/** A run of a batch: planned in the shared entry, to plan alone, or not reached (the batch was stopped before it). */
+/** A run of a batch: planned in the shared entry, to plan alone, or not reached (the batch ended before it began). */
 export type TogetherOutcome = CapturedPlan | "alone" | "unreached";
 
 /** One opened run's unit to plan in a batch (ProjectRuns.planTogether). */

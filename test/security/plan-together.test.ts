@@ -74,13 +74,13 @@ async function batchOver(files: Record<string, string>, settings: { disk?: numbe
 }
 
 /** Opens `dirs` as runs of one batch (workspaces in one folder, out dirs beside it) and plans them together. */
-async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal): Promise<{ planned: TogetherOutcome[]; work: string }> {
+async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal, timeoutMs = 120_000): Promise<{ planned: TogetherOutcome[]; work: string }> {
   const work = path.join(batch.root, "batch", "work");
   await rm(path.join(batch.root, "batch"), { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const parts: TogetherPart[] = [];
   for (const [i, dir] of dirs.entries()) {
-    const opened = await batch.runs.open({ checkout: { shared: path.join(batch.root, "export", "tree"), workDir: path.join(work, String(i)) }, project: { name: dir, dir, engine: "terraform", workspace: "default", env: [] }, phase: "plan", reason: "pull_request", deadline: Date.now() + 120_000 });
+    const opened = await batch.runs.open({ checkout: { shared: path.join(batch.root, "export", "tree"), workDir: path.join(work, String(i)) }, project: { name: dir, dir, engine: "terraform", workspace: "default", env: [] }, phase: "plan", reason: "pull_request", deadline: Date.now() + timeoutMs });
     if (!opened.ok) throw new Error(opened.message);
     const prepared = await opened.run.prepare();
     if (!prepared.ok) throw new Error(prepared.message);
@@ -132,6 +132,7 @@ for d in "$work"/*; do
   echo 'resource "terraform_data" "r" { input = "TAMPERED" }' > "$d/tree/victim/main.tf" 2>/dev/null && echo "WROTE:$d"
 done
 echo planted > /tmp/from-evil
+echo planted > /plangate/provider-cache/planted-by-evil && echo "CACHE-WRITTEN"
 if printf '1 0\\n2 0\\n' >&3 2>/dev/null; then echo "FD3:open"; else echo "FD3:closed"; fi
 # A process of its own that outlives its plan, to rewrite whatever the victims write next.
 (setsid sh -c 'while true; do for f in '"$work"'/*/.plangate-plan.json '"$work"'/*/tree/victim/main.tf; do echo "{}" > "$f" 2>/dev/null; done; sleep 0.05; done; : MARKER' &) 
@@ -139,6 +140,8 @@ sleep 0.3
 `;
     const victim = `
 [ -e /tmp/from-evil ] && echo "SAW-EVIL-TMP"
+# The batch's out dirs (each project's private provider cache is there): nothing of another project's may show.
+find "$(dirname "$(dirname "$(dirname "$PWD")")")/out" -name planted-by-evil 2>/dev/null | grep -q . && echo "SAW-EVIL-CACHE"
 echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
 `;
     const batch = await batchOver({
@@ -156,6 +159,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
       expect(evilOutput).toContain("SIBLINGS:0,");
       expect(evilOutput).not.toContain("WROTE:");
       expect(evilOutput).toContain("FD3:closed");
+      expect(evilOutput).toContain("CACHE-WRITTEN"); // its own private provider cache
       // The victims planned after it: their own change, untouched; nothing of it in their /tmp or their view.
       expect(plannedInput(planned[1])).toContain('"victim-one"');
       expect(plannedInput(planned[1])).not.toContain("TAMPERED");
@@ -163,6 +167,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
       const victimOutput = outputOf(planned[1]);
       expect(victimOutput).toContain("VICTIM-SIBLINGS:1,");
       expect(victimOutput).not.toContain("SAW-EVIL-TMP");
+      expect(victimOutput).not.toContain("SAW-EVIL-CACHE");
       // Its lingering process died with its nested sandbox.
       expect(await leftAfterKill(batch.marker, 5_000)).toEqual([]);
     } finally {
@@ -187,7 +192,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     }
   });
 
-  engineTest("a project that trips a cap ends the entry: the projects before it are planned, it and those after are not reached", async () => {
+  engineTest("a project that trips a cap ends the entry and no success of it is believed: the projects it began are planned alone, the rest are not reached", async () => {
     const batch = await batchOver(
       {
         "first/main.tf": project("first"),
@@ -199,8 +204,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     );
     try {
       const { planned } = await planTogether(batch, ["first", "filler", "after"]);
-      expect(states(planned)).toEqual([true, "unreached", "unreached"]);
-      expect(plannedInput(planned[0])).toContain('"first"');
+      expect(states(planned)).toEqual(["alone", "alone", "unreached"]);
     } finally {
       await batch.sandbox.close();
     }
@@ -226,10 +230,33 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
       await stopping;
       expect(states(planned)).toEqual([true, true, "unreached", "unreached"]);
       expect(plannedInput(planned[1])).toContain('"two"');
-      // Stopped before it began: nothing is planned.
+      // Stopped before it began: the first project is still planned (an entry always plans one), the rest are not reached.
       const before = new AbortController();
       before.abort();
-      expect(states((await planTogether(batch, ["one", "two"], before.signal)).planned)).toEqual(["unreached", "unreached"]);
+      expect(states((await planTogether(batch, ["one", "two", "three"], before.signal)).planned)).toEqual([true, "unreached", "unreached"]);
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a project still running when the deadline ends the entry is planned alone, never taken for not reached, even after a stop", async () => {
+    const batch = await batchOver({
+      "one/main.tf": project("one"),
+      "slow/main.tf": project("slow"),
+      "slow/attack.sh": "sleep 60\n",
+      "after/main.tf": project("after"),
+    });
+    try {
+      const stop = new AbortController();
+      const work = path.join(batch.root, "batch", "work");
+      const stopping = (async () => {
+        while (!existsSync(path.join(work, "1", ".plangate-output"))) await new Promise((r) => setTimeout(r, 20));
+        stop.abort();
+      })();
+      const { planned } = await planTogether(batch, ["one", "slow", "after"], stop.signal, 8_000);
+      await stopping;
+      // "unreached" runs go back to the queue as a batch of their own: the slow one would come first again, for ever.
+      expect(states(planned)).toEqual([true, "alone", "unreached"]);
     } finally {
       await batch.sandbox.close();
     }

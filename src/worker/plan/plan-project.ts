@@ -201,10 +201,11 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
       await rm(root, { recursive: true, force: true });
     }
     // Not reached because a more urgent job waits: back to the queue; every other run is begun now, with the entry's start.
-    handedBack = candidates.filter((_, i) => outcomes[i] === "unreached" && stop.signal.aborted).map((r) => r.id);
+    const unreached = candidates.filter((_, i) => outcomes[i] === "unreached" && stop.signal.aborted).map((r) => r.id);
     const given = new Map<number, UnitPlan>();
     await inTransaction(deps.pool, async (tx) => {
-      if (await groupSuperseded(tx, candidates[0]!.group_id)) return; // skipped one by one, as usual
+      if (await groupSuperseded(tx, candidates[0]!.group_id)) return; // every run left to be skipped one by one, as usual
+      handedBack = unreached;
       for (const [i, run] of candidates.entries()) {
         if (handedBack.includes(run.id)) continue;
         const begins = await startRun(tx, run.id, { takeOver: false, at: entryStart });
@@ -436,13 +437,16 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
     // The run's group, read once for the job (the credentials' identity, the policies' context), when first needed.
     let read: Promise<RunGroup> | undefined;
     const group = () => (read ??= getGroup(deps.pool, run.group_id));
-    const outcome = given ?? (await plan(deps, run, job, gh, workRoot, started, group).finally(unlock));
+    const outcome = given ?? (await plan(deps, run, job, gh, workRoot, started, group));
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
     // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.
     const last = lastOfGroup(deps, run);
     const comments = commentsIfLast(gh, run, last);
-    return { ...(await recordOutcome(deps, run, outcome, last, group)), comments };
+    const recorded = await recordOutcome(deps, run, outcome, last, group);
+    // The lock goes once the result is stored: a run `running` without its lock is one whose job died, which a retry may take over.
+    await unlock();
+    return { ...recorded, comments };
   } catch (error) {
     // Over an input limit (the commit's export past PLANGATE_MAX_COMMIT_SIZE): the same again on every attempt.
     if (error instanceof InputRefused) {
