@@ -104,7 +104,8 @@ describe("two worker processes on one database", () => {
     // each process keeps the repository's last one (one at most), to derive its next export from.
     const groupExports = (dir: string) => readdirSync(path.join(dir, "exports")).filter((name) => !name.startsWith(".kept-"));
     const kept = (dir: string) => readdirSync(path.join(dir, "exports")).filter((name) => name.startsWith(".kept-"));
-    await waitFor("every group's export gone", () => workers.every((w) => groupExports(w.dataDir).length === 0), 30_000);
+    // The export kept before is removed just after the next one is kept in its place: wait for both.
+    await waitFor("every group's export gone, one kept at most", () => workers.every((w) => groupExports(w.dataDir).length === 0 && kept(w.dataDir).length <= 1), 30_000);
     for (const w of workers) expect(kept(w.dataDir).length).toBeLessThanOrEqual(1);
   });
 
