@@ -14,7 +14,7 @@
 // BENCH_PUSH_ROUNDS=K: K pushes changing one project of 500 (each another), against the 1-project
 // repository's PR and K-1 pushes to it; medians compared, and each push's timeline printed (ms after
 // its webhook: run group, the run's start and end, every GitHub write). BENCH_PUSH_AT=N: after N's run
-// rather than 500's.
+// rather than 500's. BENCH_RATIO_ROUNDS=K: per N, K rounds of plangate between bare runs, and the median ratio.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -172,6 +172,8 @@ interface PullTiming {
 }
 
 const PUSH_ROUNDS = Number(process.env.BENCH_PUSH_ROUNDS ?? 1);
+/** Rounds of plangate against bare per N (BENCH_RATIO_ROUNDS, default 1): see main. */
+const RATIO_ROUNDS = Number(process.env.BENCH_RATIO_ROUNDS ?? 1);
 /** The N whose run is followed by the pushes (BENCH_PUSH_AT, default 500). */
 const PUSH_AT = Number(process.env.BENCH_PUSH_AT ?? 500);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -375,6 +377,20 @@ async function main() {
       `| ${n} | ${a.selection.select_job_s} (${a.selection.webhook_to_group_s}) | ${a.first_comment_s} | ${a.all_plans_s} | ${a.planning_phase_s} | ${bare?.wall_s ?? "–"} / ${bareAfter.wall_s} | **${round2(a.all_plans_s / bareMean)}×** (${round2(a.planning_phase_s / bareMean)}×) | ${a.comments} | ${a.github.reads} / ${a.github.writes} | ${p.rss.plangate_process_mib} (tf ${p.rss.children_peak_mib.terraform ?? "?"}, bwrap ${p.rss.children_peak_mib.bwrap ?? "?"}) | ${Object.entries(p.rows).map(([k, v]) => `${k} ${v}`).join(", ")} | ${p.perProject.job_start_to_first_terraform_ms} / ${p.perProject.plan_ms} / ${bareAfter.per_project_ms} |`,
     );
     console.log(table.at(-1));
+    // BENCH_RATIO_ROUNDS=K: K-1 more plangate runs, each followed by bare again, each compared with the mean of the
+    // bare runs either side of it; the median of the K ratios is the figure a drifting machine cannot decide alone.
+    if (RATIO_ROUNDS > 1) {
+      const ratios = [round2(a.all_plans_s / bareMean)];
+      let before = bareAfter.wall_s;
+      for (let r = 1; r < RATIO_ROUNDS; r++) {
+        const again = (await plangate(n, false)).all.all_plans_s;
+        const after = (await barePlans(n, 10 + r)).wall_s;
+        ratios.push(round2(again / ((before + after) / 2)));
+        console.log(JSON.stringify({ n, round: r + 1, plangate_s: again, bare_before_s: before, bare_after_s: after, ratio: ratios.at(-1) }));
+        before = after;
+      }
+      console.log(`| ${n} | all plans / bare, ${RATIO_ROUNDS} rounds: ${ratios.map((x) => `${x}×`).join(", ")} | median **${median(ratios)}×** |`);
+    }
     if (p.pushes.length) {
       const singles = await oneProjectRepo();
       const bareOne = (await barePlans(1, 3)).wall_s;
