@@ -134,8 +134,9 @@ done
 echo planted > /tmp/from-evil
 echo planted > /plangate/provider-cache/planted-by-evil && echo "CACHE-WRITTEN"
 if printf '1 0\\n2 0\\n' >&3 2>/dev/null; then echo "FD3:open"; else echo "FD3:closed"; fi
-# A process of its own that outlives its plan, to rewrite whatever the victims write next.
-(setsid sh -c 'while true; do for f in '"$work"'/*/.plangate-plan.json '"$work"'/*/tree/victim/main.tf; do echo "{}" > "$f" 2>/dev/null; done; sleep 0.05; done; : MARKER' &) 
+# A process of its own that outlives its plan, to rewrite whatever the victims write next (not its own plan: on a
+# busy machine it could spoil that before its sandbox ends, and the evil project's plan is asserted below).
+(setsid sh -c 'while true; do for f in '"$work"'/*/.plangate-plan.json '"$work"'/*/tree/victim/main.tf; do [ "$f" = '"$own"'/.plangate-plan.json ] || echo "{}" > "$f" 2>/dev/null; done; sleep 0.05; done; : MARKER' &) 
 sleep 0.3
 `;
     const victim = `
