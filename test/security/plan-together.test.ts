@@ -73,6 +73,13 @@ async function batchOver(files: Record<string, string>, settings: { disk?: numbe
   return { root, runs, sandbox, marker };
 }
 
+/** Aborts `stop` once the batch's project `index` has begun (the outer script opens a project's output as it begins it). */
+async function stopOnceBegun(batch: Batch, index: number, stop: AbortController): Promise<void> {
+  const output = path.join(batch.root, "batch", "work", String(index), ".plangate-output");
+  while (!existsSync(output)) await new Promise((r) => setTimeout(r, 20));
+  stop.abort();
+}
+
 /** Opens `dirs` as runs of one batch (workspaces in one folder, out dirs beside it) and plans them together. */
 async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal, timeoutMs = 120_000): Promise<{ planned: TogetherOutcome[]; work: string }> {
   const work = path.join(batch.root, "batch", "work");
@@ -221,12 +228,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     });
     try {
       const stop = new AbortController();
-      const work = path.join(batch.root, "batch", "work");
-      // The outer script opens a project's output as it begins it: stop while the second project runs.
-      const stopping = (async () => {
-        while (!existsSync(path.join(work, "1", ".plangate-output"))) await new Promise((r) => setTimeout(r, 20));
-        stop.abort();
-      })();
+      const stopping = stopOnceBegun(batch, 1, stop); // while the second project runs
       const { planned } = await planTogether(batch, ["one", "two", "three", "four"], stop.signal);
       await stopping;
       expect(states(planned)).toEqual([true, true, "unreached", "unreached"]);
@@ -249,11 +251,7 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     });
     try {
       const stop = new AbortController();
-      const work = path.join(batch.root, "batch", "work");
-      const stopping = (async () => {
-        while (!existsSync(path.join(work, "1", ".plangate-output"))) await new Promise((r) => setTimeout(r, 20));
-        stop.abort();
-      })();
+      const stopping = stopOnceBegun(batch, 1, stop);
       const { planned } = await planTogether(batch, ["one", "slow", "after"], stop.signal, 8_000);
       await stopping;
       // "unreached" runs go back to the queue as a batch of their own: the slow one would come first again, for ever.
