@@ -37,6 +37,7 @@ import { findBinary } from "./settings/find-binary.js";
 import { SettingsError, type Settings } from "./settings/settings.js";
 import type { WorkerDeps } from "./worker/deps.js";
 import { startWorker } from "./worker/start-worker.js";
+import { SandboxLanes } from "./sandbox/lanes.js";
 import { SigningKeys } from "./credentials/signing-keys.js";
 import { RunTokens } from "./credentials/run-tokens.js";
 import { systemClock } from "./sandbox/clock.js";
@@ -99,7 +100,7 @@ async function workerDeps(settings: Settings, pool: Pool, probot: Probot, log: L
   const kind = chooseSandbox(settings.sandbox, (m) => log.warn(m));
   const sockets = kind === "bwrap" ? socketFolderProblem() : undefined;
   if (sockets) throw new SettingsError(sockets);
-  const sandbox = new Sandbox(kind, { caps, egress: egressFilterFor(settings, databaseUrl), clock });
+  const sandbox = new Sandbox(kind, { caps, egress: egressFilterFor(settings, databaseUrl), clock, lanes: settings.workers > 0 ? new SandboxLanes(settings.workers) : undefined });
   const tools = {
     sandbox,
     homes: new TerraformHomes(path.join(settings.dataDir, "terraform"), { providerMirror: settings.providerMirror }),

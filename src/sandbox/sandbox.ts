@@ -6,6 +6,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
 import { SandboxCaps, type RunCaps } from "./limits.js";
+import type { SandboxLanes } from "./lanes.js";
 import { writeSandboxEtc, type HostEntry, type SandboxEtc } from "./sandbox-etc.js";
 
 /** A host folder (source) seen at target inside the sandbox. */
@@ -58,6 +59,8 @@ export interface SandboxOptions {
   egress?: EgressFilter;
   /** What every run's timeout is measured on (default: the system's clock). */
   clock?: Clock;
+  /** How many programs run at once (PLANGATE_WORKERS); a run waits for a lane before its program starts. Default: no limit. */
+  lanes?: SandboxLanes;
 }
 
 const OPEN_FILES = 4096;
@@ -100,6 +103,7 @@ export class Sandbox {
 
   readonly caps: SandboxCaps;
   readonly clock: Clock;
+  readonly lanes?: SandboxLanes;
   private readonly egress: EgressFilter;
 
   constructor(
@@ -109,6 +113,7 @@ export class Sandbox {
     this.caps = options.caps ?? new SandboxCaps();
     this.egress = options.egress ?? new EgressFilter({ allow: [], deny: [] });
     this.clock = options.clock ?? systemClock;
+    this.lanes = options.lanes;
   }
 
   /** Starts ahead what a first run would wait for (the egress filter's first namespace): a fresh worker's first plan does not. */
@@ -169,6 +174,8 @@ export class Sandbox {
     const etc = this.kind === "bwrap" ? await this.writeEtc({ ...request, hosts: [...(request.hosts ?? []), ...(egress?.hosts ?? [])] }, home).catch(undo) : undefined;
     const inner = etc ? [...this.bwrapArgs(request, env, etc, egress), "--", ...(egress?.command(request.command) ?? request.command)] : request.command;
     const argv = [...(egress?.prefix ?? []), ...caps.enterArgs(), ...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
+    // Everything above is ready: the program waits here for a lane (its timeout starts once it has one).
+    const lane = await this.lanes?.acquire();
     const stop = new AbortController();
     caps.watch(() => stop.abort());
     let result: ExecResult | undefined;
@@ -189,6 +196,7 @@ export class Sandbox {
         stop: stop.signal,
       });
     } finally {
+      lane?.();
       const refused = egress?.finish(result?.output ?? "") ?? [];
       if (result && refused.length) result.problems.push(...refused);
       [exceeded] = await Promise.all([caps.finish(result), etc?.remove()]);
@@ -223,13 +231,7 @@ export class Sandbox {
   }
 
   private bwrapArgs(request: SandboxRequest, env: Record<string, string>, etc: SandboxEtc, egress?: EgressLease): string[] {
-    const args = [findProgram("bwrap") ?? "bwrap", "--ro-bind", "/usr", "/usr"];
-    for (const top of ["bin", "lib", "lib64", "sbin"]) {
-      const host = `/${top}`;
-      if (!existsSync(host)) continue;
-      if (lstatSync(host).isSymbolicLink()) args.push("--symlink", `usr/${top}`, host);
-      else args.push("--ro-bind", host, host);
-    }
+    const args = [findProgram("bwrap") ?? "bwrap", ...systemRootArgs()];
     args.push(...etc.bwrapArgs);
     args.push("--dev", "/dev", "--proc", "/proc", "--size", String(this.caps.tmpBytes), "--tmpfs", "/tmp");
     for (const p of request.readOnly ?? []) args.push("--ro-bind", p, p);
@@ -278,4 +280,20 @@ export function chooseSandbox(setting: "auto" | "bwrap" | "none", warn: (message
   }
   warn("bubblewrap (bwrap) is not usable here: plans run WITHOUT a sandbox. Install bubblewrap, or set PLANGATE_SANDBOX=none to acknowledge.");
   return "none";
+}
+
+/**
+ * The system part of a sandbox's root: /usr read-only and the top-level
+ * folders the host keeps beside it (links into /usr on a merged-/usr host).
+ * A nested sandbox lays out its root from the same list.
+ */
+export function systemRootArgs(): string[] {
+  const args = ["--ro-bind", "/usr", "/usr"];
+  for (const top of ["bin", "lib", "lib64", "sbin"]) {
+    const host = `/${top}`;
+    if (!existsSync(host)) continue;
+    if (lstatSync(host).isSymbolicLink()) args.push("--symlink", `usr/${top}`, host);
+    else args.push("--ro-bind", host, host);
+  }
+  return args;
 }

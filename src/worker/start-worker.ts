@@ -1,5 +1,6 @@
 import { run, type Runner, type Task } from "graphile-worker";
 import { quietLogger } from "../db/queue-logger.js";
+import { jobPriority } from "../sandbox/lanes.js";
 import type { DriftCheckPayload, DriftScanPayload } from "../jobs/jobs.js";
 import type { CommandPayload, MergeGroupPayload, NoticePayload, OpenPlanCheckPayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReportPlanPayload, ReviewPayload } from "../jobs/jobs.js";
 import { TASKS } from "../jobs/jobs.js";
@@ -31,13 +32,14 @@ function jobFields(payload: Record<string, any>) {
   };
 }
 
-/** Starts `concurrency` job slots on the queue in this process, with crash recovery. */
+/** Starts `concurrency` job slots on the queue in this process (one more beside sandbox lanes), with crash recovery. */
 export async function startWorker(deps: WorkerDeps, concurrency: number, staleAfterMs: number): Promise<{ stop(): Promise<void> }> {
   const heartbeat = new Heartbeat(deps.pool, staleAfterMs, deps.log);
   // Each job gets deps whose logger carries the job's context.
   const task = <P>(fn: (deps: WorkerDeps, payload: P, attempt: { number: number; max: number }) => Promise<void>): Task => async (payload, helpers) => {
     const log = deps.log.child({ jobId: helpers.job.id, task: helpers.job.task_identifier, ...jobFields(payload as Record<string, any>) });
-    const run = () => fn({ ...deps, log }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts });
+    // The job's priority goes with its code: a sandbox entry deep inside it waits for a lane in its place.
+    const run = () => jobPriority.run(helpers.job.priority, () => fn({ ...deps, log }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts }));
     await (deps.metrics ? deps.metrics.timeJob(helpers.job.task_identifier, run) : run());
   };
   const taskList: Record<string, Task> = {
@@ -57,7 +59,9 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
   };
   // Every minute one process (the queue's cron) looks for projects whose drift check is due.
   const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;
-  const runner: Runner = await run({ pgPool: deps.pool, concurrency, taskList, crontab, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });
+  // With sandbox lanes (as many as `concurrency`), one job more than lanes: its work outside the sandbox fills their gaps.
+  const slots = deps.sandbox.lanes ? concurrency + 1 : concurrency;
+  const runner: Runner = await run({ pgPool: deps.pool, concurrency: slots, taskList, crontab, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });
   heartbeat.start();
   return {
     async stop() {

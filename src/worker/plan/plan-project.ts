@@ -132,7 +132,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   const together = runIds.length > 1 && attempt.number === 1 ? await planBatchTogether(deps, job, runIds, attempt) : { left: runIds };
   let failure = together.failure;
   for (const [i, runId] of together.left.entries()) {
-    if (i > 0 && !failure && job.priority !== undefined && (await moreUrgentJobWaiting(deps.pool, job.priority))) {
+    if (i > 0 && !failure && job.priority !== undefined && (await urgentWaiting(deps, job.priority))) {
       await handBack(deps, job, together.left.slice(i));
       break;
     }
@@ -152,6 +152,11 @@ async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[
   const queueName = first && projectQueue(first.repo, first.project, first.workspace, deps.repoConcurrency);
   const payload: PlanProjectPayload = { ...job, runId: rest[0]!, runIds: rest };
   await enqueue(db, { task: TASKS.planProject, payload, queueName, jobKey: `plan-batch:${rest[0]}`, maxAttempts: 3, priority: job.priority });
+}
+
+/** Whether a job more urgent than `priority` waits: in the queue, or in this process for a sandbox lane. */
+async function urgentWaiting(deps: WorkerDeps, priority: number): Promise<boolean> {
+  return !!deps.sandbox.lanes?.moreUrgentWaiting(priority) || (await moreUrgentJobWaiting(deps.pool, priority));
 }
 
 /** How often a batch's shared entry looks for a more urgent job (then it stops before its next project). */
@@ -242,7 +247,7 @@ function watchForUrgentJobs(deps: WorkerDeps, job: PlanProjectPayload, stop: Abo
   const loop = (async () => {
     while (watching && !stop.signal.aborted) {
       await sleep(URGENT_POLL_MS);
-      if (watching && (await moreUrgentJobWaiting(deps.pool, priority).catch(() => false))) stop.abort();
+      if (watching && (await urgentWaiting(deps, priority).catch(() => false))) stop.abort();
     }
   })();
   return {
