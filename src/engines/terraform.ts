@@ -5,7 +5,7 @@ import type { ExecResult } from "../sandbox/exec.js";
 import type { TreeMounts } from "../sandbox/project-workspace.js";
 import { PROVIDER_CACHE_PATH, ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
-import { findProgram, type Sandbox } from "../sandbox/sandbox.js";
+import { findProgram, systemRootArgs, type Sandbox } from "../sandbox/sandbox.js";
 import type { TerraformHome } from "./terraform-home.js";
 
 export interface TerraformJob {
@@ -200,7 +200,7 @@ const TOGETHER_MAX_OUTPUT = 1024 * 1024;
  * Plans several projects of one commit in ONE sandbox entry (one cgroup,
  * /etc, egress lease and disk watch, paid once), each project in a nested
  * bubblewrap of its own inside it: its own pid, ipc and mount namespaces and
- * /tmp, the other projects' workspaces hidden under an empty folder, only its
+ * /tmp, a root of only what it needs (the system, its own workspace, its own provider cache), only its
  * own workspace writable, and every process of it gone when it ends. The
  * projects run one after the other; the outer script alone writes each
  * project's exit code, to a host file the projects never hold.
@@ -244,13 +244,11 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
       `${tf(["show", "-json", "-no-color", planPath])} > ${shellQuote(path.join(workDir, TOGETHER_JSON))}`,
     ].join(" && ");
     const cache = cacheBinds[i]!;
+    // Only what this project needs is mounted (never the entry's whole root): the other projects' workspaces and
+    // private provider caches are not there at all, and the fewer mounts, the cheaper each nested entry.
     const apart = [
-      bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+      bwrap, ...systemRootArgs(), "--ro-bind", "/etc", "/etc", "--dev", "/dev", "--proc", "/proc",
       "--size", String(sandbox.caps.tmpBytes), "--tmpfs", "/tmp",
-      // The batch's workspace emptied, then this project's own put back (with the export and its own folders mounted in it).
-      "--tmpfs", root,
-      // The other projects' private provider caches too (they are outside the workspace, where init fills them).
-      ...cacheBinds.flatMap((other, j) => (j !== i && other.writable ? ["--tmpfs", other.source] : [])),
       ...readOnly.flatMap((p) => ["--ro-bind", p, p]),
       "--bind", workDir, workDir,
       cache.writable ? "--bind" : "--ro-bind", cache.source, PROVIDER_CACHE_PATH,
