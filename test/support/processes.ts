@@ -20,6 +20,20 @@ function terraformPids(dir: string, verb: string): number[] {
   return pids;
 }
 
+/** How many terraform processes descending from `ancestor` run right now (one per sandbox entry: its steps run one after the other). */
+export function terraformsRunning(ancestor: number): number {
+  let running = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && descendsFrom(Number(entry), ancestor)) running++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return running;
+}
+
 /**
  * The terraform process running `verb` for `dir` that descends from
  * `ancestor` (the test's own worker): test files run side by side, and
