@@ -77,6 +77,13 @@ export async function getRun(db: Queryable, id: number): Promise<Run | undefined
   return (await db.query<Run>("select * from runs where id = $1", [id])).rows[0];
 }
 
+/** The runs of `ids` that exist, in the order of `ids` (one read for a batch's runs). */
+export async function getRuns(db: Queryable, ids: number[]): Promise<Run[]> {
+  const { rows } = await db.query<Run>("select * from runs where id = any($1::bigint[])", [ids]);
+  const byId = new Map(rows.map((r) => [Number(r.id), r]));
+  return ids.map((id) => byId.get(id)).filter((r): r is Run => r !== undefined);
+}
+
 /** The columns of a run group that its runs are keyed by (run-groups.ts holds the whole row). */
 export interface GroupKey {
   id: number;

@@ -1,12 +1,12 @@
 import { mkdir, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
-import { appendAuditEvent } from "../../audit/audit-log.js";
+import { appendAuditEvent, appendAuditEvents } from "../../audit/audit-log.js";
 import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
 import { storePlan } from "../../db/plans.js";
 import { inTransaction, type Queryable } from "../../db/pool.js";
 import { acquireProjectLocks } from "../../db/project-locks.js";
-import { createStackRun, finishRun, getRun, groupSuperseded, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
+import { createStackRun, finishRun, getRun, getRuns, groupSuperseded, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
 import { failureMessage } from "../../engines/terraform.js";
 import { outDirOf, type ProjectRun, type TogetherOutcome, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
@@ -179,7 +179,7 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
   const jobStart = performance.now();
   const all = { left: runIds };
   if (deps.sandbox.kind !== "bwrap") return all;
-  const runs = (await Promise.all(runIds.map((id) => getRun(deps.pool, id)))).filter((r): r is Run => r !== undefined);
+  const runs = await getRuns(deps.pool, runIds);
   const candidates = runs.filter((r) => r.status === "queued" && r.kind === "plan" && !!deps.runs.engine(r.engine).planTogether && !r.rules?.credentials);
   if (candidates.length < 2) return all;
   // The PR moved on: its runs are skipped one by one as usual.
@@ -215,20 +215,25 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
         if (handedBack.includes(run.id)) continue;
         const begins = await startRun(tx, run.id, { takeOver: false, at: entryStart });
         if (begins.how !== "started") continue;
-        await appendAuditEvent(tx, { action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } });
         begun.push(run);
         const outcome = outcomes[i]!;
         if (typeof outcome !== "string") given.set(run.id, outcome);
       }
+      // One hold of the audit chain for every run begun.
+      await appendAuditEvents(tx, begun.map((run) => ({ action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } })));
       if (handedBack.length) await handBack(deps, job, handedBack, tx);
     });
     // Each plan of the entry counts as a plan, its share of the entry's time as its duration.
     deps.metrics?.plansTogether.inc(given.size);
     const share = (Date.now() - entryStart.getTime()) / 1000 / Math.max(1, given.size);
     for (const run of begun) if (given.has(run.id)) deps.metrics?.planDuration.observe({ engine: run.engine, outcome: "planned" }, share);
-    for (const run of begun) {
+    // The group read once for the batch; a run followed by another of the batch is not its group's last (that one
+    // is still running, begun above): only the batch's last run counts what is left, queues the report, drops the export.
+    const group = begun.length ? getGroup(deps.pool, begun[0]!.group_id) : undefined;
+    group?.catch(() => undefined); // thrown where a run awaits it
+    for (const [i, run] of begun.entries()) {
       try {
-        await planAndReport(deps, run, job, gh, attempt, jobStart, async () => undefined, given.get(run.id));
+        await planAndReport(deps, run, job, gh, attempt, jobStart, async () => undefined, { plan: given.get(run.id), group: group!, moreAfter: i < begun.length - 1 });
       } catch (error) {
         failure ??= { error };
       }
@@ -333,23 +338,30 @@ async function planRun(deps: WorkerDeps, runId: number, job: PlanProjectPayload,
   }
 }
 
+/** A run begun by a batch: its plan if the shared entry made it, its group as the batch read it, whether another of the batch follows it. */
+interface InBatch {
+  plan?: UnitPlan;
+  group: Promise<RunGroup>;
+  moreAfter: boolean;
+}
+
 /**
- * Plans a run this job started (or stores `given`, its plan made in a batch's
- * shared entry), then queues the group's report once the group is done.
+ * Plans a run this job started (or stores its plan made in a batch's shared
+ * entry), then queues the group's report once the group is done.
  */
-async function planAndReport(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>, given?: UnitPlan): Promise<void> {
+async function planAndReport(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>, batch?: InBatch): Promise<void> {
   // The changes this job stored, handed to the report rather than read back, and the PR's comments if looked up early.
   let planned: Planned = {};
   const workRoot = path.join(deps.dataDir, "runs", String(run.id));
   try {
-    planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock, given);
+    planned = await planStartedRun(deps, run, job, gh, workRoot, attempt, jobStart, unlock, batch);
     // The report is a job of its own, queued once the group is done: this job, and the project's queue, end without waiting for GitHub.
     // The comment is what the PR's author waits for: the clean-up below comes after it is queued.
-    await reportWhenDone(deps, run.group_id, job.installationId, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
+    if (!batch?.moreAfter) await reportWhenDone(deps, run.group_id, job.installationId, { known: planned.stored && new Map([[run.id, planned.stored]]), comments: planned.comments, ahead: planned.ahead });
   } finally {
     await unlock();
     // The group's export goes once none of its runs is left to plan (a retried run is still running), whichever process plans them.
-    await Promise.all([rm(workRoot, { recursive: true, force: true }), discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
+    await Promise.all([rm(workRoot, { recursive: true, force: true }), batch?.moreAfter ? undefined : discardWhenGroupDone(deps, exportKey(run, job), run.group_id), planned.output?.()]);
   }
 }
 
@@ -430,7 +442,8 @@ function renderAhead(deps: WorkerDeps, run: Run, changes: PlanChanges, policy: R
 }
 
 /** Plans a run this job started and stores its result (a system error is retried, then stored as the run's failure). */
-async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>, given?: UnitPlan): Promise<Planned> {
+async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayload, gh: GitHub, workRoot: string, attempt: { number: number; max: number }, jobStart: number, unlock: () => Promise<void>, batch?: InBatch): Promise<Planned> {
+  const given = batch?.plan;
   try {
     const timer = given ? undefined : deps.metrics?.planDuration.startTimer({ engine: run.engine });
     let overheadSeen = false;
@@ -440,13 +453,13 @@ async function planStartedRun(deps: WorkerDeps, run: Run, job: PlanProjectPayloa
       deps.metrics?.planOverhead.observe({ engine: run.engine }, (performance.now() - jobStart) / 1000);
     };
     // The run's group, read once for the job (the credentials' identity, the policies' context), when first needed.
-    let read: Promise<RunGroup> | undefined;
+    let read: Promise<RunGroup> | undefined = batch?.group;
     const group = () => (read ??= getGroup(deps.pool, run.group_id));
     const outcome = given ?? (await plan(deps, run, job, gh, workRoot, started, group));
     timer?.({ outcome: outcome === "expanded" || ("ok" in outcome && outcome.ok) ? "planned" : "failed" });
     if (outcome === "expanded") return {};
     // The PR's comments are looked up (and its comment rendered) while the outcome is stored, when this run is its group's last.
-    const last = lastOfGroup(deps, run);
+    const last = batch?.moreAfter && run.pull_number !== null ? Promise.resolve(false) : lastOfGroup(deps, run);
     const comments = commentsIfLast(gh, run, last);
     const recorded = await recordOutcome(deps, run, outcome, last, group);
     // The lock goes once the result is stored: a run `running` without its lock is one whose job died, which a retry may take over.
