@@ -5,7 +5,8 @@ import type { ExecResult } from "../sandbox/exec.js";
 import type { TreeMounts } from "../sandbox/project-workspace.js";
 import { PROVIDER_CACHE_PATH, ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
-import { findProgram, systemRootArgs, type Sandbox } from "../sandbox/sandbox.js";
+import { findProgram, type Sandbox } from "../sandbox/sandbox.js";
+import { systemRootArgs } from "../sandbox/system-root.js";
 import type { TerraformHome } from "./terraform-home.js";
 
 export interface TerraformJob {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { lchown, lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { systemClock, type Clock } from "./clock.js";
@@ -7,6 +7,7 @@ import { EgressFilter, type EgressLease } from "./egress/egress-filter.js";
 import { execute, type ExecResult } from "./exec.js";
 import { SandboxCaps, type RunCaps } from "./limits.js";
 import type { SandboxLanes } from "./lanes.js";
+import { systemRootArgs } from "./system-root.js";
 import { writeSandboxEtc, type HostEntry, type SandboxEtc } from "./sandbox-etc.js";
 
 /** A host folder (source) seen at target inside the sandbox. */
@@ -280,20 +281,4 @@ export function chooseSandbox(setting: "auto" | "bwrap" | "none", warn: (message
   }
   warn("bubblewrap (bwrap) is not usable here: plans run WITHOUT a sandbox. Install bubblewrap, or set PLANGATE_SANDBOX=none to acknowledge.");
   return "none";
-}
-
-/**
- * The system part of a sandbox's root: /usr read-only and the top-level
- * folders the host keeps beside it (links into /usr on a merged-/usr host).
- * A nested sandbox lays out its root from the same list.
- */
-export function systemRootArgs(): string[] {
-  const args = ["--ro-bind", "/usr", "/usr"];
-  for (const top of ["bin", "lib", "lib64", "sbin"]) {
-    const host = `/${top}`;
-    if (!existsSync(host)) continue;
-    if (lstatSync(host).isSymbolicLink()) args.push("--symlink", `usr/${top}`, host);
-    else args.push("--ro-bind", host, host);
-  }
-  return args;
 }

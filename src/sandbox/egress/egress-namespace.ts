@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, fstatSync, lstatSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { systemRootArgs } from "../system-root.js";
 import { FORWARDER_SOURCE } from "./forwarder-source.js";
 import { PROXY_HOST, type Forward } from "./forward-plan.js";
 
@@ -17,18 +18,6 @@ export interface NamespaceSpec {
   socketDir: string;
   socketPath: string;
   forwards: Forward[];
-}
-
-/** /usr read-only and the top-level folders or links into it: node and its libraries, nothing else of the host. */
-function systemBinds(): string[] {
-  const args = ["--ro-bind", "/usr", "/usr"];
-  for (const top of ["bin", "lib", "lib64", "sbin"]) {
-    const host = `/${top}`;
-    if (!existsSync(host)) continue;
-    if (lstatSync(host).isSymbolicLink()) args.push("--symlink", `usr/${top}`, host);
-    else args.push("--ro-bind", host, host);
-  }
-  return args;
 }
 
 /**
@@ -67,7 +56,7 @@ export class EgressNamespace {
     const argv = [
       ...spec.privilege,
       spec.bwrap,
-      ...systemBinds(),
+      ...systemRootArgs(),
       "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
       "--bind", spec.socketDir, spec.socketDir,
       "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--info-fd", "3",
