@@ -5,34 +5,25 @@ import path from "node:path";
 /** The command lines of this machine's processes that contain `text` (a random marker the test put there). */
 export const processesNamed = (text: string): string[] => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(text));
 
-/** The pids of the terraform processes running `verb` for project directory `dir` (inside a sandbox too: its processes are visible from here). */
-function terraformPids(dir: string, verb: string): number[] {
-  const pids: number[] = [];
+/** The terraform processes running now, with their command lines (inside a sandbox too: its processes are visible from here). */
+function terraforms(): { pid: number; argv: string[] }[] {
+  const found: { pid: number; argv: string[] }[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && argv.includes(`-chdir=${dir}`) && argv.includes(verb)) pids.push(Number(entry));
+      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform") found.push({ pid: Number(entry), argv: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0") });
     } catch {
       // gone meanwhile
     }
   }
-  return pids;
+  return found;
 }
 
+/** The pids of the terraform processes running `verb` for project directory `dir`. */
+const terraformPids = (dir: string, verb: string): number[] => terraforms().filter(({ argv }) => argv.includes(`-chdir=${dir}`) && argv.includes(verb)).map(({ pid }) => pid);
+
 /** How many terraform processes descending from `ancestor` run right now (one per sandbox entry: its steps run one after the other). */
-export function terraformsRunning(ancestor: number): number {
-  let running = 0;
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (path.basename(readlinkSync(`/proc/${entry}/exe`)) === "terraform" && descendsFrom(Number(entry), ancestor)) running++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return running;
-}
+export const terraformsRunning = (ancestor: number): number => terraforms().filter(({ pid }) => descendsFrom(pid, ancestor)).length;
 
 /**
  * The terraform process running `verb` for `dir` that descends from
