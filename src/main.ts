@@ -36,7 +36,7 @@ import { verifyEncryptionKey } from "./db/encryption-key-check.js";
 import { findBinary } from "./settings/find-binary.js";
 import { SettingsError, type Settings } from "./settings/settings.js";
 import type { WorkerDeps } from "./worker/deps.js";
-import { startWorker } from "./worker/start-worker.js";
+import { EXPRESS_SLOTS, startWorker } from "./worker/start-worker.js";
 import { SandboxLanes } from "./sandbox/lanes.js";
 import { SigningKeys } from "./credentials/signing-keys.js";
 import { RunTokens } from "./credentials/run-tokens.js";
@@ -159,8 +159,10 @@ export async function startPlangate(settings: Settings, options: StartOptions): 
   await mkdir(path.join(settings.dataDir, "runs"), { recursive: true });
   await chmod(settings.dataDir, 0o755);
   const database = await openDatabase(settings, log);
-  // A worker keeps a connection per job slot open, beside the queue's LISTEN and the webhooks' (warmed below).
-  const pool = createPool(database.url, 10, options.worker && settings.workers > 0 ? settings.workers + 2 : 1);
+  // A worker keeps a connection per job slot open, beside the queue's LISTEN and the webhooks' (warmed below); at most one
+  // per job slot of both worker pools, their two LISTENs and a few for the webhooks, the heartbeat and the run pages.
+  const working = options.worker && settings.workers > 0;
+  const pool = createPool(database.url, working ? Math.max(10, settings.workers + 1 + EXPRESS_SLOTS + 6) : 10, working ? settings.workers + 2 : 1);
   const applied = await migrate(pool);
   if (applied.length) log.info({ applied }, "migrations applied");
 

@@ -40,15 +40,16 @@ export async function addJobs(db: Queryable, jobs: NewJob[]): Promise<void> {
   await db.query("select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))", [JSON.stringify(specs)]);
 }
 /**
- * Whether a job more urgent than `priority` (a lower number) is ready and not
- * taken: a batch of plans then hands the rest of its runs back to the queue.
- * Read from the queue's public view; a job whose named queue is busy counts
- * too (the batch then goes on after one more hop).
+ * Whether a job more urgent than `priority` (a lower number), and not one
+ * whose key starts with `exceptKeys` (a plan group's batches), is ready and not taken: a batch of
+ * plans then hands the rest of its runs back to the queue. Read from the
+ * queue's public view; a job whose named queue is busy counts too (the batch
+ * then goes on after one more hop).
  */
-export async function moreUrgentJobWaiting(db: Queryable, priority: number): Promise<boolean> {
+export async function moreUrgentJobWaiting(db: Queryable, priority: number, exceptKeys?: string): Promise<boolean> {
   const { rows } = await db.query(
-    "select 1 from graphile_worker.jobs where priority < $1 and locked_at is null and run_at <= now() and attempts < max_attempts limit 1",
-    [priority],
+    "select 1 from graphile_worker.jobs where priority < $1 and locked_at is null and run_at <= now() and attempts < max_attempts and ($2::text is null or key is null or left(key, length($2)) <> $2) limit 1",
+    [priority, exceptKeys ?? null],
   );
   return rows.length > 0;
 }

@@ -7,6 +7,7 @@ import { PROVIDER_CACHE_PATH, ProviderCacheLease } from "./provider-cache.js";
 import { parsePrJson, readInside, readTextInside, WorkspaceFileError } from "../sandbox/safe-read.js";
 import { findProgram, type Sandbox } from "../sandbox/sandbox.js";
 import { systemRootArgs } from "../sandbox/system-root.js";
+import { LaneWaitAbandoned } from "../sandbox/lanes.js";
 import type { TerraformHome } from "./terraform-home.js";
 
 export interface TerraformJob {
@@ -212,7 +213,8 @@ const TOGETHER_MAX_OUTPUT = 1024 * 1024;
  * succeeded and its files are sound; anything else (a failure, a cap or the
  * deadline reached, output past 1 MiB) comes back undefined, for the caller
  * to plan it alone, where a failure is worded as every run's is. `stop`
- * ends the batch before its next project (the one running finishes):
+ * ends the batch before its next project (the one running finishes), or
+ * before its first if the entry still waits for its sandbox lane:
  * `reached` says how many projects it began.
  */
 export async function terraformPlanTogether(root: string, jobs: TerraformJob[], stop?: AbortSignal): Promise<Together> {
@@ -282,7 +284,20 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
     binds: [...jobs.flatMap((j) => j.tree!.binds), { source: home.emptyHome, target: PROVIDER_CACHE_PATH, writable: false }],
     timeoutMs: Math.max(1, deadline - sandbox.clock.now()),
     fdFiles: [codesFile],
-  }).finally(() => stop?.removeEventListener("abort", stopping));
+    // Stopped while it still waits for its lane: the entry has planned nothing, so it never starts, and its
+    // projects all go back unreached (its lane and its job slot go to the more urgent job that stopped it).
+    abandonWaiting: stop,
+  }).then(
+    (result) => result,
+    (error: unknown) => {
+      if (error instanceof LaneWaitAbandoned) return undefined;
+      throw error;
+    },
+  ).finally(() => stop?.removeEventListener("abort", stopping));
+  if (!entry) {
+    await rm(hostDir, { recursive: true, force: true });
+    return { planned: jobs.map(() => undefined), reached: 0 };
+  }
   const { begun, codes } = readCodes(await readFile(codesFile, "utf8").catch(() => ""));
   await rm(hostDir, { recursive: true, force: true });
   // Over a cap, no project's success is believed: the kernel's counters are read as the entry runs, and the project

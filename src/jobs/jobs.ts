@@ -204,5 +204,14 @@ export const planPriority = (n: number) => Math.min(n, DRIFT_PRIORITY - 1);
 export const REPORT_PRIORITY = -1;
 export const DRIFT_PRIORITY = 32_767;
 
+/**
+ * The job key of a batch of a plan group's runs (plan-jobs.ts), by the group's
+ * export key and the batch's first run: the key's prefix names the group in
+ * the queue's public view, where a batch looks for other groups' more urgent
+ * jobs.
+ */
+export const batchJobKey = (exportKey: string | undefined, firstRunId: number) => (exportKey ? `${batchKeyPrefix(exportKey)}${firstRunId}` : `plan-batch:${firstRunId}`);
+export const batchKeyPrefix = (exportKey: string) => `plan-batch:${exportKey}:`;
+
 /** The queue of a pull request's own jobs: its plans, commands, reviews and close run in order. */
 export const pullQueue = (repo: string, number: number) => `pull:${repo}#${number}`;

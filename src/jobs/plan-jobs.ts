@@ -1,4 +1,4 @@
-import { planPriority, projectQueue, TASKS, type JobRequest, type PlanProjectPayload } from "./jobs.js";
+import { batchJobKey, planPriority, projectQueue, TASKS, type JobRequest, type PlanProjectPayload } from "./jobs.js";
 
 /** A queued run of a plan group, as its job names it. */
 export interface QueuedRun {
@@ -56,6 +56,6 @@ export function planProjectJobs(repo: string, runs: QueuedRun[], base: { install
   return batches.map((b, n) => {
     const priority = planPriority(n);
     const payload: PlanProjectPayload = { runId: b.runs[0]!.id, runIds: b.runs.map((r) => r.id), priority, ...base };
-    return { task: TASKS.planProject, payload, queueName: b.queueName, jobKey: `plan-batch:${b.runs[0]!.id}`, maxAttempts: 3, priority };
+    return { task: TASKS.planProject, payload, queueName: b.queueName, jobKey: batchJobKey(base.exportKey, b.runs[0]!.id), maxAttempts: 3, priority };
   });
 }

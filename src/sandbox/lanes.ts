@@ -1,16 +1,29 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 
-/**
- * The priority of the job whose code is running (the queue's: lower is more
- * urgent), so that a sandbox entry deep inside it waits for a lane in the
- * job's place. Code outside any job waits as the most urgent.
- */
-export const jobPriority = new AsyncLocalStorage<number>();
-
-interface Waiter {
+/** A job's place in the queue: its priority (lower is more urgent) and the plan group it works for, if any. */
+export interface JobTurn {
   priority: number;
+  /** The plan group (its export key): its jobs never make way for one another, whatever their priorities. */
+  group?: string;
+}
+
+/**
+ * The turn of the job whose code is running, so that a sandbox entry deep
+ * inside it waits for a lane in the job's place. Code outside any job waits
+ * as the most urgent.
+ */
+export const runningJob = new AsyncLocalStorage<JobTurn>();
+
+interface Waiter extends JobTurn {
   arrived: number;
   grant: () => void;
+}
+
+/** A wait for a lane given up because its `abandon` signal fired first: no program ran. */
+export class LaneWaitAbandoned extends Error {
+  constructor() {
+    super("the wait for a sandbox lane was given up");
+  }
 }
 
 /**
@@ -31,22 +44,44 @@ export class SandboxLanes {
     if (!Number.isInteger(count) || count < 1) throw new Error(`sandbox lanes must be a whole number of at least 1, not ${count}`);
   }
 
-  /** Waits for a lane at `priority` (the running job's by default); the returned function gives it back, once. */
-  async acquire(priority = jobPriority.getStore() ?? 0): Promise<() => void> {
+  /**
+   * Waits for a lane in `turn` (the running job's by default); the
+   * returned function gives it back, once. A wait that `abandon` ends (or
+   * finds ended) leaves the line and throws LaneWaitAbandoned; a lane free at
+   * once is taken whatever `abandon` says, so that a caller always makes
+   * progress where it need not wait.
+   */
+  async acquire(turn: JobTurn = runningJob.getStore() ?? { priority: 0 }, abandon?: AbortSignal): Promise<() => void> {
     if (this.busy < this.count && this.waiting.length === 0) {
       this.busy++;
       return this.releaser();
     }
-    await new Promise<void>((grant) => {
-      this.waiting.push({ priority, arrived: this.arrivals++, grant });
+    if (abandon?.aborted) throw new LaneWaitAbandoned();
+    await new Promise<void>((granted, abandoned) => {
+      const waiter: Waiter = {
+        ...turn,
+        arrived: this.arrivals++,
+        grant: () => {
+          abandon?.removeEventListener("abort", leave);
+          granted();
+        },
+      };
+      const leave = () => {
+        const at = this.waiting.indexOf(waiter);
+        if (at < 0) return; // granted already
+        this.waiting.splice(at, 1);
+        abandoned(new LaneWaitAbandoned());
+      };
+      abandon?.addEventListener("abort", leave, { once: true });
+      this.waiting.push(waiter);
       this.waiting.sort((a, b) => a.priority - b.priority || a.arrived - b.arrived);
     });
     return this.releaser();
   }
 
-  /** Whether a program more urgent than `priority` waits for a lane in this process. */
-  moreUrgentWaiting(priority: number): boolean {
-    return this.waiting.some((w) => w.priority < priority);
+  /** Whether a program more urgent than `turn`, and of another plan group, waits for a lane in this process. */
+  moreUrgentWaiting(turn: JobTurn): boolean {
+    return this.waiting.some((w) => w.priority < turn.priority && (turn.group === undefined || w.group !== turn.group));
   }
 
   private releaser(): () => void {

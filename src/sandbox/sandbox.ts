@@ -48,6 +48,12 @@ export interface SandboxRequest {
   hosts?: HostEntry[];
   /** Told right before the program is started (everything the sandbox prepares is done). */
   started?: () => void;
+  /**
+   * Gives the run up while it waits for a lane (with lanes only): the run then
+   * throws LaneWaitAbandoned and no program ran. A run that need not wait is
+   * not given up.
+   */
+  abandonWaiting?: AbortSignal;
 }
 
 export interface SandboxOptions {
@@ -176,7 +182,10 @@ export class Sandbox {
     const inner = etc ? [...this.bwrapArgs(request, env, etc, egress), "--", ...(egress?.command(request.command) ?? request.command)] : request.command;
     const argv = [...(egress?.prefix ?? []), ...caps.enterArgs(), ...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
     // Everything above is ready: the program waits here for a lane (its timeout starts once it has one).
-    const lane = await this.lanes?.acquire();
+    const lane = await this.lanes?.acquire(undefined, request.abandonWaiting).catch(async (error: unknown) => {
+      await etc?.remove();
+      return undo(error);
+    });
     const stop = new AbortController();
     caps.watch(() => stop.abort());
     let result: ExecResult | undefined;
@@ -198,7 +207,7 @@ export class Sandbox {
       });
     } finally {
       lane?.();
-      const refused = egress?.finish(result?.output ?? "") ?? [];
+        const refused = egress?.finish(result?.output ?? "") ?? [];
       if (result && refused.length) result.problems.push(...refused);
       [exceeded] = await Promise.all([caps.finish(result), etc?.remove()]);
       await rm(outputDir, { recursive: true, force: true }); // measured by the caps' last look first

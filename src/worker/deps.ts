@@ -1,3 +1,4 @@
+import type { WorkerEvents } from "graphile-worker";
 import type { Pool } from "../db/pool.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { ProjectRuns } from "../run/project-runs.js";
@@ -66,4 +67,6 @@ export interface WorkerDeps extends EnvPolicy {
   notify?: { url: string; secret: string };
   /** The organisation's policies (PLANGATE_POLICY_REPO), when set: every plan is judged by them too, or fails. */
   orgPolicies?: OrgPolicySource;
+  /** The job queue's events in this process (a job is queued: `pool:listen:notification`); absent outside a job. */
+  queueEvents?: WorkerEvents;
 }

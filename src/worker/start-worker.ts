@@ -1,6 +1,6 @@
 import { run, type Runner, type Task } from "graphile-worker";
 import { quietLogger } from "../db/queue-logger.js";
-import { jobPriority } from "../sandbox/lanes.js";
+import { runningJob } from "../sandbox/lanes.js";
 import type { DriftCheckPayload, DriftScanPayload } from "../jobs/jobs.js";
 import type { CommandPayload, MergeGroupPayload, NoticePayload, OpenPlanCheckPayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReportPlanPayload, ReviewPayload } from "../jobs/jobs.js";
 import { TASKS } from "../jobs/jobs.js";
@@ -32,14 +32,32 @@ function jobFields(payload: Record<string, any>) {
   };
 }
 
-/** Starts `concurrency` job slots on the queue in this process (one more beside sandbox lanes), with crash recovery. */
+/**
+ * Jobs that never enter the sandbox and mostly wait on GitHub (a report's
+ * paced writes, a plan's project selection): besides the plan slots, a
+ * process runs EXPRESS_SLOTS of them at once in a worker pool of their own,
+ * so that a report waiting out GitHub's pace never holds a slot a plan could
+ * use, and a PR's selection never waits behind another PR's plans. Project
+ * selection is in both pools: whichever is free first takes it.
+ */
+const EXPRESS_TASKS: readonly string[] = [TASKS.planPullRequest, TASKS.reportPlan, TASKS.openPlanCheck, TASKS.notice, TASKS.review, TASKS.reportApply];
+export const EXPRESS_SLOTS = 4;
+
+/**
+ * Starts the queue's worker pools in this process, with crash recovery: one
+ * of `concurrency` job slots (one more beside sandbox lanes) for every task
+ * but the express ones, and one of EXPRESS_SLOTS for those and project
+ * selection.
+ */
 export async function startWorker(deps: WorkerDeps, concurrency: number, staleAfterMs: number): Promise<{ stop(): Promise<void> }> {
   const heartbeat = new Heartbeat(deps.pool, staleAfterMs, deps.log);
-  // Each job gets deps whose logger carries the job's context.
+  // Each job gets deps whose logger carries the job's context, and the queue's events (a batch wakes on a job queued).
   const task = <P>(fn: (deps: WorkerDeps, payload: P, attempt: { number: number; max: number }) => Promise<void>): Task => async (payload, helpers) => {
     const log = deps.log.child({ jobId: helpers.job.id, task: helpers.job.task_identifier, ...jobFields(payload as Record<string, any>) });
-    // The job's priority goes with its code: a sandbox entry deep inside it waits for a lane in its place.
-    const run = () => jobPriority.run(helpers.job.priority, () => fn({ ...deps, log }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts }));
+    // The job's turn goes with its code: a sandbox entry deep inside it waits for a lane in its place.
+    const group = (payload as { exportKey?: unknown }).exportKey;
+    const turn = { priority: helpers.job.priority, group: typeof group === "string" ? group : undefined };
+    const run = () => runningJob.run(turn, () => fn({ ...deps, log, queueEvents: heartbeat.events }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts }));
     await (deps.metrics ? deps.metrics.timeJob(helpers.job.task_identifier, run) : run());
   };
   const taskList: Record<string, Task> = {
@@ -57,15 +75,20 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.openPlanCheck]: task<OpenPlanCheckPayload>(openPlanCheck),
     [TASKS.reportPlan]: task<ReportPlanPayload>(reportPlan),
   };
+  const only = (keep: (name: string) => boolean) => Object.fromEntries(Object.entries(taskList).filter(([name]) => keep(name)));
+  const slowTasks = only((name) => name === TASKS.planPullRequest || !EXPRESS_TASKS.includes(name));
+  const expressTasks = only((name) => EXPRESS_TASKS.includes(name));
   // Every minute one process (the queue's cron) looks for projects whose drift check is due.
   const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;
   // With sandbox lanes (as many as `concurrency`), one job more than lanes: its work outside the sandbox fills their gaps.
   const slots = deps.sandbox.lanes ? concurrency + 1 : concurrency;
-  const runner: Runner = await run({ pgPool: deps.pool, concurrency: slots, taskList, crontab, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events });
+  const common = { pgPool: deps.pool, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events };
+  const runners: Runner[] = [await run({ ...common, concurrency: slots, taskList: slowTasks, crontab })];
+  runners.push(await run({ ...common, concurrency: EXPRESS_SLOTS, taskList: expressTasks }));
   heartbeat.start();
   return {
     async stop() {
-      await runner.stop();
+      await Promise.all(runners.map((r) => r.stop()));
       await heartbeat.stop();
     },
   };

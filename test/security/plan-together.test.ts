@@ -9,6 +9,7 @@ import { EgressFilter } from "../../src/sandbox/egress/egress-filter.js";
 import { DEFAULT_CAPS, SandboxCaps } from "../../src/sandbox/limits.js";
 import { makeReadOnlyTree } from "../../src/sandbox/read-only-tree.js";
 import { Sandbox } from "../../src/sandbox/sandbox.js";
+import { SandboxLanes } from "../../src/sandbox/lanes.js";
 import { envAllowlist } from "../../src/settings/env-allow.js";
 import { findBinary } from "../../src/settings/find-binary.js";
 import { engineTest } from "../support/app-harness.js";
@@ -48,7 +49,7 @@ interface Batch {
 }
 
 /** The run service over a shared read-only export of `files`, with terraform behind a wrapper that runs a project's attack.sh at plan. */
-async function batchOver(files: Record<string, string>, settings: { disk?: number } = {}): Promise<Batch> {
+async function batchOver(files: Record<string, string>, settings: { disk?: number; lanes?: SandboxLanes } = {}): Promise<Batch> {
   const root = workspace();
   const marker = `together-${Math.floor(Math.random() * 1e9)}`;
   const tree = path.join(root, "export", "tree");
@@ -67,7 +68,7 @@ async function batchOver(files: Record<string, string>, settings: { disk?: numbe
   );
   chmodSync(path.join(root, "bin"), 0o755);
   const caps = new SandboxCaps(settings.disk ? { ...DEFAULT_CAPS, diskBytes: settings.disk } : DEFAULT_CAPS);
-  const sandbox = new Sandbox("bwrap", { caps, egress: new EgressFilter({ allow: [], deny: [] }) });
+  const sandbox = new Sandbox("bwrap", { caps, egress: new EgressFilter({ allow: [], deny: [] }), lanes: settings.lanes });
   const tools = { sandbox, homes: new TerraformHomes(path.join(root, "terraform")), binaries: { terraformBin: wrapper, tofuBin: wrapper }, depsCacheDir: path.join(root, "deps") };
   const runs = new ProjectRuns({ engines: ENGINES, tools, maskPatterns: [], envAllow: envAllowlist([]), applyEnvAllow: envAllowlist([]) });
   return { root, runs, sandbox, marker };
@@ -237,6 +238,32 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
       const before = new AbortController();
       before.abort();
       expect(states((await planTogether(batch, ["one", "two", "three"], before.signal)).planned)).toEqual([true, "unreached", "unreached"]);
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a stop while the entry still waits for its sandbox lane gives the entry up: no project runs, none is reached, and the lane goes to the next waiter", async () => {
+    const lanes = new SandboxLanes(1);
+    const batch = await batchOver({ "one/main.tf": project("one"), "two/main.tf": project("two") }, { lanes });
+    try {
+      const held = await lanes.acquire({ priority: 0 }); // another job's program has the process's only lane
+      const stop = new AbortController();
+      const planning = planTogether(batch, ["one", "two"], stop.signal);
+      while (!lanes.moreUrgentWaiting({ priority: Number.MAX_SAFE_INTEGER })) await new Promise((r) => setTimeout(r, 10));
+      const behind = lanes.acquire({ priority: 5 }).then((release) => (release(), "granted"));
+      stop.abort();
+      const { planned, work } = await planning;
+      expect(states(planned)).toEqual(["unreached", "unreached"]);
+      // Not begun at all: terraform wrote nothing in either workspace.
+      expect(existsSync(path.join(work, "0", ".plangate-output"))).toBe(false);
+      expect(existsSync(path.join(work, "0", "one", ".terraform"))).toBe(false);
+      held();
+      await expect(behind).resolves.toBe("granted");
+      // A lane free at once is taken even after a stop: the entry plans its first project, as every entry does.
+      const stopped = new AbortController();
+      stopped.abort();
+      expect(states((await planTogether(batch, ["one", "two"], stopped.signal)).planned)).toEqual([true, "unreached"]);
     } finally {
       await batch.sandbox.close();
     }

@@ -17,7 +17,7 @@ describe("plan-project jobs of a group", () => {
     const jobs = planProjectJobs("o/r", runs(500), base);
     expect(jobs).toHaveLength(63);
     expect(idsOf(jobs).flat()).toEqual(runs(500).map((r) => r.id));
-    expect(jobs[1]).toEqual({ task: "plan-project", payload: { runId: 108, runIds: [108, 109, 110, 111, 112, 113, 114, 115], priority: 1, ...base }, queueName: undefined, jobKey: "plan-batch:108", maxAttempts: 3, priority: 1 });
+    expect(jobs[1]).toEqual({ task: "plan-project", payload: { runId: 108, runIds: [108, 109, 110, 111, 112, 113, 114, 115], priority: 1, ...base }, queueName: undefined, jobKey: "plan-batch:g-sha:108", maxAttempts: 3, priority: 1 });
     expect(jobs.map((j) => j.priority)).toEqual(jobs.map((_, n) => n));
   });
 

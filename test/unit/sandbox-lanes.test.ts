@@ -1,4 +1,4 @@
-import { jobPriority, SandboxLanes } from "../../src/sandbox/lanes.js";
+import { runningJob, LaneWaitAbandoned, SandboxLanes } from "../../src/sandbox/lanes.js";
 
 /**
  * The sandbox lanes of a process (PLANGATE_WORKERS programs at once): a job
@@ -32,17 +32,17 @@ describe("SandboxLanes", () => {
 
   it("gives a freed lane to the most urgent waiter, the earliest first among equals, and says who waits", async () => {
     const lanes = new SandboxLanes(1);
-    const held = await lanes.acquire(5);
+    const held = await lanes.acquire({ priority: 5 });
     const order: string[] = [];
-    const wait = (name: string, priority: number) => lanes.acquire(priority).then((release) => (order.push(name), release));
+    const wait = (name: string, priority: number) => lanes.acquire({ priority }).then((release) => (order.push(name), release));
     const batchA = wait("next batch", 10);
     const batchB = wait("batch after", 10);
     await settled();
-    expect(lanes.moreUrgentWaiting(10)).toBe(false);
+    expect(lanes.moreUrgentWaiting({ priority: 10 })).toBe(false);
     const small = wait("small PR", 0);
     await settled();
-    expect(lanes.moreUrgentWaiting(10)).toBe(true);
-    expect(lanes.moreUrgentWaiting(0)).toBe(false);
+    expect(lanes.moreUrgentWaiting({ priority: 10 })).toBe(true);
+    expect(lanes.moreUrgentWaiting({ priority: 0 })).toBe(false);
     held();
     (await small)();
     (await batchA)();
@@ -52,13 +52,64 @@ describe("SandboxLanes", () => {
 
   it("waits at the running job's priority when none is given", async () => {
     const lanes = new SandboxLanes(1);
-    const held = await lanes.acquire(0);
-    const inJob = jobPriority.run(3, () => lanes.acquire());
+    const held = await lanes.acquire({ priority: 0 });
+    const inJob = runningJob.run({ priority: 3 }, () => lanes.acquire());
     await settled();
-    expect(lanes.moreUrgentWaiting(4)).toBe(true);
-    expect(lanes.moreUrgentWaiting(3)).toBe(false);
+    expect(lanes.moreUrgentWaiting({ priority: 4 })).toBe(true);
+    expect(lanes.moreUrgentWaiting({ priority: 3 })).toBe(false);
     held();
     (await inJob)();
+  });
+
+  it("never counts a waiter of the same plan group as more urgent: a PR's batches do not make way for one another", async () => {
+    const lanes = new SandboxLanes(1);
+    const held = await lanes.acquire({ priority: 0 });
+    const earlierBatch = lanes.acquire({ priority: 2, group: "pr-1" });
+    await settled();
+    expect(lanes.moreUrgentWaiting({ priority: 9, group: "pr-1" })).toBe(false);
+    expect(lanes.moreUrgentWaiting({ priority: 9, group: "pr-2" })).toBe(true);
+    expect(lanes.moreUrgentWaiting({ priority: 9 })).toBe(true);
+    held();
+    (await earlierBatch)();
+  });
+
+  it("gives a wait up when its signal fires first: the waiter leaves the line and the freed lane goes to the next", async () => {
+    const lanes = new SandboxLanes(1);
+    const held = await lanes.acquire({ priority: 0 });
+    const leaving = new AbortController();
+    const order: string[] = [];
+    const given = lanes.acquire({ priority: 3 }, leaving.signal).then(() => order.push("given up"), (error: Error) => error);
+    const next = lanes.acquire({ priority: 7 }).then((release) => (order.push("next"), release));
+    await settled();
+    leaving.abort();
+    expect(await given).toBeInstanceOf(LaneWaitAbandoned);
+    expect(lanes.moreUrgentWaiting({ priority: 7 })).toBe(false);
+    held();
+    (await next)();
+    expect(order).toEqual(["next"]);
+    // Already given up and a lane must be waited for: refused at once.
+    const busy = await lanes.acquire({ priority: 0 });
+    await expect(lanes.acquire({ priority: 0 }, leaving.signal)).rejects.toBeInstanceOf(LaneWaitAbandoned);
+    busy();
+  });
+
+  it("takes a lane free at once whatever the signal says, and a signal after the grant changes nothing", async () => {
+    const lanes = new SandboxLanes(1);
+    const aborted = new AbortController();
+    aborted.abort();
+    const first = await lanes.acquire({ priority: 0 }, aborted.signal);
+    const late = new AbortController();
+    const second = lanes.acquire({ priority: 0 }, late.signal);
+    first();
+    const release = await second;
+    late.abort(); // granted already: the lane stays its
+    let third = false;
+    void lanes.acquire({ priority: 0 }).then((r) => ((third = true), r()));
+    await settled();
+    expect(third).toBe(false);
+    release();
+    await settled();
+    expect(third).toBe(true);
   });
 
   it("refuses a count that is not a whole number of at least 1", () => {

@@ -1,5 +1,4 @@
 import { mkdir, rm } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import { appendAuditEvent, appendAuditEvents } from "../../audit/audit-log.js";
 import { loadGroupResults, type GroupResults } from "../../db/plan-report.js";
@@ -12,11 +11,12 @@ import { failureMessage } from "../../engines/terraform.js";
 import { outDirOf, type ProjectRun, type TogetherOutcome, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
 import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
-import { enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
+import { batchJobKey, batchKeyPrefix, enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { isBlocking, judgePlan, overruled, type PlanJudgement, type RunPolicy } from "../../plans/policy-judgement.js";
 import { pullOverrides } from "../../db/policy-overrides.js";
 import { moreUrgentJobWaiting } from "../../db/job-queue.js";
+import type { JobTurn } from "../../sandbox/lanes.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
@@ -132,7 +132,7 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
   const together = runIds.length > 1 && attempt.number === 1 ? await planBatchTogether(deps, job, runIds, attempt) : { left: runIds };
   let failure = together.failure;
   for (const [i, runId] of together.left.entries()) {
-    if (i > 0 && !failure && job.priority !== undefined && (await urgentWaiting(deps, job.priority))) {
+    if (i > 0 && !failure && job.priority !== undefined && (await urgentWaiting(deps, turnOf(job)))) {
       await handBack(deps, job, together.left.slice(i));
       break;
     }
@@ -151,15 +151,18 @@ async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[
   const first = deps.repoConcurrency ? await getRun(db, rest[0]!) : undefined;
   const queueName = first && projectQueue(first.repo, first.project, first.workspace, deps.repoConcurrency);
   const payload: PlanProjectPayload = { ...job, runId: rest[0]!, runIds: rest };
-  await enqueue(db, { task: TASKS.planProject, payload, queueName, jobKey: `plan-batch:${rest[0]}`, maxAttempts: 3, priority: job.priority });
+  await enqueue(db, { task: TASKS.planProject, payload, queueName, jobKey: batchJobKey(job.exportKey, rest[0]!), maxAttempts: 3, priority: job.priority });
 }
 
-/** Whether a job more urgent than `priority` waits: in the queue, or in this process for a sandbox lane. */
-async function urgentWaiting(deps: WorkerDeps, priority: number): Promise<boolean> {
-  return !!deps.sandbox.lanes?.moreUrgentWaiting(priority) || (await moreUrgentJobWaiting(deps.pool, priority));
+/** A batch's turn in the queue: its priority and its plan group. */
+const turnOf = (job: PlanProjectPayload): JobTurn => ({ priority: job.priority ?? 0, group: job.exportKey });
+
+/** Whether a job more urgent than the batch's, of another plan group, waits: in the queue, or in this process for a sandbox lane. */
+async function urgentWaiting(deps: WorkerDeps, turn: JobTurn): Promise<boolean> {
+  return !!deps.sandbox.lanes?.moreUrgentWaiting(turn) || (await moreUrgentJobWaiting(deps.pool, turn.priority, turn.group === undefined ? undefined : batchKeyPrefix(turn.group)));
 }
 
-/** How often a batch's shared entry looks for a more urgent job (then it stops before its next project). */
+/** How often a batch's shared entry looks for a more urgent job (then it stops before its next project), besides whenever one is queued. */
 const URGENT_POLL_MS = 200;
 
 /**
@@ -249,15 +252,24 @@ function watchForUrgentJobs(deps: WorkerDeps, job: PlanProjectPayload, stop: Abo
   const priority = job.priority;
   if (priority === undefined || priority <= 0) return { end: async () => undefined };
   let watching = true;
+  let wake = () => {};
+  // A job queued anywhere (the queue's notification of it, which comes once it is committed) is looked at at once.
+  const onQueued = ({ message }: { message: { channel: string } }) => message.channel === "jobs:insert" && wake();
+  deps.queueEvents?.on("pool:listen:notification", onQueued);
   const loop = (async () => {
     while (watching && !stop.signal.aborted) {
-      await sleep(URGENT_POLL_MS);
-      if (watching && (await urgentWaiting(deps, priority).catch(() => false))) stop.abort();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, URGENT_POLL_MS);
+        wake = () => (clearTimeout(timer), resolve());
+      });
+      if (watching && (await urgentWaiting(deps, turnOf(job)).catch(() => false))) stop.abort();
     }
   })();
   return {
     end: async () => {
       watching = false;
+      deps.queueEvents?.off("pool:listen:notification", onQueued);
+      wake();
       await loop;
     },
   };
