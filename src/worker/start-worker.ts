@@ -34,20 +34,19 @@ function jobFields(payload: Record<string, any>) {
 
 /**
  * Jobs that never enter the sandbox and mostly wait on GitHub (a report's
- * paced writes, a plan's project selection): besides the plan slots, a
- * process runs EXPRESS_SLOTS of them at once in a worker pool of their own,
- * so that a report waiting out GitHub's pace never holds a slot a plan could
- * use, and a PR's selection never waits behind another PR's plans. Project
- * selection is in both pools: whichever is free first takes it.
+ * paced writes): besides the plan slots, a process runs EXPRESS_SLOTS of
+ * them at once in a worker pool of their own, so that a report waiting out
+ * GitHub's pace (or a slow GitHub) never holds a slot a plan could use.
+ * Project selection stays with the plans: the slot that selected a PR's
+ * projects takes its first plan job at once.
  */
-const EXPRESS_TASKS: readonly string[] = [TASKS.planPullRequest, TASKS.reportPlan, TASKS.openPlanCheck, TASKS.notice, TASKS.review, TASKS.reportApply];
+const EXPRESS_TASKS: readonly string[] = [TASKS.reportPlan, TASKS.openPlanCheck, TASKS.notice, TASKS.review, TASKS.reportApply];
 export const EXPRESS_SLOTS = 4;
 
 /**
  * Starts the queue's worker pools in this process, with crash recovery: one
  * of `concurrency` job slots (one more beside sandbox lanes) for every task
- * but the express ones, and one of EXPRESS_SLOTS for those and project
- * selection.
+ * but the express ones, and one of EXPRESS_SLOTS for those.
  */
 export async function startWorker(deps: WorkerDeps, concurrency: number, staleAfterMs: number): Promise<{ stop(): Promise<void> }> {
   const heartbeat = new Heartbeat(deps.pool, staleAfterMs, deps.log);
@@ -76,7 +75,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     [TASKS.reportPlan]: task<ReportPlanPayload>(reportPlan),
   };
   const only = (keep: (name: string) => boolean) => Object.fromEntries(Object.entries(taskList).filter(([name]) => keep(name)));
-  const slowTasks = only((name) => name === TASKS.planPullRequest || !EXPRESS_TASKS.includes(name));
+  const slowTasks = only((name) => !EXPRESS_TASKS.includes(name));
   const expressTasks = only((name) => EXPRESS_TASKS.includes(name));
   // Every minute one process (the queue's cron) looks for projects whose drift check is due.
   const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;
