@@ -77,6 +77,7 @@ async function main() {
     const [next, s] = await smallRound(h, prs, small, `busy-${i}`);
     small = next;
     busy.push(s);
+    await pause(1500); // as between idle rounds: each round starts with GitHub's write pace quiet, the big PR writing nothing yet
   }
   const bigDoneWhenSmallWas = await started();
   await planned(h, prs, big.sha);

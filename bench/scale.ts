@@ -258,7 +258,9 @@ async function timePull(h: Harness, number: number, sha: string, branch: string,
 /** plangate on an N-project repository: the PR changing modules/common; then (`push`) a push changing one project. */
 /** The app on an N-project repository whose mirror is warm (the first fetch of a repository is a clone): a PR changing one project, planned and closed. */
 async function warmRepo(n: number): Promise<{ h: Harness; repo: GitRepo; baseSha: string }> {
-  const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL), PLANGATE_JOB_TIMEOUT: "600s", PLANGATE_MAX_PROJECTS: String(Math.max(2000, n)) });
+  // PLANGATE_PLAN_BATCH from the bench's environment, to compare batch sizes.
+  const batch: Record<string, string> = process.env.PLANGATE_PLAN_BATCH ? { PLANGATE_PLAN_BATCH: process.env.PLANGATE_PLAN_BATCH } : {};
+  const h = await startHarness({ PLANGATE_WORKERS: String(PARALLEL), PLANGATE_JOB_TIMEOUT: "600s", PLANGATE_MAX_PROJECTS: String(Math.max(2000, n)), ...batch });
   try {
     const repo = new GitRepo(h.fake.gitRoot, OWNER, NAME);
     const baseSha = repo.commit(repoFiles(n, 0));
