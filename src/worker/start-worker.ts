@@ -44,6 +44,17 @@ const EXPRESS_TASKS: readonly string[] = [TASKS.reportPlan, TASKS.openPlanCheck,
 export const EXPRESS_SLOTS = 4;
 
 /**
+ * How often an idle plan slot asks the queue for a job besides the queue's
+ * notifications. Now and then (about one quiet plan in five in
+ * bench:fairness) a PR's first plan job, queued by the selection that just
+ * ended in the same pool, is not found by the slot's next look and waits for
+ * this poll; at graphile-worker's usual second, its comment came a second
+ * late, or two when the plan check opened meanwhile. Four looks a second per
+ * idle slot are cheap for Postgres.
+ */
+const PLAN_POLL_MS = 250;
+
+/**
  * Starts the queue's worker pools in this process, with crash recovery: one
  * of `concurrency` job slots (one more beside sandbox lanes) for every task
  * but the express ones, and one of EXPRESS_SLOTS for those.
@@ -82,7 +93,7 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
   // With sandbox lanes (as many as `concurrency`), one job more than lanes: its work outside the sandbox fills their gaps.
   const slots = deps.sandbox.lanes ? concurrency + 1 : concurrency;
   const common = { pgPool: deps.pool, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events };
-  const runners: Runner[] = [await run({ ...common, concurrency: slots, taskList: slowTasks, crontab })];
+  const runners: Runner[] = [await run({ ...common, pollInterval: PLAN_POLL_MS, concurrency: slots, taskList: slowTasks, crontab })];
   runners.push(await run({ ...common, concurrency: EXPRESS_SLOTS, taskList: expressTasks }));
   heartbeat.start();
   return {
