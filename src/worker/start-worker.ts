@@ -45,12 +45,14 @@ export const EXPRESS_SLOTS = 4;
 
 /**
  * How often an idle plan slot asks the queue for a job besides the queue's
- * notifications. Now and then (about one quiet plan in five in
- * bench:fairness) a PR's first plan job, queued by the selection that just
- * ended in the same pool, is not found by the slot's next look and waits for
- * this poll; at graphile-worker's usual second, its comment came a second
- * late, or two when the plan check opened meanwhile. Four looks a second per
- * idle slot are cheap for Postgres.
+ * notifications. graphile-worker 0.17 takes a job by locking every free
+ * named queue's row (`for update skip locked`, its getJobs strategy 2), so
+ * two slots looking at once (a notification nudges several) can each skip
+ * the queue the other holds and find nothing: the job then waits for the
+ * next poll. A plan job is in a named queue (its project's): at the
+ * library's usual second, about one quiet plan in five in bench:fairness
+ * commented a second late, two when the plan check opened meanwhile. Four
+ * looks a second per idle slot are cheap for Postgres.
  */
 const PLAN_POLL_MS = 250;
 
