@@ -41,10 +41,10 @@ export async function addJobs(db: Queryable, jobs: NewJob[]): Promise<void> {
 }
 /**
  * Whether a job more urgent than `priority` (a lower number), and not one
- * whose key starts with `exceptKeys` (a plan group's batches), is ready and not taken: a batch of
- * plans then hands the rest of its runs back to the queue. Read from the
- * queue's public view; a job whose named queue is busy counts too (the batch
- * then goes on after one more hop).
+ * whose key starts with `exceptKeys` (a plan group's batches), is ready and
+ * not taken: a batch of plans then hands the rest of its runs back to the
+ * queue. Read from the queue's public view; a job whose named queue is busy
+ * counts too (the batch then goes on after one more hop).
  */
 export async function moreUrgentJobWaiting(db: Queryable, priority: number, exceptKeys?: string): Promise<boolean> {
   const { rows } = await db.query(

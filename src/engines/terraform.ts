@@ -287,19 +287,16 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
     // Stopped while it still waits for its lane: the entry has planned nothing, so it never starts, and its
     // projects all go back unreached (its lane and its job slot go to the more urgent job that stopped it).
     abandonWaiting: stop,
-  }).then(
-    (result) => result,
-    (error: unknown) => {
+  })
+    .catch((error: unknown) => {
       if (error instanceof LaneWaitAbandoned) return undefined;
       throw error;
-    },
-  ).finally(() => stop?.removeEventListener("abort", stopping));
-  if (!entry) {
-    await rm(hostDir, { recursive: true, force: true });
-    return { planned: jobs.map(() => undefined), reached: 0 };
-  }
-  const { begun, codes } = readCodes(await readFile(codesFile, "utf8").catch(() => ""));
+    })
+    .finally(() => stop?.removeEventListener("abort", stopping));
+  const codesText = entry ? await readFile(codesFile, "utf8").catch(() => "") : "";
   await rm(hostDir, { recursive: true, force: true });
+  if (!entry) return { planned: jobs.map(() => undefined), reached: 0 };
+  const { begun, codes } = readCodes(codesText);
   // Over a cap, no project's success is believed: the kernel's counters are read as the entry runs, and the project
   // that went over may have ended (exit 0) before the watch saw it. Each is planned alone, under caps of its own.
   if (entry.problems.some((p) => p.startsWith("exceeded "))) codes.clear();

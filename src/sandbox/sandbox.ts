@@ -207,7 +207,7 @@ export class Sandbox {
       });
     } finally {
       lane?.();
-        const refused = egress?.finish(result?.output ?? "") ?? [];
+      const refused = egress?.finish(result?.output ?? "") ?? [];
       if (result && refused.length) result.problems.push(...refused);
       [exceeded] = await Promise.all([caps.finish(result), etc?.remove()]);
       await rm(outputDir, { recursive: true, force: true }); // measured by the caps' last look first

@@ -94,9 +94,11 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
   const crontab = `* * * * * ${TASKS.driftScan} ?max=1&jobKey=drift-scan&jobKeyMode=replace`;
   // With sandbox lanes (as many as `concurrency`), one job more than lanes: its work outside the sandbox fills their gaps.
   const slots = deps.sandbox.lanes ? concurrency + 1 : concurrency;
-  const common = { pgPool: deps.pool, noHandleSignals: true, pollInterval: 1000, logger: quietLogger, events: heartbeat.events };
-  const runners: Runner[] = [await run({ ...common, pollInterval: PLAN_POLL_MS, concurrency: slots, taskList: slowTasks, crontab })];
-  runners.push(await run({ ...common, concurrency: EXPRESS_SLOTS, taskList: expressTasks }));
+  const common = { pgPool: deps.pool, noHandleSignals: true, logger: quietLogger, events: heartbeat.events };
+  const runners: Runner[] = [
+    await run({ ...common, pollInterval: PLAN_POLL_MS, concurrency: slots, taskList: slowTasks, crontab }),
+    await run({ ...common, pollInterval: 1000, concurrency: EXPRESS_SLOTS, taskList: expressTasks }),
+  ];
   heartbeat.start();
   return {
     async stop() {
