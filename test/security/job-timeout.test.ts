@@ -63,8 +63,13 @@ engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the progr
     // Three stacks plan; then the job's time is up, in the middle of the fourth.
     await waitFor("three stacks planned", async () => (await stackRuns(p.sha)) >= 3, 300_000);
     clock.advance(TIMEOUT_S * 1000);
-    await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 300_000);
-    await queueDrained(h.db);
+    const moving = clock.keepMoving(1000, 100);
+    try {
+      await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 300_000);
+      await queueDrained(h.db);
+    } finally {
+      moving();
+    }
     return p;
   });
   const p = m.result;
@@ -96,8 +101,13 @@ engineTest("a synth that outlasts PLANGATE_JOB_TIMEOUT fails naming the setting"
   // The synth is running (its dependencies installed): now its time is up.
   await waitFor("the synth to run", () => processesNamed(marker).length > 0, 300_000);
   clock.advance(TIMEOUT_S * 1000);
-  await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 120_000);
-  await queueDrained(h.db);
+  const moving = clock.keepMoving(1000, 100);
+  try {
+    await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 120_000);
+    await queueDrained(h.db);
+  } finally {
+    moving();
+  }
   expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
   const { rows } = await h.db.pool.query<{ status: string; error: { message: string } | null }>("select status, error from runs where sha = $1 and project = 'app'", [p.sha]);
   expect(rows[0]).toMatchObject({ status: "failed", error: { message: `timed out after ${TIMEOUT_S} s (PLANGATE_JOB_TIMEOUT), in synth` } });

@@ -29,6 +29,17 @@ export class ManualClock implements Clock {
     }
   }
 
+  /**
+   * Keeps the clock moving by `stepMs` every `everyMs` of real time until the
+   * returned function is called: once a timeout has struck, time goes on as
+   * in production (the SIGKILL a SIGTERM's grace ends in, a later step's
+   * deadline already past), so nothing waits for a test that moves on.
+   */
+  keepMoving(stepMs: number, everyMs: number): () => void {
+    const timer = setInterval(() => this.advance(stepMs), everyMs);
+    return () => clearInterval(timer);
+  }
+
   /** How many scheduled calls are waiting (a run that ended cancels its own). */
   get scheduled(): number {
     return this.due.length;
