@@ -53,3 +53,13 @@ export async function moreUrgentJobWaiting(db: Queryable, priority: number, exce
   );
   return rows.length > 0;
 }
+
+/**
+ * Whether any job but those of `exceptTasks` is ready and not taken,
+ * whatever its priority: a free worker slot has something to do (then no
+ * batch hands it half its runs).
+ */
+export async function jobWaiting(db: Queryable, exceptTasks: readonly string[] = []): Promise<boolean> {
+  const { rows } = await db.query("select 1 from graphile_worker.jobs where locked_at is null and run_at <= now() and attempts < max_attempts and task_identifier <> all($1::text[]) limit 1", [exceptTasks]);
+  return rows.length > 0;
+}

@@ -192,6 +192,13 @@ export async function terraformApply(job: TerraformJob, initialise: boolean): Pr
   return { ok: true, output: outputs.join("\n") };
 }
 
+/**
+ * The reason (AbortController.abort) that ends a batch's entry halfway
+ * through its projects not yet begun rather than before the next: the other
+ * half goes to a sandbox lane left idle.
+ */
+export const HALF_OF_THE_REST = "half of the rest";
+
 /** A batch's files beside each project's plan file, in its own workspace (only its nested sandbox writes there). */
 const TOGETHER_OUTPUT = ".plangate-output";
 const TOGETHER_JSON = ".plangate-plan.json";
@@ -214,7 +221,9 @@ const TOGETHER_MAX_OUTPUT = 1024 * 1024;
  * deadline reached, output past 1 MiB) comes back undefined, for the caller
  * to plan it alone, where a failure is worded as every run's is. `stop`
  * ends the batch before its next project (the one running finishes), or
- * before its first if the entry still waits for its sandbox lane:
+ * before its first if the entry still waits for its sandbox lane; aborted
+ * with HALF_OF_THE_REST, it ends the batch halfway through the projects not
+ * yet begun (the one running and the first half of the rest are planned):
  * `reached` says how many projects it began.
  */
 export async function terraformPlanTogether(root: string, jobs: TerraformJob[], stop?: AbortSignal): Promise<Together> {
@@ -234,7 +243,6 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
   const stopDir = path.join(hostDir, "stop");
   await mkdir(stopDir);
   await chmod(hostDir, 0o755);
-  const stopFile = path.join(stopDir, "stop");
   const lines: string[] = [];
   for (const [i, job] of jobs.entries()) {
     const workDir = workDirOf(job);
@@ -262,12 +270,22 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
       "--", "/bin/sh", "-c", steps,
     ];
     // fd 3 (the exit codes) is closed for the project: nothing of it can write a code for itself or another.
-    // A stop is heeded from the second project on: every entry plans at least one.
-    if (i > 0) lines.push(`[ -e ${shellQuote(stopFile)} ] && exit 0`);
+    // A stop is heeded from the second project on (a file named by the project's index): every entry plans at least one.
+    if (i > 0) lines.push(`[ -e ${shellQuote(path.join(stopDir, String(i)))} ] && exit 0`);
     lines.push(`printf 'begin %s\\n' ${i} >&3`);
     lines.push(`${apart.map(shellQuote).join(" ")} > ${shellQuote(path.join(workDir, TOGETHER_OUTPUT))} 2>&1 3>&-; printf 'end %s %s\\n' ${i} "$?" >&3`);
   }
-  const stopping = () => void writeFile(stopFile, "").catch(() => undefined);
+  // The projects from `from` on are not begun (one already begun when its file appears still runs: `reached` tells).
+  const stopFrom = async (from: number) => {
+    for (let i = Math.max(1, from); i < jobs.length; i++) await writeFile(path.join(stopDir, String(i)), "");
+  };
+  const stopping = () =>
+    void (async () => {
+      if (stop?.reason !== HALF_OF_THE_REST) return stopFrom(1);
+      const { begun } = readCodes(await readFile(codesFile, "utf8").catch(() => ""));
+      const left = jobs.length - Math.min(begun, jobs.length);
+      await stopFrom(jobs.length - Math.ceil(left / 2));
+    })().catch(() => undefined);
   if (stop?.aborted) stopping();
   stop?.addEventListener("abort", stopping);
   jobs.forEach((j) => j.started?.());

@@ -156,6 +156,16 @@ export const TASKS = {
 
 export type TaskName = (typeof TASKS)[keyof typeof TASKS];
 
+/**
+ * Jobs that never enter the sandbox and mostly wait on GitHub (a report's
+ * paced writes): besides the plan slots, a process runs EXPRESS_SLOTS
+ * (start-worker.ts) of them at once in a worker pool of their own, so that a
+ * report waiting out GitHub's pace (or a slow GitHub) never holds a slot a
+ * plan could use. Project selection stays with the plans: the slot that
+ * selected a PR's projects takes its first plan job at once.
+ */
+export const EXPRESS_TASKS: readonly string[] = [TASKS.reportPlan, TASKS.openPlanCheck, TASKS.notice, TASKS.review, TASKS.reportApply];
+
 export interface JobRequest {
   task: TaskName;
   payload: object;

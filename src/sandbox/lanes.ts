@@ -39,6 +39,8 @@ export class SandboxLanes {
   private busy = 0;
   private arrivals = 0;
   private readonly waiting: Waiter[] = [];
+  /** The turns that hold a lane now (a turn object is its job's: runningJob). */
+  private readonly holders = new Map<JobTurn, number>();
 
   constructor(readonly count: number) {
     if (!Number.isInteger(count) || count < 1) throw new Error(`sandbox lanes must be a whole number of at least 1, not ${count}`);
@@ -54,7 +56,7 @@ export class SandboxLanes {
   async acquire(turn: JobTurn = runningJob.getStore() ?? { priority: 0 }, abandon?: AbortSignal): Promise<() => void> {
     if (this.busy < this.count && this.waiting.length === 0) {
       this.busy++;
-      return this.releaser();
+      return this.releaser(turn);
     }
     if (abandon?.aborted) throw new LaneWaitAbandoned();
     await new Promise<void>((granted, abandoned) => {
@@ -76,7 +78,7 @@ export class SandboxLanes {
       this.waiting.push(waiter);
       this.waiting.sort((a, b) => a.priority - b.priority || a.arrived - b.arrived);
     });
-    return this.releaser();
+    return this.releaser(turn);
   }
 
   /** Whether a program more urgent than `turn`, and of another plan group, waits for a lane in this process. */
@@ -84,11 +86,25 @@ export class SandboxLanes {
     return this.waiting.some((w) => w.priority < turn.priority && (turn.group === undefined || w.group !== turn.group));
   }
 
-  private releaser(): () => void {
+  /** Lanes free now, with nobody waiting for one. */
+  idle(): number {
+    return this.waiting.length ? 0 : this.count - this.busy;
+  }
+
+  /** Whether the job of `turn` (its very object) holds a lane now. */
+  heldBy(turn: JobTurn): boolean {
+    return this.holders.has(turn);
+  }
+
+  private releaser(turn: JobTurn): () => void {
+    this.holders.set(turn, (this.holders.get(turn) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      const held = this.holders.get(turn)!;
+      if (held > 1) this.holders.set(turn, held - 1);
+      else this.holders.delete(turn);
       const next = this.waiting.shift();
       // The lane passes straight to the next waiter: nobody can take it in between.
       if (next) next.grant();

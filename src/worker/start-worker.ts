@@ -3,7 +3,7 @@ import { quietLogger } from "../db/queue-logger.js";
 import { runningJob } from "../sandbox/lanes.js";
 import type { DriftCheckPayload, DriftScanPayload } from "../jobs/jobs.js";
 import type { CommandPayload, MergeGroupPayload, NoticePayload, OpenPlanCheckPayload, PlanProjectPayload, PlanPullRequestPayload, PullClosedPayload, ReportApplyPayload, ReportPlanPayload, ReviewPayload } from "../jobs/jobs.js";
-import { TASKS } from "../jobs/jobs.js";
+import { EXPRESS_TASKS, TASKS } from "../jobs/jobs.js";
 import { onPullClosed } from "./apply/on-merge.js";
 import { reportApply } from "./apply/report-apply.js";
 import { verifyMergeGroup } from "./apply/merge-queue.js";
@@ -32,15 +32,7 @@ function jobFields(payload: Record<string, any>) {
   };
 }
 
-/**
- * Jobs that never enter the sandbox and mostly wait on GitHub (a report's
- * paced writes): besides the plan slots, a process runs EXPRESS_SLOTS of
- * them at once in a worker pool of their own, so that a report waiting out
- * GitHub's pace (or a slow GitHub) never holds a slot a plan could use.
- * Project selection stays with the plans: the slot that selected a PR's
- * projects takes its first plan job at once.
- */
-const EXPRESS_TASKS: readonly string[] = [TASKS.reportPlan, TASKS.openPlanCheck, TASKS.notice, TASKS.review, TASKS.reportApply];
+/** How many EXPRESS_TASKS jobs a process runs at once, in a worker pool of their own beside the plan slots. */
 export const EXPRESS_SLOTS = 4;
 
 /**

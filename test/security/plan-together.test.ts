@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { jest } from "@jest/globals";
+import { HALF_OF_THE_REST } from "../../src/engines/terraform.js";
 import { ENGINES } from "../../src/engines/registry.js";
 import { TerraformHomes } from "../../src/engines/terraform-home.js";
 import { ProjectRuns, type TogetherOutcome, type TogetherPart } from "../../src/run/project-runs.js";
@@ -237,6 +238,32 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
       // Stopped before it began: the first project is still planned (an entry always plans one), the rest are not reached.
       const before = new AbortController();
       before.abort();
+      expect(states((await planTogether(batch, ["one", "two", "three"], before.signal)).planned)).toEqual([true, "unreached", "unreached"]);
+    } finally {
+      await batch.sandbox.close();
+    }
+  });
+
+  engineTest("a stop for half of the rest ends the batch halfway through the projects not yet begun: the running one and the first half are planned", async () => {
+    const batch = await batchOver({
+      ...Object.fromEntries(["one", "three", "four", "five", "six"].map((d) => [`${d}/main.tf`, project(d)])),
+      "two/main.tf": project("two"),
+      "two/attack.sh": "sleep 1\n",
+    });
+    try {
+      const stop = new AbortController();
+      const halving = (async () => {
+        await stopOnceBegun(batch, 1, new AbortController()); // while the second project runs
+        stop.abort(HALF_OF_THE_REST);
+      })();
+      const { planned } = await planTogether(batch, ["one", "two", "three", "four", "five", "six"], stop.signal);
+      await halving;
+      // Two begun, four not: two more are planned here, the last two go to the idle lane.
+      expect(states(planned)).toEqual([true, true, true, true, "unreached", "unreached"]);
+      expect(plannedInput(planned[3])).toContain('"four"');
+      // Halved before it began: the first half (never less than the first project) is planned.
+      const before = new AbortController();
+      before.abort(HALF_OF_THE_REST);
       expect(states((await planTogether(batch, ["one", "two", "three"], before.signal)).planned)).toEqual([true, "unreached", "unreached"]);
     } finally {
       await batch.sandbox.close();

@@ -112,6 +112,26 @@ describe("SandboxLanes", () => {
     expect(third).toBe(true);
   });
 
+  it("counts idle lanes (none while anyone waits) and knows which job holds one", async () => {
+    const lanes = new SandboxLanes(2);
+    const mine = { priority: 3, group: "g" };
+    const other = { priority: 3, group: "g" }; // equal, but another job's turn
+    expect(lanes.idle()).toBe(2);
+    const held = await runningJob.run(mine, () => lanes.acquire());
+    expect([lanes.idle(), lanes.heldBy(mine), lanes.heldBy(other)]).toEqual([1, true, false]);
+    const second = await lanes.acquire(other);
+    const waiting = lanes.acquire({ priority: 0 });
+    expect([lanes.idle(), lanes.heldBy(other)]).toEqual([0, true]);
+    second();
+    const third = await waiting; // the lane passed straight on: still none idle
+    expect([lanes.idle(), lanes.heldBy(other)]).toEqual([0, false]);
+    held();
+    held(); // once only
+    expect([lanes.idle(), lanes.heldBy(mine)]).toEqual([1, false]);
+    third();
+    expect(lanes.idle()).toBe(2);
+  });
+
   it("refuses a count that is not a whole number of at least 1", () => {
     expect(() => new SandboxLanes(0)).toThrow(/at least 1/);
     expect(() => new SandboxLanes(1.5)).toThrow(/at least 1/);

@@ -7,16 +7,16 @@ import { inTransaction, type Queryable } from "../../db/pool.js";
 import { acquireProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, getRuns, groupSuperseded, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
-import { failureMessage } from "../../engines/terraform.js";
+import { failureMessage, HALF_OF_THE_REST } from "../../engines/terraform.js";
 import { outDirOf, type ProjectRun, type TogetherOutcome, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
 import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
-import { batchJobKey, batchKeyPrefix, enqueue, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
+import { batchJobKey, batchKeyPrefix, enqueue, EXPRESS_TASKS, projectQueue, TASKS, type PlanProjectPayload } from "../../jobs/jobs.js";
 import type { PlanChanges } from "../../plans/changes.js";
 import { isBlocking, judgePlan, overruled, type PlanJudgement, type RunPolicy } from "../../plans/policy-judgement.js";
 import { pullOverrides } from "../../db/policy-overrides.js";
-import { moreUrgentJobWaiting } from "../../db/job-queue.js";
-import type { JobTurn } from "../../sandbox/lanes.js";
+import { jobWaiting, moreUrgentJobWaiting } from "../../db/job-queue.js";
+import { runningJob, type JobTurn } from "../../sandbox/lanes.js";
 import { InputRefused } from "../../settings/input-limits.js";
 import { CONFIG_FILE } from "../../settings/load-repo-config.js";
 import type { WorkerDeps } from "../deps.js";
@@ -146,8 +146,8 @@ export async function planProject(deps: WorkerDeps, job: PlanProjectPayload, att
 }
 
 /** The runs of a batch not yet begun, queued again as a batch of their own at the batch's priority (in its repository slot's queue, if any). */
-async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[], db: Queryable = deps.pool): Promise<void> {
-  deps.log.info({ runIds: rest }, "a more urgent job waits: the batch hands its remaining runs back to the queue");
+async function handBack(deps: WorkerDeps, job: PlanProjectPayload, rest: number[], db: Queryable = deps.pool, why = "a more urgent job waits: the batch hands its remaining runs back to the queue"): Promise<void> {
+  deps.log.info({ runIds: rest }, why);
   const first = deps.repoConcurrency ? await getRun(db, rest[0]!) : undefined;
   const queueName = first && projectQueue(first.repo, first.project, first.workspace, deps.repoConcurrency);
   const payload: PlanProjectPayload = { ...job, runId: rest[0]!, runIds: rest };
@@ -162,7 +162,7 @@ async function urgentWaiting(deps: WorkerDeps, turn: JobTurn): Promise<boolean> 
   return !!deps.sandbox.lanes?.moreUrgentWaiting(turn) || (await moreUrgentJobWaiting(deps.pool, turn.priority, turn.group === undefined ? undefined : batchKeyPrefix(turn.group)));
 }
 
-/** How often a batch's shared entry looks for a more urgent job (then it stops before its next project), besides whenever one is queued. */
+/** How often a batch's shared entry looks for a more urgent job or an idle lane (besides whenever a job is queued). */
 const URGENT_POLL_MS = 200;
 
 /**
@@ -199,7 +199,7 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
     const entryStart = new Date();
     const stop = new AbortController();
     let outcomes: TogetherOutcome[] = candidates.map(() => "alone");
-    const watching = watchForUrgentJobs(deps, job, stop);
+    const watching = watchForTurns(deps, job, stop);
     try {
       outcomes = await planCandidatesTogether(deps, candidates, job, gh, root, stop.signal);
     } catch (error) {
@@ -208,7 +208,7 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
       await watching.end();
       await rm(root, { recursive: true, force: true });
     }
-    // Not reached because a more urgent job waits: back to the queue; every other run is begun now, with the entry's start.
+    // Not reached because a more urgent job waits or a lane idles: back to the queue; every other run is begun now, with the entry's start.
     const unreached = candidates.filter((_, i) => outcomes[i] === "unreached" && stop.signal.aborted).map((r) => r.id);
     const given = new Map<number, UnitPlan>();
     await inTransaction(deps.pool, async (tx) => {
@@ -224,7 +224,7 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
       }
       // One hold of the audit chain for every run begun.
       await appendAuditEvents(tx, begun.map((run) => ({ action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } })));
-      if (handedBack.length) await handBack(deps, job, handedBack, tx);
+      if (handedBack.length) await handBack(deps, job, handedBack, tx, stop.signal.reason === HALF_OF_THE_REST ? "a sandbox lane is idle: the batch hands it half of its runs not yet begun" : undefined);
     });
     // Each plan of the entry counts as a plan, its share of the entry's time as its duration.
     deps.metrics?.plansTogether.inc(given.size);
@@ -247,11 +247,24 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
   return { left: runIds.filter((id) => !begun.some((r) => r.id === id) && !handedBack.includes(id)), failure };
 }
 
-/** Aborts `stop` once a job more urgent than the batch is waiting (none is for a group's first job, of priority 0). */
-function watchForUrgentJobs(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortController): { end(): Promise<void> } {
+/**
+ * Ends the batch's entry early (`stop`): before its next project once a job
+ * more urgent than the batch waits (none is for a group's first job, of
+ * priority 0); halfway through the projects not yet begun
+ * (HALF_OF_THE_REST) once one of this process's sandbox lanes has stood
+ * idle for a look's time with no job in the queue to take it. The half
+ * handed back then plans beside this one, rather than a PR's last projects
+ * waiting for one lane while another idles.
+ */
+function watchForTurns(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortController): { end(): Promise<void> } {
   const priority = job.priority;
-  if (priority === undefined || priority <= 0) return { end: async () => undefined };
+  const urgentMatters = priority !== undefined && priority > 0;
+  // In a repository slot's queue the half handed back would wait for the very slot this batch holds.
+  const lanes = deps.repoConcurrency ? undefined : deps.sandbox.lanes;
+  const mine = runningJob.getStore();
+  if (!urgentMatters && !lanes) return { end: async () => undefined };
   let watching = true;
+  let idleSince: number | undefined;
   let wake = () => {};
   // A job queued anywhere (the queue's notification of it, which comes once it is committed) is looked at at once.
   const onQueued = ({ message }: { message: { channel: string } }) => message.channel === "jobs:insert" && wake();
@@ -262,7 +275,12 @@ function watchForUrgentJobs(deps: WorkerDeps, job: PlanProjectPayload, stop: Abo
         const timer = setTimeout(resolve, URGENT_POLL_MS);
         wake = () => (clearTimeout(timer), resolve());
       });
-      if (watching && (await urgentWaiting(deps, turnOf(job)).catch(() => false))) stop.abort();
+      if (!watching) break;
+      if (urgentMatters && (await urgentWaiting(deps, turnOf(job)).catch(() => false))) stop.abort();
+      // Only once the entry holds its own lane: before, the lane it is about to take looks idle.
+      else if (lanes && (lanes.idle() === 0 || !mine || !lanes.heldBy(mine))) idleSince = undefined;
+      else if (lanes && idleSince === undefined) idleSince = performance.now();
+      else if (lanes && performance.now() - idleSince! >= URGENT_POLL_MS && !(await jobWaiting(deps.pool, EXPRESS_TASKS).catch(() => true))) stop.abort(HALF_OF_THE_REST);
     }
   })();
   return {
