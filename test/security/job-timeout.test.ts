@@ -54,6 +54,22 @@ app.synth();
   return { "app/main.js": main, "app/cdktf.json": fixture("cdktf.json"), "app/package.json": fixture("package.json"), "app/package-lock.json": fixture("package-lock.json") };
 }
 
+/**
+ * The job's time is up: the clock passes PLANGATE_JOB_TIMEOUT, then keeps
+ * going as a real one does (a SIGTERM's grace, a later step's deadline)
+ * until the plan check completes and the queue is drained.
+ */
+async function timeUp(sha: string, waitMs: number): Promise<void> {
+  clock.advance(TIMEOUT_S * 1000);
+  const moving = clock.keepMoving(1000, 100);
+  try {
+    await waitFor("plangate/plan", () => prs.check("plangate/plan", sha)?.status === "completed", waitMs);
+    await queueDrained(h.db);
+  } finally {
+    moving();
+  }
+}
+
 const stackRuns = async (sha: string) =>
   (await h.db.pool.query<{ n: number }>("select count(*)::int as n from runs where sha = $1 and parent_run_id is not null and status = 'succeeded'", [sha])).rows[0]!.n;
 
@@ -62,14 +78,7 @@ engineTest(`${STACKS} stacks under PLANGATE_JOB_TIMEOUT=${TIMEOUT_S}s: the progr
     const p = await prs.openNoWait(manyStacks(STACKS), ["app/main.js"]);
     // Three stacks plan; then the job's time is up, in the middle of the fourth.
     await waitFor("three stacks planned", async () => (await stackRuns(p.sha)) >= 3, 300_000);
-    clock.advance(TIMEOUT_S * 1000);
-    const moving = clock.keepMoving(1000, 100);
-    try {
-      await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 300_000);
-      await queueDrained(h.db);
-    } finally {
-      moving();
-    }
+    await timeUp(p.sha, 300_000);
     return p;
   });
   const p = m.result;
@@ -100,14 +109,7 @@ engineTest("a synth that outlasts PLANGATE_JOB_TIMEOUT fails naming the setting"
   const p = await prs.openNoWait({ ...manyStacks(1, Infinity), "app/cdktf.json": JSON.stringify({ language: "javascript", app: `node main.js ${marker}` }) }, ["app/main.js"]);
   // The synth is running (its dependencies installed): now its time is up.
   await waitFor("the synth to run", () => processesNamed(marker).length > 0, 300_000);
-  clock.advance(TIMEOUT_S * 1000);
-  const moving = clock.keepMoving(1000, 100);
-  try {
-    await waitFor("plangate/plan", () => prs.check("plangate/plan", p.sha)?.status === "completed", 120_000);
-    await queueDrained(h.db);
-  } finally {
-    moving();
-  }
+  await timeUp(p.sha, 120_000);
   expect(prs.check("plangate/plan", p.sha)?.conclusion).toBe("failure");
   const { rows } = await h.db.pool.query<{ status: string; error: { message: string } | null }>("select status, error from runs where sha = $1 and project = 'app'", [p.sha]);
   expect(rows[0]).toMatchObject({ status: "failed", error: { message: `timed out after ${TIMEOUT_S} s (PLANGATE_JOB_TIMEOUT), in synth` } });
