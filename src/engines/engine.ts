@@ -84,11 +84,10 @@ export interface Engine {
    * Plans several projects' units in one sandbox entry, each kept apart from
    * the others (terraform.ts, terraformPlanTogether); `root` holds every
    * job's workspace. Undefined for a project means: plan it alone; `stop`
-   * ends the batch before its next project or, aborted with HALF_OF_THE_REST
-   * (terraform.ts), halfway through those not yet begun. Engines without it
-   * plan every unit alone.
+   * ends the batch before its next project, `halve` halfway through those
+   * not yet begun. Engines without it plan every unit alone.
    */
-  planTogether?(tools: EngineTools, root: string, jobs: UnitJob[], stop?: AbortSignal): Promise<Together>;
+  planTogether?(tools: EngineTools, root: string, jobs: UnitJob[], stop?: AbortSignal, halve?: AbortSignal): Promise<Together>;
   /** Applies the plan this checkout's last plan left (`stored` absent), or `stored` after initialising afresh. */
   apply(tools: EngineTools, job: UnitJob, stored?: Buffer): Promise<ApplyOutcome>;
 }

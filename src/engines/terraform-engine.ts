@@ -31,7 +31,7 @@ export function cliEngine(name: string, binary: (tools: EngineTools) => string):
     unitsAreRuns: false,
     prepare: async (_tools, job) => projectAsUnit(job),
     plan: (tools, job) => withJob(tools, name, binary(tools), job, terraformPlan),
-    planTogether: (tools, root, jobs, stop) => withJobs(tools, name, binary(tools), jobs, (tfJobs) => terraformPlanTogether(root, tfJobs, stop)),
+    planTogether: (tools, root, jobs, stop, halve) => withJobs(tools, name, binary(tools), jobs, (tfJobs) => terraformPlanTogether(root, tfJobs, stop, halve)),
     apply: (tools, job, stored) =>
       withJob(tools, name, binary(tools), job, async (tf) => {
         if (!stored) return terraformApply(tf, false);

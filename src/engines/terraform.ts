@@ -192,13 +192,6 @@ export async function terraformApply(job: TerraformJob, initialise: boolean): Pr
   return { ok: true, output: outputs.join("\n") };
 }
 
-/**
- * The reason (AbortController.abort) that ends a batch's entry halfway
- * through its projects not yet begun rather than before the next: the other
- * half goes to a sandbox lane left idle.
- */
-export const HALF_OF_THE_REST = "half of the rest";
-
 /** A batch's files beside each project's plan file, in its own workspace (only its nested sandbox writes there). */
 const TOGETHER_OUTPUT = ".plangate-output";
 const TOGETHER_JSON = ".plangate-plan.json";
@@ -221,12 +214,13 @@ const TOGETHER_MAX_OUTPUT = 1024 * 1024;
  * deadline reached, output past 1 MiB) comes back undefined, for the caller
  * to plan it alone, where a failure is worded as every run's is. `stop`
  * ends the batch before its next project (the one running finishes), or
- * before its first if the entry still waits for its sandbox lane; aborted
- * with HALF_OF_THE_REST, it ends the batch halfway through the projects not
- * yet begun (the one running and the first half of the rest are planned):
+ * before its first if the entry still waits for its sandbox lane; `halve`
+ * ends it halfway through the projects not yet begun (the one running and
+ * the first half of the rest are planned, the other half goes to a lane
+ * left idle), and a `stop` after it still stops it before its next:
  * `reached` says how many projects it began.
  */
-export async function terraformPlanTogether(root: string, jobs: TerraformJob[], stop?: AbortSignal): Promise<Together> {
+export async function terraformPlanTogether(root: string, jobs: TerraformJob[], stop?: AbortSignal, halve?: AbortSignal): Promise<Together> {
   const sandbox = jobs[0]!.sandbox;
   const bwrap = sandbox.kind === "bwrap" ? findProgram("bwrap") : undefined;
   if (!bwrap || jobs.some((j) => !j.tree || !isInside(root, j.tree.workDir) || isInside(root, j.outDir))) throw new Error("projects are planned together only over shared exports, in bubblewrap, with their out dirs outside the batch's workspace");
@@ -279,15 +273,17 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
   const stopFrom = async (from: number) => {
     for (let i = Math.max(1, from); i < jobs.length; i++) await writeFile(path.join(stopDir, String(i)), "");
   };
-  const stopping = () =>
+  const stopping = () => void stopFrom(1).catch(() => undefined);
+  const halving = () =>
     void (async () => {
-      if (stop?.reason !== HALF_OF_THE_REST) return stopFrom(1);
       const { begun } = readCodes(await readFile(codesFile, "utf8").catch(() => ""));
       const left = jobs.length - Math.min(begun, jobs.length);
       await stopFrom(jobs.length - Math.ceil(left / 2));
     })().catch(() => undefined);
   if (stop?.aborted) stopping();
-  stop?.addEventListener("abort", stopping);
+  else stop?.addEventListener("abort", stopping);
+  if (halve?.aborted) halving();
+  else halve?.addEventListener("abort", halving);
   jobs.forEach((j) => j.started?.());
   // A cap or the deadline that cut the batch short leaves the project it was running without a code.
   const entry = await sandbox.run({
@@ -310,7 +306,10 @@ export async function terraformPlanTogether(root: string, jobs: TerraformJob[], 
       if (error instanceof LaneWaitAbandoned) return undefined;
       throw error;
     })
-    .finally(() => stop?.removeEventListener("abort", stopping));
+    .finally(() => {
+      stop?.removeEventListener("abort", stopping);
+      halve?.removeEventListener("abort", halving);
+    });
   const codesText = entry ? await readFile(codesFile, "utf8").catch(() => "") : "";
   await rm(hostDir, { recursive: true, force: true });
   if (!entry) return { planned: jobs.map(() => undefined), reached: 0 };

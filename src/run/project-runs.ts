@@ -113,15 +113,15 @@ export class ProjectRuns {
    * enters their sandbox is the same: one engine, the plan phase, the same
    * env, and no identity to mint (a run's tokens are its own). `root` holds
    * every run's workspace. Each run comes back planned, "alone" (left out,
-   * or not planned cleanly there: plan it alone) or "unreached" (`stop`, a
+   * or not planned cleanly there: plan it alone) or "unreached" (`stop`, `halve`, a
    * cap or the deadline ended the batch before it began).
    */
-  async planTogether(root: string, parts: TogetherPart[], stop?: AbortSignal): Promise<TogetherOutcome[]> {
+  async planTogether(root: string, parts: TogetherPart[], stop?: AbortSignal, halve?: AbortSignal): Promise<TogetherOutcome[]> {
     const first = parts[0]?.run;
     const sameInputs = (run: ProjectRun) => run.engine === first?.engine && run.inputs.phase === "plan" && sameEnv(run.inputs.env, first.inputs.env) && !run.needsIdentity("plan");
     const together = parts.filter((p) => sameInputs(p.run));
     if (!first?.engine.planTogether || together.length < 2) return parts.map(() => "alone");
-    const { planned, reached } = await first.engine.planTogether(this.deps.tools, root, together.map((p) => p.run.unitJob(p.unit, p.step, p.run.inputs.env)), stop);
+    const { planned, reached } = await first.engine.planTogether(this.deps.tools, root, together.map((p) => p.run.unitJob(p.unit, p.step, p.run.inputs.env)), stop, halve);
     return parts.map((p) => {
       const i = together.indexOf(p);
       if (i < 0) return "alone";

@@ -2,7 +2,6 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { jest } from "@jest/globals";
-import { HALF_OF_THE_REST } from "../../src/engines/terraform.js";
 import { ENGINES } from "../../src/engines/registry.js";
 import { TerraformHomes } from "../../src/engines/terraform-home.js";
 import { ProjectRuns, type TogetherOutcome, type TogetherPart } from "../../src/run/project-runs.js";
@@ -83,7 +82,7 @@ async function stopOnceBegun(batch: Batch, index: number, stop: AbortController)
 }
 
 /** Opens `dirs` as runs of one batch (workspaces in one folder, out dirs beside it) and plans them together. */
-async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal, timeoutMs = 120_000): Promise<{ planned: TogetherOutcome[]; work: string }> {
+async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal, timeoutMs = 120_000, halve?: AbortSignal): Promise<{ planned: TogetherOutcome[]; work: string }> {
   const work = path.join(batch.root, "batch", "work");
   await rm(path.join(batch.root, "batch"), { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -95,7 +94,7 @@ async function planTogether(batch: Batch, dirs: string[], stop?: AbortSignal, ti
     if (!prepared.ok) throw new Error(prepared.message);
     parts.push({ run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(batch.root, "batch", "out", String(i)) } });
   }
-  return { planned: await batch.runs.planTogether(work, parts, stop), work };
+  return { planned: await batch.runs.planTogether(work, parts, stop, halve), work };
 }
 
 /** The changes a project's plan holds (as the comment shows them), or what came back instead of a plan. */
@@ -244,27 +243,34 @@ echo "VICTIM-SIBLINGS:$(ls -A "$(dirname "$(dirname "$PWD")")" | tr '\\n' ',')"
     }
   });
 
-  engineTest("a stop for half of the rest ends the batch halfway through the projects not yet begun: the running one and the first half are planned", async () => {
+  engineTest("halving ends the batch halfway through the projects not yet begun (the running one and the first half are planned); a stop after it still stops it before its next", async () => {
     const batch = await batchOver({
-      ...Object.fromEntries(["one", "three", "four", "five", "six"].map((d) => [`${d}/main.tf`, project(d)])),
+      ...Object.fromEntries(["one", "four", "five", "six"].map((d) => [`${d}/main.tf`, project(d)])),
       "two/main.tf": project("two"),
       "two/attack.sh": "sleep 1\n",
+      "three/main.tf": project("three"),
+      "three/attack.sh": "sleep 1\n",
     });
+    const dirs = ["one", "two", "three", "four", "five", "six"];
     try {
-      const stop = new AbortController();
-      const halving = (async () => {
-        await stopOnceBegun(batch, 1, new AbortController()); // while the second project runs
-        stop.abort(HALF_OF_THE_REST);
-      })();
-      const { planned } = await planTogether(batch, ["one", "two", "three", "four", "five", "six"], stop.signal);
+      const halve = new AbortController();
+      const halving = stopOnceBegun(batch, 1, halve); // while the second project runs
+      const { planned } = await planTogether(batch, dirs, undefined, 120_000, halve.signal);
       await halving;
       // Two begun, four not: two more are planned here, the last two go to the idle lane.
       expect(states(planned)).toEqual([true, true, true, true, "unreached", "unreached"]);
       expect(plannedInput(planned[3])).toContain('"four"');
+      // Halved, then stopped while the third runs (a more urgent job): the fourth is not begun either.
+      const [again, stop] = [new AbortController(), new AbortController()];
+      await rm(path.join(batch.root, "batch"), { recursive: true, force: true }); // the last entry's outputs are not this one's
+      const both = Promise.all([stopOnceBegun(batch, 1, again), stopOnceBegun(batch, 2, stop)]);
+      const stopped = await planTogether(batch, dirs, stop.signal, 120_000, again.signal);
+      await both;
+      expect(states(stopped.planned)).toEqual([true, true, true, "unreached", "unreached", "unreached"]);
       // Halved before it began: the first half (never less than the first project) is planned.
       const before = new AbortController();
-      before.abort(HALF_OF_THE_REST);
-      expect(states((await planTogether(batch, ["one", "two", "three"], before.signal)).planned)).toEqual([true, "unreached", "unreached"]);
+      before.abort();
+      expect(states((await planTogether(batch, ["one", "two", "three"], undefined, 120_000, before.signal)).planned)).toEqual([true, "unreached", "unreached"]);
     } finally {
       await batch.sandbox.close();
     }

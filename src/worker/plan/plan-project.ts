@@ -7,7 +7,7 @@ import { inTransaction, type Queryable } from "../../db/pool.js";
 import { acquireProjectLocks } from "../../db/project-locks.js";
 import { createStackRun, finishRun, getRun, getRuns, groupSuperseded, skipSupersededRun, startRun, storeRunOutput, unfinishedRunCount, type Run, type RunFailure } from "../../db/runs.js";
 import { getGroup, type RunGroup } from "../../db/run-groups.js";
-import { failureMessage, HALF_OF_THE_REST } from "../../engines/terraform.js";
+import { failureMessage } from "../../engines/terraform.js";
 import { outDirOf, type ProjectRun, type TogetherOutcome, type TogetherPart, type UnitPlan } from "../../run/project-runs.js";
 import type { RunProject } from "../../run/sandbox-inputs.js";
 import type { GitHub, MarkedComments } from "../../github/github.js";
@@ -198,10 +198,11 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
     const root = path.join(deps.dataDir, "runs", `batch-${candidates[0]!.id}`);
     const entryStart = new Date();
     const stop = new AbortController();
+    const halve = new AbortController();
     let outcomes: TogetherOutcome[] = candidates.map(() => "alone");
-    const watching = watchForTurns(deps, job, stop);
+    const watching = watchForTurns(deps, job, stop, halve);
     try {
-      outcomes = await planCandidatesTogether(deps, candidates, job, gh, root, stop.signal);
+      outcomes = await planCandidatesTogether(deps, candidates, job, gh, root, stop.signal, halve.signal);
     } catch (error) {
       deps.log.warn({ runIds: candidates.map((r) => r.id), err: error }, "the batch's shared sandbox entry failed: each run is planned alone");
     } finally {
@@ -209,7 +210,7 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
       await rm(root, { recursive: true, force: true });
     }
     // Not reached because a more urgent job waits or a lane idles: back to the queue; every other run is begun now, with the entry's start.
-    const unreached = candidates.filter((_, i) => outcomes[i] === "unreached" && stop.signal.aborted).map((r) => r.id);
+    const unreached = candidates.filter((_, i) => outcomes[i] === "unreached" && (stop.signal.aborted || halve.signal.aborted)).map((r) => r.id);
     const given = new Map<number, UnitPlan>();
     await inTransaction(deps.pool, async (tx) => {
       if (await groupSuperseded(tx, candidates[0]!.group_id)) return; // every run left to be skipped one by one, as usual
@@ -224,7 +225,7 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
       }
       // One hold of the audit chain for every run begun.
       await appendAuditEvents(tx, begun.map((run) => ({ action: "plan.started", actor: "plangate", ...auditFields(run), details: { dir: run.dir, engine: run.engine } })));
-      if (handedBack.length) await handBack(deps, job, handedBack, tx, stop.signal.reason === HALF_OF_THE_REST ? "a sandbox lane is idle: the batch hands it half of its runs not yet begun" : undefined);
+      if (handedBack.length) await handBack(deps, job, handedBack, tx, !stop.signal.aborted ? "a sandbox lane is idle: the batch hands it half of its runs not yet begun" : undefined);
     });
     // Each plan of the entry counts as a plan, its share of the entry's time as its duration.
     deps.metrics?.plansTogether.inc(given.size);
@@ -248,15 +249,15 @@ async function planBatchTogether(deps: WorkerDeps, job: PlanProjectPayload, runI
 }
 
 /**
- * Ends the batch's entry early (`stop`): before its next project once a job
+ * Ends the batch's entry early: before its next project (`stop`) once a job
  * more urgent than the batch waits (none is for a group's first job, of
- * priority 0); halfway through the projects not yet begun
- * (HALF_OF_THE_REST) once one of this process's sandbox lanes has stood
+ * priority 0), even after a halving; halfway through the projects not yet
+ * begun (`halve`) once one of this process's sandbox lanes has stood
  * idle for a look's time with no job in the queue to take it. The half
  * handed back then plans beside this one, rather than a PR's last projects
  * waiting for one lane while another idles.
  */
-function watchForTurns(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortController): { end(): Promise<void> } {
+function watchForTurns(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortController, halve: AbortController): { end(): Promise<void> } {
   const priority = job.priority;
   const urgentMatters = priority !== undefined && priority > 0;
   // In a repository slot's queue the half handed back would wait for the very slot this batch holds.
@@ -280,7 +281,7 @@ function watchForTurns(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortCon
       // Only once the entry holds its own lane: before, the lane it is about to take looks idle.
       else if (lanes && (lanes.idle() === 0 || !mine || !lanes.heldBy(mine))) idleSince = undefined;
       else if (lanes && idleSince === undefined) idleSince = performance.now();
-      else if (lanes && performance.now() - idleSince! >= URGENT_POLL_MS && !(await jobWaiting(deps.pool, EXPRESS_TASKS).catch(() => true))) stop.abort(HALF_OF_THE_REST);
+      else if (lanes && !halve.signal.aborted && performance.now() - idleSince! >= URGENT_POLL_MS && !(await jobWaiting(deps.pool, EXPRESS_TASKS).catch(() => true))) halve.abort();
     }
   })();
   return {
@@ -294,7 +295,7 @@ function watchForTurns(deps: WorkerDeps, job: PlanProjectPayload, stop: AbortCon
 }
 
 /** Opens the runs over the group's export, each in a workspace of `root`'s, and plans them in one sandbox entry. */
-async function planCandidatesTogether(deps: WorkerDeps, runs: Run[], job: PlanProjectPayload, gh: GitHub, root: string, stop: AbortSignal): Promise<TogetherOutcome[]> {
+async function planCandidatesTogether(deps: WorkerDeps, runs: Run[], job: PlanProjectPayload, gh: GitHub, root: string, stop: AbortSignal, halve: AbortSignal): Promise<TogetherOutcome[]> {
   const first = runs[0]!;
   const [owner, name] = first.repo.split("/") as [string, string];
   const shared = await deps.exports.acquire(exportKey(first, job), { owner, name }, first.sha, () => gh.cloneToken());
@@ -310,7 +311,7 @@ async function planCandidatesTogether(deps: WorkerDeps, runs: Run[], job: PlanPr
       parts.push(opened.ok && prepared?.ok && prepared.units.length === 1 ? { run: opened.run, unit: prepared.units[0]!, step: { outDir: path.join(root, "out", String(run.id)) } } : undefined);
     }
     const present = parts.filter((p): p is TogetherPart => p !== undefined);
-    const planned = await deps.runs.planTogether(work, present, stop);
+    const planned = await deps.runs.planTogether(work, present, stop, halve);
     return parts.map((p) => (p ? planned[present.indexOf(p)]! : "alone"));
   } finally {
     shared.release();
