@@ -2,6 +2,7 @@ import { jest } from "@jest/globals";
 import { engineTest, queueDrained, startHarness, waitFor, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { PullRequests } from "../support/pull-requests.js";
+import { slowProject } from "../support/terraform-plans.js";
 import { batchSize } from "../../src/jobs/plan-jobs.js";
 
 jest.setTimeout(300_000);
@@ -14,9 +15,6 @@ let prs: PullRequests;
 const N = 48;
 const dirs = Array.from({ length: N }, (_, i) => `many/p${String(i).padStart(2, "0")}`);
 const project = (value: string) => `resource "terraform_data" "r" {\n  input = "${value}"\n}\n`;
-/** A project whose plan keeps terraform busy for a second or more (300,000 numbers evaluated), with a one-line plan. */
-const slowProject = (value: string) =>
-  `locals {\n  busy = length(flatten([for i in range(300) : [for j in range(1000) : i * j]]))\n}\nresource "terraform_data" "r" {\n  input = "${value}-\${local.busy}"\n}\n`;
 
 beforeAll(async () => {
   h = await startHarness({ PLANGATE_WORKERS: "2" });

@@ -3,6 +3,7 @@ import { engineTest, queueDrained, startHarness, waitFor, type Harness } from ".
 import { GitRepo } from "../support/git-repo.js";
 import { terraformPid } from "../support/processes.js";
 import { PullRequests } from "../support/pull-requests.js";
+import { slowProject } from "../support/terraform-plans.js";
 import { batchSize } from "../../src/jobs/plan-jobs.js";
 
 jest.setTimeout(300_000);
@@ -15,9 +16,6 @@ let prs: PullRequests;
 const BIG = 64;
 const dirs = Array.from({ length: BIG }, (_, i) => `big/p${String(i).padStart(2, "0")}`);
 const project = (value: string) => `resource "terraform_data" "r" {\n  input = "${value}"\n}\n`;
-/** A project whose plan keeps terraform busy for a second or more (300,000 numbers evaluated), with a one-line plan. */
-const slowProject = (value: string) =>
-  `locals {\n  busy = length(flatten([for i in range(300) : [for j in range(1000) : i * j]]))\n}\nresource "terraform_data" "r" {\n  input = "${value}-\${local.busy}"\n}\n`;
 
 beforeAll(async () => {
   h = await startHarness({ PLANGATE_WORKERS: "1" });

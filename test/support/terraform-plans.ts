@@ -46,3 +46,11 @@ export function realPlan(after: string, before?: string, options: { parent?: str
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A project whose plan keeps terraform busy for a second or more, however
+ * fast or loaded the machine (300,000 numbers evaluated), with a one-line
+ * plan: one terraform_data to add.
+ */
+export const slowProject = (value: string) =>
+  `locals {\n  busy = length(flatten([for i in range(300) : [for j in range(1000) : i * j]]))\n}\nresource "terraform_data" "r" {\n  input = "${value}-\${local.busy}"\n}\n`;
