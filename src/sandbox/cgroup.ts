@@ -13,6 +13,8 @@ export interface CgroupSetup {
   pids?: string;
   /** Parent folder of the runs' memory cgroups, when the memory controller is usable. */
   memory?: string;
+  /** Parent folder of the runs' cpu cgroups, when the cpu controller is usable: a run can then give way to a more urgent one. */
+  cpu?: string;
 }
 
 export interface CgroupCaps {
@@ -93,7 +95,8 @@ function v1Setup(): CgroupSetup | undefined {
   };
   const pids = parentFor("pids", "pids.max");
   const memory = parentFor("memory", "memory.limit_in_bytes");
-  return pids || memory ? { version: "v1", pids, memory } : undefined;
+  const cpu = parentFor("cpu", "cpu.shares");
+  return pids || memory ? { version: "v1", pids, memory, cpu } : undefined;
 }
 
 const controllersOf = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").trim().split(/\s+/) : []);
@@ -133,7 +136,16 @@ function v2Setup(): CgroupSetup | undefined {
     }
   }
   if (!enabled() || !canMakeChild(own, "pids.max")) return undefined;
-  return { version: "v2", pids: own, memory: own };
+  // The cpu controller is a bonus (runs give way to more urgent ones), never a condition.
+  if (controllersOf(path.join(own, "cgroup.controllers")).includes("cpu") && !controllersOf(path.join(own, "cgroup.subtree_control")).includes("cpu")) {
+    try {
+      writeFileSync(path.join(own, "cgroup.subtree_control"), "+cpu");
+    } catch {
+      // not delegated to us: runs all share the cpu alike
+    }
+  }
+  const cpu = controllersOf(path.join(own, "cgroup.subtree_control")).includes("cpu") && canMakeChild(own, "cpu.weight") ? own : undefined;
+  return { version: "v2", pids: own, memory: own, cpu };
 }
 
 /** Finds where per-run cgroups can be made: cgroup v2 first, then v1 (per controller); undefined when neither. */
@@ -149,6 +161,16 @@ const readText = (file: string) => readFile(file, "utf8").catch(() => "");
 const counter = (text: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 
 /**
+ * A run's CPU weight: a quarter of the default that plangate's own process
+ * has, so that when the cores are all busy, the app's work (a webhook, a
+ * PR's project selection, its git fetches, storing a plan and writing its
+ * comment) goes before terraform's, which it is on the way of.
+ */
+const RUN_CPU_WEIGHT = { v1: "256", v2: "25" } as const;
+const LEAST_CPU_WEIGHT = { v1: "2", v2: "1" } as const;
+export const cpuWeightFile = (setup: CgroupSetup) => (setup.version === "v2" ? "cpu.weight" : "cpu.shares");
+
+/**
  * One run's cgroup(s): made before the run, entered by its first process
  * before it can fork (see `procsFiles`), emptied and removed afterwards.
  */
@@ -156,7 +178,7 @@ export class RunCgroup {
   private constructor(
     private readonly setup: CgroupSetup,
     /** The run's folders: one for v2, one per controller for v1. */
-    private readonly folders: { pids?: string; memory?: string },
+    private readonly folders: { pids?: string; memory?: string; cpu?: string },
   ) {}
 
   static async create(setup: CgroupSetup, caps: CgroupCaps): Promise<RunCgroup> {
@@ -164,11 +186,13 @@ export class RunCgroup {
     const folders = {
       pids: setup.pids ? path.join(setup.pids, name) : undefined,
       memory: setup.memory ? path.join(setup.memory, name) : undefined,
+      cpu: setup.cpu ? path.join(setup.cpu, name) : undefined,
     };
     const cgroup = new RunCgroup(setup, folders);
     try {
       for (const folder of new Set(Object.values(folders))) if (folder) await mkdir(folder);
       if (folders.pids) await writeFile(path.join(folders.pids, "pids.max"), String(caps.pids));
+      if (folders.cpu) await writeFile(path.join(folders.cpu, cpuWeightFile(setup)), RUN_CPU_WEIGHT[setup.version]);
       if (folders.memory && setup.version === "v2") {
         await writeFile(path.join(folders.memory, "memory.max"), String(caps.memoryBytes));
         // Swap would let a run exceed its memory cap unseen.
@@ -186,8 +210,20 @@ export class RunCgroup {
   }
 
   /** True when this cgroup caps (and counts) that controller; the other falls back to rlimits. */
-  covers(controller: "pids" | "memory"): boolean {
+  covers(controller: "pids" | "memory" | "cpu"): boolean {
     return !!this.folders[controller];
+  }
+
+  /**
+   * Puts the run in the background (the least CPU weight there is: it runs
+   * on what others leave idle, never stopped, so it holds nothing up for
+   * good) or back in the foreground (RUN_CPU_WEIGHT). A run already gone is
+   * left alone.
+   */
+  async background(on: boolean): Promise<void> {
+    const { cpu } = this.folders;
+    if (!cpu) return;
+    await writeFile(path.join(cpu, cpuWeightFile(this.setup)), on ? LEAST_CPU_WEIGHT[this.setup.version] : RUN_CPU_WEIGHT[this.setup.version]).catch(() => undefined);
   }
 
   /** The cgroup.procs files the run's first process writes its own pid into before it execs the program. */

@@ -2,6 +2,7 @@ import type { Settings } from "../settings/settings.js";
 import type { ExecResult } from "./exec.js";
 import { findCgroupSetup, RunCgroup, type CgroupSetup } from "./cgroup.js";
 import { watchDisk } from "./disk-watch.js";
+import type { CpuShare } from "./lanes.js";
 
 /** The operator's caps on one sandboxed run (PLANGATE_SANDBOX_MEMORY, _PIDS, _DISK). */
 export interface CapSettings {
@@ -25,6 +26,8 @@ export interface CapMechanism {
   pids: string;
   memory: string;
   disk: string;
+  /** How a run gives way to a more urgent one (PLANGATE_WORKERS lanes): its CPU weight, or not at all. */
+  cpu: string;
 }
 
 /** Written into the run's cgroup.procs by its first process, which then execs the rest: no fork escapes the cap. */
@@ -80,6 +83,7 @@ export class SandboxCaps {
       pids,
       memory,
       disk: "workspace watchdog, RLIMIT_FSIZE per file, size-limited /tmp",
+      cpu: this.cgroups?.cpu ? `cgroup ${this.cgroups.version} ${this.cgroups.version === "v2" ? "cpu.weight" : "cpu.shares"}` : "none (runs share the CPU alike; a more urgent job waits for a lane)",
     };
   }
 
@@ -123,6 +127,12 @@ export class RunCaps {
   enterArgs(): string[] {
     if (!this.cgroup) return [];
     return ["/bin/sh", "-c", ENTER_CGROUP, "plangate-enter-cgroup", ...this.cgroup.procsFiles, "--"];
+  }
+
+  /** The run's CPU weight, when its cgroup has one: how it gives way to a more urgent run (SandboxLanes). */
+  get cpu(): CpuShare | undefined {
+    const cgroup = this.cgroup;
+    return cgroup?.covers("cpu") ? { background: (on) => cgroup.background(on) } : undefined;
   }
 
   /** Watches the workspace and the cgroup counters; `kill` stops the run the first time a cap is exceeded. */

@@ -182,7 +182,7 @@ export class Sandbox {
     const inner = etc ? [...this.bwrapArgs(request, env, etc, egress), "--", ...(egress?.command(request.command) ?? request.command)] : request.command;
     const argv = [...(egress?.prefix ?? []), ...caps.enterArgs(), ...this.limitArgs(request.timeoutMs), ...this.privilegeArgs(), ...inner];
     // Everything above is ready: the program waits here for a lane (its timeout starts once it has one).
-    const lane = await this.lanes?.acquire(undefined, request.abandonWaiting).catch(async (error: unknown) => {
+    const lane = await this.lanes?.acquire(undefined, request.abandonWaiting, caps.cpu).catch(async (error: unknown) => {
       await etc?.remove();
       return undo(error);
     });

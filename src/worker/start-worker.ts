@@ -61,7 +61,15 @@ export async function startWorker(deps: WorkerDeps, concurrency: number, staleAf
     // The job's turn goes with its code: a sandbox entry deep inside it waits for a lane in its place.
     const group = (payload as { exportKey?: unknown }).exportKey;
     const turn = { priority: helpers.job.priority, group: typeof group === "string" ? group : undefined };
-    const run = () => runningJob.run(turn, () => fn({ ...deps, log, queueEvents: heartbeat.events }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts }));
+    const run = async () => {
+      // While it runs, the programs of less urgent jobs give way to it (SandboxLanes.running).
+      const done = deps.sandbox.lanes?.running(turn);
+      try {
+        await runningJob.run(turn, () => fn({ ...deps, log, queueEvents: heartbeat.events }, payload as P, { number: helpers.job.attempts, max: helpers.job.max_attempts }));
+      } finally {
+        done?.();
+      }
+    };
     await (deps.metrics ? deps.metrics.timeJob(helpers.job.task_identifier, run) : run());
   };
   const taskList: Record<string, Task> = {

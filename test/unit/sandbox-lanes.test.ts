@@ -132,6 +132,99 @@ describe("SandboxLanes", () => {
     expect(lanes.idle()).toBe(2);
   });
 
+  /** A program's CPU weight as the lanes set it: every change, in order. */
+  const cpuOf = (name: string, log: string[]) => ({ background: (on: boolean) => void log.push(`${name} ${on ? "background" : "foreground"}`) });
+
+  it("lends a preemptible, less urgent program's lane to a more urgent one at once, and puts the less urgent in the background meanwhile", async () => {
+    const lanes = new SandboxLanes(1);
+    const log: string[] = [];
+    const batch = await lanes.acquire({ priority: 5, group: "big" }, undefined, cpuOf("batch", log));
+    // A small PR's plan: no wait for the batch to end.
+    const small = await lanes.acquire({ priority: 0, group: "small" }, undefined, cpuOf("small", log));
+    expect(log).toEqual(["batch background"]);
+    expect(lanes.idle()).toBe(0);
+    // One lane lent per lender: the next urgent program waits, and so does anyone less urgent.
+    let another = false;
+    const third = lanes.acquire({ priority: 0, group: "other" }).then((r) => ((another = true), r));
+    await settled();
+    expect(another).toBe(false);
+    small();
+    // The lent lane is not passed on: the batch still holds the process's one lane.
+    await settled();
+    expect(another).toBe(false);
+    expect(log).toEqual(["batch background", "batch foreground"]);
+    batch();
+    (await third)();
+    expect(lanes.idle()).toBe(1);
+  });
+
+  it("never lends for a program without a CPU weight, to one of the same group or as urgent, or past anyone as urgent waiting", async () => {
+    const lanes = new SandboxLanes(1);
+    const log: string[] = [];
+    const plain = await lanes.acquire({ priority: 5 });
+    const waits = async (turn: { priority: number; group?: string }) => {
+      let got = false;
+      const granted = lanes.acquire(turn).then((r) => ((got = true), r));
+      await settled();
+      return { got: () => got, granted };
+    };
+    const a = await waits({ priority: 0 });
+    expect(a.got()).toBe(false); // nothing to preempt: it waits
+    plain();
+    (await a.granted)();
+    const batch = await lanes.acquire({ priority: 5, group: "g" }, undefined, cpuOf("batch", log));
+    const sameGroup = await waits({ priority: 0, group: "g" });
+    const asUrgent = await waits({ priority: 5, group: "h" });
+    expect([sameGroup.got(), asUrgent.got()]).toEqual([false, false]);
+    // More urgent than the batch, but the same-group waiter (priority 0) is ahead of it in line: it waits its turn.
+    const behind = await waits({ priority: 1, group: "h" });
+    expect(behind.got()).toBe(false);
+    expect(log).toEqual([]);
+    batch();
+    (await sameGroup.granted)();
+    (await behind.granted)();
+    (await asUrgent.granted)();
+  });
+
+  it("keeps every less urgent program in the background while any more urgent one runs, and ranks a group's own programs alike", async () => {
+    const lanes = new SandboxLanes(2);
+    const log: string[] = [];
+    const first = await lanes.acquire({ priority: 3, group: "big" }, undefined, cpuOf("first", log));
+    const second = await lanes.acquire({ priority: 4, group: "big" }, undefined, cpuOf("second", log));
+    expect(log).toEqual([]); // one group's batches never give way to each other
+    const small = await lanes.acquire({ priority: 0, group: "small" }, undefined, cpuOf("small", log));
+    expect(log.sort()).toEqual(["first background", "second background"]);
+    log.length = 0;
+    first(); // gone in the background: nothing to undo for it
+    expect(log).toEqual([]);
+    small();
+    expect(log).toEqual(["second foreground"]);
+    second();
+    expect(lanes.idle()).toBe(2);
+  });
+
+  it("keeps less urgent programs in the background while a more urgent job works outside any lane, and only then", async () => {
+    const lanes = new SandboxLanes(2);
+    const log: string[] = [];
+    const batchTurn = { priority: 6, group: "big" };
+    const batchJob = lanes.running(batchTurn); // the batch's own job: never in its own way
+    const batch = await lanes.acquire(batchTurn, undefined, cpuOf("batch", log));
+    const sibling = lanes.running({ priority: 2, group: "big" }); // an earlier batch of the same PR, storing its plans
+    expect(log).toEqual([]);
+    const selection = lanes.running({ priority: 0 }); // another PR's project selection
+    expect(log).toEqual(["batch background"]);
+    const report = lanes.running({ priority: -1 }); // and its report, at the same time
+    selection();
+    selection(); // once only
+    expect(log).toEqual(["batch background"]);
+    report();
+    expect(log).toEqual(["batch background", "batch foreground"]);
+    sibling();
+    batch();
+    batchJob();
+    expect(lanes.idle()).toBe(2);
+  });
+
   it("refuses a count that is not a whole number of at least 1", () => {
     expect(() => new SandboxLanes(0)).toThrow(/at least 1/);
     expect(() => new SandboxLanes(1.5)).toThrow(/at least 1/);
