@@ -29,6 +29,7 @@ describe("sandbox caps", () => {
     expect(mechanism.summary).toMatch(/^(cgroup v2|cgroup v1|rlimits)( \+ rlimits)?$/);
     expect(mechanism.pids).toMatch(/pids\.max|RLIMIT_NPROC/);
     expect(mechanism.memory).toMatch(/memory\.(max|limit_in_bytes)|RLIMIT_AS/);
+    expect(mechanism.cpu).toMatch(/^cgroup v[12] cpu\.(shares|weight)$|^none \(/);
   });
 
   sandboxTest("a fork bomb stops at PLANGATE_SANDBOX_PIDS and leaves no process behind", async () => {
