@@ -1,4 +1,6 @@
 // Fair queues and superseded writes (issue 25, items 4 and 5), side by side in one run:
+// Each latency runs from the webhook's delivery (the bench's git commit and push, GitHub's
+// side, run in this process before it and are not timed) to the comment showing the head:
 // - a 1-project PR's comment latency on an idle app, and again while a BIG-project PR
 //   (500 by default) plans in the same repository: target within 2x of idle;
 // - a push's comment latency on a quiet app, and for pushes 2 s apart on one PR, each
@@ -38,8 +40,9 @@ async function planned(h: Harness, prs: PullRequests, sha: string): Promise<void
 /** One push (or open) of the small project, timed to its comment; waits for its check and GitHub's pacing to settle. */
 async function smallRound(h: Harness, prs: PullRequests, pr: Pr | undefined, value: string): Promise<[Pr, number]> {
   const files = { "small/main.tf": data(value) };
-  const started = Date.now();
-  const next = pr ? await prs.pushNoWait(pr, files, ["small/main.tf"]) : await prs.openNoWait(files, ["small/main.tf"]);
+  let started = 0;
+  const delivering = () => (started = Date.now());
+  const next = pr ? await prs.pushNoWait(pr, files, ["small/main.tf"], delivering) : await prs.openNoWait(files, ["small/main.tf"], delivering);
   const seconds = await commentShowing(h, next, next.sha, started);
   await planned(h, prs, next.sha);
   return [next, seconds];
@@ -101,8 +104,8 @@ async function main() {
   await pause(1500);
   const quiet: number[] = [];
   const push = async (value: string): Promise<[Pr, Promise<number>]> => {
-    const startedAt = Date.now();
-    const next = await prs.pushNoWait(pushed, { "pushed/main.tf": data(value) }, ["pushed/main.tf"]);
+    let startedAt = 0;
+    const next = await prs.pushNoWait(pushed, { "pushed/main.tf": data(value) }, ["pushed/main.tf"], () => (startedAt = Date.now()));
     pushed = next;
     return [next, commentShowing(h, next, next.sha, startedAt)];
   };

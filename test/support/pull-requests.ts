@@ -41,9 +41,10 @@ export class PullRequests {
   }
 
   /** Opens a PR as open() does, without waiting for its plan: returns once plangate accepted the webhook. */
-  async openNoWait(files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+  /** `delivering`: told right before the webhook is sent (after the commit is made and pushed), as a bench's clock. */
+  async openNoWait(files: Record<string, string | null>, changed: string[], delivering?: () => void): Promise<Pr> {
     const p = this.branch(files, {});
-    await this.delivered(p, "opened", changed);
+    await this.delivered(p, "opened", changed, undefined, delivering);
     return p;
   }
 
@@ -66,9 +67,9 @@ export class PullRequests {
   }
 
   /** Pushes as push() does, without waiting for its plan: returns once plangate accepted the webhook. */
-  async pushNoWait(p: Pr, files: Record<string, string | null>, changed: string[]): Promise<Pr> {
+  async pushNoWait(p: Pr, files: Record<string, string | null>, changed: string[], delivering?: () => void): Promise<Pr> {
     const pushed = { ...p, sha: this.repo.commit(files, p.branch, "change") };
-    await this.delivered(pushed, "synchronize", changed);
+    await this.delivered(pushed, "synchronize", changed, undefined, delivering);
     return pushed;
   }
 
@@ -79,7 +80,7 @@ export class PullRequests {
     return p;
   }
 
-  private async delivered(p: Pr, action: string, changed: string[], sender = this.author): Promise<void> {
+  private async delivered(p: Pr, action: string, changed: string[], sender = this.author, delivering?: () => void): Promise<void> {
     this.h.fake.pullFiles.set(`${this.full}#${p.number}`, changed);
     this.h.fake.pulls.set(`${this.full}#${p.number}`, { headSha: p.sha, author: this.author, headRef: p.branch, base: p.base, baseSha: p.baseSha });
     const payload = examplePayload("pull_request", action);
@@ -87,6 +88,7 @@ export class PullRequests {
     payload.pull_request.head.sha = p.sha;
     payload.pull_request.base.ref = p.base ?? "main";
     payload.sender = { ...payload.sender, login: sender };
+    delivering?.();
     const res = await deliver(this.h.url, "pull_request", payload, WEBHOOK_SECRET);
     if (res.status !== 200) throw new Error(`pull_request.${action} answered ${res.status}`);
   }
