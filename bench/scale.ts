@@ -294,7 +294,8 @@ async function plangate(n: number, push: boolean) {
     const perProject = {
       // started -> finished as the runs table says (startRun's transaction to finishRun's): the rest of a lane's time per project is the hop between jobs
       run_row_ms: Math.round(runMs[0]!.ms),
-      job_start_to_first_terraform_ms: Math.round(((overheadAfter.sum - overheadBefore.sum) / (overheadAfter.count - overheadBefore.count)) * 1000),
+      // Observed for projects planned alone only: none when every project went in a batch.
+      job_start_to_first_terraform_ms: overheadAfter.count > overheadBefore.count ? Math.round(((overheadAfter.sum - overheadBefore.sum) / (overheadAfter.count - overheadBefore.count)) * 1000) : "none alone",
       plan_ms: Math.round(((planAfter.sum - planBefore.sum) / (planAfter.count - planBefore.count)) * 1000),
       planning_phase_ms: Math.round((all.planning_phase_s / n) * 1000 * PARALLEL),
     };
