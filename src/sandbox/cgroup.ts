@@ -180,6 +180,9 @@ export class RunCgroup {
     private readonly folders: { pids?: string; memory?: string; cpu?: string },
   ) {}
 
+  /** The last CPU weight write asked for: each waits for the one before. */
+  private weightWritten: Promise<void> = Promise.resolve();
+
   static async create(setup: CgroupSetup, caps: CgroupCaps): Promise<RunCgroup> {
     const name = `plangate-run-${process.pid}-${randomBytes(6).toString("hex")}`;
     const folders = {
@@ -216,13 +219,16 @@ export class RunCgroup {
   /**
    * Puts the run in the background (the least CPU weight there is: it runs
    * on what others leave idle, never stopped, so it holds nothing up for
-   * good) or back in the foreground (RUN_CPU_WEIGHT). A run already gone is
-   * left alone.
+   * good) or back in the foreground (RUN_CPU_WEIGHT). Writes happen in the
+   * order asked (two in flight could land the other way round and leave a
+   * run in the background for nothing). A run already gone is left alone.
    */
-  async background(on: boolean): Promise<void> {
+  background(on: boolean): Promise<void> {
     const { cpu } = this.folders;
-    if (!cpu) return;
-    await writeFile(path.join(cpu, cpuWeightFile(this.setup)), on ? LEAST_CPU_WEIGHT[this.setup.version] : RUN_CPU_WEIGHT[this.setup.version]).catch(() => undefined);
+    if (!cpu) return Promise.resolve();
+    const weight = on ? LEAST_CPU_WEIGHT[this.setup.version] : RUN_CPU_WEIGHT[this.setup.version];
+    this.weightWritten = this.weightWritten.then(() => writeFile(path.join(cpu, cpuWeightFile(this.setup)), weight).catch(() => undefined));
+    return this.weightWritten;
   }
 
   /** The cgroup.procs files the run's first process writes its own pid into before it execs the program. */
