@@ -1,6 +1,6 @@
 import type { Settings } from "../settings/settings.js";
 import type { ExecResult } from "./exec.js";
-import { findCgroupSetup, RunCgroup, type CgroupSetup } from "./cgroup.js";
+import { cpuWeightFile, findCgroupSetup, RunCgroup, type CgroupSetup } from "./cgroup.js";
 import { watchDisk } from "./disk-watch.js";
 import type { CpuShare } from "./lanes.js";
 
@@ -83,7 +83,7 @@ export class SandboxCaps {
       pids,
       memory,
       disk: "workspace watchdog, RLIMIT_FSIZE per file, size-limited /tmp",
-      cpu: this.cgroups?.cpu ? `cgroup ${this.cgroups.version} ${this.cgroups.version === "v2" ? "cpu.weight" : "cpu.shares"}` : "none (runs share the CPU alike; a more urgent job waits for a lane)",
+      cpu: this.cgroups?.cpu ? `cgroup ${this.cgroups.version} ${cpuWeightFile(this.cgroups)}` : "none (runs share the CPU alike; a more urgent job waits for a lane)",
     };
   }
 
@@ -131,8 +131,7 @@ export class RunCaps {
 
   /** The run's CPU weight, when its cgroup has one: how it gives way to a more urgent run (SandboxLanes). */
   get cpu(): CpuShare | undefined {
-    const cgroup = this.cgroup;
-    return cgroup?.covers("cpu") ? { background: (on) => cgroup.background(on) } : undefined;
+    return this.cgroup?.covers("cpu") ? this.cgroup : undefined;
   }
 
   /** Watches the workspace and the cgroup counters; `kill` stops the run the first time a cap is exceeded. */

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { findCgroupSetup } from "../../src/sandbox/cgroup.js";
+import { cpuWeightFile, findCgroupSetup } from "../../src/sandbox/cgroup.js";
 import { runningJob, SandboxLanes } from "../../src/sandbox/lanes.js";
 import { DEFAULT_CAPS, SandboxCaps } from "../../src/sandbox/limits.js";
 import { bwrapWorks, Sandbox } from "../../src/sandbox/sandbox.js";
@@ -19,7 +19,7 @@ const workspace = workspaces("plangate-preempt-");
 /** This process's runs' cpu cgroups now, each with its weight as the kernel holds it. */
 function runWeights(): Map<string, string> {
   const parent = setup!.cpu!;
-  const file = setup!.version === "v2" ? "cpu.weight" : "cpu.shares";
+  const file = cpuWeightFile(setup!);
   const found = new Map<string, string>();
   for (const name of readdirSync(parent)) {
     if (!name.startsWith(`plangate-run-${process.pid}-`)) continue;
