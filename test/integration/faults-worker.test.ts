@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
-import { engineTest, queueDrained, startHarness, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { engineTest, enginesWork, queueDrained, startHarness, toolTest, waitFor, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import { GitRepo } from "../support/git-repo.js";
 import { asShown } from "../support/markdown.js";
 import { terraformPid } from "../support/processes.js";
@@ -96,10 +96,8 @@ describe("a plan's machinery failing", () => {
     await expectFailedThenRecovers(61, sha, "killed", /terraform plan failed: killed by signal SIGKILL/);
   });
 
-  (mounted ? engineTest : test)(`the data directory full${mounted ? "" : " (needs root to mount a tmpfs)"}: the project fails saying so, the next push plans once space is free`, async () => {
-    // In CI (root, as .ci/run runs) the tmpfs must be there: a run that cannot mount it fails rather than pass unrun.
-    if (!mounted && process.env.CI) throw new Error("cannot mount a tmpfs in CI (it runs as root): the full data directory test cannot run");
-    if (!mounted) return console.warn("!!! cannot mount a tmpfs here: the full data directory test DID NOT RUN !!!");
+  // In CI (root, as .ci/run runs) the tmpfs must be there: a run that cannot mount it fails rather than pass unrun.
+  toolTest(mounted && enginesWork(), "terraform, bubblewrap and a tmpfs on the data directory (root)", "the data directory full: the project fails saying so, the next push plans once space is free", async () => {
     const filler = path.join(dataDir, "filler");
     // The test holds the project's lock, so its plan cannot start (it comes again while the project is locked,
     // nothing checked out yet) until the disk is full.

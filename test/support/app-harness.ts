@@ -133,9 +133,11 @@ export function shortBackoff(db: TestDatabase, waitS = 3): () => Promise<void> {
   };
 }
 
-/** `test` when terraform and bubblewrap work here (the app's plans always run in bwrap); see toolTest. */
-export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) =>
-  toolTest(!!findBinary("terraform") && bwrapWorks(), "terraform and bubblewrap", name, fn, timeout)) as typeof test;
+/** Whether terraform and bubblewrap work here (the app's plans always run in bwrap). */
+export const enginesWork = () => !!findBinary("terraform") && bwrapWorks();
+
+/** `test` when terraform and bubblewrap work here; see toolTest. */
+export const engineTest: typeof test = ((name: string, fn: jest.ProvidesCallback, timeout?: number) => toolTest(enginesWork(), "terraform and bubblewrap", name, fn, timeout)) as typeof test;
 
 /**
  * A test that needs tools from the machine: in CI (CI=true) a missing tool
